@@ -1,0 +1,426 @@
+package caisse
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// LinkedFact is a stored fact and the order it is linked to ("" while none).
+type LinkedFact struct {
+	Fact
+	OrderID string
+}
+
+// OrderRecord is an order as stored, with the units it holds.
+type OrderRecord struct {
+	Order
+	// Holds are the units of stock the order holds right now.
+	Holds []Hold
+	// CheckoutItems are the items of a caisse checkout, which win over metadata.
+	CheckoutItems []Item
+	// CheckoutOpen is true while a caisse checkout for the order is open.
+	CheckoutOpen bool
+}
+
+// Outbox topics: where a message is delivered.
+const (
+	TopicEmail = "email" // the customer
+	TopicAlert = "alert" // the shop's team
+	TopicCMS   = "cms"   // product availability on the shop's site
+)
+
+// OutboxMessage is a side effect, written in the same transaction as the
+// change that causes it and delivered later at least once. Key makes it unique:
+// a second message with the same key is not written.
+type OutboxMessage struct {
+	Key     string
+	Topic   string
+	Kind    string
+	OrderID string
+	Payload map[string]any
+}
+
+// Ledger is one open transaction of a store, offering what the processing
+// rules need. Every method runs inside that transaction.
+type Ledger interface {
+	// Facts returns the stored facts with these object ids.
+	Facts(ctx context.Context, ids []string) ([]LinkedFact, error)
+	// FactsReferencing returns the stored facts whose payment intent or charge
+	// is one of ids.
+	FactsReferencing(ctx context.Context, ids []string) ([]LinkedFact, error)
+	// OrderFacts returns the facts linked to an order.
+	OrderFacts(ctx context.Context, orderID string) ([]Fact, error)
+	// PutFact stores a fact and its link, replacing what was there.
+	PutFact(ctx context.Context, f LinkedFact) error
+	// LockOrder returns the order, locked for the rest of the transaction, or
+	// nil when there is none yet.
+	LockOrder(ctx context.Context, id string) (*OrderRecord, error)
+	// PutOrder creates or updates an order and its holds.
+	PutOrder(ctx context.Context, o *OrderRecord) error
+	// AddTimeline records a status change of an order.
+	AddTimeline(ctx context.Context, orderID string, e TimelineEntry) error
+	// KnownProducts returns which of these product ids exist.
+	KnownProducts(ctx context.Context, ids []string) (map[string]bool, error)
+	// MoveStock applies one stock move with a conditional update. When the move
+	// takes units (m.Takes()), it succeeds only if stock stays ≥ 0 and, for the
+	// units it needs (m.Need()), that many are available. It reports whether
+	// the move was applied and the product's available units after it.
+	MoveStock(ctx context.Context, m StockMove) (ok bool, available int64, err error)
+	// AddOutbox writes a message unless one with its key exists.
+	AddOutbox(ctx context.Context, m OutboxMessage) error
+}
+
+// Rules turns facts into orders and stock.
+type Rules struct {
+	// RestockOnRefund puts a fully refunded order's units back in stock.
+	RestockOnRefund bool
+	// Now returns the current time.
+	Now func() time.Time
+}
+
+// Outcome is what applying an event changed.
+type Outcome struct {
+	// Orders are the orders the event touched, sorted.
+	Orders []string
+	// Transitions are the status changes it caused.
+	Transitions []Transition
+	// Oversold lists the orders that found no stock for their sale.
+	Oversold []string
+}
+
+// Transition is one order's change of status.
+type Transition struct {
+	OrderID  string
+	From, To OrderStatus
+}
+
+// Apply merges an event's facts into the ledger and brings every affected
+// order, its holds and the stock up to date. It is idempotent: applying the
+// same facts again changes nothing.
+func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (Outcome, error) {
+	var out Outcome
+	if len(ef.Facts) == 0 {
+		return out, nil
+	}
+	affected := map[string]bool{}
+
+	// Merge each fact into what is stored.
+	stored, err := l.Facts(ctx, ef.ObjectIDs())
+	if err != nil {
+		return out, err
+	}
+	byID := map[string]LinkedFact{}
+	for _, f := range stored {
+		byID[f.ID] = f
+	}
+	for _, f := range ef.Facts {
+		cur, ok := byID[f.ID]
+		if ok {
+			cur.Merge(f)
+		} else {
+			cur = LinkedFact{Fact: f}
+		}
+		byID[f.ID] = cur
+		if err := l.PutFact(ctx, cur); err != nil {
+			return out, err
+		}
+		if cur.OrderID != "" {
+			affected[cur.OrderID] = true
+		}
+	}
+
+	// Link every fact connected to these objects to one order.
+	component, err := r.component(ctx, l, ef.ObjectIDs())
+	if err != nil {
+		return out, err
+	}
+	orderID := LinkOrder(factsOf(component))
+	for _, f := range component {
+		if f.OrderID == orderID {
+			continue
+		}
+		if f.OrderID != "" {
+			affected[f.OrderID] = true
+		}
+		f.OrderID = orderID
+		if err := l.PutFact(ctx, f); err != nil {
+			return out, err
+		}
+	}
+	if orderID != "" {
+		affected[orderID] = true
+	}
+
+	for id := range affected {
+		out.Orders = append(out.Orders, id)
+	}
+	slices.Sort(out.Orders)
+	for _, id := range out.Orders {
+		if err := r.refresh(ctx, l, ev, id, &out); err != nil {
+			return out, err
+		}
+	}
+	// A failed payment attempt notifies the customer, once per attempt (the
+	// outbox key carries the event id), even though the order goes on.
+	for _, f := range ef.Facts {
+		if len(f.FailedAttempts) == 0 || orderID == "" {
+			continue
+		}
+		if err := l.AddOutbox(ctx, OutboxMessage{
+			Key: "payment_attempt_failed:" + f.ID + ":" + ev.ID, Topic: TopicEmail, Kind: "payment_attempt_failed",
+			OrderID: orderID, Payload: map[string]any{"order_id": orderID, "payment_intent": f.ID, "error": f.PaymentError},
+		}); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func factsOf(lf []LinkedFact) []Fact {
+	out := make([]Fact, len(lf))
+	for i, f := range lf {
+		out[i] = f.Fact
+	}
+	return out
+}
+
+// component returns every stored fact connected to the given objects through
+// payment intent and charge references.
+func (r Rules) component(ctx context.Context, l Ledger, ids []string) ([]LinkedFact, error) {
+	seen := map[string]bool{}
+	found := map[string]LinkedFact{}
+	frontier := slices.Clone(ids)
+	for len(frontier) > 0 {
+		var next []string
+		for _, id := range frontier {
+			seen[id] = true
+		}
+		direct, err := l.Facts(ctx, frontier)
+		if err != nil {
+			return nil, err
+		}
+		referencing, err := l.FactsReferencing(ctx, frontier)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range append(direct, referencing...) {
+			if _, ok := found[f.ID]; ok {
+				continue
+			}
+			found[f.ID] = f
+			for _, ref := range []string{f.ID, f.PaymentIntent, f.Charge} {
+				if ref != "" && !seen[ref] && !slices.Contains(next, ref) {
+					next = append(next, ref)
+				}
+			}
+		}
+		frontier = next
+	}
+	out := make([]LinkedFact, 0, len(found))
+	for _, f := range found {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b LinkedFact) int {
+		if a.ID < b.ID {
+			return -1
+		} else if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// LinkOrder returns the order a connected group of facts belongs to: the
+// smallest order id any of them names, else the smallest checkout session id,
+// else "" (not linkable yet). It depends only on the set of facts.
+func LinkOrder(facts []Fact) string {
+	var ref, session string
+	for _, f := range facts {
+		ref = minNonEmpty(ref, f.OrderRef)
+		if f.Kind == KindSession {
+			session = minNonEmpty(session, f.ID)
+		}
+	}
+	if ref != "" {
+		return ref
+	}
+	return session
+}
+
+// refresh recomputes one order from its facts and moves stock to match.
+func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out *Outcome) error {
+	now := r.Now().UTC()
+	rec, err := l.LockOrder(ctx, id)
+	if err != nil {
+		return err
+	}
+	facts, err := l.OrderFacts(ctx, id)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		if len(facts) == 0 {
+			return nil
+		}
+		rec = &OrderRecord{Order: Order{ID: id, Status: StatusPending, CreatedAt: now}}
+	}
+	s := Summarize(facts)
+	from := rec.Status
+	items := s.Items
+	if len(rec.CheckoutItems) > 0 {
+		items = rec.CheckoutItems
+	}
+
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		ids = append(ids, it.ProductID)
+	}
+	known, err := l.KnownProducts(ctx, ids)
+	if err != nil {
+		return err
+	}
+	var held []Item
+	var unknown []string
+	for _, it := range items {
+		if known[it.ProductID] {
+			held = append(held, it)
+		} else if !slices.Contains(unknown, it.ProductID) {
+			unknown = append(unknown, it.ProductID)
+		}
+	}
+	slices.Sort(unknown)
+
+	kind := Holding(s.Status, rec.CheckoutOpen, r.RestockOnRefund)
+	if rec.Oversold {
+		kind = HoldNone
+	}
+	want := WantedHolds(held, kind)
+	ok, err := r.move(ctx, l, id, ev, rec.Holds, want)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// No units for this order: release whatever it held. A failed sale
+		// flags the order for good; a failed reservation just holds nothing.
+		want = nil
+		if _, err := r.move(ctx, l, id, ev, rec.Holds, nil); err != nil {
+			return err
+		}
+		if kind == HoldSold {
+			rec.Oversold = true
+			out.Oversold = append(out.Oversold, id)
+			if err := l.AddOutbox(ctx, OutboxMessage{
+				Key: "oversold:" + id, Topic: TopicAlert, Kind: "order_oversold", OrderID: id,
+				Payload: map[string]any{"order_id": id, "items": items, "event_id": ev.ID,
+					"message": fmt.Sprintf("Order %s was paid but no stock was left for it: refund or restock.", id)},
+			}); err != nil {
+				return err
+			}
+		}
+	}
+
+	changed := from != s.Status || !slices.Equal(rec.Holds, want) || !slices.Equal(rec.Items, items) ||
+		rec.AmountPaid != s.AmountPaid || rec.AmountRefunded != s.AmountRefunded || rec.AmountTotal != s.AmountTotal ||
+		rec.PaymentError != s.PaymentError || !sameDispute(rec.Dispute, s.Dispute) ||
+		rec.CheckoutSession != s.CheckoutSession || rec.PaymentIntent != s.PaymentIntent ||
+		rec.CustomerEmail != s.CustomerEmail || rec.Currency != s.Currency ||
+		!slices.Equal(rec.UnknownProducts, unknown) || rec.ItemsError != s.ItemsError || rec.UpdatedAt.IsZero()
+	if !changed {
+		return nil
+	}
+	rec.Status = s.Status
+	rec.Items = items
+	rec.Holds = want
+	rec.Currency, rec.CustomerEmail = s.Currency, s.CustomerEmail
+	rec.AmountTotal, rec.AmountPaid, rec.AmountRefunded = s.AmountTotal, s.AmountPaid, s.AmountRefunded
+	rec.CheckoutSession, rec.PaymentIntent, rec.PaymentError = s.CheckoutSession, s.PaymentIntent, s.PaymentError
+	rec.Dispute = s.Dispute
+	rec.UnknownProducts = unknown
+	rec.ItemsError = s.ItemsError
+	rec.UpdatedAt = now
+	if err := l.PutOrder(ctx, rec); err != nil {
+		return err
+	}
+	if from == s.Status {
+		return nil
+	}
+	out.Transitions = append(out.Transitions, Transition{OrderID: id, From: from, To: s.Status})
+	if err := l.AddTimeline(ctx, id, TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status}); err != nil {
+		return err
+	}
+	for _, m := range transitionMessages(rec, from, ev) {
+		if err := l.AddOutbox(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// move applies the stock moves from one set of holds to another. If a move
+// that takes units fails, it undoes the moves already made and reports false.
+func (r Rules) move(ctx context.Context, l Ledger, orderID string, ev *Event, from, to []Hold) (bool, error) {
+	moves := StockMoves(from, to)
+	for i, m := range moves {
+		ok, available, err := l.MoveStock(ctx, m)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			for _, done := range moves[:i] {
+				undo := StockMove{ProductID: done.ProductID, Reserved: -done.Reserved, Sold: -done.Sold}
+				if _, _, err := l.MoveStock(ctx, undo); err != nil {
+					return false, err
+				}
+			}
+			return false, nil
+		}
+		// Tell the shop's site when a product sells out or comes back.
+		before := available + m.Need()
+		if (before > 0) != (available > 0) {
+			if err := l.AddOutbox(ctx, OutboxMessage{
+				Key:   fmt.Sprintf("availability:%s:%s:%s:%t", m.ProductID, ev.ID, orderID, available > 0),
+				Topic: TopicCMS, Kind: "product_availability", OrderID: orderID,
+				Payload: map[string]any{"product_id": m.ProductID, "is_available": available > 0, "available": available},
+			}); err != nil {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+func sameDispute(a, b *Dispute) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// transitionMessages returns the side effects of an order entering its status.
+func transitionMessages(o *OrderRecord, from OrderStatus, ev *Event) []OutboxMessage {
+	payload := map[string]any{
+		"order_id": o.ID, "from": from, "to": o.Status, "event_id": ev.ID,
+		"customer_email": o.CustomerEmail, "amount_paid": o.AmountPaid,
+		"amount_refunded": o.AmountRefunded, "currency": o.Currency,
+	}
+	msg := func(topic, kind string) OutboxMessage {
+		return OutboxMessage{Key: kind + ":" + o.ID + ":" + ev.ID, Topic: topic, Kind: kind, OrderID: o.ID, Payload: payload}
+	}
+	var out []OutboxMessage
+	switch o.Status {
+	case StatusPaid:
+		if from != StatusPartiallyRefunded && from != StatusDisputed && from != StatusDisputeLost && from != StatusRefunded {
+			out = append(out, msg(TopicEmail, "order_confirmation"), msg(TopicAlert, "order_paid"))
+		}
+	case StatusPartiallyRefunded, StatusRefunded:
+		out = append(out, msg(TopicEmail, "order_"+string(o.Status)), msg(TopicAlert, "order_"+string(o.Status)))
+	case StatusDisputed, StatusDisputeLost:
+		out = append(out, msg(TopicAlert, "order_"+string(o.Status)))
+	case StatusPaymentFailed:
+		out = append(out, msg(TopicEmail, "payment_failed"))
+	}
+	return out
+}

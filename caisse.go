@@ -1,0 +1,80 @@
+// Package caisse holds the domain of a shop's payments: orders, products,
+// Stripe events and the facts they carry, and the pure rules that turn facts
+// into order status and stock holds. It does no I/O; the sqlite package stores
+// it, the stripe package decodes events into it, and the http package serves it.
+package caisse
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each maps to one HTTP status at the edge (http package).
+const (
+	ECONFLICT     = "conflict"     // the request conflicts with the current state
+	EINTERNAL     = "internal"     // something went wrong inside caisse
+	EINVALID      = "invalid"      // the request is malformed or fails validation
+	ENOTFOUND     = "not_found"    // the thing asked for does not exist
+	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials
+	EUNAVAILABLE  = "unavailable"  // storage cannot be reached right now
+)
+
+// Error is caisse's application error: a stable code and a message written for
+// the person who will read it.
+type Error struct {
+	Code    string
+	Message string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	return fmt.Sprintf("caisse error: code=%s message=%s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code string, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of an application error, or EINTERNAL for any
+// other error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the message of an application error, or a generic
+// message for any other error, so internal details never reach a response.
+func ErrorMessage(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error."
+}
+
+// Page asks for one page of a list, newest first.
+type Page struct {
+	// Limit is the number of items to return (1..1000, default 100).
+	Limit int
+	// StartingAfter is the id of the last item of the previous page.
+	StartingAfter string
+}
+
+// Normalize applies the default limit and checks the bounds.
+func (p *Page) Normalize() error {
+	if p.Limit == 0 {
+		p.Limit = 100
+	}
+	if p.Limit < 1 || p.Limit > 1000 {
+		return Errorf(EINVALID, "limit must be between 1 and 1000, got %d", p.Limit)
+	}
+	return nil
+}

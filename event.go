@@ -1,0 +1,86 @@
+package caisse
+
+import (
+	"context"
+	"time"
+)
+
+// EventStatus is where a stored event is in its processing.
+type EventStatus string
+
+// Event statuses.
+const (
+	EventPending   EventStatus = "pending"   // stored, waiting for (or between) processing attempts
+	EventProcessed EventStatus = "processed" // its facts are merged
+	EventIgnored   EventStatus = "ignored"   // a type caisse does not act on, kept for audit
+	EventFailed    EventStatus = "failed"    // every attempt failed: a dead letter, replayable
+)
+
+// EventStatuses lists every event status.
+var EventStatuses = []EventStatus{EventPending, EventProcessed, EventIgnored, EventFailed}
+
+// Event is a Stripe event as caisse stores it.
+type Event struct {
+	ID         string      `json:"id"`
+	Type       string      `json:"type"`
+	Created    int64       `json:"created"` // Unix seconds, as Stripe sends it
+	Livemode   bool        `json:"livemode"`
+	APIVersion string      `json:"api_version"`
+	ReceivedAt time.Time   `json:"received_at"`
+	Status     EventStatus `json:"status"`
+	Attempts   int         `json:"attempts"`
+	LastError  string      `json:"last_error"`
+	OrderID    string      `json:"order_id"`
+	// ObjectID is the id of the Stripe object the event is about (data.object.id).
+	ObjectID string `json:"-"`
+	// Payload is the event's body exactly as received.
+	Payload []byte `json:"-"`
+}
+
+// EventFilter selects events in a list.
+type EventFilter struct {
+	Status EventStatus
+	Type   string
+	Page
+}
+
+// EventService stores and lists events.
+type EventService interface {
+	// ReceiveEvent stores a verified event and enqueues its processing in one
+	// transaction. It reports whether the event was new; a duplicate changes
+	// nothing.
+	ReceiveEvent(ctx context.Context, e *Event) (inserted bool, err error)
+	// FindEvent returns one event, with its payload.
+	FindEvent(ctx context.Context, id string) (*Event, error)
+	// FindEvents lists events, newest first.
+	FindEvents(ctx context.Context, filter EventFilter) ([]*Event, bool, error)
+	// ReplayEvent puts an event back into processing.
+	ReplayEvent(ctx context.Context, id string) (*Event, error)
+	// ReplayFailed puts every failed event back into processing and returns their ids.
+	ReplayFailed(ctx context.Context) ([]string, error)
+}
+
+// HandledTypes are the Stripe event types caisse acts on. Others are stored
+// and marked ignored.
+var HandledTypes = []string{
+	"checkout.session.completed",
+	"checkout.session.async_payment_succeeded",
+	"checkout.session.async_payment_failed",
+	"checkout.session.expired",
+	"payment_intent.succeeded",
+	"payment_intent.payment_failed",
+	"charge.refunded",
+	"charge.dispute.created",
+	"charge.dispute.updated",
+	"charge.dispute.closed",
+}
+
+// Handled reports whether caisse acts on events of this type.
+func Handled(eventType string) bool {
+	for _, t := range HandledTypes {
+		if t == eventType {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,197 @@
+package caisse
+
+import "strings"
+
+// FactKind names the kind of Stripe object a fact describes.
+type FactKind string
+
+// The kinds of Stripe object whose facts caisse keeps.
+const (
+	KindSession       FactKind = "checkout_session"
+	KindPaymentIntent FactKind = "payment_intent"
+	KindCharge        FactKind = "charge"
+	KindDispute       FactKind = "dispute"
+)
+
+// Fact is what caisse knows about one Stripe object. Every field merges
+// monotonically (see Merge): a flag only goes from false to true, an amount
+// only grows, a dispute status only moves forward, and a string settles on one
+// value whatever order it is seen in. Merging is therefore commutative,
+// associative and idempotent, which is what makes event order and duplicate
+// delivery irrelevant.
+type Fact struct {
+	// ID is the Stripe object id (cs_…, pi_…, ch_…, dp_…).
+	ID   string   `json:"id"`
+	Kind FactKind `json:"kind"`
+
+	// OrderRef is an order id the object names itself: the session's
+	// client_reference_id, or metadata.order_id on the session or payment intent.
+	OrderRef string `json:"order_ref,omitempty"`
+	// PaymentIntent and Charge link the object to others.
+	PaymentIntent string `json:"payment_intent,omitempty"`
+	Charge        string `json:"charge,omitempty"`
+
+	// Checkout session facts.
+	Completed      bool `json:"completed,omitempty"`       // checkout.session.completed seen
+	SessionPaid    bool `json:"session_paid,omitempty"`    // completed with payment_status paid (or no_payment_required)
+	AsyncSucceeded bool `json:"async_succeeded,omitempty"` // checkout.session.async_payment_succeeded
+	AsyncFailed    bool `json:"async_failed,omitempty"`    // checkout.session.async_payment_failed
+	Expired        bool `json:"expired,omitempty"`         // checkout.session.expired
+
+	// Payment intent facts.
+	Succeeded      bool   `json:"succeeded,omitempty"`
+	AmountReceived int64  `json:"amount_received,omitempty"`
+	PaymentError   string `json:"payment_error,omitempty"`
+	// PaymentErrorAt is the creation time (Unix seconds) of the event that
+	// carried PaymentError; the latest failure wins.
+	PaymentErrorAt int64 `json:"payment_error_at,omitempty"`
+	FailedAttempts []string `json:"failed_attempts,omitempty"` // event ids of failed attempts, sorted
+
+	// Shared by sessions, payment intents, charges and disputes.
+	Amount        int64  `json:"amount,omitempty"` // session amount_total, charge amount, dispute amount
+	Currency      string `json:"currency,omitempty"`
+	CustomerEmail string `json:"customer_email,omitempty"`
+	Items         []Item `json:"items,omitempty"`
+	// UnknownItems holds metadata that named items caisse could not parse.
+	UnknownItems string `json:"unknown_items,omitempty"`
+
+	// Charge facts.
+	AmountRefunded int64 `json:"amount_refunded,omitempty"`
+
+	// Dispute facts.
+	DisputeStatus string `json:"dispute_status,omitempty"`
+}
+
+// Merge folds other into f. Both must describe the same object.
+func (f *Fact) Merge(other Fact) {
+	f.ID = settle(f.ID, other.ID)
+	f.Kind = FactKind(settle(string(f.Kind), string(other.Kind)))
+	f.OrderRef = settle(f.OrderRef, other.OrderRef)
+	f.PaymentIntent = settle(f.PaymentIntent, other.PaymentIntent)
+	f.Charge = settle(f.Charge, other.Charge)
+
+	f.Completed = f.Completed || other.Completed
+	f.SessionPaid = f.SessionPaid || other.SessionPaid
+	f.AsyncSucceeded = f.AsyncSucceeded || other.AsyncSucceeded
+	f.AsyncFailed = f.AsyncFailed || other.AsyncFailed
+	f.Expired = f.Expired || other.Expired
+
+	f.Succeeded = f.Succeeded || other.Succeeded
+	f.AmountReceived = max(f.AmountReceived, other.AmountReceived)
+	if other.PaymentErrorAt > f.PaymentErrorAt ||
+		(other.PaymentErrorAt == f.PaymentErrorAt && other.PaymentError > f.PaymentError) {
+		f.PaymentError, f.PaymentErrorAt = other.PaymentError, other.PaymentErrorAt
+	}
+	f.FailedAttempts = unionSorted(f.FailedAttempts, other.FailedAttempts)
+
+	f.Amount = max(f.Amount, other.Amount)
+	f.Currency = settle(f.Currency, other.Currency)
+	f.CustomerEmail = settle(f.CustomerEmail, other.CustomerEmail)
+	if len(f.Items) == 0 || (len(other.Items) > 0 && FormatItems(other.Items) > FormatItems(f.Items)) {
+		f.Items = other.Items
+	}
+	f.UnknownItems = settle(f.UnknownItems, other.UnknownItems)
+
+	f.AmountRefunded = max(f.AmountRefunded, other.AmountRefunded)
+	if DisputeRank(other.DisputeStatus) > DisputeRank(f.DisputeStatus) ||
+		(DisputeRank(other.DisputeStatus) == DisputeRank(f.DisputeStatus) && other.DisputeStatus > f.DisputeStatus) {
+		f.DisputeStatus = other.DisputeStatus
+	}
+}
+
+// settle picks one of two values whatever order they come in: a non-empty value
+// beats an empty one, and between two non-empty values the greater wins. Stripe
+// never changes these fields on an object, so a disagreement only comes from
+// bad input, and settling keeps merging commutative even then.
+func settle(a, b string) string {
+	if a == "" || b > a {
+		return b
+	}
+	return a
+}
+
+func unionSorted(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]string, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j >= len(b) || (i < len(a) && a[i] < b[j]):
+			out = append(out, a[i])
+			i++
+		case i >= len(a) || b[j] < a[i]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// DisputeRank orders dispute statuses along Stripe's life of a dispute, so a
+// late charge.dispute.created never reopens a closed dispute. Unknown statuses
+// rank lowest but above none.
+func DisputeRank(status string) int {
+	switch status {
+	case "":
+		return 0
+	case "warning_needs_response", "needs_response":
+		return 2
+	case "warning_under_review", "under_review":
+		return 3
+	case "warning_closed":
+		return 4
+	case "won":
+		return 5
+	case "lost":
+		return 6
+	default:
+		return 1
+	}
+}
+
+// DisputeOpen reports whether a dispute with this status is still open.
+func DisputeOpen(status string) bool {
+	switch status {
+	case "", "won", "lost", "warning_closed":
+		return false
+	}
+	return true
+}
+
+// EventFacts is what one Stripe event says.
+type EventFacts struct {
+	// Facts about the objects the event touches, at most one per object id.
+	Facts []Fact
+	// Ignored is true for event types caisse does not act on.
+	Ignored bool
+}
+
+// ObjectIDs lists the ids of the objects the facts describe.
+func (ef EventFacts) ObjectIDs() []string {
+	ids := make([]string, 0, len(ef.Facts))
+	for _, f := range ef.Facts {
+		ids = append(ids, f.ID)
+	}
+	return ids
+}
+
+// objectPrefix returns the kind an id's prefix implies, or "".
+func objectPrefix(id string) FactKind {
+	switch {
+	case strings.HasPrefix(id, "cs_"):
+		return KindSession
+	case strings.HasPrefix(id, "pi_"):
+		return KindPaymentIntent
+	case strings.HasPrefix(id, "ch_"), strings.HasPrefix(id, "py_"):
+		return KindCharge
+	case strings.HasPrefix(id, "dp_"), strings.HasPrefix(id, "du_"):
+		return KindDispute
+	}
+	return ""
+}
