@@ -1,0 +1,429 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/sqlite"
+)
+
+// errUsage means the usage was already printed.
+var errUsage = errors.New("usage")
+
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return errUsage
+	}
+	return err
+}
+
+// userMessage is what a failed command prints: application errors as they
+// are, anything else with its context.
+func userMessage(err error) string {
+	if caisse.ErrorCode(err) != caisse.EINTERNAL {
+		return caisse.ErrorMessage(err)
+	}
+	return err.Error()
+}
+
+// command holds what most commands share: config, a --json flag, the store.
+type command struct {
+	m    *Main
+	fs   *flag.FlagSet
+	json bool
+	cfg  Config
+	db   *sqlite.DB
+}
+
+func (m *Main) command(name string) *command {
+	c := &command{m: m, fs: flag.NewFlagSet("caisse "+name, flag.ContinueOnError)}
+	c.fs.SetOutput(m.Stderr)
+	c.fs.BoolVar(&c.json, "json", false, "print JSON")
+	return c
+}
+
+// parse reads flags (anywhere among args) and the configuration.
+func (c *command) parse(args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			return nil, flagError(err)
+		}
+		args = c.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+	cfg, _, err := LoadConfig(c.m.Getenv, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.cfg = cfg
+	return positional, nil
+}
+
+// open opens the store and checks it is migrated.
+func (c *command) open(ctx context.Context) error {
+	db, err := openDB(ctx, c.cfg, c.m.logger())
+	if err != nil {
+		return err
+	}
+	path, _ := c.cfg.SQLitePath()
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no database at %s: run `caisse migrate` (or start `caisse serve`) first, or set CAISSE_DATABASE_URL", path)
+	}
+	if err := db.Open(ctx); err != nil {
+		return err
+	}
+	if err := db.Ready(ctx); err != nil {
+		db.Close()
+		return fmt.Errorf("database %s is not ready: %w", path, err)
+	}
+	c.db = db
+	return nil
+}
+
+func (c *command) close() {
+	if c.db != nil {
+		c.db.Close()
+	}
+}
+
+// print writes v as JSON with --json, else runs table.
+func (c *command) print(v any, table func(w *tabwriter.Writer)) error {
+	if c.json {
+		enc := json.NewEncoder(c.m.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	w := tabwriter.NewWriter(c.m.Stdout, 0, 4, 2, ' ', 0)
+	table(w)
+	return w.Flush()
+}
+
+func (m *Main) migrate(ctx context.Context, args []string) error {
+	c := m.command("migrate")
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	db, err := openDB(ctx, c.cfg, m.logger())
+	if err != nil {
+		return err
+	}
+	if err := db.Open(ctx); err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	return c.print(map[string]any{"migrated": true, "database": redactURL(c.cfg.DatabaseURL)}, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "database %s is up to date\n", redactURL(c.cfg.DatabaseURL))
+	})
+}
+
+func (m *Main) version(args []string) error {
+	c := m.command("version")
+	if err := c.fs.Parse(args); err != nil {
+		return flagError(err)
+	}
+	return c.print(map[string]string{"version": Version}, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "caisse %s\n", Version)
+	})
+}
+
+func (m *Main) products(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, "usage: caisse products import FILE | list [--json]\n")
+		return errUsage
+	}
+	c := m.command("products " + args[0])
+	pos, err := c.parse(args[1:])
+	if err != nil {
+		return err
+	}
+	if err := c.open(ctx); err != nil {
+		return err
+	}
+	defer c.close()
+	switch args[0] {
+	case "list":
+		products, err := allPages(func(p caisse.Page) ([]*caisse.Product, bool, error) { return c.db.FindProducts(ctx, p) },
+			func(p *caisse.Product) string { return p.ID })
+		if err != nil {
+			return err
+		}
+		return c.print(products, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ID\tNAME\tPRICE\tSTOCK\tRESERVED\tAVAILABLE")
+			for _, p := range products {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\n", p.ID, p.Name, money(p.Price, p.Currency), p.Stock, p.Reserved, p.Available)
+			}
+		})
+	case "import":
+		if len(pos) != 1 {
+			return fmt.Errorf("usage: caisse products import FILE (a JSON array or a CSV with a header id,name,price,currency,stock)")
+		}
+		rows, err := readProducts(pos[0])
+		if err != nil {
+			return err
+		}
+		var out []*caisse.Product
+		for _, r := range rows {
+			p, err := c.db.PutProduct(ctx, r.ID, r.ProductUpdate)
+			if err != nil {
+				return fmt.Errorf("product %s: %s (products before it were imported)", r.ID, userMessage(err))
+			}
+			out = append(out, p)
+		}
+		return c.print(out, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "imported %d products\n", len(out))
+		})
+	}
+	return fmt.Errorf("unknown products command %q: use import or list", args[0])
+}
+
+type productRow struct {
+	ID string `json:"id"`
+	caisse.ProductUpdate
+}
+
+// readProducts reads a JSON array of products or a CSV with a header row.
+func readProducts(path string) ([]productRow, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rows []productRow
+	if trimmed := strings.TrimSpace(string(data)); strings.HasPrefix(trimmed, "[") {
+		if err := json.Unmarshal(data, &rows); err != nil {
+			return nil, fmt.Errorf("%s: not a JSON array of {id, name, price, currency, stock}: %w", path, err)
+		}
+	} else {
+		r := csv.NewReader(strings.NewReader(string(data)))
+		records, err := r.ReadAll()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if len(records) == 0 {
+			return nil, fmt.Errorf("%s is empty", path)
+		}
+		col := map[string]int{}
+		for i, h := range records[0] {
+			col[strings.ToLower(strings.TrimSpace(h))] = i
+		}
+		if _, ok := col["id"]; !ok {
+			return nil, fmt.Errorf("%s: the CSV header must name the columns id,name,price,currency,stock", path)
+		}
+		get := func(rec []string, name string) string {
+			if i, ok := col[name]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		for n, rec := range records[1:] {
+			row := productRow{ID: get(rec, "id")}
+			row.Name, row.Currency = get(rec, "name"), get(rec, "currency")
+			for _, f := range []struct {
+				name string
+				dst  *int64
+			}{{"price", &row.Price}, {"stock", &row.Stock}} {
+				if v := get(rec, f.name); v != "" {
+					if *f.dst, err = strconv.ParseInt(v, 10, 64); err != nil {
+						return nil, fmt.Errorf("%s line %d: %s %q is not a whole number", path, n+2, f.name, v)
+					}
+				}
+			}
+			rows = append(rows, row)
+		}
+	}
+	for i, r := range rows {
+		if err := r.Validate(r.ID); err != nil {
+			return nil, fmt.Errorf("%s, product %d: %s", path, i+1, userMessage(err))
+		}
+	}
+	return rows, nil
+}
+
+func (m *Main) orders(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, "usage: caisse orders list [--status S] | show ID [--json]\n")
+		return errUsage
+	}
+	c := m.command("orders " + args[0])
+	status := c.fs.String("status", "", "only orders in this status")
+	limit := c.fs.Int("limit", 100, "most orders to list")
+	pos, err := c.parse(args[1:])
+	if err != nil {
+		return err
+	}
+	if err := c.open(ctx); err != nil {
+		return err
+	}
+	defer c.close()
+	switch args[0] {
+	case "list":
+		orders, _, err := c.db.FindOrders(ctx, caisse.OrderFilter{Status: caisse.OrderStatus(*status), Page: caisse.Page{Limit: *limit}})
+		if err != nil {
+			return err
+		}
+		return c.print(orders, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ID\tSTATUS\tITEMS\tPAID\tREFUNDED\tOVERSOLD\tUPDATED")
+			for _, o := range orders {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Status, caisse.FormatItems(o.Items),
+					money(o.AmountPaid, o.Currency), money(o.AmountRefunded, o.Currency), yes(o.Oversold), o.UpdatedAt.Format(time.DateTime))
+			}
+		})
+	case "show":
+		if len(pos) != 1 {
+			return fmt.Errorf("usage: caisse orders show ID")
+		}
+		o, err := c.db.FindOrder(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return c.print(o, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "order\t%s\nstatus\t%s\nitems\t%s\npaid\t%s\nrefunded\t%s\ncustomer\t%s\nsession\t%s\npayment intent\t%s\n",
+				o.ID, o.Status, caisse.FormatItems(o.Items), money(o.AmountPaid, o.Currency), money(o.AmountRefunded, o.Currency),
+				o.CustomerEmail, o.CheckoutSession, o.PaymentIntent)
+			if o.PaymentError != "" {
+				fmt.Fprintf(w, "payment error\t%s\n", o.PaymentError)
+			}
+			if o.Dispute != nil {
+				fmt.Fprintf(w, "dispute\t%s %s %s\n", o.Dispute.ID, o.Dispute.Status, money(o.Dispute.Amount, o.Currency))
+			}
+			if o.Oversold {
+				fmt.Fprintf(w, "oversold\tyes: paid but no stock was left; refund or restock\n")
+			}
+			if len(o.UnknownProducts) > 0 {
+				fmt.Fprintf(w, "unknown products\t%s\n", strings.Join(o.UnknownProducts, ", "))
+			}
+			fmt.Fprintf(w, "\nTIMELINE\tEVENT\tTYPE\tFROM\tTO\n")
+			for _, e := range o.Timeline {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.DateTime), e.EventID, e.Type, e.From, e.To)
+			}
+		})
+	}
+	return fmt.Errorf("unknown orders command %q: use list or show", args[0])
+}
+
+func (m *Main) events(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, "usage: caisse events list [--status S] [--type T] | show ID | replay ID|--failed [--json]\n")
+		return errUsage
+	}
+	c := m.command("events " + args[0])
+	status := c.fs.String("status", "", "only events in this status (pending, processed, ignored, failed)")
+	typ := c.fs.String("type", "", "only events of this type")
+	limit := c.fs.Int("limit", 100, "most events to list")
+	failed := c.fs.Bool("failed", false, "replay every failed event")
+	pos, err := c.parse(args[1:])
+	if err != nil {
+		return err
+	}
+	if err := c.open(ctx); err != nil {
+		return err
+	}
+	defer c.close()
+	switch args[0] {
+	case "list":
+		events, _, err := c.db.FindEvents(ctx, caisse.EventFilter{Status: caisse.EventStatus(*status), Type: *typ, Page: caisse.Page{Limit: *limit}})
+		if err != nil {
+			return err
+		}
+		return c.print(events, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ID\tTYPE\tSTATUS\tATTEMPTS\tORDER\tRECEIVED\tLAST ERROR")
+			for _, e := range events {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.ID, e.Type, e.Status, e.Attempts, e.OrderID,
+					e.ReceivedAt.Format(time.DateTime), e.LastError)
+			}
+		})
+	case "show":
+		if len(pos) != 1 {
+			return fmt.Errorf("usage: caisse events show ID")
+		}
+		e, err := c.db.FindEvent(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return c.print(struct {
+			*caisse.Event
+			Payload json.RawMessage `json:"payload"`
+		}{e, e.Payload}, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "event\t%s\ntype\t%s\nstatus\t%s\nattempts\t%d\norder\t%s\nreceived\t%s\napi version\t%s\nlivemode\t%t\n",
+				e.ID, e.Type, e.Status, e.Attempts, e.OrderID, e.ReceivedAt.Format(time.RFC3339), e.APIVersion, e.Livemode)
+			if e.LastError != "" {
+				fmt.Fprintf(w, "last error\t%s\n", e.LastError)
+			}
+			fmt.Fprintf(w, "\n%s\n", e.Payload)
+		})
+	case "replay":
+		var ids []string
+		switch {
+		case *failed && len(pos) == 0:
+			if ids, err = c.db.ReplayFailed(ctx); err != nil {
+				return err
+			}
+		case !*failed && len(pos) == 1:
+			if _, err := c.db.ReplayEvent(ctx, pos[0]); err != nil {
+				return err
+			}
+			ids = pos
+		default:
+			return fmt.Errorf("usage: caisse events replay ID, or caisse events replay --failed")
+		}
+		if ids == nil {
+			ids = []string{}
+		}
+		return c.print(map[string]any{"replayed": ids}, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "queued %d event(s) for processing by the running caisse\n", len(ids))
+			for _, id := range ids {
+				fmt.Fprintln(w, id)
+			}
+		})
+	}
+	return fmt.Errorf("unknown events command %q: use list, show or replay", args[0])
+}
+
+// allPages reads every page of a list.
+func allPages[T any](find func(caisse.Page) ([]T, bool, error), id func(T) string) ([]T, error) {
+	var all []T
+	p := caisse.Page{Limit: 1000}
+	for {
+		items, more, err := find(p)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if !more || len(items) == 0 {
+			return all, nil
+		}
+		p.StartingAfter = id(items[len(items)-1])
+	}
+}
+
+func money(amount int64, currency string) string {
+	if currency == "" {
+		return strconv.FormatInt(amount, 10)
+	}
+	return fmt.Sprintf("%d.%02d %s", amount/100, amount%100, strings.ToUpper(currency))
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return ""
+}
+

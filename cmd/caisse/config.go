@@ -1,0 +1,176 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is caisse's configuration, read once from the environment (and, for
+// serve, flags of the same meaning) and validated before anything starts.
+type Config struct {
+	// Addr is the listen address (CAISSE_ADDR).
+	Addr string
+	// DatabaseURL is sqlite:PATH or postgres://… (CAISSE_DATABASE_URL).
+	DatabaseURL string
+	// WebhookSecrets are the endpoint's signing secrets (STRIPE_WEBHOOK_SECRET, comma-separated).
+	WebhookSecrets []string
+	// SecretKey is the Stripe API key (STRIPE_SECRET_KEY).
+	SecretKey string
+	// APIURL is the Stripe API base (STRIPE_API_URL).
+	APIURL string
+	// AdminToken guards the admin API (CAISSE_ADMIN_TOKEN); empty turns it off.
+	AdminToken string
+	// Tolerance is the signature timestamp tolerance (CAISSE_TOLERANCE).
+	Tolerance time.Duration
+	// Livemode is "live", "test" or "" (CAISSE_LIVEMODE).
+	Livemode string
+	// RestockOnRefund puts fully refunded units back in stock (CAISSE_RESTOCK_ON_REFUND).
+	RestockOnRefund bool
+	// MaxAttempts is how many times an event is tried before it is a dead letter (CAISSE_MAX_ATTEMPTS).
+	MaxAttempts int
+	// Workers is how many events are processed at once (CAISSE_WORKERS).
+	Workers int
+}
+
+// configVar ties a variable to its flag, its default and its parser.
+type configVar struct {
+	env, flag, def, usage string
+	set                   func(c *Config, v string) error
+}
+
+var configVars = []configVar{
+	{"CAISSE_ADDR", "addr", "127.0.0.1:8080", "listen address", func(c *Config, v string) error {
+		if !strings.Contains(v, ":") {
+			return fmt.Errorf("must be host:port, such as 127.0.0.1:8080")
+		}
+		c.Addr = v
+		return nil
+	}},
+	{"CAISSE_DATABASE_URL", "database-url", "sqlite:caisse.db", "sqlite:PATH or postgres://…", func(c *Config, v string) error {
+		if !strings.HasPrefix(v, "sqlite:") && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+			return fmt.Errorf("must start with sqlite: or postgres://")
+		}
+		c.DatabaseURL = v
+		return nil
+	}},
+	{"STRIPE_WEBHOOK_SECRET", "webhook-secret", "", "signing secrets whsec_…, comma-separated", func(c *Config, v string) error {
+		c.WebhookSecrets = nil
+		for s := range strings.SplitSeq(v, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			if !strings.HasPrefix(s, "whsec_") {
+				return fmt.Errorf("each secret must start with whsec_ (copy it from the webhook endpoint in Stripe's dashboard)")
+			}
+			c.WebhookSecrets = append(c.WebhookSecrets, s)
+		}
+		return nil
+	}},
+	{"STRIPE_SECRET_KEY", "stripe-secret-key", "", "Stripe API key, for checkout, refunds and catch-up", func(c *Config, v string) error {
+		if v != "" && !strings.HasPrefix(v, "sk_") && !strings.HasPrefix(v, "rk_") {
+			return fmt.Errorf("must be a secret or restricted key (sk_… or rk_…)")
+		}
+		c.SecretKey = v
+		return nil
+	}},
+	{"STRIPE_API_URL", "stripe-api-url", "", "Stripe API base URL", func(c *Config, v string) error {
+		if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+			return fmt.Errorf("must be an http:// or https:// URL")
+		}
+		c.APIURL = v
+		return nil
+	}},
+	{"CAISSE_ADMIN_TOKEN", "admin-token", "", "bearer token for /api/admin/* (admin off if empty)", func(c *Config, v string) error {
+		if v != "" && len(v) < 16 {
+			return fmt.Errorf("must be at least 16 characters, so it cannot be guessed")
+		}
+		c.AdminToken = v
+		return nil
+	}},
+	{"CAISSE_TOLERANCE", "tolerance", "5m", "signature timestamp tolerance", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("must be a positive duration such as 5m")
+		}
+		c.Tolerance = d
+		return nil
+	}},
+	{"CAISSE_LIVEMODE", "livemode", "", "live refuses test-mode events, test refuses live ones", func(c *Config, v string) error {
+		if v != "" && v != "live" && v != "test" {
+			return fmt.Errorf("must be live, test, or empty to accept both")
+		}
+		c.Livemode = v
+		return nil
+	}},
+	{"CAISSE_RESTOCK_ON_REFUND", "restock-on-refund", "true", "put fully refunded units back in stock", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false")
+		}
+		c.RestockOnRefund = b
+		return nil
+	}},
+	{"CAISSE_MAX_ATTEMPTS", "max-attempts", "10", "processing attempts before an event is a dead letter", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return fmt.Errorf("must be a whole number from 1 to 100")
+		}
+		c.MaxAttempts = n
+		return nil
+	}},
+	{"CAISSE_WORKERS", "workers", "4", "events processed at once", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("must be a whole number from 1 to 1000")
+		}
+		c.Workers = n
+		return nil
+	}},
+}
+
+// LoadConfig reads the configuration from the environment, then from flags
+// registered on fs (if fs is not nil, after fs.Parse). Each error names the
+// variable.
+func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Config, []string, error) {
+	values := map[string]*string{}
+	for _, v := range configVars {
+		val := getenv(v.env)
+		if val == "" {
+			val = v.def
+		}
+		values[v.env] = &val
+		if fs != nil {
+			fs.StringVar(values[v.env], v.flag, val, v.usage+" ($"+v.env+")")
+		}
+	}
+	if fs != nil {
+		if err := fs.Parse(args); err != nil {
+			return Config{}, nil, err
+		}
+		args = fs.Args()
+	}
+	var c Config
+	for _, v := range configVars {
+		if err := v.set(&c, *values[v.env]); err != nil {
+			return Config{}, nil, fmt.Errorf("%s (--%s): %w", v.env, v.flag, err)
+		}
+	}
+	return c, args, nil
+}
+
+// SQLitePath returns the file of a sqlite: URL.
+func (c Config) SQLitePath() (string, error) {
+	path, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:")
+	if !ok {
+		return "", fmt.Errorf("CAISSE_DATABASE_URL: PostgreSQL is not supported by this build yet; use sqlite:PATH")
+	}
+	path = strings.TrimPrefix(path, "//")
+	if path == "" {
+		return "", fmt.Errorf("CAISSE_DATABASE_URL: sqlite: needs a file path, such as sqlite:caisse.db")
+	}
+	return path, nil
+}

@@ -1,0 +1,89 @@
+// Command caisse receives Stripe webhooks and keeps a shop's orders, payments
+// and stock right. Run `caisse help` for the commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=…".
+var Version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	os.Exit(m.Run(ctx, os.Args[1:]))
+}
+
+// Main is the caisse program: every command, with its input and output, so
+// tests run it exactly as a user does.
+type Main struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+const usage = `caisse receives Stripe webhooks and keeps a shop's orders, payments and stock right.
+
+Usage:
+  caisse serve [flags]                 run the webhook receiver, workers and admin API
+  caisse migrate                       apply database migrations
+  caisse products import FILE          create or update products from JSON or CSV
+  caisse products list
+  caisse orders list [--status S]
+  caisse orders show ID                an order and its timeline
+  caisse events list [--status S] [--type T]
+  caisse events show ID
+  caisse events replay ID | --failed   process an event again (every dead letter with --failed)
+  caisse send FILE | --example TYPE    sign an event with STRIPE_WEBHOOK_SECRET and post it to a running caisse
+  caisse version
+
+Every command takes --json for output that scripts can read. Configuration is
+read from the environment (CAISSE_DATABASE_URL, STRIPE_WEBHOOK_SECRET, …); run
+'caisse serve --help' for the list.
+`
+
+// Run runs one command and returns the process exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = m.serve(ctx, rest)
+	case "migrate":
+		err = m.migrate(ctx, rest)
+	case "products":
+		err = m.products(ctx, rest)
+	case "orders":
+		err = m.orders(ctx, rest)
+	case "events":
+		err = m.events(ctx, rest)
+	case "send":
+		err = m.send(ctx, rest)
+	case "version":
+		err = m.version(rest)
+	case "help", "-h", "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(m.Stderr, "caisse: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		if err == errUsage {
+			return 2
+		}
+		fmt.Fprintf(m.Stderr, "caisse: %s\n", userMessage(err))
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/caisse/caisse"
+	caissehttp "github.com/caisse/caisse/http"
+	"github.com/caisse/caisse/sqlite"
+	"github.com/caisse/caisse/stripe"
+)
+
+// Program is a running caisse: store, workers and HTTP server, built
+// explicitly from a Config.
+type Program struct {
+	Config Config
+	Logger *slog.Logger
+	// Now returns the current time (time.Now unless a test sets it).
+	Now func() time.Time
+	// Retry overrides the backoff between processing attempts.
+	Retry river.ClientRetryPolicy
+	// PollInterval overrides how often workers look for jobs.
+	PollInterval time.Duration
+
+	DB      *sqlite.DB
+	HTTP    *caissehttp.Server
+	Metrics *caissehttp.Metrics
+
+	served chan error
+}
+
+// Open opens and migrates the database, starts the workers and starts
+// answering HTTP on Config.Addr.
+func (p *Program) Open(ctx context.Context) error {
+	if len(p.Config.WebhookSecrets) == 0 {
+		return caisse.Errorf(caisse.EINVALID, "STRIPE_WEBHOOK_SECRET is not set: copy the signing secret (whsec_…) of your webhook endpoint from Stripe's dashboard, or from `stripe listen`")
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	db, err := openDB(ctx, p.Config, p.Logger)
+	if err != nil {
+		return err
+	}
+	p.DB = db
+	db.Now = p.Now
+	db.Rules = caisse.Rules{RestockOnRefund: p.Config.RestockOnRefund, Now: p.Now}
+	db.Retry = p.Retry
+	if p.PollInterval > 0 {
+		db.PollInterval = p.PollInterval
+	}
+	p.Metrics = caissehttp.NewMetrics(db.EventCounts)
+	db.Processed = func(r sqlite.ProcessReport) {
+		p.Metrics.EventProcessed(r.Event.Type, r.Status, r.Duration)
+	}
+	if err := db.Open(ctx); err != nil {
+		return err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	p.HTTP = &caissehttp.Server{
+		Events: db, Orders: db, Products: db,
+		Verifier:   &stripe.Verifier{Secrets: p.Config.WebhookSecrets, Tolerance: p.Config.Tolerance, Now: p.Now},
+		Livemode:   p.Config.Livemode,
+		AdminToken: p.Config.AdminToken,
+		Ready:      db.Ready,
+		Metrics:    p.Metrics,
+		Logger:     p.Logger,
+	}
+	if err := p.HTTP.Listen(p.Config.Addr); err != nil {
+		db.Close()
+		return fmt.Errorf("CAISSE_ADDR: cannot listen on %s: %w", p.Config.Addr, err)
+	}
+	if err := db.Start(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	p.served = make(chan error, 1)
+	go func() { p.served <- p.HTTP.Serve() }()
+	p.Logger.Info("caisse is listening", "addr", p.HTTP.Addr(), "database", redactURL(p.Config.DatabaseURL),
+		"secrets", len(p.Config.WebhookSecrets), "admin", p.Config.AdminToken != "", "version", Version)
+	return nil
+}
+
+// Close shuts down gracefully: stop accepting and finish in-flight requests,
+// let running jobs finish (or hand them back after the timeout), then close
+// the database.
+func (p *Program) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var errs []error
+	if p.HTTP != nil {
+		errs = append(errs, p.HTTP.Shutdown(ctx))
+		if p.served != nil {
+			errs = append(errs, <-p.served)
+		}
+	}
+	if p.DB != nil {
+		errs = append(errs, p.DB.Stop(ctx), p.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Main) serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("caisse serve", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	cfg, _, err := LoadConfig(m.Getenv, fs, args)
+	if err != nil {
+		return flagError(err)
+	}
+	p := &Program{Config: cfg, Logger: m.logger()}
+	if err := p.Open(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		p.Logger.Info("shutting down")
+	case err := <-p.served:
+		p.served <- err
+		p.Logger.Error("the HTTP server stopped", "error", err)
+	}
+	return p.Close()
+}
+
+func (m *Main) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// openDB prepares (but does not open) the store named by the configuration.
+func openDB(_ context.Context, cfg Config, logger *slog.Logger) (*sqlite.DB, error) {
+	path, err := cfg.SQLitePath()
+	if err != nil {
+		return nil, err
+	}
+	db := sqlite.NewDB(path)
+	db.Logger = logger
+	db.Decode = stripe.Facts
+	db.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, Now: time.Now}
+	db.MaxAttempts = cfg.MaxAttempts
+	db.Workers = cfg.Workers
+	return db, nil
+}
+
+// redactURL keeps a database URL's password out of the logs.
+func redactURL(u string) string {
+	if i, j := strings.Index(u, "://"), strings.LastIndex(u, "@"); i >= 0 && j > i {
+		return u[:i+3] + "…@" + u[j+1:]
+	}
+	return u
+}

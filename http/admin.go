@@ -1,0 +1,140 @@
+package http
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/caisse/caisse"
+)
+
+// list is the shape of every list answer.
+type list[T any] struct {
+	Data    []T  `json:"data"`
+	HasMore bool `json:"has_more"`
+}
+
+func newList[T any](data []T, more bool) list[T] {
+	if data == nil {
+		data = []T{}
+	}
+	return list[T]{Data: data, HasMore: more}
+}
+
+func page(r *http.Request) (caisse.Page, error) {
+	p := caisse.Page{StartingAfter: r.URL.Query().Get("starting_after")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return p, caisse.Errorf(caisse.EINVALID, "limit must be a whole number between 1 and 1000, got %q", v)
+		}
+		p.Limit = n
+	}
+	return p, p.Normalize()
+}
+
+func (s *Server) handleProducts(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	products, more, err := s.Products.FindProducts(r.Context(), p)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newList(products, more))
+}
+
+func (s *Server) handleProduct(w http.ResponseWriter, r *http.Request) {
+	p, err := s.Products.FindProduct(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) handlePutProduct(w http.ResponseWriter, r *http.Request) {
+	var u caisse.ProductUpdate
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&u); err != nil {
+		s.Error(w, r, caisse.Errorf(caisse.EINVALID, "the body must be JSON {name, price, currency, stock}: %v", err))
+		return
+	}
+	p, err := s.Products.PutProduct(r.Context(), r.PathValue("id"), u)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f := caisse.OrderFilter{Status: caisse.OrderStatus(r.URL.Query().Get("status")), Page: p}
+	if f.Status != "" && !slices.Contains(caisse.OrderStatuses, f.Status) {
+		s.Error(w, r, caisse.Errorf(caisse.EINVALID, "unknown order status %q", f.Status))
+		return
+	}
+	orders, more, err := s.Orders.FindOrders(r.Context(), f)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newList(orders, more))
+}
+
+func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
+	o, err := s.Orders.FindOrder(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f := caisse.EventFilter{Status: caisse.EventStatus(r.URL.Query().Get("status")), Type: r.URL.Query().Get("type"), Page: p}
+	if f.Status != "" && !slices.Contains(caisse.EventStatuses, f.Status) {
+		s.Error(w, r, caisse.Errorf(caisse.EINVALID, "unknown event status %q: use pending, processed, ignored or failed", f.Status))
+		return
+	}
+	events, more, err := s.Events.FindEvents(r.Context(), f)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newList(events, more))
+}
+
+func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
+	e, err := s.Events.FindEvent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
+	e, err := s.Events.ReplayEvent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, e)
+}

@@ -1,0 +1,186 @@
+// Package http serves caisse over HTTP: the Stripe webhook, the probes, the
+// metrics and the admin API.
+package http
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/stripe"
+)
+
+// Server is caisse's HTTP server.
+type Server struct {
+	// Events, Orders and Products are the store.
+	Events   caisse.EventService
+	Orders   caisse.OrderService
+	Products caisse.ProductService
+	// Verifier checks webhook signatures.
+	Verifier *stripe.Verifier
+	// Livemode is "live" or "test" to refuse events of the other mode, or "".
+	Livemode string
+	// AdminToken guards /api/admin/*; empty turns the admin API off (404).
+	AdminToken string
+	// Ready reports whether the database is reachable and migrated.
+	Ready func(context.Context) error
+	// Metrics counts what the server and workers do.
+	Metrics *Metrics
+	// Logger receives one line per rejected webhook and per internal error.
+	Logger *slog.Logger
+
+	server *http.Server
+	ln     net.Listener
+}
+
+// Handler returns every route of caisse.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	// Probes and metrics sit outside the admin auth.
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+
+	// The webhook answers every method itself, so a wrong one gets a JSON 405
+	// and a log line rather than the mux's plain-text reply.
+	for _, path := range []string{"/webhooks/stripe", "/api/webhooks/stripe", "/api/webhook"} {
+		mux.HandleFunc(path, s.handleWebhook)
+	}
+
+	admin := http.NewServeMux()
+	admin.HandleFunc("GET /api/admin/products", s.handleProducts)
+	admin.HandleFunc("GET /api/admin/products/{id}", s.handleProduct)
+	admin.HandleFunc("PUT /api/admin/products/{id}", s.handlePutProduct)
+	admin.HandleFunc("GET /api/admin/orders", s.handleOrders)
+	admin.HandleFunc("GET /api/admin/orders/{id}", s.handleOrder)
+	admin.HandleFunc("GET /api/admin/events", s.handleEvents)
+	admin.HandleFunc("GET /api/admin/events/{id}", s.handleEvent)
+	admin.HandleFunc("POST /api/admin/events/{id}/replay", s.handleReplay)
+	admin.HandleFunc("/api/admin/", func(w http.ResponseWriter, r *http.Request) {
+		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no admin route %s %s", r.Method, r.URL.Path))
+	})
+	mux.Handle("/api/admin/", s.requireAdmin(admin))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// Listen binds the address; Serve then answers on it.
+func (s *Server) Listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.server = &http.Server{
+		Handler: s.Handler(),
+		// A slow or stuck client cannot hold a connection open for long.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// Addr is the address the server listens on, once Listen returned.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve answers requests until Shutdown.
+func (s *Server) Serve() error {
+	if err := s.server.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting and waits for in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.server.Shutdown(ctx)
+}
+
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.AdminToken == "" {
+			s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "the admin API is off: set CAISSE_ADMIN_TOKEN to turn it on"))
+			return
+		}
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.AdminToken)) != 1 {
+			s.Error(w, r, caisse.Errorf(caisse.EUNAUTHORIZED, "send the admin token as Authorization: Bearer <CAISSE_ADMIN_TOKEN>"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.Ready(ctx); err != nil {
+		s.Logger.Warn("not ready", "error", err.Error())
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": readyReason(err)})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+}
+
+// readyReason keeps driver details out of the probe's answer.
+func readyReason(err error) string {
+	if strings.Contains(err.Error(), "migrations are pending") {
+		return "migrations are pending: run caisse migrate"
+	}
+	return "the database cannot be reached"
+}
+
+// statuses maps each error code to its HTTP status: the one place it happens.
+var statuses = map[string]int{
+	caisse.ECONFLICT:     http.StatusConflict,
+	caisse.EINVALID:      http.StatusBadRequest,
+	caisse.ENOTFOUND:     http.StatusNotFound,
+	caisse.EUNAUTHORIZED: http.StatusUnauthorized,
+	caisse.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	caisse.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// Error answers with an application error. Internal errors are logged with
+// their detail and answered with a generic message.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg := caisse.ErrorCode(err), caisse.ErrorMessage(err)
+	status, ok := statuses[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if code == caisse.EINTERNAL {
+		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	}
+	s.Metrics.Errors.WithLabelValues(code).Inc()
+	writeError(w, status, code, msg)
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

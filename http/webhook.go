@@ -1,0 +1,100 @@
+package http
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/caisse/caisse/stripe"
+)
+
+// Webhook outcomes, as counted in caisse_webhook_requests_total.
+const (
+	outcomeStored    = "stored"
+	outcomeDuplicate = "duplicate"
+	outcomeMethod    = "wrong_method"
+	outcomeTooLarge  = "too_large"
+	outcomeSignature = "bad_signature"
+	outcomeMalformed = "malformed"
+	outcomeMode      = "wrong_mode"
+	outcomeStorage   = "storage_unavailable"
+)
+
+// handleWebhook receives one Stripe event: verify the raw bytes, store the
+// event with its processing job, and only then answer 200.
+func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	log := s.Logger.With("path", r.URL.Path, "remote", r.RemoteAddr)
+	reject := func(status int, outcome, code, message string, attrs ...any) {
+		s.Metrics.Webhooks.WithLabelValues(outcome).Inc()
+		log.Warn("webhook refused: "+message, append([]any{"outcome", outcome, "status", status}, attrs...)...)
+		writeError(w, status, code, message)
+	}
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		reject(http.StatusMethodNotAllowed, outcomeMethod, "method_not_allowed", "Stripe webhooks are POST requests", "method", r.Method)
+		return
+	}
+	// Refuse a body announced as too large without reading it.
+	if r.ContentLength > stripe.MaxBodyBytes {
+		reject(http.StatusRequestEntityTooLarge, outcomeTooLarge, "body_too_large",
+			"the body is larger than 1 MiB, which no Stripe event is", "body_bytes", r.ContentLength)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, stripe.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			reject(http.StatusRequestEntityTooLarge, outcomeTooLarge, "body_too_large",
+				"the body is larger than 1 MiB, which no Stripe event is", "body_bytes_read", len(body))
+			return
+		}
+		reject(http.StatusBadRequest, outcomeMalformed, "unreadable_body", "the body could not be read", "error", err.Error())
+		return
+	}
+
+	if err := s.Verifier.Verify(body, r.Header.Get("Stripe-Signature")); err != nil {
+		var ve *stripe.VerifyError
+		errors.As(err, &ve)
+		reject(http.StatusBadRequest, outcomeSignature, "invalid_signature", ve.Detail,
+			"reason", ve.Reason, "body_bytes", len(body), "timestamp_skew_s", int64(ve.Skew.Seconds()),
+			"secrets_tried", ve.SecretsTried, "v1_signatures", ve.Signatures)
+		return
+	}
+
+	ev, err := stripe.DecodeEvent(body)
+	if err != nil {
+		reject(http.StatusBadRequest, outcomeMalformed, "malformed_event", err.Error(), "body_bytes", len(body))
+		return
+	}
+	if (s.Livemode == "live" && !ev.Livemode) || (s.Livemode == "test" && ev.Livemode) {
+		mode := "test"
+		if ev.Livemode {
+			mode = "live"
+		}
+		reject(http.StatusBadRequest, outcomeMode, "wrong_mode",
+			"this caisse accepts only "+s.Livemode+"-mode events (CAISSE_LIVEMODE) and this one is "+mode+"-mode",
+			"event_id", ev.ID, "type", ev.Type)
+		return
+	}
+
+	inserted, err := s.Events.ReceiveEvent(r.Context(), ev)
+	if err != nil {
+		s.Metrics.Webhooks.WithLabelValues(outcomeStorage).Inc()
+		log.Error("webhook not stored: the database is unavailable; Stripe will retry",
+			"event_id", ev.ID, "type", ev.Type, "outcome", outcomeStorage, "status", http.StatusServiceUnavailable, "error", err.Error())
+		writeError(w, http.StatusServiceUnavailable, "storage_unavailable",
+			"caisse could not store the event; it was not accepted and Stripe will deliver it again")
+		return
+	}
+	outcome := outcomeStored
+	if !inserted {
+		outcome = outcomeDuplicate
+	}
+	s.Metrics.Webhooks.WithLabelValues(outcome).Inc()
+	log.Info("webhook received", "event_id", ev.ID, "type", ev.Type, "outcome", outcome,
+		"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	writeJSON(w, http.StatusOK, map[string]bool{"received": true})
+}
