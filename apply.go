@@ -268,7 +268,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		rec = &OrderRecord{Order: Order{ID: id, Status: StatusPending, CreatedAt: now}}
 	}
 	s := Summarize(facts)
-	from := rec.Status
+	from, wasOversold := rec.Status, rec.Oversold
 	items := s.Items
 	if len(rec.CheckoutItems) > 0 {
 		items = rec.CheckoutItems
@@ -322,7 +322,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		}
 	}
 
-	changed := from != s.Status || !slices.Equal(rec.Holds, want) || !slices.Equal(rec.Items, items) ||
+	changed := from != s.Status || rec.Oversold != wasOversold || !slices.Equal(rec.Holds, want) || !slices.Equal(rec.Items, items) ||
 		rec.AmountPaid != s.AmountPaid || rec.AmountRefunded != s.AmountRefunded || rec.AmountTotal != s.AmountTotal ||
 		rec.PaymentError != s.PaymentError || !sameDispute(rec.Dispute, s.Dispute) ||
 		rec.CheckoutSession != s.CheckoutSession || rec.PaymentIntent != s.PaymentIntent ||

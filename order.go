@@ -102,7 +102,7 @@ type Summary struct {
 func Summarize(facts []Fact) Summary {
 	var s Summary
 	var sessionPaid, asyncFailed, expired, awaiting, piSucceeded bool
-	var paidSessionTotal, received int64
+	var paidSessionTotal, received, intentTotal int64
 	var errAt int64
 	for _, f := range facts {
 		switch f.Kind {
@@ -126,9 +126,7 @@ func Summarize(facts []Fact) Summary {
 			if f.PaymentErrorAt > errAt || (f.PaymentErrorAt == errAt && f.PaymentError > s.PaymentError) {
 				s.PaymentError, errAt = f.PaymentError, f.PaymentErrorAt
 			}
-			if s.AmountTotal == 0 {
-				s.AmountTotal = f.Amount
-			}
+			intentTotal = max(intentTotal, f.Amount)
 		case KindCharge:
 			s.AmountRefunded += f.AmountRefunded
 		case KindDispute:
@@ -146,6 +144,12 @@ func Summarize(facts []Fact) Summary {
 			s.Items = f.Items
 		}
 		s.ItemsError = settle(s.ItemsError, f.UnknownItems)
+	}
+	// An order without a session amount (a payment intent made outside
+	// Checkout) shows its intents' amount; deciding this after the loop keeps
+	// the result independent of the order of the facts.
+	if s.AmountTotal == 0 {
+		s.AmountTotal = intentTotal
 	}
 	s.AmountPaid = max(paidSessionTotal, received)
 	open, lost := false, false

@@ -28,6 +28,8 @@ type Program struct {
 	Retry river.ClientRetryPolicy
 	// PollInterval overrides how often workers look for jobs.
 	PollInterval time.Duration
+	// Observe, if set, sees every processing attempt (tests wait on it).
+	Observe func(sqlite.ProcessReport)
 
 	DB      *sqlite.DB
 	HTTP    *caissehttp.Server
@@ -59,6 +61,9 @@ func (p *Program) Open(ctx context.Context) error {
 	p.Metrics = caissehttp.NewMetrics(db.EventCounts)
 	db.Processed = func(r sqlite.ProcessReport) {
 		p.Metrics.EventProcessed(r.Event.Type, r.Status, r.Duration)
+		if p.Observe != nil {
+			p.Observe(r)
+		}
 	}
 	if err := db.Open(ctx); err != nil {
 		return err

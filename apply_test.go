@@ -1,0 +1,693 @@
+package caisse
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// memProduct is a product's stock in memLedger.
+type memProduct struct {
+	Stock, Reserved int64
+}
+
+// memLedger is an in-memory Ledger with the semantics the interface documents.
+type memLedger struct {
+	facts    map[string]LinkedFact
+	orders   map[string]*OrderRecord
+	timeline map[string][]TimelineEntry
+	products map[string]*memProduct
+	outbox   map[string]OutboxMessage
+	keys     []string // outbox keys in the order written
+}
+
+func newMemLedger(stock map[string]int64) *memLedger {
+	l := &memLedger{
+		facts:    map[string]LinkedFact{},
+		orders:   map[string]*OrderRecord{},
+		timeline: map[string][]TimelineEntry{},
+		products: map[string]*memProduct{},
+		outbox:   map[string]OutboxMessage{},
+	}
+	for id, n := range stock {
+		l.products[id] = &memProduct{Stock: n}
+	}
+	return l
+}
+
+func cloneFact(f LinkedFact) LinkedFact {
+	f.Items = slices.Clone(f.Items)
+	f.FailedAttempts = slices.Clone(f.FailedAttempts)
+	return f
+}
+
+func cloneOrder(o *OrderRecord) *OrderRecord {
+	c := *o
+	c.Items = slices.Clone(o.Items)
+	c.Holds = slices.Clone(o.Holds)
+	c.CheckoutItems = slices.Clone(o.CheckoutItems)
+	c.UnknownProducts = slices.Clone(o.UnknownProducts)
+	c.Timeline = slices.Clone(o.Timeline)
+	if o.Dispute != nil {
+		d := *o.Dispute
+		c.Dispute = &d
+	}
+	return &c
+}
+
+func sortedFacts(m map[string]LinkedFact, keep func(LinkedFact) bool) []LinkedFact {
+	var out []LinkedFact
+	for _, f := range m {
+		if keep(f) {
+			out = append(out, cloneFact(f))
+		}
+	}
+	slices.SortFunc(out, func(a, b LinkedFact) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (l *memLedger) Facts(_ context.Context, ids []string) ([]LinkedFact, error) {
+	return sortedFacts(l.facts, func(f LinkedFact) bool { return slices.Contains(ids, f.ID) }), nil
+}
+
+func (l *memLedger) FactsReferencing(_ context.Context, ids []string) ([]LinkedFact, error) {
+	return sortedFacts(l.facts, func(f LinkedFact) bool {
+		return (f.PaymentIntent != "" && slices.Contains(ids, f.PaymentIntent)) ||
+			(f.Charge != "" && slices.Contains(ids, f.Charge))
+	}), nil
+}
+
+func (l *memLedger) OrderFacts(_ context.Context, orderID string) ([]Fact, error) {
+	var out []Fact
+	for _, f := range sortedFacts(l.facts, func(f LinkedFact) bool { return f.OrderID == orderID }) {
+		out = append(out, f.Fact)
+	}
+	return out, nil
+}
+
+func (l *memLedger) PutFact(_ context.Context, f LinkedFact) error {
+	l.facts[f.ID] = cloneFact(f)
+	return nil
+}
+
+func (l *memLedger) LockOrder(_ context.Context, id string) (*OrderRecord, error) {
+	o, ok := l.orders[id]
+	if !ok {
+		return nil, nil
+	}
+	return cloneOrder(o), nil
+}
+
+func (l *memLedger) PutOrder(_ context.Context, o *OrderRecord) error {
+	l.orders[o.ID] = cloneOrder(o)
+	return nil
+}
+
+func (l *memLedger) AddTimeline(_ context.Context, orderID string, e TimelineEntry) error {
+	l.timeline[orderID] = append(l.timeline[orderID], e)
+	return nil
+}
+
+func (l *memLedger) KnownProducts(_ context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, id := range ids {
+		if _, ok := l.products[id]; ok {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
+func (l *memLedger) MoveStock(_ context.Context, m StockMove) (bool, int64, error) {
+	p, ok := l.products[m.ProductID]
+	if !ok {
+		return false, 0, nil
+	}
+	if m.Takes() {
+		if p.Stock-m.Sold < 0 || (m.Need() > 0 && p.Stock-p.Reserved < m.Need()) {
+			return false, p.Stock - p.Reserved, nil
+		}
+	}
+	p.Stock -= m.Sold
+	p.Reserved += m.Reserved
+	return true, p.Stock - p.Reserved, nil
+}
+
+func (l *memLedger) AddOutbox(_ context.Context, m OutboxMessage) error {
+	if _, ok := l.outbox[m.Key]; ok {
+		return nil
+	}
+	l.outbox[m.Key] = m
+	l.keys = append(l.keys, m.Key)
+	return nil
+}
+
+// snapshot is the ledger's whole state, deep-copied, for comparisons.
+type snapshot struct {
+	Facts    map[string]LinkedFact
+	Orders   map[string]OrderRecord
+	Timeline map[string][]TimelineEntry
+	Products map[string]memProduct
+	Outbox   []string
+}
+
+func (l *memLedger) snapshot() snapshot {
+	s := snapshot{Facts: map[string]LinkedFact{}, Orders: map[string]OrderRecord{},
+		Timeline: map[string][]TimelineEntry{}, Products: map[string]memProduct{}, Outbox: slices.Clone(l.keys)}
+	for id, f := range l.facts {
+		s.Facts[id] = cloneFact(f)
+	}
+	for id, o := range l.orders {
+		s.Orders[id] = *cloneOrder(o)
+	}
+	for id, tl := range l.timeline {
+		s.Timeline[id] = slices.Clone(tl)
+	}
+	for id, p := range l.products {
+		s.Products[id] = *p
+	}
+	return s
+}
+
+// outboxKinds lists the kinds of outbox messages written, in order.
+func (l *memLedger) outboxKinds() []string {
+	var out []string
+	for _, k := range l.keys {
+		out = append(out, l.outbox[k].Kind)
+	}
+	return out
+}
+
+func (l *memLedger) stock(t *testing.T, id string) (stock, reserved int64) {
+	t.Helper()
+	p, ok := l.products[id]
+	if !ok {
+		t.Fatalf("no product %s", id)
+	}
+	return p.Stock, p.Reserved
+}
+
+func (l *memLedger) order(t *testing.T, id string) *OrderRecord {
+	t.Helper()
+	o, ok := l.orders[id]
+	if !ok {
+		t.Fatalf("no order %s; orders: %v", id, l.orders)
+	}
+	return o
+}
+
+// testEvent is an event and the facts it carries.
+type testEvent struct {
+	ev    Event
+	facts EventFacts
+}
+
+func tev(id, typ string, created int64, facts ...Fact) testEvent {
+	return testEvent{ev: Event{ID: id, Type: typ, Created: created}, facts: EventFacts{Facts: facts}}
+}
+
+// ticking returns a clock that moves one second on each call, so an order
+// written again by mistake shows a new UpdatedAt.
+func ticking() func() time.Time {
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	n := 0
+	return func() time.Time {
+		n++
+		return t0.Add(time.Duration(n) * time.Second)
+	}
+}
+
+func apply(t *testing.T, r Rules, l *memLedger, e testEvent) Outcome {
+	t.Helper()
+	ev := e.ev
+	out, err := r.Apply(context.Background(), l, &ev, e.facts)
+	if err != nil {
+		t.Fatalf("Apply(%s %s): %v", e.ev.ID, e.ev.Type, err)
+	}
+	return out
+}
+
+// Events of one order: ord_1, session cs_1, payment intent pi_1, charge ch_1,
+// one unit of "print" for 1000.
+var (
+	evCompletedPaid = tev("evt_completed", "checkout.session.completed", 100, Fact{ID: "cs_1", Kind: KindSession,
+		OrderRef: "ord_1", PaymentIntent: "pi_1", Completed: true, SessionPaid: true, Amount: 1000, Currency: "eur",
+		CustomerEmail: "buyer@example.com", Items: []Item{{"print", 1}}})
+	evCompletedUnpaid = tev("evt_completed_unpaid", "checkout.session.completed", 100, Fact{ID: "cs_1", Kind: KindSession,
+		OrderRef: "ord_1", PaymentIntent: "pi_1", Completed: true, Amount: 1000, Currency: "eur",
+		CustomerEmail: "buyer@example.com", Items: []Item{{"print", 1}}})
+	evAsyncSucceeded = tev("evt_async_ok", "checkout.session.async_payment_succeeded", 300, Fact{ID: "cs_1", Kind: KindSession,
+		OrderRef: "ord_1", PaymentIntent: "pi_1", Completed: true, AsyncSucceeded: true, Amount: 1000, Currency: "eur",
+		Items: []Item{{"print", 1}}})
+	evExpired = tev("evt_expired", "checkout.session.expired", 300, Fact{ID: "cs_1", Kind: KindSession,
+		OrderRef: "ord_1", Expired: true, Amount: 1000, Currency: "eur", Items: []Item{{"print", 1}}})
+	evPISucceeded = tev("evt_pi_ok", "payment_intent.succeeded", 101, Fact{ID: "pi_1", Kind: KindPaymentIntent,
+		Succeeded: true, Amount: 1000, AmountReceived: 1000, Currency: "eur"})
+	evPIFailed = tev("evt_pi_failed", "payment_intent.payment_failed", 150, Fact{ID: "pi_1", Kind: KindPaymentIntent,
+		Amount: 1000, Currency: "eur", PaymentError: "Your card was declined.", PaymentErrorAt: 150, FailedAttempts: []string{"evt_pi_failed"}})
+	evRefundPartial = tev("evt_refund_500", "charge.refunded", 200, Fact{ID: "ch_1", Kind: KindCharge,
+		PaymentIntent: "pi_1", Amount: 1000, AmountRefunded: 500, Currency: "eur"})
+	evRefundFull = tev("evt_refund_1000", "charge.refunded", 201, Fact{ID: "ch_1", Kind: KindCharge,
+		PaymentIntent: "pi_1", Amount: 1000, AmountRefunded: 1000, Currency: "eur"})
+)
+
+func TestApplyFactWaitsForItsLink(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		early      []testEvent // arrive before the session
+		wantStatus OrderStatus
+		wantLinked []string
+	}{
+		{"intent succeeded first", []testEvent{evPISucceeded}, StatusPaid, []string{"cs_1", "pi_1"}},
+		{"intent then partial refund first", []testEvent{evPISucceeded, evRefundPartial}, StatusPartiallyRefunded, []string{"ch_1", "cs_1", "pi_1"}},
+		{"refund before its intent", []testEvent{evRefundFull, evPISucceeded}, StatusRefunded, []string{"ch_1", "cs_1", "pi_1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := newMemLedger(map[string]int64{"print": 3})
+			r := Rules{RestockOnRefund: true, Now: ticking()}
+			for _, e := range tt.early {
+				out := apply(t, r, l, e)
+				if len(out.Orders) != 0 || len(out.Transitions) != 0 {
+					t.Fatalf("%s touched orders %v before any link", e.ev.Type, out.Orders)
+				}
+			}
+			if len(l.orders) != 0 {
+				t.Fatalf("orders exist before the session: %v", l.orders)
+			}
+			for id, f := range l.facts {
+				if f.OrderID != "" {
+					t.Fatalf("fact %s linked to %q before the session", id, f.OrderID)
+				}
+			}
+			if s, r := l.stock(t, "print"); s != 3 || r != 0 {
+				t.Fatalf("stock moved before the order existed: stock %d reserved %d", s, r)
+			}
+
+			// The session names the order and links the waiting facts.
+			out := apply(t, r, l, evCompletedPaid)
+			if !slices.Equal(out.Orders, []string{"ord_1"}) {
+				t.Errorf("Outcome.Orders = %v, want [ord_1]", out.Orders)
+			}
+			var linked []string
+			for id, f := range l.facts {
+				if f.OrderID == "ord_1" {
+					linked = append(linked, id)
+				}
+			}
+			slices.Sort(linked)
+			if !slices.Equal(linked, tt.wantLinked) {
+				t.Errorf("facts linked to ord_1 = %v, want %v", linked, tt.wantLinked)
+			}
+			o := l.order(t, "ord_1")
+			if o.Status != tt.wantStatus {
+				t.Errorf("status = %s, want %s", o.Status, tt.wantStatus)
+			}
+			if o.PaymentIntent != "pi_1" || o.CheckoutSession != "cs_1" || o.AmountPaid != 1000 {
+				t.Errorf("order = %+v", o.Order)
+			}
+
+			// The same events in their natural order give the same order and stock.
+			l2 := newMemLedger(map[string]int64{"print": 3})
+			apply(t, r, l2, evCompletedPaid)
+			for _, e := range tt.early {
+				apply(t, r, l2, e)
+			}
+			o2 := l2.order(t, "ord_1")
+			if o.Status != o2.Status || o.AmountPaid != o2.AmountPaid || o.AmountRefunded != o2.AmountRefunded ||
+				!reflect.DeepEqual(o.Holds, o2.Holds) || !reflect.DeepEqual(o.Items, o2.Items) {
+				t.Errorf("order differs with event order:\n%+v\n%+v", o, o2)
+			}
+			if !reflect.DeepEqual(l.snapshot().Products, l2.snapshot().Products) {
+				t.Errorf("stock differs with event order: %+v vs %+v", l.snapshot().Products, l2.snapshot().Products)
+			}
+		})
+	}
+}
+
+func TestApplyStockOnPaymentAndRefund(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		restock       bool
+		wantStock     int64
+		wantHolds     []Hold
+		wantAvailable bool
+	}{
+		{restock: true, wantStock: 1, wantHolds: nil},
+		{restock: false, wantStock: 0, wantHolds: []Hold{{ProductID: "print", Sold: 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(map[bool]string{true: "restock on refund", false: "no restock on refund"}[tt.restock], func(t *testing.T) {
+			t.Parallel()
+			l := newMemLedger(map[string]int64{"print": 1})
+			r := Rules{RestockOnRefund: tt.restock, Now: ticking()}
+
+			apply(t, r, l, evCompletedPaid)
+			o := l.order(t, "ord_1")
+			if o.Status != StatusPaid || o.Oversold {
+				t.Fatalf("after payment: status %s oversold %t", o.Status, o.Oversold)
+			}
+			if s, res := l.stock(t, "print"); s != 0 || res != 0 {
+				t.Fatalf("after payment: stock %d reserved %d, want 0 0", s, res)
+			}
+			if !reflect.DeepEqual(o.Holds, []Hold{{ProductID: "print", Sold: 1}}) {
+				t.Fatalf("after payment: holds %+v", o.Holds)
+			}
+			if !slices.Contains(l.outboxKinds(), "order_confirmation") || !slices.Contains(l.outboxKinds(), "order_paid") {
+				t.Errorf("outbox after payment: %v", l.outboxKinds())
+			}
+
+			// A partial refund keeps the unit sold.
+			apply(t, r, l, evRefundPartial)
+			if o := l.order(t, "ord_1"); o.Status != StatusPartiallyRefunded || o.AmountRefunded != 500 {
+				t.Fatalf("after partial refund: status %s refunded %d", o.Status, o.AmountRefunded)
+			}
+			if s, _ := l.stock(t, "print"); s != 0 {
+				t.Fatalf("partial refund restocked: stock %d", s)
+			}
+
+			// A full refund restocks only by policy.
+			apply(t, r, l, evRefundFull)
+			o = l.order(t, "ord_1")
+			if o.Status != StatusRefunded || o.AmountRefunded != 1000 {
+				t.Fatalf("after full refund: status %s refunded %d", o.Status, o.AmountRefunded)
+			}
+			if s, res := l.stock(t, "print"); s != tt.wantStock || res != 0 {
+				t.Errorf("after full refund: stock %d reserved %d, want %d 0", s, res, tt.wantStock)
+			}
+			if len(o.Holds) != len(tt.wantHolds) || (len(o.Holds) > 0 && !reflect.DeepEqual(o.Holds, tt.wantHolds)) {
+				t.Errorf("after full refund: holds %+v, want %+v", o.Holds, tt.wantHolds)
+			}
+			if !slices.Contains(l.outboxKinds(), "order_refunded") {
+				t.Errorf("outbox after refund: %v", l.outboxKinds())
+			}
+		})
+	}
+}
+
+func TestApplyOversold(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(map[string]int64{"print": 0})
+	r := Rules{RestockOnRefund: true, Now: ticking()}
+
+	out := apply(t, r, l, evCompletedPaid)
+	if !slices.Equal(out.Oversold, []string{"ord_1"}) {
+		t.Errorf("Outcome.Oversold = %v, want [ord_1]", out.Oversold)
+	}
+	o := l.order(t, "ord_1")
+	if o.Status != StatusPaid || !o.Oversold || len(o.Holds) != 0 {
+		t.Fatalf("order paid with no stock: status %s oversold %t holds %+v, want paid, true, none", o.Status, o.Oversold, o.Holds)
+	}
+	if s, res := l.stock(t, "print"); s != 0 || res != 0 {
+		t.Fatalf("stock %d reserved %d, want 0 0", s, res)
+	}
+	if m, ok := l.outbox["oversold:ord_1"]; !ok || m.Topic != TopicAlert {
+		t.Errorf("no oversold alert: %v", l.outboxKinds())
+	}
+
+	// Stock comes back and another event arrives: the flag stays, the order holds nothing.
+	l.products["print"].Stock = 5
+	out = apply(t, r, l, evPISucceeded)
+	o = l.order(t, "ord_1")
+	if o.Status != StatusPaid || !o.Oversold || len(o.Holds) != 0 {
+		t.Errorf("after restock: status %s oversold %t holds %+v, want paid, true, none", o.Status, o.Oversold, o.Holds)
+	}
+	if len(out.Oversold) != 0 {
+		t.Errorf("Outcome.Oversold = %v on a later event", out.Oversold)
+	}
+	if s, res := l.stock(t, "print"); s != 5 || res != 0 {
+		t.Errorf("stock %d reserved %d, want 5 0", s, res)
+	}
+	// And once more with a refund event; a full refund holds nothing anyway.
+	apply(t, r, l, evRefundPartial)
+	o = l.order(t, "ord_1")
+	if o.Status != StatusPartiallyRefunded || !o.Oversold || len(o.Holds) != 0 {
+		t.Errorf("after partial refund: status %s oversold %t holds %+v", o.Status, o.Oversold, o.Holds)
+	}
+	if s, res := l.stock(t, "print"); s != 5 || res != 0 {
+		t.Errorf("stock %d reserved %d, want 5 0", s, res)
+	}
+}
+
+func TestApplySaleNeverTakesAnotherBuyersReservation(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(map[string]int64{"print": 1})
+	r := Rules{RestockOnRefund: true, Now: ticking()}
+
+	// Buyer A completes checkout with a delayed method: the unit is reserved.
+	apply(t, r, l, evCompletedUnpaid)
+	if s, res := l.stock(t, "print"); s != 1 || res != 1 {
+		t.Fatalf("stock %d reserved %d, want 1 1", s, res)
+	}
+	// Buyer B pays at once for the same unit: no unit is available.
+	apply(t, r, l, tev("evt_b", "checkout.session.completed", 110, Fact{ID: "cs_2", Kind: KindSession, OrderRef: "ord_2",
+		Completed: true, SessionPaid: true, Amount: 1000, Items: []Item{{"print", 1}}}))
+	b := l.order(t, "ord_2")
+	if b.Status != StatusPaid || !b.Oversold || len(b.Holds) != 0 {
+		t.Fatalf("buyer B: status %s oversold %t holds %+v, want paid oversold none", b.Status, b.Oversold, b.Holds)
+	}
+	// Buyer A's payment arrives: the reservation becomes the sale.
+	apply(t, r, l, evAsyncSucceeded)
+	a := l.order(t, "ord_1")
+	if a.Status != StatusPaid || a.Oversold || !reflect.DeepEqual(a.Holds, []Hold{{ProductID: "print", Sold: 1}}) {
+		t.Fatalf("buyer A: status %s oversold %t holds %+v", a.Status, a.Oversold, a.Holds)
+	}
+	if s, res := l.stock(t, "print"); s != 0 || res != 0 {
+		t.Errorf("stock %d reserved %d, want 0 0", s, res)
+	}
+}
+
+func TestApplyReservation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                    string
+		then                    testEvent
+		wantStatus              OrderStatus
+		wantStock, wantReserved int64
+		wantHolds               []Hold
+	}{
+		{"payment converts the reservation", evAsyncSucceeded, StatusPaid, 1, 0, []Hold{{ProductID: "print", Sold: 1}}},
+		{"intent success converts the reservation", evPISucceeded, StatusPaid, 1, 0, []Hold{{ProductID: "print", Sold: 1}}},
+		{"async failure releases it", tev("evt_async_ko", "checkout.session.async_payment_failed", 300,
+			Fact{ID: "cs_1", Kind: KindSession, OrderRef: "ord_1", Completed: true, AsyncFailed: true, Amount: 1000}),
+			StatusPaymentFailed, 2, 0, nil},
+		{"a failed attempt keeps it", evPIFailed, StatusAwaitingPayment, 2, 1, []Hold{{ProductID: "print", Reserved: 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := newMemLedger(map[string]int64{"print": 2})
+			r := Rules{RestockOnRefund: true, Now: ticking()}
+			apply(t, r, l, evCompletedUnpaid)
+			o := l.order(t, "ord_1")
+			if o.Status != StatusAwaitingPayment || !reflect.DeepEqual(o.Holds, []Hold{{ProductID: "print", Reserved: 1}}) {
+				t.Fatalf("awaiting payment: status %s holds %+v", o.Status, o.Holds)
+			}
+			if s, res := l.stock(t, "print"); s != 2 || res != 1 {
+				t.Fatalf("awaiting payment: stock %d reserved %d, want 2 1", s, res)
+			}
+
+			apply(t, r, l, tt.then)
+			o = l.order(t, "ord_1")
+			if o.Status != tt.wantStatus || o.Oversold {
+				t.Errorf("status %s oversold %t, want %s false", o.Status, o.Oversold, tt.wantStatus)
+			}
+			if s, res := l.stock(t, "print"); s != tt.wantStock || res != tt.wantReserved {
+				t.Errorf("stock %d reserved %d, want %d %d", s, res, tt.wantStock, tt.wantReserved)
+			}
+			if len(o.Holds) != len(tt.wantHolds) || (len(o.Holds) > 0 && !reflect.DeepEqual(o.Holds, tt.wantHolds)) {
+				t.Errorf("holds %+v, want %+v", o.Holds, tt.wantHolds)
+			}
+		})
+	}
+}
+
+func TestApplyCheckoutItemsAndReservation(t *testing.T) {
+	t.Parallel()
+	// A caisse checkout reserved one print; the session's metadata names something else.
+	l := newMemLedger(map[string]int64{"print": 1, "other": 10})
+	l.products["print"].Reserved = 1
+	l.orders["ord_1"] = &OrderRecord{
+		Order:         Order{ID: "ord_1", Status: StatusPending, UpdatedAt: time.Unix(1, 0)},
+		Holds:         []Hold{{ProductID: "print", Reserved: 1}},
+		CheckoutItems: []Item{{"print", 1}},
+		CheckoutOpen:  true,
+	}
+	r := Rules{RestockOnRefund: true, Now: ticking()}
+	e := evCompletedPaid
+	e.facts.Facts = []Fact{e.facts.Facts[0]}
+	e.facts.Facts[0].Items = []Item{{"other", 3}}
+	apply(t, r, l, e)
+	o := l.order(t, "ord_1")
+	if o.Status != StatusPaid || o.Oversold || !reflect.DeepEqual(o.Items, []Item{{"print", 1}}) ||
+		!reflect.DeepEqual(o.Holds, []Hold{{ProductID: "print", Sold: 1}}) {
+		t.Fatalf("order: %+v holds %+v", o.Order, o.Holds)
+	}
+	if s, res := l.stock(t, "print"); s != 0 || res != 0 {
+		t.Errorf("print: stock %d reserved %d, want 0 0", s, res)
+	}
+	if s, res := l.stock(t, "other"); s != 10 || res != 0 {
+		t.Errorf("other: stock %d reserved %d, want 10 0", s, res)
+	}
+}
+
+func TestApplyUnknownProductIsFlaggedNotDropped(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(map[string]int64{"print": 5})
+	r := Rules{RestockOnRefund: true, Now: ticking()}
+	e := evCompletedPaid
+	e.facts.Facts = []Fact{e.facts.Facts[0]}
+	e.facts.Facts[0].Items = []Item{{"print", 1}, {"ghost", 2}}
+	apply(t, r, l, e)
+	o := l.order(t, "ord_1")
+	if o.Status != StatusPaid || !slices.Equal(o.UnknownProducts, []string{"ghost"}) ||
+		!reflect.DeepEqual(o.Holds, []Hold{{ProductID: "print", Sold: 1}}) {
+		t.Errorf("order: %+v holds %+v", o.Order, o.Holds)
+	}
+	if s, _ := l.stock(t, "print"); s != 4 {
+		t.Errorf("stock %d, want 4", s)
+	}
+}
+
+func TestApplyTimelineOnlyOnStatusChange(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(map[string]int64{"print": 2})
+	r := Rules{RestockOnRefund: true, Now: ticking()}
+	steps := []struct {
+		e    testEvent
+		want []Transition // timeline entries expected after the step, in total
+	}{
+		{evCompletedUnpaid, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}}},
+		{evCompletedUnpaid, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}}},
+		{evPIFailed, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}}},
+		{evAsyncSucceeded, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusPaid}}},
+		{evPISucceeded, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusPaid}}},
+		{evRefundPartial, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusPaid},
+			{"ord_1", StatusPaid, StatusPartiallyRefunded}}},
+	}
+	for i, step := range steps {
+		out := apply(t, r, l, step.e)
+		tl := l.timeline["ord_1"]
+		var got []Transition
+		for _, e := range tl {
+			got = append(got, Transition{"ord_1", e.From, e.To})
+		}
+		if !reflect.DeepEqual(got, step.want) {
+			t.Fatalf("step %d (%s): timeline %v, want %v", i, step.e.ev.ID, got, step.want)
+		}
+		last := tl[len(tl)-1]
+		if len(out.Transitions) > 0 {
+			if last.EventID != step.e.ev.ID || last.Type != step.e.ev.Type || last.At.IsZero() {
+				t.Errorf("step %d: last entry %+v not from event %s", i, last, step.e.ev.ID)
+			}
+			if !reflect.DeepEqual(out.Transitions, []Transition{step.want[len(step.want)-1]}) {
+				t.Errorf("step %d: Outcome.Transitions %v", i, out.Transitions)
+			}
+		} else if last.EventID == step.e.ev.ID && i > 0 && steps[i-1].e.ev.ID != step.e.ev.ID {
+			t.Errorf("step %d: a timeline entry names an event that changed no status", i)
+		}
+	}
+	// The failed attempt notified the customer once, and the order shows the error.
+	n := 0
+	for _, k := range l.outboxKinds() {
+		if k == "payment_attempt_failed" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("payment_attempt_failed messages = %d, want 1 (outbox %v)", n, l.outboxKinds())
+	}
+	if o := l.order(t, "ord_1"); o.PaymentError != "Your card was declined." {
+		t.Errorf("PaymentError = %q", o.PaymentError)
+	}
+}
+
+func TestApplyTwiceChangesNothing(t *testing.T) {
+	t.Parallel()
+	sequences := map[string][]testEvent{
+		"paid":                  {evCompletedPaid},
+		"intent before session": {evPISucceeded, evCompletedPaid},
+		"awaiting then paid":    {evCompletedUnpaid, evPIFailed, evAsyncSucceeded},
+		"paid then refunded":    {evCompletedPaid, evPISucceeded, evRefundPartial, evRefundFull},
+		"expired":               {evExpired},
+		"disputed": {evCompletedPaid, evPISucceeded, tev("evt_dp", "charge.dispute.created", 400, Fact{ID: "dp_1",
+			Kind: KindDispute, Charge: "ch_1", PaymentIntent: "pi_1", Amount: 1000, DisputeStatus: "needs_response"})},
+		"oversold": {evCompletedPaid, tev("evt_c2", "checkout.session.completed", 100, Fact{ID: "cs_2", Kind: KindSession,
+			OrderRef: "ord_2", Completed: true, SessionPaid: true, Amount: 1000, Items: []Item{{"print", 1}}})},
+	}
+	for name, seq := range sequences {
+		for _, restock := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s restock=%t", name, restock), func(t *testing.T) {
+				t.Parallel()
+				l := newMemLedger(map[string]int64{"print": 1})
+				r := Rules{RestockOnRefund: restock, Now: ticking()}
+				for _, e := range seq {
+					apply(t, r, l, e)
+					before := l.snapshot()
+					out := apply(t, r, l, e)
+					after := l.snapshot()
+					if !reflect.DeepEqual(before, after) {
+						t.Fatalf("applying %s again changed the ledger:\nbefore %+v\nafter  %+v", e.ev.ID, before, after)
+					}
+					if len(out.Transitions) != 0 || len(out.Oversold) != 0 {
+						t.Errorf("applying %s again: transitions %v oversold %v", e.ev.ID, out.Transitions, out.Oversold)
+					}
+				}
+				// And the whole sequence again, once more.
+				before := l.snapshot()
+				for _, e := range seq {
+					apply(t, r, l, e)
+				}
+				if after := l.snapshot(); !reflect.DeepEqual(before, after) {
+					t.Fatalf("replaying the sequence changed the ledger:\nbefore %+v\nafter  %+v", before, after)
+				}
+				if s, res := l.stock(t, "print"); s < 0 || res < 0 || s-res < 0 {
+					t.Errorf("stock %d reserved %d", s, res)
+				}
+			})
+		}
+	}
+}
+
+// TestApplyOversoldFlagIsStored checks that a sale that finds no stock stores
+// the oversold flag together with its alert, even when nothing else about the
+// order changed (here: the restock policy was turned off after a full refund
+// had put the unit back, and the unit was sold to someone else meanwhile).
+func TestApplyOversoldFlagIsStored(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(map[string]int64{"print": 1})
+	on := Rules{RestockOnRefund: true, Now: ticking()}
+	apply(t, on, l, evCompletedPaid)
+	apply(t, on, l, evRefundFull)
+	if o := l.order(t, "ord_1"); o.Status != StatusRefunded || len(o.Holds) != 0 {
+		t.Fatalf("refunded: status %s holds %+v", o.Status, o.Holds)
+	}
+	l.products["print"].Stock = 0 // sold elsewhere
+
+	off := Rules{RestockOnRefund: false, Now: ticking()}
+	out := apply(t, off, l, evRefundFull)
+	o := l.order(t, "ord_1")
+	_, alerted := l.outbox["oversold:ord_1"]
+	if alerted != o.Oversold || slices.Contains(out.Oversold, "ord_1") != o.Oversold {
+		t.Errorf("oversold alert written %t, reported %v, but order.Oversold = %t", alerted, out.Oversold, o.Oversold)
+	}
+	if s, res := l.stock(t, "print"); s != 0 || res != 0 {
+		t.Errorf("stock %d reserved %d, want 0 0", s, res)
+	}
+}
+
+func TestApplyNoFacts(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(nil)
+	r := Rules{Now: ticking()}
+	out, err := r.Apply(context.Background(), l, &Event{ID: "evt_x", Type: "customer.created"}, EventFacts{Ignored: true})
+	if err != nil || len(out.Orders) != 0 || len(l.facts) != 0 || len(l.orders) != 0 || len(l.keys) != 0 {
+		t.Errorf("ignored event changed something: %+v, %v", out, err)
+	}
+}

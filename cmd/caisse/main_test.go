@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stripe/stripe-go/v85/webhook"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/sqlite"
+	"github.com/caisse/caisse/stripe"
+)
+
+const (
+	testSecret = "whsec_test_5b0d1c2e3f4a5b6c7d8e9f0a1b2c3d4e"
+	testToken  = "admin-token-for-tests-0123456789"
+)
+
+// app is a real caisse serving on a free port over a real SQLite file.
+type app struct {
+	t    *testing.T
+	p    *Program
+	url  string
+	logs *syncBuffer
+	env  map[string]string
+
+	mu    sync.Mutex
+	final map[string]caisse.EventStatus // event id → last final status seen
+	seen  chan struct{}
+}
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// setup starts caisse with the test configuration; edit changes it first.
+func setup(t *testing.T, edit ...func(env map[string]string)) *app {
+	t.Helper()
+	env := map[string]string{
+		"CAISSE_ADDR":           "127.0.0.1:0",
+		"CAISSE_DATABASE_URL":   "sqlite:" + filepath.Join(t.TempDir(), "caisse.db"),
+		"STRIPE_WEBHOOK_SECRET": testSecret,
+		"CAISSE_ADMIN_TOKEN":    testToken,
+		"CAISSE_MAX_ATTEMPTS":   "3",
+	}
+	for _, e := range edit {
+		e(env)
+	}
+	cfg, _, err := LoadConfig(func(k string) string { return env[k] }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{t: t, logs: &syncBuffer{}, env: env, final: map[string]caisse.EventStatus{}, seen: make(chan struct{}, 1)}
+	a.p = &Program{
+		Config:       cfg,
+		Logger:       slog.New(slog.NewJSONHandler(a.logs, nil)),
+		Retry:        retryFast{},
+		PollInterval: 10 * time.Millisecond,
+		Observe:      a.observe,
+	}
+	if err := a.p.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := a.p.Close(); err != nil {
+			t.Errorf("closing caisse: %v", err)
+		}
+		if strings.Contains(a.logs.String(), testSecret) {
+			t.Errorf("the webhook secret appears in the logs")
+		}
+	})
+	a.url = "http://" + a.p.HTTP.Addr()
+	return a
+}
+
+// retryFast retries soon, so tests reach the dead letter in moments.
+type retryFast struct{}
+
+func (retryFast) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(20 * time.Millisecond) }
+
+func (a *app) observe(r sqlite.ProcessReport) {
+	a.mu.Lock()
+	if r.Status != caisse.EventPending && r.Status != "" {
+		a.final[r.Event.ID] = r.Status
+	}
+	a.mu.Unlock()
+	select {
+	case a.seen <- struct{}{}:
+	default:
+	}
+}
+
+// wait blocks until every event has reached a final status (processed,
+// ignored or failed) and returns those statuses.
+func (a *app) wait(ids ...string) map[string]caisse.EventStatus {
+	a.t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		a.mu.Lock()
+		out := map[string]caisse.EventStatus{}
+		for _, id := range ids {
+			if s, ok := a.final[id]; ok {
+				out[id] = s
+			}
+		}
+		a.mu.Unlock()
+		if len(out) == len(ids) {
+			return out
+		}
+		select {
+		case <-a.seen:
+		case <-deadline:
+			a.t.Fatalf("events not processed in time: %d of %d done", len(out), len(ids))
+		}
+	}
+}
+
+// forget clears what wait has seen of these events, before a replay.
+func (a *app) forget(ids ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, id := range ids {
+		delete(a.final, id)
+	}
+}
+
+// post delivers a body with a signature header and returns the status and body.
+func (a *app) post(path string, body []byte, sig string) (int, string) {
+	a.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, a.url+path, bytes.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if sig != "" {
+		req.Header.Set("Stripe-Signature", sig)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func sign(payload []byte, secret string, at time.Time) string {
+	return webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{
+		Payload: payload, Secret: secret, Timestamp: at, Scheme: "v1",
+	}).Header
+}
+
+// deliver signs and posts a payload like Stripe does and expects 200.
+func (a *app) deliver(payload []byte) {
+	a.t.Helper()
+	status, body := a.post("/webhooks/stripe", payload, sign(payload, testSecret, time.Now()))
+	if status != http.StatusOK || body != "{\"received\":true}\n" {
+		a.t.Fatalf("delivery answered %d %s", status, body)
+	}
+}
+
+// send builds an example event, delivers it and returns its id.
+func (a *app) send(ex stripe.Example) string {
+	a.t.Helper()
+	if ex.EventID == "" {
+		ex.EventID = stripe.NewID("evt")
+	}
+	payload, err := stripe.Build(ex)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.deliver(payload)
+	return ex.EventID
+}
+
+// process sends the events one after another, each processed before the next.
+func (a *app) process(exs ...stripe.Example) {
+	a.t.Helper()
+	for _, ex := range exs {
+		id := a.send(ex)
+		if s := a.wait(id)[id]; s != caisse.EventProcessed && s != caisse.EventIgnored {
+			a.t.Fatalf("event %s (%s) ended %s", id, ex.Type, s)
+		}
+	}
+}
+
+// admin calls the admin API and decodes the answer into v.
+func (a *app) admin(method, path string, body any, v any) int {
+	a.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, a.url+path, r)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if v != nil {
+		if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+			a.t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	return res.StatusCode
+}
+
+func (a *app) putProduct(id string, stock int64) {
+	a.t.Helper()
+	if s := a.admin(http.MethodPut, "/api/admin/products/"+id, caisse.ProductUpdate{Name: id, Price: 2500, Currency: "eur", Stock: stock}, nil); s != http.StatusOK {
+		a.t.Fatalf("PUT product %s: %d", id, s)
+	}
+}
+
+func (a *app) product(id string) caisse.Product {
+	a.t.Helper()
+	var p caisse.Product
+	if s := a.admin(http.MethodGet, "/api/admin/products/"+id, nil, &p); s != http.StatusOK {
+		a.t.Fatalf("GET product %s: %d", id, s)
+	}
+	return p
+}
+
+func (a *app) order(id string) caisse.Order {
+	a.t.Helper()
+	var o caisse.Order
+	if s := a.admin(http.MethodGet, "/api/admin/orders/"+id, nil, &o); s != http.StatusOK {
+		a.t.Fatalf("GET order %s: %d", id, s)
+	}
+	return o
+}
+
+func (a *app) event(id string) caisse.Event {
+	a.t.Helper()
+	var e caisse.Event
+	if s := a.admin(http.MethodGet, "/api/admin/events/"+id, nil, &e); s != http.StatusOK {
+		a.t.Fatalf("GET event %s: %d", id, s)
+	}
+	return e
+}
+
+func (a *app) eventCount() int {
+	a.t.Helper()
+	var l struct{ Data []caisse.Event }
+	a.admin(http.MethodGet, "/api/admin/events?limit=1000", nil, &l)
+	return len(l.Data)
+}
+
+// cli runs a caisse command against this app's database.
+func (a *app) cli(args ...string) (string, error) {
+	var out, errOut bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return a.env[k] }}
+	if code := m.Run(context.Background(), args); code != 0 {
+		return out.String(), fmt.Errorf("caisse %s exited %d: %s", strings.Join(args, " "), code, errOut.String())
+	}
+	return out.String(), nil
+}
