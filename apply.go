@@ -157,7 +157,13 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 		out.Orders = append(out.Orders, id)
 	}
 	slices.Sort(out.Orders)
-	for _, id := range out.Orders {
+	// Refresh the orders that lost facts to orderID first, so the units they
+	// release are back in stock before orderID takes them.
+	refreshOrder := slices.Clone(out.Orders)
+	if i := slices.Index(refreshOrder, orderID); i >= 0 {
+		refreshOrder = append(slices.Delete(refreshOrder, i, i+1), orderID)
+	}
+	for _, id := range refreshOrder {
 		if err := r.refresh(ctx, l, ev, id, &out); err != nil {
 			return out, err
 		}

@@ -691,3 +691,132 @@ func TestApplyNoFacts(t *testing.T) {
 		t.Errorf("ignored event changed something: %+v, %v", out, err)
 	}
 }
+
+// TestApplyRelinkMovesStockBetweenOrders: a session with no order reference
+// becomes an order under its own id; when its payment intent later names the
+// order, every fact moves to that order, and so do the units, without the
+// move finding the stock short (whatever the order ids' sort order).
+func TestApplyRelinkMovesStockBetweenOrders(t *testing.T) {
+	t.Parallel()
+	for _, ref := range []string{"1001", "ord_1"} { // sorting before and after "cs_1"
+		t.Run(ref, func(t *testing.T) {
+			t.Parallel()
+			l := newMemLedger(map[string]int64{"print": 1})
+			r := Rules{RestockOnRefund: true, Now: ticking()}
+			apply(t, r, l, tev("evt_cs", "checkout.session.completed", 100, Fact{ID: "cs_1", Kind: KindSession,
+				PaymentIntent: "pi_1", Completed: true, SessionPaid: true, Amount: 1000, Items: []Item{{"print", 1}}}))
+			if o := l.order(t, "cs_1"); o.Status != StatusPaid || !reflect.DeepEqual(o.Holds, []Hold{{ProductID: "print", Sold: 1}}) {
+				t.Fatalf("order cs_1: %s %+v", o.Status, o.Holds)
+			}
+			out := apply(t, r, l, tev("evt_pi", "payment_intent.succeeded", 101, Fact{ID: "pi_1", Kind: KindPaymentIntent,
+				OrderRef: ref, Succeeded: true, Amount: 1000, AmountReceived: 1000}))
+			if want := []string{"cs_1", ref}; !reflect.DeepEqual(sortedCopy(out.Orders), sortedCopy(want)) {
+				t.Errorf("Outcome.Orders = %v, want %v", out.Orders, want)
+			}
+			for id, f := range l.facts {
+				if f.OrderID != ref {
+					t.Errorf("fact %s linked to %q, want %q", id, f.OrderID, ref)
+				}
+			}
+			o := l.order(t, ref)
+			if o.Status != StatusPaid || o.Oversold || !reflect.DeepEqual(o.Holds, []Hold{{ProductID: "print", Sold: 1}}) {
+				t.Errorf("order %s: status %s oversold %t holds %+v, want paid, not oversold, 1 sold", ref, o.Status, o.Oversold, o.Holds)
+			}
+			if old := l.order(t, "cs_1"); len(old.Holds) != 0 {
+				t.Errorf("order cs_1 still holds %+v", old.Holds)
+			}
+			if s, res := l.stock(t, "print"); s != 0 || res != 0 {
+				t.Errorf("stock %d reserved %d, want 0 0", s, res)
+			}
+			if _, ok := l.outbox["oversold:"+ref]; ok {
+				t.Errorf("oversold alert for %s", ref)
+			}
+		})
+	}
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+func TestApplyReservationWithoutStockIsNotOversold(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(map[string]int64{"print": 0})
+	r := Rules{RestockOnRefund: true, Now: ticking()}
+	out := apply(t, r, l, evCompletedUnpaid)
+	o := l.order(t, "ord_1")
+	if o.Status != StatusAwaitingPayment || o.Oversold || len(o.Holds) != 0 || len(out.Oversold) != 0 {
+		t.Fatalf("reservation with no stock: status %s oversold %t holds %+v outcome %v", o.Status, o.Oversold, o.Holds, out.Oversold)
+	}
+	if _, ok := l.outbox["oversold:ord_1"]; ok {
+		t.Error("oversold alert for a reservation")
+	}
+	// Stock arrives, and the payment then finds it: a plain sale.
+	l.products["print"].Stock = 1
+	apply(t, r, l, evAsyncSucceeded)
+	o = l.order(t, "ord_1")
+	if o.Status != StatusPaid || o.Oversold || !reflect.DeepEqual(o.Holds, []Hold{{ProductID: "print", Sold: 1}}) {
+		t.Errorf("after payment: status %s oversold %t holds %+v", o.Status, o.Oversold, o.Holds)
+	}
+	if s, res := l.stock(t, "print"); s != 0 || res != 0 {
+		t.Errorf("stock %d reserved %d, want 0 0", s, res)
+	}
+}
+
+func TestApplyDisputeLinksThroughItsCharge(t *testing.T) {
+	t.Parallel()
+	dispute := func(id, typ, status string) testEvent {
+		return tev(id, typ, 400, Fact{ID: "dp_1", Kind: KindDispute, Charge: "ch_1", Amount: 1000, DisputeStatus: status})
+	}
+	tests := []struct {
+		name string
+		seq  []testEvent
+		want OrderStatus
+	}{
+		{"dispute after the charge", []testEvent{evCompletedPaid, evRefundPartial, dispute("evt_dp1", "charge.dispute.created", "needs_response")}, StatusDisputed},
+		{"dispute before everything", []testEvent{dispute("evt_dp1", "charge.dispute.created", "needs_response"), evRefundPartial, evCompletedPaid}, StatusDisputed},
+		{"lost, then a late created", []testEvent{evCompletedPaid, evRefundPartial, dispute("evt_dp2", "charge.dispute.closed", "lost"),
+			dispute("evt_dp1", "charge.dispute.created", "needs_response")}, StatusDisputeLost},
+		{"won, then a late created", []testEvent{dispute("evt_dp2", "charge.dispute.closed", "won"), evCompletedPaid, evRefundPartial,
+			dispute("evt_dp1", "charge.dispute.created", "needs_response")}, StatusPartiallyRefunded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := newMemLedger(map[string]int64{"print": 1})
+			r := Rules{RestockOnRefund: true, Now: ticking()}
+			for _, e := range tt.seq {
+				apply(t, r, l, e)
+			}
+			if f := l.facts["dp_1"]; f.OrderID != "ord_1" {
+				t.Errorf("dispute linked to %q, want ord_1", f.OrderID)
+			}
+			o := l.order(t, "ord_1")
+			if o.Status != tt.want || o.Dispute == nil || o.Dispute.ID != "dp_1" {
+				t.Errorf("status %s dispute %+v, want %s dp_1", o.Status, o.Dispute, tt.want)
+			}
+			if !reflect.DeepEqual(o.Holds, []Hold{{ProductID: "print", Sold: 1}}) {
+				t.Errorf("holds %+v", o.Holds)
+			}
+		})
+	}
+}
+
+func TestApplyFailedSaleUndoesOtherProducts(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(map[string]int64{"a": 5, "b": 0, "c": 2})
+	r := Rules{RestockOnRefund: true, Now: ticking()}
+	apply(t, r, l, tev("evt_1", "checkout.session.completed", 1, Fact{ID: "cs_1", Kind: KindSession, OrderRef: "ord_1",
+		Completed: true, SessionPaid: true, Amount: 3000, Items: []Item{{"c", 1}, {"b", 1}, {"a", 2}}}))
+	o := l.order(t, "ord_1")
+	if o.Status != StatusPaid || !o.Oversold || len(o.Holds) != 0 {
+		t.Fatalf("status %s oversold %t holds %+v, want paid, oversold, none", o.Status, o.Oversold, o.Holds)
+	}
+	for id, want := range map[string]int64{"a": 5, "b": 0, "c": 2} {
+		if s, res := l.stock(t, id); s != want || res != 0 {
+			t.Errorf("%s: stock %d reserved %d, want %d 0", id, s, res, want)
+		}
+	}
+}

@@ -44,7 +44,7 @@ type Fact struct {
 	PaymentError   string `json:"payment_error,omitempty"`
 	// PaymentErrorAt is the creation time (Unix seconds) of the event that
 	// carried PaymentError; the latest failure wins.
-	PaymentErrorAt int64 `json:"payment_error_at,omitempty"`
+	PaymentErrorAt int64    `json:"payment_error_at,omitempty"`
 	FailedAttempts []string `json:"failed_attempts,omitempty"` // event ids of failed attempts, sorted
 
 	// Shared by sessions, payment intents, charges and disputes.

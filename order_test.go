@@ -160,6 +160,19 @@ func TestSummarizeFields(t *testing.T) {
 			},
 		},
 		{
+			name: "the largest paid session's total is paid",
+			facts: []Fact{
+				{ID: "cs_1", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 1200},
+				{ID: "cs_2", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 800},
+				{ID: "cs_3", Kind: KindSession, Expired: true, Amount: 5000},
+			},
+			check: func(t *testing.T, s Summary) {
+				if s.AmountPaid != 1200 || s.AmountTotal != 5000 {
+					t.Errorf("AmountPaid, AmountTotal = %d, %d, want 1200, 5000", s.AmountPaid, s.AmountTotal)
+				}
+			},
+		},
+		{
 			name: "async succeeded session counts as paid",
 			facts: []Fact{
 				{ID: "cs_1", Kind: KindSession, Completed: true, AsyncSucceeded: true, Amount: 800},
@@ -311,6 +324,11 @@ func TestSummarizeIgnoresFactOrder(t *testing.T) {
 			{ID: "pi_2", Kind: KindPaymentIntent, Amount: 1500, Succeeded: true, AmountReceived: 1500, CustomerEmail: "b@example.com"},
 			{ID: "pi_1", Kind: KindPaymentIntent, Amount: 900, CustomerEmail: "a@example.com"},
 			{ID: "ch_1", Kind: KindCharge, PaymentIntent: "pi_2", AmountRefunded: 1500},
+		},
+		"two paid sessions": {
+			{ID: "cs_1", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 1200},
+			{ID: "cs_2", Kind: KindSession, Completed: true, AsyncSucceeded: true, Amount: 800},
+			{ID: "cs_3", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 1000},
 		},
 		"an intent larger than the session": {
 			{ID: "cs_1", Kind: KindSession, Completed: true, Amount: 0},

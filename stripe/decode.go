@@ -31,6 +31,14 @@ func (e *DecodeError) Error() string { return e.Detail }
 // api_version and the id of the object it is about. The body must be a
 // snapshot event ("object":"event"); a thin (v2) event notification is refused.
 func DecodeEvent(payload []byte) (*caisse.Event, error) {
+	// A thin event's envelope differs (created is an RFC 3339 string, no
+	// data), so recognize it before reading the snapshot envelope.
+	var kind struct {
+		Object string `json:"object"`
+	}
+	if json.Unmarshal(payload, &kind) == nil && strings.HasPrefix(kind.Object, "v2.") {
+		return nil, &DecodeError{Detail: "the body is a thin (v2) event notification; point a snapshot-event webhook endpoint at caisse"}
+	}
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil {
 		return nil, &DecodeError{Detail: fmt.Sprintf("the body is not valid JSON: %v", err)}

@@ -426,4 +426,3 @@ func yes(b bool) string {
 	}
 	return ""
 }
-

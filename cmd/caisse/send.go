@@ -91,4 +91,3 @@ func (m *Main) send(ctx context.Context, args []string) error {
 	}
 	return nil
 }
-

@@ -1,0 +1,308 @@
+package stripe
+
+import (
+	"errors"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/caisse/caisse"
+)
+
+func TestDecodeEvent(t *testing.T) {
+	t.Parallel()
+	valid := `{"id":"evt_1Qabc","object":"event","api_version":"2025-03-31.basil","created":1750000000,` +
+		`"livemode":true,"pending_webhooks":1,"type":"checkout.session.completed",` +
+		`"data":{"object":{"id":"cs_test_a1","object":"checkout.session"}}}`
+	tests := []struct {
+		name    string
+		body    string
+		wantErr string // a substring of the error; "" means valid
+	}{
+		{"valid", valid, ""},
+		{"not JSON", `{"id":`, "not valid JSON"},
+		{"empty body", ``, "not valid JSON"},
+		{"a JSON array", `[1,2]`, "not valid JSON"},
+		{"object is not event", `{"id":"cs_1","object":"checkout.session","type":"x","livemode":false,"data":{"object":{"id":"cs_1"}}}`, "not a Stripe event"},
+		{"no object field", `{"id":"evt_1","type":"x","livemode":false,"data":{"object":{"id":"cs_1"}}}`, "not a Stripe event"},
+		{"thin event", `{"id":"evt_test_65R","object":"v2.core.event","type":"v1.billing.meter.error_report_triggered","livemode":false,"created":"2024-09-17T06:20:52.246Z","related_object":{"id":"mtr_1","type":"billing.meter","url":"/v1/billing/meters/mtr_1"}}`, "thin"},
+		{"minimal thin event", `{"id":"evt_1","object":"v2.core.event","type":"v1.billing.meter.no_meter_found","livemode":false}`, "thin"},
+		{"missing id", `{"object":"event","type":"checkout.session.completed","livemode":false,"data":{"object":{"id":"cs_1"}}}`, "no valid id"},
+		{"id without evt_", `{"id":"cs_1","object":"event","type":"checkout.session.completed","livemode":false,"data":{"object":{"id":"cs_1"}}}`, "no valid id"},
+		{"missing type", `{"id":"evt_1","object":"event","livemode":false,"data":{"object":{"id":"cs_1"}}}`, "no type"},
+		{"missing livemode", `{"id":"evt_1","object":"event","type":"checkout.session.completed","data":{"object":{"id":"cs_1"}}}`, "no livemode"},
+		{"data.object missing", `{"id":"evt_1","object":"event","type":"checkout.session.completed","livemode":false,"data":{}}`, "no data.object"},
+		{"data missing", `{"id":"evt_1","object":"event","type":"checkout.session.completed","livemode":false}`, "no data.object"},
+		{"data.object null", `{"id":"evt_1","object":"event","type":"checkout.session.completed","livemode":false,"data":{"object":null}}`, "no data.object"},
+		{"data.object a string", `{"id":"evt_1","object":"event","type":"checkout.session.completed","livemode":false,"data":{"object":"cs_1"}}`, "no data.object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev, err := DecodeEvent([]byte(tt.body))
+			if tt.wantErr != "" {
+				var de *DecodeError
+				if !errors.As(err, &de) {
+					t.Fatalf("DecodeEvent = %+v, %v; want a *DecodeError containing %q", ev, err, tt.wantErr)
+				}
+				if !strings.Contains(de.Error(), tt.wantErr) {
+					t.Errorf("error %q does not contain %q", de.Error(), tt.wantErr)
+				}
+				if ev != nil {
+					t.Errorf("event returned with an error: %+v", ev)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("DecodeEvent: %v", err)
+			}
+			want := caisse.Event{ID: "evt_1Qabc", Type: "checkout.session.completed", Created: 1750000000, Livemode: true,
+				APIVersion: "2025-03-31.basil", ObjectID: "cs_test_a1", Payload: []byte(tt.body), Status: caisse.EventPending}
+			if !reflect.DeepEqual(*ev, want) {
+				t.Errorf("DecodeEvent =\n%+v\nwant\n%+v", *ev, want)
+			}
+		})
+	}
+	// livemode false is a value, not a missing field.
+	ev, err := DecodeEvent([]byte(strings.Replace(valid, `"livemode":true`, `"livemode":false`, 1)))
+	if err != nil || ev.Livemode {
+		t.Errorf("livemode false: %+v, %v", ev, err)
+	}
+}
+
+// decodeTestEvent wraps a data.object in a snapshot event envelope and decodes it.
+func decodeTestEvent(t *testing.T, id, typ string, created int64, object string) *caisse.Event {
+	t.Helper()
+	body := `{"id":"` + id + `","object":"event","api_version":"2025-03-31.basil","created":` +
+		strconv.FormatInt(created, 10) + `,"livemode":false,"type":"` + typ + `","data":{"object":` + object + `}}`
+	ev, err := DecodeEvent([]byte(body))
+	if err != nil {
+		t.Fatalf("DecodeEvent(%s): %v\n%s", typ, err, body)
+	}
+	return ev
+}
+
+const (
+	sessionPaidJSON = `{
+  "id": "cs_test_a1b2",
+  "object": "checkout.session",
+  "amount_subtotal": 4500,
+  "amount_total": 5000,
+  "client_reference_id": "ord_42",
+  "currency": "EUR",
+  "customer_details": {"email": "buyer@example.com", "name": "Ada"},
+  "customer_email": null,
+  "livemode": false,
+  "metadata": {"items": "shirt-m:2,print-a3:1", "order_id": "ord_meta"},
+  "mode": "payment",
+  "payment_intent": "pi_3Pabc",
+  "payment_status": "paid",
+  "status": "complete"
+}`
+	sessionUnpaidJSON = `{
+  "id": "cs_test_unpaid",
+  "object": "checkout.session",
+  "amount_total": 2000,
+  "client_reference_id": null,
+  "currency": "eur",
+  "customer_details": null,
+  "customer_email": "late@example.com",
+  "metadata": {"order_id": "ord_7", "product_id": "print-a3", "quantity": "2"},
+  "payment_intent": {"id": "pi_3Pdelayed", "object": "payment_intent", "status": "processing"},
+  "payment_status": "unpaid",
+  "status": "complete"
+}`
+)
+
+func TestFacts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		typ     string
+		created int64
+		object  string
+		want    caisse.Fact
+	}{
+		{
+			name: "checkout.session.completed paid", typ: "checkout.session.completed", object: sessionPaidJSON,
+			want: caisse.Fact{ID: "cs_test_a1b2", Kind: caisse.KindSession, OrderRef: "ord_42", PaymentIntent: "pi_3Pabc",
+				Completed: true, SessionPaid: true, Amount: 5000, Currency: "eur", CustomerEmail: "buyer@example.com",
+				Items: []caisse.Item{{ProductID: "shirt-m", Quantity: 2}, {ProductID: "print-a3", Quantity: 1}}},
+		},
+		{
+			name: "checkout.session.completed unpaid", typ: "checkout.session.completed", object: sessionUnpaidJSON,
+			want: caisse.Fact{ID: "cs_test_unpaid", Kind: caisse.KindSession, OrderRef: "ord_7", PaymentIntent: "pi_3Pdelayed",
+				Completed: true, Amount: 2000, Currency: "eur", CustomerEmail: "late@example.com",
+				Items: []caisse.Item{{ProductID: "print-a3", Quantity: 2}}},
+		},
+		{
+			name: "checkout.session.completed no payment required", typ: "checkout.session.completed",
+			object: `{"id":"cs_free","object":"checkout.session","amount_total":0,"currency":"eur","payment_intent":null,"payment_status":"no_payment_required","metadata":{}}`,
+			want:   caisse.Fact{ID: "cs_free", Kind: caisse.KindSession, Completed: true, SessionPaid: true, Currency: "eur"},
+		},
+		{
+			name: "checkout.session.async_payment_succeeded", typ: "checkout.session.async_payment_succeeded",
+			object: strings.Replace(sessionUnpaidJSON, `"payment_status": "unpaid"`, `"payment_status": "paid"`, 1),
+			want: caisse.Fact{ID: "cs_test_unpaid", Kind: caisse.KindSession, OrderRef: "ord_7", PaymentIntent: "pi_3Pdelayed",
+				Completed: true, AsyncSucceeded: true, Amount: 2000, Currency: "eur", CustomerEmail: "late@example.com",
+				Items: []caisse.Item{{ProductID: "print-a3", Quantity: 2}}},
+		},
+		{
+			name: "checkout.session.async_payment_failed", typ: "checkout.session.async_payment_failed", object: sessionUnpaidJSON,
+			want: caisse.Fact{ID: "cs_test_unpaid", Kind: caisse.KindSession, OrderRef: "ord_7", PaymentIntent: "pi_3Pdelayed",
+				Completed: true, AsyncFailed: true, Amount: 2000, Currency: "eur", CustomerEmail: "late@example.com",
+				Items: []caisse.Item{{ProductID: "print-a3", Quantity: 2}}},
+		},
+		{
+			name: "checkout.session.expired", typ: "checkout.session.expired",
+			object: `{"id":"cs_test_exp","object":"checkout.session","amount_total":1500,"client_reference_id":"ord_9",` +
+				`"currency":"usd","customer_email":null,"metadata":{"items":"mug:0"},"payment_intent":null,"payment_status":"unpaid","status":"expired"}`,
+			want: caisse.Fact{ID: "cs_test_exp", Kind: caisse.KindSession, OrderRef: "ord_9", Expired: true, Amount: 1500,
+				Currency: "usd", UnknownItems: `metadata items: quantity "0" of "mug" is not a positive whole number`},
+		},
+		{
+			name: "payment_intent.succeeded", typ: "payment_intent.succeeded",
+			object: `{"id":"pi_3Pabc","object":"payment_intent","amount":5000,"amount_received":5000,"currency":"eur",` +
+				`"latest_charge":"ch_3Pabc","metadata":{"order_id":"ord_42"},"receipt_email":"buyer@example.com","status":"succeeded","last_payment_error":null}`,
+			want: caisse.Fact{ID: "pi_3Pabc", Kind: caisse.KindPaymentIntent, OrderRef: "ord_42", Succeeded: true,
+				Amount: 5000, AmountReceived: 5000, Currency: "eur", CustomerEmail: "buyer@example.com"},
+		},
+		{
+			name: "payment_intent.succeeded without amount_received", typ: "payment_intent.succeeded",
+			object: `{"id":"pi_old","object":"payment_intent","amount":700,"currency":"eur","metadata":{},"status":"succeeded"}`,
+			want:   caisse.Fact{ID: "pi_old", Kind: caisse.KindPaymentIntent, Succeeded: true, Amount: 700, AmountReceived: 700, Currency: "eur"},
+		},
+		{
+			name: "payment_intent.payment_failed", typ: "payment_intent.payment_failed", created: 1750000123,
+			object: `{"id":"pi_3Pabc","object":"payment_intent","amount":5000,"amount_received":0,"currency":"eur",` +
+				`"metadata":{"order_id":"ord_42"},"status":"requires_payment_method",` +
+				`"last_payment_error":{"code":"card_declined","decline_code":"insufficient_funds","message":"Your card has insufficient funds.","type":"card_error"}}`,
+			want: caisse.Fact{ID: "pi_3Pabc", Kind: caisse.KindPaymentIntent, OrderRef: "ord_42", Amount: 5000, Currency: "eur",
+				PaymentError: "Your card has insufficient funds.", PaymentErrorAt: 1750000123, FailedAttempts: []string{"evt_test"}},
+		},
+		{
+			name: "payment_intent.payment_failed without a message", typ: "payment_intent.payment_failed", created: 1750000124,
+			object: `{"id":"pi_x","object":"payment_intent","amount":100,"currency":"eur","metadata":{},"last_payment_error":null}`,
+			want: caisse.Fact{ID: "pi_x", Kind: caisse.KindPaymentIntent, Amount: 100, Currency: "eur",
+				PaymentError: "the payment failed", PaymentErrorAt: 1750000124, FailedAttempts: []string{"evt_test"}},
+		},
+		{
+			name: "charge.refunded partial", typ: "charge.refunded",
+			object: `{"id":"ch_3Pabc","object":"charge","amount":5000,"amount_captured":5000,"amount_refunded":1500,` +
+				`"currency":"eur","payment_intent":"pi_3Pabc","refunded":false,"metadata":{},"status":"succeeded"}`,
+			want: caisse.Fact{ID: "ch_3Pabc", Kind: caisse.KindCharge, PaymentIntent: "pi_3Pabc", Amount: 5000,
+				AmountRefunded: 1500, Currency: "eur"},
+		},
+		{
+			name: "charge.dispute.created with charge as a string", typ: "charge.dispute.created",
+			object: `{"id":"dp_1Pabc","object":"dispute","amount":5000,"charge":"ch_3Pabc","currency":"eur",` +
+				`"payment_intent":"pi_3Pabc","reason":"fraudulent","status":"needs_response"}`,
+			want: caisse.Fact{ID: "dp_1Pabc", Kind: caisse.KindDispute, PaymentIntent: "pi_3Pabc", Charge: "ch_3Pabc",
+				Amount: 5000, Currency: "eur", DisputeStatus: "needs_response"},
+		},
+		{
+			name: "charge.dispute.updated with the charge expanded", typ: "charge.dispute.updated",
+			object: `{"id":"dp_1Pabc","object":"dispute","amount":5000,"charge":{"id":"ch_3Pabc","object":"charge","amount":5000,` +
+				`"payment_intent":"pi_3Pabc"},"currency":"eur","payment_intent":null,"status":"under_review"}`,
+			want: caisse.Fact{ID: "dp_1Pabc", Kind: caisse.KindDispute, Charge: "ch_3Pabc", Amount: 5000, Currency: "eur",
+				DisputeStatus: "under_review"},
+		},
+		{
+			name: "charge.dispute.closed lost", typ: "charge.dispute.closed",
+			object: `{"id":"dp_1Pabc","object":"dispute","amount":5000,"charge":"ch_3Pabc","currency":"eur",` +
+				`"payment_intent":{"id":"pi_3Pabc","object":"payment_intent"},"status":"lost"}`,
+			want: caisse.Fact{ID: "dp_1Pabc", Kind: caisse.KindDispute, PaymentIntent: "pi_3Pabc", Charge: "ch_3Pabc",
+				Amount: 5000, Currency: "eur", DisputeStatus: "lost"},
+		},
+		{
+			name: "charge.dispute.created without a status", typ: "charge.dispute.created",
+			object: `{"id":"dp_2","object":"dispute","amount":100,"charge":"ch_2","currency":"eur"}`,
+			want:   caisse.Fact{ID: "dp_2", Kind: caisse.KindDispute, Charge: "ch_2", Amount: 100, Currency: "eur", DisputeStatus: "needs_response"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev := decodeTestEvent(t, "evt_test", tt.typ, tt.created, tt.object)
+			ef, err := Facts(ev)
+			if err != nil {
+				t.Fatalf("Facts: %v", err)
+			}
+			if ef.Ignored {
+				t.Fatalf("%s was ignored", tt.typ)
+			}
+			if len(ef.Facts) != 1 {
+				t.Fatalf("Facts = %+v, want one fact", ef.Facts)
+			}
+			if !reflect.DeepEqual(ef.Facts[0], tt.want) {
+				t.Errorf("fact =\n%+v\nwant\n%+v", ef.Facts[0], tt.want)
+			}
+		})
+	}
+}
+
+// TestFactsDriveStatus checks the decoded facts end to end with the domain:
+// they summarize to the status the event means.
+func TestFactsDriveStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		typ    string
+		object string
+		want   caisse.OrderStatus
+	}{
+		{"checkout.session.completed", sessionPaidJSON, caisse.StatusPaid},
+		{"checkout.session.completed", sessionUnpaidJSON, caisse.StatusAwaitingPayment},
+		{"checkout.session.async_payment_failed", sessionUnpaidJSON, caisse.StatusPaymentFailed},
+		{"checkout.session.expired", `{"id":"cs_1","object":"checkout.session","amount_total":10,"payment_status":"unpaid"}`, caisse.StatusExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ, func(t *testing.T) {
+			t.Parallel()
+			ef, err := Facts(decodeTestEvent(t, "evt_1", tt.typ, 1, tt.object))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := caisse.Summarize(ef.Facts).Status; got != tt.want {
+				t.Errorf("status = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFactsUnhandledAndBroken(t *testing.T) {
+	t.Parallel()
+	t.Run("unknown type is ignored", func(t *testing.T) {
+		t.Parallel()
+		for _, typ := range []string{"customer.created", "invoice.paid", "charge.succeeded", "payment_intent.created"} {
+			ev := decodeTestEvent(t, "evt_1", typ, 1, `{"id":"cus_1","object":"customer"}`)
+			ef, err := Facts(ev)
+			if err != nil || !ef.Ignored || len(ef.Facts) != 0 {
+				t.Errorf("%s: Facts = %+v, %v; want Ignored with no facts", typ, ef, err)
+			}
+		}
+	})
+	t.Run("handled type with no object id fails", func(t *testing.T) {
+		t.Parallel()
+		ev := decodeTestEvent(t, "evt_1", "charge.refunded", 1, `{"object":"charge","amount":5}`)
+		if ef, err := Facts(ev); err == nil {
+			t.Errorf("Facts = %+v, want an error", ef)
+		}
+	})
+	t.Run("handled type with an unreadable field fails", func(t *testing.T) {
+		t.Parallel()
+		ev := decodeTestEvent(t, "evt_1", "charge.dispute.created", 1, `{"id":"dp_1","object":"dispute","charge":42}`)
+		if ef, err := Facts(ev); err == nil {
+			t.Errorf("Facts = %+v, want an error", ef)
+		}
+	})
+	t.Run("every handled type decodes", func(t *testing.T) {
+		t.Parallel()
+		for _, typ := range caisse.HandledTypes {
+			ef, err := Facts(decodeTestEvent(t, "evt_1", typ, 1, `{"id":"xx_1"}`))
+			if err != nil || ef.Ignored || len(ef.Facts) != 1 || ef.Facts[0].Kind == "" {
+				t.Errorf("%s: Facts = %+v, %v", typ, ef, err)
+			}
+		}
+	})
+}
