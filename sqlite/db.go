@@ -78,6 +78,8 @@ func NewDB(path string) *DB {
 	}
 }
 
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
 func dsn(path string, extra ...string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -87,7 +89,9 @@ func dsn(path string, extra ...string) string {
 		k, v, _ := strings.Cut(e, "=")
 		q.Add(k, v)
 	}
-	return "file:" + path + "?" + q.Encode()
+	// The path is a URI path: escape what would end it early, so a file in a
+	// folder named "a#b" or "a?b" is that file and not another.
+	return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 }
 
 // Open opens the database (creating the file if needed). It does not migrate.

@@ -119,7 +119,7 @@ func (a *app) observe(r sqlite.ProcessReport) {
 // ignored or failed) and returns those statuses.
 func (a *app) wait(ids ...string) map[string]caisse.EventStatus {
 	a.t.Helper()
-	deadline := time.After(60 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
 		a.mu.Lock()
 		out := map[string]caisse.EventStatus{}
@@ -135,7 +135,8 @@ func (a *app) wait(ids ...string) map[string]caisse.EventStatus {
 		select {
 		case <-a.seen:
 		case <-deadline:
-			a.t.Fatalf("events not processed in time: %d of %d done", len(out), len(ids))
+			logs := a.logs.String()
+			a.t.Fatalf("events not processed in time: %d of %d done; last logs:\n%s", len(out), len(ids), logs[max(0, len(logs)-4000):])
 		}
 	}
 }
