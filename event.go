@@ -2,6 +2,7 @@ package caisse
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -44,6 +45,14 @@ type EventFilter struct {
 	Page
 }
 
+// Normalize checks the status and the page.
+func (f *EventFilter) Normalize() error {
+	if f.Status != "" && !slices.Contains(EventStatuses, f.Status) {
+		return Errorf(EINVALID, "unknown event status %q: use pending, processed, ignored or failed", f.Status)
+	}
+	return f.Page.Normalize()
+}
+
 // EventService stores and lists events.
 type EventService interface {
 	// ReceiveEvent stores a verified event and enqueues its processing in one
@@ -77,10 +86,5 @@ var HandledTypes = []string{
 
 // Handled reports whether caisse acts on events of this type.
 func Handled(eventType string) bool {
-	for _, t := range HandledTypes {
-		if t == eventType {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(HandledTypes, eventType)
 }

@@ -81,6 +81,14 @@ type OrderFilter struct {
 	Page
 }
 
+// Normalize checks the status and the page.
+func (f *OrderFilter) Normalize() error {
+	if f.Status != "" && !slices.Contains(OrderStatuses, f.Status) {
+		return Errorf(EINVALID, "unknown order status %q", f.Status)
+	}
+	return f.Page.Normalize()
+}
+
 // Summary is everything about an order that follows from its facts alone.
 type Summary struct {
 	Status          OrderStatus

@@ -205,7 +205,7 @@ func (e Example) dispute(created int64) map[string]any {
 	return map[string]any{
 		"id": e.Dispute, "object": "dispute", "amount": e.Amount, "balance_transactions": []any{}, "charge": e.Charge,
 		"created": created - 10, "currency": e.Currency, "evidence": map[string]any{"customer_email_address": e.Email},
-		"evidence_details": map[string]any{"due_by": created + 7*86400, "has_evidence": false, "past_due": false, "submission_count": 0},
+		"evidence_details":     map[string]any{"due_by": created + 7*86400, "has_evidence": false, "past_due": false, "submission_count": 0},
 		"is_charge_refundable": false, "livemode": e.Livemode, "metadata": map[string]string{}, "payment_intent": e.PaymentIntent,
 		"reason": "fraudulent", "status": status,
 	}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/stripe"
+)
+
+// breakOrders makes every write to the orders table fail, as a full disk or a
+// broken database would, from outside caisse; mend undoes it.
+func breakOrders(t *testing.T, a *app) (mend func()) {
+	t.Helper()
+	path, _ := a.p.Config.SQLitePath()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.ExecContext(context.Background(), `
+		CREATE TRIGGER orders_broken BEFORE INSERT ON orders
+		BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := db.ExecContext(context.Background(), `DROP TRIGGER orders_broken`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// An event whose processing keeps failing becomes a dead letter after its
+// last attempt, and `caisse events replay` processes it once the cause is fixed.
+func TestDeadLetterAndReplay(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	a.putProduct("tee", 3)
+	mend := breakOrders(t, a)
+
+	id := a.send(stripe.Example{Type: "checkout.session.completed", OrderID: "o1", ProductID: "tee"})
+	if s := a.wait(id)[id]; s != caisse.EventFailed {
+		t.Fatalf("status %s, want failed", s)
+	}
+	e := a.event(id)
+	if e.Status != caisse.EventFailed || e.Attempts != 3 || !strings.Contains(e.LastError, "disk is full") {
+		t.Fatalf("event %+v, want failed after 3 attempts with the cause", e)
+	}
+	var failed struct{ Data []caisse.Event }
+	a.admin(http.MethodGet, "/api/admin/events?status=failed", nil, &failed)
+	if len(failed.Data) != 1 || failed.Data[0].ID != id {
+		t.Fatalf("dead letters %+v", failed.Data)
+	}
+	if p := a.product("tee"); p.Stock != 3 {
+		t.Fatalf("a failed event moved stock: %d", p.Stock)
+	}
+
+	// Fix the cause and replay every dead letter from the command line.
+	mend()
+	a.forget(id)
+	out, err := a.cli("events", "replay", "--failed", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replayed struct{ Replayed []string }
+	if err := json.Unmarshal([]byte(out), &replayed); err != nil || len(replayed.Replayed) != 1 || replayed.Replayed[0] != id {
+		t.Fatalf("replay printed %s (%v)", out, err)
+	}
+	if s := a.wait(id)[id]; s != caisse.EventProcessed {
+		t.Fatalf("after replay: %s", s)
+	}
+	if o := a.order("o1"); o.Status != caisse.StatusPaid {
+		t.Fatalf("order %s after replay", o.Status)
+	}
+	if p := a.product("tee"); p.Stock != 2 {
+		t.Fatalf("stock %d after replay, want 2", p.Stock)
+	}
+	if e := a.event(id); e.Status != caisse.EventProcessed || e.LastError != "" {
+		t.Fatalf("event after replay %+v", e)
+	}
+}
