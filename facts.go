@@ -1,7 +1,5 @@
 package caisse
 
-import "strings"
-
 // FactKind names the kind of Stripe object a fact describes.
 type FactKind string
 
@@ -179,19 +177,4 @@ func (ef EventFacts) ObjectIDs() []string {
 		ids = append(ids, f.ID)
 	}
 	return ids
-}
-
-// objectPrefix returns the kind an id's prefix implies, or "".
-func objectPrefix(id string) FactKind {
-	switch {
-	case strings.HasPrefix(id, "cs_"):
-		return KindSession
-	case strings.HasPrefix(id, "pi_"):
-		return KindPaymentIntent
-	case strings.HasPrefix(id, "ch_"), strings.HasPrefix(id, "py_"):
-		return KindCharge
-	case strings.HasPrefix(id, "dp_"), strings.HasPrefix(id, "du_"):
-		return KindDispute
-	}
-	return ""
 }

@@ -394,6 +394,9 @@ func ParseItems(metadata map[string]string) ([]Item, error) {
 	if id == "" {
 		return nil, nil
 	}
+	if strings.ContainsAny(id, ",:") {
+		return nil, fmt.Errorf("metadata product_id %q must not contain a comma or a colon", id)
+	}
 	n := int64(1)
 	if q := strings.TrimSpace(metadata["quantity"]); q != "" {
 		var err error

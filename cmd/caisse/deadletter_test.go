@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -14,9 +15,9 @@ import (
 	"github.com/caisse/caisse/stripe"
 )
 
-// breakOrders makes every write to the orders table fail, as a full disk or a
+// breakTable makes every insert into a table fail, as a full disk or a
 // broken database would, from outside caisse; mend undoes it.
-func breakOrders(t *testing.T, a *app) (mend func()) {
+func breakTable(t *testing.T, a *app, table string) (mend func()) {
 	t.Helper()
 	path, _ := a.p.Config.SQLitePath()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
@@ -25,12 +26,12 @@ func breakOrders(t *testing.T, a *app) (mend func()) {
 	}
 	t.Cleanup(func() { db.Close() })
 	if _, err := db.ExecContext(context.Background(), `
-		CREATE TRIGGER orders_broken BEFORE INSERT ON orders
+		CREATE TRIGGER `+table+`_broken BEFORE INSERT ON `+table+`
 		BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
 		t.Fatal(err)
 	}
 	return func() {
-		if _, err := db.ExecContext(context.Background(), `DROP TRIGGER orders_broken`); err != nil {
+		if _, err := db.ExecContext(context.Background(), `DROP TRIGGER `+table+`_broken`); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -42,7 +43,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	t.Parallel()
 	a := setup(t)
 	a.putProduct("tee", 3)
-	mend := breakOrders(t, a)
+	mend := breakTable(t, a, "orders")
 
 	id := a.send(stripe.Example{Type: "checkout.session.completed", OrderID: "o1", ProductID: "tee"})
 	if s := a.wait(id)[id]; s != caisse.EventFailed {
@@ -83,5 +84,29 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	}
 	if e := a.event(id); e.Status != caisse.EventProcessed || e.LastError != "" {
 		t.Fatalf("event after replay %+v", e)
+	}
+}
+
+// When the event cannot be stored, Stripe gets a 503 (and will retry), never
+// a 200; once storage is back the same delivery is accepted and processed.
+func TestStorageFailureAnswers503(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	mend := breakTable(t, a, "events")
+	payload, _ := stripe.Build(stripe.Example{Type: "checkout.session.completed", EventID: "evt_503", OrderID: "o1"})
+	status, body := a.post("/webhooks/stripe", payload, sign(payload, testSecret, time.Now()))
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "storage_unavailable") {
+		t.Fatalf("answered %d %s, want 503", status, body)
+	}
+	if strings.Contains(body, "disk is full") || strings.Contains(body, "INSERT") {
+		t.Fatalf("the answer leaks internals: %s", body)
+	}
+	if n := a.eventCount(); n != 0 {
+		t.Fatalf("%d events stored", n)
+	}
+	mend()
+	a.deliver(payload)
+	if s := a.wait("evt_503")["evt_503"]; s != caisse.EventProcessed {
+		t.Fatalf("after recovery: %s", s)
 	}
 }
