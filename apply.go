@@ -82,6 +82,8 @@ type Rules struct {
 
 // Outcome is what applying an event changed.
 type Outcome struct {
+	// OrderID is the order the event's objects are linked to ("" while none).
+	OrderID string
 	// Orders are the orders the event touched, sorted.
 	Orders []string
 	// Transitions are the status changes it caused.
@@ -152,6 +154,7 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 	if orderID != "" {
 		affected[orderID] = true
 	}
+	out.OrderID = orderID
 
 	for id := range affected {
 		out.Orders = append(out.Orders, id)

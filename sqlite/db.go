@@ -126,7 +126,7 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &processWorker{db: db})
 	db.river, err = river.NewClient(riversqlite.New(db.write), &river.Config{
-		Logger:            db.Logger.With("component", "river"),
+		Logger:            slog.New(quiet{db.Logger.Handler()}).With("component", "river"),
 		MaxAttempts:       db.MaxAttempts,
 		RetryPolicy:       db.Retry,
 		FetchPollInterval: db.PollInterval,
@@ -246,3 +246,15 @@ func anys(ss []string) []any {
 	}
 	return out
 }
+
+// quiet passes on the queue's warnings and errors only: its routine
+// information would drown the one line per event that caisse logs.
+type quiet struct{ slog.Handler }
+
+func (q quiet) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && q.Handler.Enabled(ctx, l)
+}
+
+func (q quiet) WithAttrs(attrs []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(attrs)} }
+
+func (q quiet) WithGroup(name string) slog.Handler { return quiet{q.Handler.WithGroup(name)} }

@@ -76,8 +76,8 @@ func (db *DB) processTx(ctx context.Context, job *river.Job[ProcessEventArgs]) (
 		return ev, outcome, "", fmt.Errorf("error committing event %s: %w", ev.ID, err)
 	}
 	ev.Status = status
-	if len(outcome.Orders) > 0 {
-		ev.OrderID = outcome.Orders[0]
+	if outcome.OrderID != "" {
+		ev.OrderID = outcome.OrderID
 	}
 	return ev, outcome, status, nil
 }

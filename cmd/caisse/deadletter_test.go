@@ -15,16 +15,23 @@ import (
 	"github.com/caisse/caisse/stripe"
 )
 
+// sqlite opens a second connection to the app's database, as another program would.
+func (a *app) sqlite() *sql.DB {
+	a.t.Helper()
+	path, _ := a.p.Config.SQLitePath()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // breakTable makes every insert into a table fail, as a full disk or a
 // broken database would, from outside caisse; mend undoes it.
 func breakTable(t *testing.T, a *app, table string) (mend func()) {
 	t.Helper()
-	path, _ := a.p.Config.SQLitePath()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := a.sqlite()
 	if _, err := db.ExecContext(context.Background(), `
 		CREATE TRIGGER `+table+`_broken BEFORE INSERT ON `+table+`
 		BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {

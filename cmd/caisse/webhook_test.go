@@ -135,6 +135,10 @@ func TestDuplicateDelivery(t *testing.T) {
 		a.deliver(payload)
 	}
 	a.wait("evt_dup")
+	var jobs int
+	if err := a.sqlite().QueryRow(`SELECT count(*) FROM river_job`).Scan(&jobs); err != nil || jobs != 1 {
+		t.Fatalf("%d processing jobs for one event delivered three times (%v)", jobs, err)
+	}
 	// Replaying a processed event changes nothing either.
 	a.forget("evt_dup")
 	if s := a.admin(http.MethodPost, "/api/admin/events/evt_dup/replay", nil, nil); s != http.StatusAccepted {
