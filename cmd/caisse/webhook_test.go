@@ -296,3 +296,24 @@ func TestProbesAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// An account on an old API version works: caisse reads the fields it needs
+// from the raw JSON and records the version.
+func TestAnyAPIVersion(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	a.putProduct("tee", 10)
+	for _, v := range []string{"2019-12-03", "2024-06-20", "2025-10-29.clover", "2026-01-28.preview"} {
+		order := "o-" + v
+		id := a.send(stripe.Example{Type: "checkout.session.completed", OrderID: order, ProductID: "tee", APIVersion: v})
+		if s := a.wait(id)[id]; s != caisse.EventProcessed {
+			t.Fatalf("API version %s: event %s", v, s)
+		}
+		if o := a.order(order); o.Status != caisse.StatusPaid {
+			t.Fatalf("API version %s: order %s", v, o.Status)
+		}
+		if e := a.event(id); e.APIVersion != v {
+			t.Fatalf("recorded api_version %q, want %q", e.APIVersion, v)
+		}
+	}
+}
