@@ -45,6 +45,10 @@ type OutboxMessage struct {
 // Ledger is one open transaction of a store, offering what the processing
 // rules need. Every method runs inside that transaction.
 type Ledger interface {
+	// Lock takes transaction-long locks on Stripe object ids, so concurrent
+	// transactions about connected objects run one after the other. It must
+	// be called on an id before reading the facts stored under or about it.
+	Lock(ctx context.Context, ids []string) error
 	// Facts returns the stored facts with these object ids.
 	Facts(ctx context.Context, ids []string) ([]LinkedFact, error)
 	// FactsReferencing returns the stored facts whose payment intent or charge
@@ -109,6 +113,9 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 	affected := map[string]bool{}
 
 	// Merge each fact into what is stored.
+	if err := l.Lock(ctx, ef.ObjectIDs()); err != nil {
+		return out, err
+	}
 	stored, err := l.Facts(ctx, ef.ObjectIDs())
 	if err != nil {
 		return out, err
@@ -205,6 +212,9 @@ func (r Rules) component(ctx context.Context, l Ledger, ids []string) ([]LinkedF
 		var next []string
 		for _, id := range frontier {
 			seen[id] = true
+		}
+		if err := l.Lock(ctx, frontier); err != nil {
+			return nil, err
 		}
 		direct, err := l.Facts(ctx, frontier)
 		if err != nil {

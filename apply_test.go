@@ -70,6 +70,9 @@ func sortedFacts(m map[string]LinkedFact, keep func(LinkedFact) bool) []LinkedFa
 	return out
 }
 
+// Lock does nothing: the in-memory ledger is used by one goroutine.
+func (l *memLedger) Lock(context.Context, []string) error { return nil }
+
 func (l *memLedger) Facts(_ context.Context, ids []string) ([]LinkedFact, error) {
 	return sortedFacts(l.facts, func(f LinkedFact) bool { return slices.Contains(ids, f.ID) }), nil
 }

@@ -11,10 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
@@ -23,6 +21,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -30,67 +29,37 @@ var migrations embed.FS
 
 // DB is caisse's SQLite store and queue.
 type DB struct {
+	*sqlstore.Store
 	// Path is the database file.
 	Path string
-	// Rules turn facts into orders and stock.
-	Rules caisse.Rules
-	// Decode reads an event's facts; the stripe package provides it.
-	Decode func(*caisse.Event) (caisse.EventFacts, error)
-	// Logger receives one line per processed event and per failure.
-	Logger *slog.Logger
-	// MaxAttempts is how many times an event is tried before it becomes a dead letter.
-	MaxAttempts int
-	// Retry decides how long to wait before the next attempt (nil: River's default backoff).
-	Retry river.ClientRetryPolicy
-	// PollInterval is how often idle workers look for jobs another process inserted.
-	PollInterval time.Duration
-	// Workers is how many events are processed at once.
-	Workers int
-	// Processed is called after each processing attempt, for metrics.
-	Processed func(ProcessReport)
-	// Now returns the current time.
-	Now func() time.Time
 
-	write *sql.DB
-	read  *sql.DB
-	river *river.Client[*sql.Tx]
-}
-
-// ProcessReport describes one processing attempt of an event.
-type ProcessReport struct {
-	Event    *caisse.Event
-	Status   caisse.EventStatus // the event's status after the attempt
-	Err      error
-	Duration time.Duration
-	Outcome  caisse.Outcome
+	write   *sql.DB
+	read    *sql.DB
+	river   *river.Client[*sql.Tx]
+	started bool
 }
 
 // NewDB returns a store for the database file at path. Call Open next.
 func NewDB(path string) *DB {
-	return &DB{
-		Path:         path,
-		Rules:        caisse.Rules{RestockOnRefund: true, Now: time.Now},
-		Logger:       slog.Default(),
-		MaxAttempts:  10,
-		PollInterval: time.Second,
-		Workers:      4,
-		Now:          time.Now,
-	}
+	db := &DB{Store: sqlstore.NewStore(), Path: path}
+	db.Driver = driver{db}
+	return db
 }
 
+// uriPath escapes what would end a URI path early, so a file in a folder
+// named "a#b" or "a?b" is that file and not another.
 var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
-func dsn(path string, extra ...string) string {
+// DSN returns the connection string for the database file at path, with
+// extra parameters such as "_pragma=query_only(1)".
+func DSN(path string, extra ...string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_time_format", "sqlite")
 	for _, e := range extra {
 		k, v, _ := strings.Cut(e, "=")
 		q.Add(k, v)
 	}
-	// The path is a URI path: escape what would end it early, so a file in a
-	// folder named "a#b" or "a?b" is that file and not another.
 	return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 }
 
@@ -103,7 +72,7 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	// fsyncs the WAL at every commit, so an acknowledged event survives a power
 	// loss, not only a crash. _txlock=immediate takes the write lock at BEGIN,
 	// so a transaction never fails half-way on a lock upgrade.
-	db.write, err = sql.Open("sqlite", dsn(db.Path,
+	db.write, err = sql.Open("sqlite", DSN(db.Path,
 		"_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)", "_txlock=immediate"))
 	if err != nil {
 		return fmt.Errorf("error opening %s: %w", db.Path, err)
@@ -116,27 +85,15 @@ func (db *DB) Open(ctx context.Context) (err error) {
 		db.write.Close()
 		return fmt.Errorf("error opening %s: %w", db.Path, err)
 	}
-	db.read, err = sql.Open("sqlite", dsn(db.Path, "_pragma=query_only(1)"))
+	db.read, err = sql.Open("sqlite", DSN(db.Path, "_pragma=query_only(1)"))
 	if err != nil {
 		db.write.Close()
 		return fmt.Errorf("error opening %s for reading: %w", db.Path, err)
 	}
 	db.read.SetMaxOpenConns(4)
-
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &processWorker{db: db})
-	db.river, err = river.NewClient(riversqlite.New(db.write), &river.Config{
-		Logger:            slog.New(quiet{db.Logger.Handler()}).With("component", "river"),
-		MaxAttempts:       db.MaxAttempts,
-		RetryPolicy:       db.Retry,
-		FetchPollInterval: db.PollInterval,
-		FetchCooldown:     min(db.PollInterval, 100*time.Millisecond),
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(db.Workers, 1)}},
-		Workers:           workers,
-	})
+	db.river, err = river.NewClient(riversqlite.New(db.write), db.RiverConfig())
 	if err != nil {
-		db.write.Close()
-		db.read.Close()
+		db.Close()
 		return fmt.Errorf("error setting up the job queue: %w", err)
 	}
 	return nil
@@ -195,12 +152,16 @@ func (db *DB) Start(ctx context.Context) error {
 	if err := db.river.Start(ctx); err != nil {
 		return fmt.Errorf("error starting the workers: %w", err)
 	}
+	db.started = true
 	return nil
 }
 
-// Stop lets running jobs finish (or hands them back when ctx ends) and stops
-// the workers.
+// Stop lets running jobs finish (or, once ctx ends, cancels them; River hands
+// them back for a later attempt) and stops the workers.
 func (db *DB) Stop(ctx context.Context) error {
+	if !db.started {
+		return nil
+	}
 	err := db.river.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return db.river.StopAndCancel(context.Background())
@@ -220,41 +181,82 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// Subscribe returns River's job events, for tests that wait on work.
-func (db *DB) Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func()) {
-	return db.river.Subscribe(kinds...)
-}
+// driver gives the shared store SQLite's connections and River's SQLite driver.
+type driver struct{ db *DB }
 
-func (db *DB) now() time.Time { return db.Now().UTC() }
-
-func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
-
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
-// placeholders returns "?,?,?" for n arguments.
-func placeholders(n int) string {
-	if n == 0 {
-		return "NULL"
+func (d driver) Begin(ctx context.Context) (sqlstore.Tx, error) {
+	tx, err := d.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
 	}
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+	return &sqliteTx{querier: querier{tx}, tx: tx, river: d.db.river}, nil
 }
 
-func anys(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
+func (d driver) Reader() sqlstore.Querier { return querier{d.db.read} }
+
+// Retryable is false: with one writer holding the write lock from BEGIN,
+// SQLite has no deadlocks or serialization failures to retry.
+func (d driver) Retryable(error) bool { return false }
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// querier runs the shared store's queries on database/sql; SQLite takes its
+// ? placeholders as they are.
+type querier struct{ e execer }
+
+func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.e.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
 	}
-	return out
+	return res.RowsAffected()
 }
 
-// quiet passes on the queue's warnings and errors only: its routine
-// information would drown the one line per event that caisse logs.
-type quiet struct{ slog.Handler }
-
-func (q quiet) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && q.Handler.Enabled(ctx, l)
+func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := q.e.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
 }
 
-func (q quiet) WithAttrs(attrs []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(attrs)} }
+func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return q.e.QueryRowContext(ctx, query, args...)
+}
 
-func (q quiet) WithGroup(name string) slog.Handler { return quiet{q.Handler.WithGroup(name)} }
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+type sqliteTx struct {
+	querier
+	tx    *sql.Tx
+	river *river.Client[*sql.Tx]
+}
+
+func (t *sqliteTx) Commit(context.Context) error   { return t.tx.Commit() }
+func (t *sqliteTx) Rollback(context.Context) error { return t.tx.Rollback() }
+
+// Lock does nothing: the transaction began IMMEDIATE and holds SQLite's only
+// write lock, so no other writer runs until it ends.
+func (t *sqliteTx) Lock(context.Context, ...string) error { return nil }
+
+func (t *sqliteTx) Enqueue(ctx context.Context, eventIDs ...string) error {
+	// InsertManyTx, not Insert: the jobs must commit with the events, and the
+	// single write connection is held by this transaction.
+	params := make([]river.InsertManyParams, len(eventIDs))
+	for i, id := range eventIDs {
+		params[i] = river.InsertManyParams{Args: sqlstore.ProcessEventArgs{EventID: id}}
+	}
+	_, err := t.river.InsertManyTx(ctx, t.tx, params)
+	return err
+}
+
+func (t *sqliteTx) CompleteJob(ctx context.Context, job *river.Job[sqlstore.ProcessEventArgs]) error {
+	_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, t.tx, job)
+	return err
+}

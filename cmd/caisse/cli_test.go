@@ -15,94 +15,95 @@ import (
 
 // The CLI, as an owner uses it, against a running caisse's database.
 func TestCLI(t *testing.T) {
-	t.Parallel()
-	a := setup(t)
-	dir := t.TempDir()
-	jsonFile := filepath.Join(dir, "products.json")
-	csvFile := filepath.Join(dir, "products.csv")
-	os.WriteFile(jsonFile, []byte(`[{"id":"tee-m","name":"Tee M","price":2500,"currency":"EUR","stock":5}]`), 0o600)
-	os.WriteFile(csvFile, []byte("id,name,price,currency,stock\nprint-1,Print one,90000,eur,1\n"), 0o600)
+	eachDB(t, func(t *testing.T, db testDB) {
+		a := setup(t, db)
+		dir := t.TempDir()
+		jsonFile := filepath.Join(dir, "products.json")
+		csvFile := filepath.Join(dir, "products.csv")
+		os.WriteFile(jsonFile, []byte(`[{"id":"tee-m","name":"Tee M","price":2500,"currency":"EUR","stock":5}]`), 0o600)
+		os.WriteFile(csvFile, []byte("id,name,price,currency,stock\nprint-1,Print one,90000,eur,1\n"), 0o600)
 
-	mustRun := func(args ...string) string {
-		t.Helper()
-		out, err := a.cli(args...)
-		if err != nil {
-			t.Fatal(err)
+		mustRun := func(args ...string) string {
+			t.Helper()
+			out, err := a.cli(args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
 		}
-		return out
-	}
-	mustRun("products", "import", jsonFile)
-	mustRun("products", "import", csvFile)
-	var products []caisse.Product
-	if err := json.Unmarshal([]byte(mustRun("products", "list", "--json")), &products); err != nil || len(products) != 2 {
-		t.Fatalf("products list --json: %v %+v", err, products)
-	}
-	if p := a.product("tee-m"); p.Currency != "eur" || p.Stock != 5 {
-		t.Fatalf("imported %+v", p)
-	}
-	if out := mustRun("products", "list"); !strings.Contains(out, "print-1") || !strings.Contains(out, "900.00 EUR") {
-		t.Fatalf("products list:\n%s", out)
-	}
+		mustRun("products", "import", jsonFile)
+		mustRun("products", "import", csvFile)
+		var products []caisse.Product
+		if err := json.Unmarshal([]byte(mustRun("products", "list", "--json")), &products); err != nil || len(products) != 2 {
+			t.Fatalf("products list --json: %v %+v", err, products)
+		}
+		if p := a.product("tee-m"); p.Currency != "eur" || p.Stock != 5 {
+			t.Fatalf("imported %+v", p)
+		}
+		if out := mustRun("products", "list"); !strings.Contains(out, "print-1") || !strings.Contains(out, "900.00 EUR") {
+			t.Fatalf("products list:\n%s", out)
+		}
 
-	// send signs an example with the configured secret and posts it.
-	a.env["CAISSE_ADDR"] = strings.TrimPrefix(a.url, "http://")
-	var sent struct {
-		EventID string `json:"event_id"`
-		Status  int
-	}
-	if err := json.Unmarshal([]byte(mustRun("send", "--example", "checkout.session.completed", "--order", "o1",
-		"--product", "print-1", "--amount", "90000", "--json")), &sent); err != nil || sent.Status != 200 {
-		t.Fatalf("send: %v %+v", err, sent)
-	}
-	a.wait(sent.EventID)
-	for _, typ := range stripe.ExampleTypes {
-		if out, err := a.cli("send", "--example", typ, "--order", "o2", "--product", "tee-m"); err != nil || !strings.Contains(out, "200") {
-			t.Fatalf("send --example %s: %v %s", typ, err, out)
+		// send signs an example with the configured secret and posts it.
+		a.env["CAISSE_ADDR"] = strings.TrimPrefix(a.url, "http://")
+		var sent struct {
+			EventID string `json:"event_id"`
+			Status  int
 		}
-	}
-	payload, _ := stripe.Build(stripe.Example{Type: "checkout.session.expired", EventID: "evt_file", OrderID: "o3"})
-	file := filepath.Join(dir, "event.json")
-	os.WriteFile(file, payload, 0o600)
-	mustRun("send", file)
-	a.wait("evt_file")
+		if err := json.Unmarshal([]byte(mustRun("send", "--example", "checkout.session.completed", "--order", "o1",
+			"--product", "print-1", "--amount", "90000", "--json")), &sent); err != nil || sent.Status != 200 {
+			t.Fatalf("send: %v %+v", err, sent)
+		}
+		a.wait(sent.EventID)
+		for _, typ := range stripe.ExampleTypes {
+			if out, err := a.cli("send", "--example", typ, "--order", "o2", "--product", "tee-m"); err != nil || !strings.Contains(out, "200") {
+				t.Fatalf("send --example %s: %v %s", typ, err, out)
+			}
+		}
+		payload, _ := stripe.Build(stripe.Example{Type: "checkout.session.expired", EventID: "evt_file", OrderID: "o3"})
+		file := filepath.Join(dir, "event.json")
+		os.WriteFile(file, payload, 0o600)
+		mustRun("send", file)
+		a.wait("evt_file")
 
-	show := mustRun("orders", "show", "o1")
-	for _, want := range []string{"paid", "print-1:1", "TIMELINE", sent.EventID, "checkout.session.completed"} {
-		if !strings.Contains(show, want) {
-			t.Errorf("orders show lacks %q:\n%s", want, show)
+		show := mustRun("orders", "show", "o1")
+		for _, want := range []string{"paid", "print-1:1", "TIMELINE", sent.EventID, "checkout.session.completed"} {
+			if !strings.Contains(show, want) {
+				t.Errorf("orders show lacks %q:\n%s", want, show)
+			}
 		}
-	}
-	var o caisse.Order
-	if err := json.Unmarshal([]byte(mustRun("orders", "show", "o1", "--json")), &o); err != nil || len(o.Timeline) != 1 {
-		t.Fatalf("orders show --json: %v %+v", err, o)
-	}
-	if out := mustRun("orders", "list", "--status", "expired"); !strings.Contains(out, "o3") || strings.Contains(out, "o1") {
-		t.Fatalf("orders list --status expired:\n%s", out)
-	}
-	if out := mustRun("events", "list", "--type", "checkout.session.expired"); !strings.Contains(out, "evt_file") {
-		t.Fatalf("events list:\n%s", out)
-	}
-	if out := mustRun("events", "show", "evt_file"); !strings.Contains(out, `"object": "checkout.session"`) {
-		t.Fatalf("events show lacks the payload:\n%s", out)
-	}
-	if out := mustRun("version", "--json"); !strings.Contains(out, `"version"`) {
-		t.Fatalf("version: %s", out)
-	}
+		var o caisse.Order
+		if err := json.Unmarshal([]byte(mustRun("orders", "show", "o1", "--json")), &o); err != nil || len(o.Timeline) != 1 {
+			t.Fatalf("orders show --json: %v %+v", err, o)
+		}
+		if out := mustRun("orders", "list", "--status", "expired"); !strings.Contains(out, "o3") || strings.Contains(out, "o1") {
+			t.Fatalf("orders list --status expired:\n%s", out)
+		}
+		if out := mustRun("events", "list", "--type", "checkout.session.expired"); !strings.Contains(out, "evt_file") {
+			t.Fatalf("events list:\n%s", out)
+		}
+		if out := mustRun("events", "show", "evt_file"); !strings.Contains(out, `"object": "checkout.session"`) {
+			t.Fatalf("events show lacks the payload:\n%s", out)
+		}
+		if out := mustRun("version", "--json"); !strings.Contains(out, `"version"`) {
+			t.Fatalf("version: %s", out)
+		}
 
-	// Mistakes get a clear answer and a non-zero exit.
-	for args, want := range map[string]string{
-		"orders show nope":           "no order nope",
-		"events replay nope":         "no event nope",
-		"products import /nonexist":  "no such file",
-		"send --example charge.nope": "no example for event type",
-		"orders list --status weird": "unknown order status",
-		"events list --status weird": "unknown event status",
-	} {
-		_, err := a.cli(strings.Fields(args)...)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("caisse %s: %v, want an error saying %q", args, err, want)
+		// Mistakes get a clear answer and a non-zero exit.
+		for args, want := range map[string]string{
+			"orders show nope":           "no order nope",
+			"events replay nope":         "no event nope",
+			"products import /nonexist":  "no such file",
+			"send --example charge.nope": "no example for event type",
+			"orders list --status weird": "unknown order status",
+			"events list --status weird": "unknown event status",
+		} {
+			_, err := a.cli(strings.Fields(args)...)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("caisse %s: %v, want an error saying %q", args, err, want)
+			}
 		}
-	}
+	})
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
@@ -130,22 +131,23 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "new.db")
-	var out, stderr bytes.Buffer
-	m := &Main{Stdout: &out, Stderr: &stderr, Getenv: func(k string) string {
-		return map[string]string{"CAISSE_DATABASE_URL": "sqlite:" + path}[k]
-	}}
-	if code := m.Run(context.Background(), []string{"orders", "list"}); code == 0 || !strings.Contains(stderr.String(), "caisse migrate") {
-		t.Fatalf("orders list before migrate: exit %d, %s", code, stderr.String())
-	}
-	stderr.Reset()
-	for range 2 { // migrating twice is harmless
-		if code := m.Run(context.Background(), []string{"migrate"}); code != 0 {
-			t.Fatalf("migrate: %s", stderr.String())
+	eachDB(t, func(t *testing.T, db testDB) {
+		path := filepath.Join(t.TempDir(), "new.db")
+		var out, stderr bytes.Buffer
+		m := &Main{Stdout: &out, Stderr: &stderr, Getenv: func(k string) string {
+			return map[string]string{"CAISSE_DATABASE_URL": "sqlite:" + path}[k]
+		}}
+		if code := m.Run(context.Background(), []string{"orders", "list"}); code == 0 || !strings.Contains(stderr.String(), "caisse migrate") {
+			t.Fatalf("orders list before migrate: exit %d, %s", code, stderr.String())
 		}
-	}
-	if code := m.Run(context.Background(), []string{"orders", "list", "--json"}); code != 0 {
-		t.Fatalf("orders list after migrate: %s", stderr.String())
-	}
+		stderr.Reset()
+		for range 2 { // migrating twice is harmless
+			if code := m.Run(context.Background(), []string{"migrate"}); code != 0 {
+				t.Fatalf("migrate: %s", stderr.String())
+			}
+		}
+		if code := m.Run(context.Background(), []string{"orders", "list", "--json"}); code != 0 {
+			t.Fatalf("orders list after migrate: %s", stderr.String())
+		}
+	})
 }

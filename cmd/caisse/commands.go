@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/sqlite"
 )
 
 // errUsage means the usage was already printed.
@@ -42,7 +41,7 @@ type command struct {
 	fs   *flag.FlagSet
 	json bool
 	cfg  Config
-	db   *sqlite.DB
+	db   Store
 }
 
 func (m *Main) command(name string) *command {
@@ -80,16 +79,17 @@ func (c *command) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	path, _ := c.cfg.SQLitePath()
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no database at %s: run `caisse migrate` (or start `caisse serve`) first, or set CAISSE_DATABASE_URL", path)
+	if path, ok := c.cfg.SQLitePath(); ok {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no database at %s: run `caisse migrate` (or start `caisse serve`) first, or set CAISSE_DATABASE_URL", path)
+		}
 	}
 	if err := db.Open(ctx); err != nil {
 		return err
 	}
 	if err := db.Ready(ctx); err != nil {
 		db.Close()
-		return fmt.Errorf("database %s is not ready: %w", path, err)
+		return fmt.Errorf("database %s is not ready: %w", redactURL(c.cfg.DatabaseURL), err)
 	}
 	c.db = db
 	return nil

@@ -162,15 +162,8 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 	return c, args, nil
 }
 
-// SQLitePath returns the file of a sqlite: URL.
-func (c Config) SQLitePath() (string, error) {
+// SQLitePath returns the file of a sqlite: URL, and false for PostgreSQL.
+func (c Config) SQLitePath() (string, bool) {
 	path, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:")
-	if !ok {
-		return "", fmt.Errorf("CAISSE_DATABASE_URL: PostgreSQL is not supported by this build yet; use sqlite:PATH")
-	}
-	path = strings.TrimPrefix(path, "//")
-	if path == "" {
-		return "", fmt.Errorf("CAISSE_DATABASE_URL: sqlite: needs a file path, such as sqlite:caisse.db")
-	}
-	return path, nil
+	return strings.TrimPrefix(path, "//"), ok
 }

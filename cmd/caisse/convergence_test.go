@@ -46,58 +46,59 @@ func (a *app) load(s scenario.Scenario) {
 // Any permutation of a realistic event set, each event delivered one or more
 // times, ends in exactly the state of the events applied in their natural order.
 func TestConvergence(t *testing.T) {
-	t.Parallel()
-	seed := uint64(20261123)
-	rng := rand.New(rand.NewPCG(seed, seed))
-	s := scenario.Generate(rng, 30, 4)
+	eachDB(t, func(t *testing.T, db testDB) {
+		seed := uint64(20261123)
+		rng := rand.New(rand.NewPCG(seed, seed))
+		s := scenario.Generate(rng, 30, 4)
 
-	natural := setup(t)
-	natural.load(s)
-	for _, e := range s.Events {
-		natural.deliver(e.Payload)
-		natural.wait(e.ID)
-	}
-	want := natural.snapshot()
+		natural := setup(t, db)
+		natural.load(s)
+		for _, e := range s.Events {
+			natural.deliver(e.Payload)
+			natural.wait(e.ID)
+		}
+		want := natural.snapshot()
 
-	for run := range 10 {
-		t.Run("", func(t *testing.T) {
-			t.Parallel()
-			rng := rand.New(rand.NewPCG(seed, uint64(run)))
-			a := setup(t)
-			a.load(s)
-			events := s.Shuffled(rng, 3)
-			// Half the runs deliver one at a time in the shuffled order; the
-			// others deliver concurrently, as Stripe does.
-			if run%2 == 0 {
-				for _, e := range events {
-					a.deliver(e.Payload)
-					a.wait(e.ID)
+		for run := range 10 {
+			t.Run("", func(t *testing.T) {
+				t.Parallel()
+				rng := rand.New(rand.NewPCG(seed, uint64(run)))
+				a := setup(t, db)
+				a.load(s)
+				events := s.Shuffled(rng, 3)
+				// Half the runs deliver one at a time in the shuffled order; the
+				// others deliver concurrently, as Stripe does.
+				if run%2 == 0 {
+					for _, e := range events {
+						a.deliver(e.Payload)
+						a.wait(e.ID)
+					}
+				} else {
+					var wg sync.WaitGroup
+					for w := range 8 {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for i := w; i < len(events); i += 8 {
+								a.deliver(events[i].Payload)
+							}
+						}()
+					}
+					wg.Wait()
 				}
-			} else {
-				var wg sync.WaitGroup
-				for w := range 8 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := w; i < len(events); i += 8 {
-							a.deliver(events[i].Payload)
-						}
-					}()
+				ids := make([]string, len(s.Events))
+				for i, e := range s.Events {
+					ids[i] = e.ID
 				}
-				wg.Wait()
-			}
-			ids := make([]string, len(s.Events))
-			for i, e := range s.Events {
-				ids[i] = e.ID
-			}
-			for id, status := range a.wait(ids...) {
-				if status != caisse.EventProcessed {
-					t.Fatalf("event %s ended %s", id, status)
+				for id, status := range a.wait(ids...) {
+					if status != caisse.EventProcessed {
+						t.Fatalf("event %s ended %s", id, status)
+					}
 				}
-			}
-			if got := a.snapshot(); got != want {
-				t.Fatalf("run %d (%d deliveries) diverged from the natural order:\n got %s\nwant %s", run, len(events), got, want)
-			}
-		})
-	}
+				if got := a.snapshot(); got != want {
+					t.Fatalf("run %d (%d deliveries) diverged from the natural order:\n got %s\nwant %s", run, len(events), got, want)
+				}
+			})
+		}
+	})
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +17,7 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/sqlite"
+	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -27,9 +26,10 @@ const (
 	testToken  = "admin-token-for-tests-0123456789"
 )
 
-// app is a real caisse serving on a free port over a real SQLite file.
+// app is a real caisse serving on a free port over a real database.
 type app struct {
 	t    *testing.T
+	db   testDB
 	p    *Program
 	url  string
 	logs *syncBuffer
@@ -58,12 +58,13 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// setup starts caisse with the test configuration; edit changes it first.
-func setup(t *testing.T, edit ...func(env map[string]string)) *app {
+// setup starts caisse on a new database of the given kind with the test
+// configuration; edit changes it first.
+func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 	t.Helper()
 	env := map[string]string{
 		"CAISSE_ADDR":           "127.0.0.1:0",
-		"CAISSE_DATABASE_URL":   "sqlite:" + filepath.Join(t.TempDir(), "caisse.db"),
+		"CAISSE_DATABASE_URL":   db.newURL(t),
 		"STRIPE_WEBHOOK_SECRET": testSecret,
 		"CAISSE_ADMIN_TOKEN":    testToken,
 		"CAISSE_MAX_ATTEMPTS":   "3",
@@ -75,7 +76,7 @@ func setup(t *testing.T, edit ...func(env map[string]string)) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &app{t: t, logs: &syncBuffer{}, env: env, final: map[string]caisse.EventStatus{}, seen: make(chan struct{}, 1)}
+	a := &app{t: t, db: db, logs: &syncBuffer{}, env: env, final: map[string]caisse.EventStatus{}, seen: make(chan struct{}, 1)}
 	a.p = &Program{
 		Config:       cfg,
 		Logger:       slog.New(slog.NewJSONHandler(a.logs, nil)),
@@ -103,7 +104,7 @@ type retryFast struct{}
 
 func (retryFast) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(20 * time.Millisecond) }
 
-func (a *app) observe(r sqlite.ProcessReport) {
+func (a *app) observe(r sqlstore.ProcessReport) {
 	a.mu.Lock()
 	if r.Status != caisse.EventPending && r.Status != "" {
 		a.final[r.Event.ID] = r.Status

@@ -13,6 +13,8 @@ import (
 
 	"github.com/caisse/caisse"
 	caissehttp "github.com/caisse/caisse/http"
+	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/postgres"
 	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
 )
@@ -29,9 +31,9 @@ type Program struct {
 	// PollInterval overrides how often workers look for jobs.
 	PollInterval time.Duration
 	// Observe, if set, sees every processing attempt (tests wait on it).
-	Observe func(sqlite.ProcessReport)
+	Observe func(sqlstore.ProcessReport)
 
-	DB      *sqlite.DB
+	DB      Store
 	HTTP    *caissehttp.Server
 	Metrics *caissehttp.Metrics
 
@@ -52,14 +54,15 @@ func (p *Program) Open(ctx context.Context) error {
 		return err
 	}
 	p.DB = db
-	db.Now = p.Now
-	db.Rules = caisse.Rules{RestockOnRefund: p.Config.RestockOnRefund, Now: p.Now}
-	db.Retry = p.Retry
+	core := db.Core()
+	core.Now = p.Now
+	core.Rules.Now = p.Now
+	core.Retry = p.Retry
 	if p.PollInterval > 0 {
-		db.PollInterval = p.PollInterval
+		core.PollInterval = p.PollInterval
 	}
 	p.Metrics = caissehttp.NewMetrics(db.EventCounts)
-	db.Processed = func(r sqlite.ProcessReport) {
+	db.Core().Processed = func(r sqlstore.ProcessReport) {
 		p.Metrics.EventProcessed(r.Event.Type, r.Status, r.Duration)
 		if p.Observe != nil {
 			p.Observe(r)
@@ -140,18 +143,39 @@ func (m *Main) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
+// Store is a database caisse runs on: SQLite or PostgreSQL.
+type Store interface {
+	caisse.EventService
+	caisse.OrderService
+	caisse.ProductService
+	// Core is the shared store, for its settings.
+	Core() *sqlstore.Store
+	Open(ctx context.Context) error
+	Migrate(ctx context.Context) error
+	Ready(ctx context.Context) error
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Close() error
+	EventCounts(ctx context.Context) (map[caisse.EventStatus]int64, int64, error)
+}
+
 // openDB prepares (but does not open) the store named by the configuration.
-func openDB(_ context.Context, cfg Config, logger *slog.Logger) (*sqlite.DB, error) {
-	path, err := cfg.SQLitePath()
-	if err != nil {
-		return nil, err
+func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
+	var db Store
+	if path, ok := cfg.SQLitePath(); ok {
+		if path == "" {
+			return nil, fmt.Errorf("CAISSE_DATABASE_URL: sqlite: needs a file path, such as sqlite:caisse.db")
+		}
+		db = sqlite.NewDB(path)
+	} else {
+		db = postgres.NewDB(cfg.DatabaseURL)
 	}
-	db := sqlite.NewDB(path)
-	db.Logger = logger
-	db.Decode = stripe.Facts
-	db.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, Now: time.Now}
-	db.MaxAttempts = cfg.MaxAttempts
-	db.Workers = cfg.Workers
+	core := db.Core()
+	core.Logger = logger
+	core.Decode = stripe.Facts
+	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, Now: time.Now}
+	core.MaxAttempts = cfg.MaxAttempts
+	core.Workers = cfg.Workers
 	return db, nil
 }
 

@@ -1,20 +1,33 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/caisse/caisse"
 )
 
+// ProcessReport describes one processing attempt of an event.
+type ProcessReport struct {
+	Event    *caisse.Event
+	Status   caisse.EventStatus // the event's status after the attempt
+	Err      error
+	Duration time.Duration
+	Outcome  caisse.Outcome
+}
+
+// maxTxRetries bounds the immediate retries of a transaction that lost a
+// deadlock or a serialization race; those are not the event's fault and do
+// not count as attempts.
+const maxTxRetries = 8
+
 // process applies one event in one transaction and records the result.
-func (db *DB) process(ctx context.Context, job *river.Job[ProcessEventArgs]) (err error) {
+func (s *Store) process(ctx context.Context, job *river.Job[ProcessEventArgs]) (err error) {
 	start := time.Now()
 	var ev *caisse.Event
 	var outcome caisse.Outcome
@@ -24,24 +37,33 @@ func (db *DB) process(ctx context.Context, job *river.Job[ProcessEventArgs]) (er
 			err = fmt.Errorf("processing panicked: %v", r)
 		}
 		if err != nil {
-			status = db.recordFailure(ctx, job, err)
+			status = s.recordFailure(ctx, job, err)
 			if ev == nil {
 				ev = &caisse.Event{ID: job.Args.EventID}
 			}
 		}
-		db.report(ProcessReport{Event: ev, Status: status, Err: err, Duration: time.Since(start), Outcome: outcome})
+		s.report(ProcessReport{Event: ev, Status: status, Err: err, Duration: time.Since(start), Outcome: outcome})
 	}()
-	ev, outcome, status, err = db.processTx(ctx, job)
-	return err
+	for try := 0; ; try++ {
+		ev, outcome, status, err = s.processTx(ctx, job)
+		if err == nil || try >= maxTxRetries || !s.Driver.Retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(1+try*try) * time.Millisecond):
+		}
+	}
 }
 
-func (db *DB) processTx(ctx context.Context, job *river.Job[ProcessEventArgs]) (*caisse.Event, caisse.Outcome, caisse.EventStatus, error) {
+func (s *Store) processTx(ctx context.Context, job *river.Job[ProcessEventArgs]) (*caisse.Event, caisse.Outcome, caisse.EventStatus, error) {
 	var outcome caisse.Outcome
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := s.Driver.Begin(ctx)
 	if err != nil {
 		return nil, outcome, "", fmt.Errorf("error starting to process event %s: %w", job.Args.EventID, err)
 	}
-	defer tx.Rollback()
+	defer tx.Rollback(context.WithoutCancel(ctx))
 	ev, err := findEvent(ctx, tx, job.Args.EventID)
 	if caisse.ErrorCode(err) == caisse.ENOTFOUND {
 		return nil, outcome, "", river.JobCancel(err)
@@ -52,27 +74,27 @@ func (db *DB) processTx(ctx context.Context, job *river.Job[ProcessEventArgs]) (
 	// A job for an event that is already done (a replay raced a retry) only
 	// completes; processing is idempotent anyway, this just saves the work.
 	if status != caisse.EventProcessed && status != caisse.EventIgnored {
-		ef, err := db.Decode(ev)
+		ef, err := s.Decode(ev)
 		if err != nil {
 			return ev, outcome, "", err
 		}
 		status = caisse.EventProcessed
 		if ef.Ignored {
 			status = caisse.EventIgnored
-		} else if outcome, err = db.Rules.Apply(ctx, &ledger{tx: tx, now: db.now()}, ev, ef); err != nil {
+		} else if outcome, err = s.Rules.Apply(ctx, &ledger{tx: tx, now: s.now()}, ev, ef); err != nil {
 			return ev, outcome, "", fmt.Errorf("error applying event %s: %w", ev.ID, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET status = ?, attempts = attempts + 1, last_error = '' WHERE id = ?`,
-			status, ev.ID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE events SET status = ?, attempts = attempts + 1, last_error = '' WHERE id = ?`,
+			string(status), ev.ID); err != nil {
 			return ev, outcome, "", fmt.Errorf("error marking event %s %s: %w", ev.ID, status, err)
 		}
 	}
 	// The job completes in the same transaction as its effects: a crash can
 	// leave both or neither, never effects with a job to run again.
-	if _, err := river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job); err != nil {
+	if err := tx.CompleteJob(ctx, job); err != nil {
 		return ev, outcome, "", fmt.Errorf("error completing the job of event %s: %w", ev.ID, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.Commit(ctx); err != nil {
 		return ev, outcome, "", fmt.Errorf("error committing event %s: %w", ev.ID, err)
 	}
 	ev.Status = status
@@ -84,9 +106,10 @@ func (db *DB) processTx(ctx context.Context, job *river.Job[ProcessEventArgs]) (
 
 // recordFailure counts a failed attempt on the event, and makes it a dead
 // letter after the last attempt. It returns the event's new status.
-func (db *DB) recordFailure(ctx context.Context, job *river.Job[ProcessEventArgs], cause error) caisse.EventStatus {
+func (s *Store) recordFailure(ctx context.Context, job *river.Job[ProcessEventArgs], cause error) caisse.EventStatus {
 	status := caisse.EventPending
-	if job.Attempt >= job.MaxAttempts {
+	var cancel *river.JobCancelError
+	if job.Attempt >= job.MaxAttempts || errors.As(cause, &cancel) {
 		status = caisse.EventFailed
 	}
 	msg := cause.Error()
@@ -94,44 +117,52 @@ func (db *DB) recordFailure(ctx context.Context, job *river.Job[ProcessEventArgs
 		msg = msg[:2000]
 	}
 	ctx = context.WithoutCancel(ctx)
-	if _, err := db.write.ExecContext(ctx, `UPDATE events SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ?`,
-		status, msg, job.Args.EventID); err != nil {
-		db.Logger.Error("could not record a failed attempt", "event_id", job.Args.EventID, "error", err.Error())
+	err := s.inTx(ctx, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE events SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ?`,
+			string(status), msg, job.Args.EventID)
+		return err
+	})
+	if err != nil {
+		s.Logger.Error("could not record a failed attempt", "event_id", job.Args.EventID, "error", err.Error())
 	}
 	return status
 }
 
-func (db *DB) report(r ProcessReport) {
+func (s *Store) report(r ProcessReport) {
 	attrs := []any{"event_id", r.Event.ID, "type", r.Event.Type, "order_id", r.Event.OrderID,
 		"outcome", string(r.Status), "duration_ms", float64(r.Duration.Microseconds()) / 1000}
 	switch {
 	case r.Err != nil && r.Status == caisse.EventFailed:
-		db.Logger.Error("event failed for good: it is a dead letter now, fix the cause and replay it",
+		s.Logger.Error("event failed for good: it is a dead letter now, fix the cause and replay it",
 			append(attrs, "error", r.Err.Error())...)
 	case r.Err != nil:
-		db.Logger.Warn("event processing failed, will retry", append(attrs, "error", r.Err.Error())...)
+		s.Logger.Warn("event processing failed, will retry", append(attrs, "error", r.Err.Error())...)
 	default:
-		db.Logger.Info("event processed", attrs...)
+		s.Logger.Info("event processed", attrs...)
 	}
 	for _, id := range r.Outcome.Oversold {
-		db.Logger.Warn("double-sale attempt: order was paid but no stock was left for it",
+		s.Logger.Warn("double-sale attempt: order was paid but no stock was left for it",
 			"event_id", r.Event.ID, "order_id", id, "outcome", "oversold")
 	}
-	if db.Processed != nil {
-		db.Processed(r)
+	if s.Processed != nil {
+		s.Processed(r)
 	}
 }
 
 // ledger is one processing transaction, as caisse.Rules needs it.
 type ledger struct {
-	tx  *sql.Tx
+	tx  Tx
 	now time.Time
 }
 
 var _ caisse.Ledger = (*ledger)(nil)
 
+func (l *ledger) Lock(ctx context.Context, keys []string) error {
+	return l.tx.Lock(ctx, keys...)
+}
+
 func (l *ledger) queryFacts(ctx context.Context, query string, args ...any) ([]caisse.LinkedFact, error) {
-	rows, err := l.tx.QueryContext(ctx, query, args...)
+	rows, err := l.tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("error reading facts: %w", err)
 	}
@@ -139,11 +170,11 @@ func (l *ledger) queryFacts(ctx context.Context, query string, args ...any) ([]c
 	var out []caisse.LinkedFact
 	for rows.Next() {
 		var f caisse.LinkedFact
-		var data []byte
+		var data string
 		if err := rows.Scan(&f.OrderID, &data); err != nil {
 			return nil, fmt.Errorf("error reading facts: %w", err)
 		}
-		if err := json.Unmarshal(data, &f.Fact); err != nil {
+		if err := json.Unmarshal([]byte(data), &f.Fact); err != nil {
 			return nil, fmt.Errorf("error reading facts: %w", err)
 		}
 		out = append(out, f)
@@ -184,19 +215,20 @@ func (l *ledger) PutFact(ctx context.Context, f caisse.LinkedFact) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.tx.ExecContext(ctx, `
+	if _, err := l.tx.Exec(ctx, `
 		INSERT INTO facts (id, kind, order_id, payment_intent, charge, data) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, order_id = excluded.order_id,
 			payment_intent = excluded.payment_intent, charge = excluded.charge, data = excluded.data`,
-		f.ID, f.Kind, f.OrderID, f.PaymentIntent, f.Charge, data); err != nil {
+		f.ID, string(f.Kind), f.OrderID, f.PaymentIntent, f.Charge, string(data)); err != nil {
 		return fmt.Errorf("error storing facts of %s: %w", f.ID, err)
 	}
 	return nil
 }
 
 func (l *ledger) LockOrder(ctx context.Context, id string) (*caisse.OrderRecord, error) {
-	// The transaction began IMMEDIATE and holds SQLite's write lock: the
-	// order is already protected from other writers.
+	if err := l.tx.Lock(ctx, "order:"+id); err != nil {
+		return nil, fmt.Errorf("error locking order %s: %w", id, err)
+	}
 	return findOrderRecord(ctx, l.tx, id)
 }
 
@@ -205,9 +237,9 @@ func (l *ledger) PutOrder(ctx context.Context, o *caisse.OrderRecord) error {
 }
 
 func (l *ledger) AddTimeline(ctx context.Context, orderID string, e caisse.TimelineEntry) error {
-	if _, err := l.tx.ExecContext(ctx, `
+	if _, err := l.tx.Exec(ctx, `
 		INSERT INTO order_timeline (order_id, at, event_id, type, from_status, to_status) VALUES (?, ?, ?, ?, ?, ?)`,
-		orderID, micros(e.At), e.EventID, e.Type, e.From, e.To); err != nil {
+		orderID, micros(e.At), e.EventID, e.Type, string(e.From), string(e.To)); err != nil {
 		return fmt.Errorf("error recording the timeline of order %s: %w", orderID, err)
 	}
 	return nil
@@ -218,7 +250,7 @@ func (l *ledger) KnownProducts(ctx context.Context, ids []string) (map[string]bo
 	if len(ids) == 0 {
 		return known, nil
 	}
-	rows, err := l.tx.QueryContext(ctx, `SELECT id FROM products WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+	rows, err := l.tx.Query(ctx, `SELECT id FROM products WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
 	if err != nil {
 		return nil, fmt.Errorf("error reading products: %w", err)
 	}
@@ -235,14 +267,15 @@ func (l *ledger) KnownProducts(ctx context.Context, ids []string) (map[string]bo
 
 func (l *ledger) MoveStock(ctx context.Context, m caisse.StockMove) (bool, int64, error) {
 	// One conditional update: it cannot take stock below zero, nor take units
-	// that are reserved by someone else.
+	// that are reserved by someone else. On PostgreSQL a concurrent update of
+	// the same product makes this one wait and then re-check its condition.
 	var available int64
-	err := l.tx.QueryRowContext(ctx, `
-		UPDATE products SET stock = stock - ?1, reserved = reserved + ?2, updated_at = ?3
-		WHERE id = ?4 AND stock - ?1 >= 0 AND reserved + ?2 >= 0 AND (?5 <= 0 OR stock - reserved >= ?5)
+	err := l.tx.QueryRow(ctx, `
+		UPDATE products SET stock = stock - ?, reserved = reserved + ?, updated_at = ?
+		WHERE id = ? AND stock - ? >= 0 AND reserved + ? >= 0 AND (? <= 0 OR stock - reserved >= ?)
 		RETURNING stock - reserved`,
-		m.Sold, m.Reserved, micros(l.now), m.ProductID, m.Need()).Scan(&available)
-	if err == sql.ErrNoRows {
+		m.Sold, m.Reserved, micros(l.now), m.ProductID, m.Sold, m.Reserved, m.Need(), m.Need()).Scan(&available)
+	if errors.Is(err, ErrNoRows) {
 		if !m.Takes() {
 			return false, 0, fmt.Errorf("error releasing stock of %s: the product is gone or its counts are inconsistent", m.ProductID)
 		}
@@ -258,9 +291,9 @@ func (l *ledger) AddOutbox(ctx context.Context, m caisse.OutboxMessage) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.tx.ExecContext(ctx, `
+	if _, err := l.tx.Exec(ctx, `
 		INSERT INTO outbox (key, topic, kind, order_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (key) DO NOTHING`, m.Key, m.Topic, m.Kind, m.OrderID, payload, micros(l.now)); err != nil {
+		ON CONFLICT (key) DO NOTHING`, m.Key, m.Topic, m.Kind, m.OrderID, string(payload), micros(l.now)); err != nil {
 		return fmt.Errorf("error writing outbox message %s: %w", m.Key, err)
 	}
 	return nil

@@ -1,0 +1,234 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/caisse/caisse"
+)
+
+var _ caisse.EventService = (*Store)(nil)
+
+// ReceiveEvent stores a verified event and enqueues its processing in one
+// transaction. A duplicate id changes nothing and enqueues nothing.
+func (s *Store) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
+	inserted := false
+	err := s.inTx(ctx, func(tx Tx) error {
+		e.ReceivedAt = s.now()
+		e.Status = caisse.EventPending
+		n, err := tx.Exec(ctx, `
+			INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`,
+			e.ID, e.Type, e.Created, e.Livemode, e.APIVersion, e.ObjectID, micros(e.ReceivedAt), string(e.Status), e.Payload)
+		if err != nil || n == 0 {
+			return err
+		}
+		inserted = true
+		// The job commits with the event, in the same transaction (on SQLite,
+		// the single write connection is held by it).
+		return tx.Enqueue(ctx, e.ID)
+	})
+	if err != nil {
+		return false, fmt.Errorf("error storing event %s: %w", e.ID, err)
+	}
+	return inserted, nil
+}
+
+const eventColumns = `e.id, e.type, e.created, e.livemode, e.api_version, e.object_id, e.received_at,
+	e.status, e.attempts, e.last_error, COALESCE(f.order_id, '')`
+
+const eventFrom = ` FROM events e LEFT JOIN facts f ON f.id = e.object_id `
+
+func scanEvent(row Row, extra ...any) (*caisse.Event, error) {
+	var e caisse.Event
+	var received int64
+	var status string
+	dest := append([]any{&e.ID, &e.Type, &e.Created, &e.Livemode, &e.APIVersion, &e.ObjectID, &received,
+		&status, &e.Attempts, &e.LastError, &e.OrderID}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	e.Status = caisse.EventStatus(status)
+	e.ReceivedAt = fromMicros(received)
+	return &e, nil
+}
+
+// FindEvent returns one event with its payload.
+func (s *Store) FindEvent(ctx context.Context, id string) (*caisse.Event, error) {
+	return findEvent(ctx, s.Driver.Reader(), id)
+}
+
+func findEvent(ctx context.Context, q Querier, id string) (*caisse.Event, error) {
+	var payload []byte
+	e, err := scanEvent(q.QueryRow(ctx, `SELECT `+eventColumns+`, e.payload`+eventFrom+`WHERE e.id = ?`, id), &payload)
+	if errors.Is(err, ErrNoRows) {
+		return nil, caisse.Errorf(caisse.ENOTFOUND, "no event %s", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("error reading event %s: %w", id, err)
+	}
+	e.Payload = payload
+	return e, nil
+}
+
+// seqOf returns the list position of an item, for paging after it.
+func seqOf(ctx context.Context, q Querier, table, what, id string) (int64, error) {
+	var seq int64
+	err := q.QueryRow(ctx, `SELECT seq FROM `+table+` WHERE id = ?`, id).Scan(&seq)
+	if errors.Is(err, ErrNoRows) {
+		return 0, caisse.Errorf(caisse.EINVALID, "starting_after: no %s %s", what, id)
+	} else if err != nil {
+		return 0, fmt.Errorf("error listing %ss: %w", what, err)
+	}
+	return seq, nil
+}
+
+// list runs a paged query (its last argument the limit + 1) and scans each row.
+func list[T any](ctx context.Context, q Querier, what string, limit int, query string, args []any, scan func(Row) (T, error)) ([]T, bool, error) {
+	rows, err := q.Query(ctx, query, append(args, limit+1)...)
+	if err != nil {
+		return nil, false, fmt.Errorf("error listing %ss: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		item, err := scan(rows)
+		if err != nil {
+			return nil, false, fmt.Errorf("error listing %ss: %w", what, err)
+		}
+		out = append(out, item)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("error listing %ss: %w", what, err)
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	return out, more, nil
+}
+
+// FindEvents lists events, newest first.
+func (s *Store) FindEvents(ctx context.Context, filter caisse.EventFilter) ([]*caisse.Event, bool, error) {
+	if err := filter.Normalize(); err != nil {
+		return nil, false, err
+	}
+	r := s.Driver.Reader()
+	where, args := "WHERE 1=1", []any{}
+	if filter.Status != "" {
+		where += " AND e.status = ?"
+		args = append(args, string(filter.Status))
+	}
+	if filter.Type != "" {
+		where += " AND e.type = ?"
+		args = append(args, filter.Type)
+	}
+	if filter.StartingAfter != "" {
+		seq, err := seqOf(ctx, r, "events", "event", filter.StartingAfter)
+		if err != nil {
+			return nil, false, err
+		}
+		where += " AND e.seq < ?"
+		args = append(args, seq)
+	}
+	return list(ctx, r, "event", filter.Limit, `SELECT `+eventColumns+eventFrom+where+` ORDER BY e.seq DESC LIMIT ?`, args,
+		func(row Row) (*caisse.Event, error) { return scanEvent(row) })
+}
+
+// ReplayEvent puts an event back into processing, whatever its status.
+// Processing is idempotent, so replaying a processed event changes nothing.
+func (s *Store) ReplayEvent(ctx context.Context, id string) (*caisse.Event, error) {
+	var e *caisse.Event
+	err := s.inTx(ctx, func(tx Tx) error {
+		if err := replay(ctx, tx, id); err != nil {
+			return err
+		}
+		var err error
+		e, err = findEvent(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "error replaying event %s", id)
+	}
+	return e, nil
+}
+
+func replay(ctx context.Context, tx Tx, id string) error {
+	n, err := tx.Exec(ctx, `UPDATE events SET status = ?, last_error = '' WHERE id = ?`, string(caisse.EventPending), id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return caisse.Errorf(caisse.ENOTFOUND, "no event %s", id)
+	}
+	return tx.Enqueue(ctx, id)
+}
+
+// ReplayFailed puts every dead letter back into processing.
+func (s *Store) ReplayFailed(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := s.inTx(ctx, func(tx Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id FROM events WHERE status = ? ORDER BY seq`, string(caisse.EventFailed))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := replay(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "error replaying failed events")
+	}
+	return ids, nil
+}
+
+// EventCounts returns how many events are in each status, and how many jobs
+// wait in the queue.
+func (s *Store) EventCounts(ctx context.Context) (map[caisse.EventStatus]int64, int64, error) {
+	r := s.Driver.Reader()
+	counts := map[caisse.EventStatus]int64{}
+	rows, err := r.Query(ctx, `SELECT status, count(*) FROM events GROUP BY status`)
+	if err != nil {
+		return nil, 0, fmt.Errorf("error counting events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status string
+		var n int64
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, 0, fmt.Errorf("error counting events: %w", err)
+		}
+		counts[caisse.EventStatus(status)] = n
+	}
+	var depth int64
+	if err := r.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'retryable', 'scheduled', 'running')`).Scan(&depth); err != nil {
+		return nil, 0, fmt.Errorf("error counting queued jobs: %w", err)
+	}
+	return counts, depth, nil
+}
+
+// wrap adds context to an error, leaving application errors as they are so
+// their code and message reach the user.
+func wrap(err error, format string, args ...any) error {
+	var e *caisse.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}

@@ -1,0 +1,86 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/caisse/caisse"
+)
+
+var _ caisse.ProductService = (*Store)(nil)
+
+const productColumns = `id, name, price, currency, stock, reserved, created_at, updated_at`
+
+func scanProduct(row Row) (*caisse.Product, error) {
+	var p caisse.Product
+	var created, updated int64
+	if err := row.Scan(&p.ID, &p.Name, &p.Price, &p.Currency, &p.Stock, &p.Reserved, &created, &updated); err != nil {
+		return nil, err
+	}
+	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	p.Fill()
+	return &p, nil
+}
+
+// FindProduct returns one product.
+func (s *Store) FindProduct(ctx context.Context, id string) (*caisse.Product, error) {
+	p, err := scanProduct(s.Driver.Reader().QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = ?`, id))
+	if errors.Is(err, ErrNoRows) {
+		return nil, caisse.Errorf(caisse.ENOTFOUND, "no product %s", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("error reading product %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// FindProducts lists products, newest first.
+func (s *Store) FindProducts(ctx context.Context, page caisse.Page) ([]*caisse.Product, bool, error) {
+	if err := page.Normalize(); err != nil {
+		return nil, false, err
+	}
+	r := s.Driver.Reader()
+	where, args := "", []any{}
+	if page.StartingAfter != "" {
+		seq, err := seqOf(ctx, r, "products", "product", page.StartingAfter)
+		if err != nil {
+			return nil, false, err
+		}
+		where, args = "WHERE seq < ?", append(args, seq)
+	}
+	return list(ctx, r, "product", page.Limit, `SELECT `+productColumns+` FROM products `+where+` ORDER BY seq DESC LIMIT ?`, args, scanProduct)
+}
+
+// PutProduct creates or updates a product. One statement, so a reservation
+// made at the same moment cannot slip under the new stock.
+func (s *Store) PutProduct(ctx context.Context, id string, u caisse.ProductUpdate) (*caisse.Product, error) {
+	if err := u.Validate(id); err != nil {
+		return nil, err
+	}
+	var p *caisse.Product
+	err := s.inTx(ctx, func(tx Tx) error {
+		now := micros(s.now())
+		var err error
+		p, err = scanProduct(tx.QueryRow(ctx, `
+			INSERT INTO products (id, name, price, currency, stock, reserved, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 0, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, price = excluded.price,
+				currency = excluded.currency, stock = excluded.stock, updated_at = excluded.updated_at
+			WHERE excluded.stock >= products.reserved
+			RETURNING `+productColumns,
+			id, u.Name, u.Price, u.Currency, u.Stock, now, now))
+		if errors.Is(err, ErrNoRows) {
+			var reserved int64
+			if err := tx.QueryRow(ctx, `SELECT reserved FROM products WHERE id = ?`, id).Scan(&reserved); err != nil {
+				return err
+			}
+			return caisse.Errorf(caisse.ECONFLICT,
+				"stock of %s cannot go below the %d units reserved by open checkouts", id, reserved)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "error storing product %s", id)
+	}
+	return p, nil
+}

@@ -1,0 +1,209 @@
+// Package sqlstore is the store both databases share: every query caisse
+// makes, written once in SQL that SQLite and PostgreSQL both accept, over a
+// small Driver that each database package provides. The sqlite and postgres
+// packages hold only what differs: connections, migrations, locking and the
+// River driver.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/caisse/caisse"
+)
+
+// ErrNoRows is what Row.Scan returns when the query found nothing, whatever
+// the database.
+var ErrNoRows = sql.ErrNoRows
+
+// Querier runs queries written with ? placeholders.
+type Querier interface {
+	Exec(ctx context.Context, query string, args ...any) (rowsAffected int64, err error)
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) Row
+}
+
+// Rows is a query's result set.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Row is a single-row result; Scan returns ErrNoRows when there is none.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Tx is one write transaction.
+type Tx interface {
+	Querier
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+	// Enqueue inserts a processing job for each event, in this transaction.
+	Enqueue(ctx context.Context, eventIDs ...string) error
+	// CompleteJob marks a processing job done, in this transaction.
+	CompleteJob(ctx context.Context, job *river.Job[ProcessEventArgs]) error
+	// Lock takes locks on keys that last until the transaction ends, so two
+	// transactions touching the same Stripe object or order run one after
+	// the other. Where a transaction already excludes every other writer
+	// (SQLite), it does nothing.
+	Lock(ctx context.Context, keys ...string) error
+}
+
+// Driver is what a database provides to the store.
+type Driver interface {
+	// Begin starts a write transaction.
+	Begin(ctx context.Context) (Tx, error)
+	// Reader runs reads outside any transaction.
+	Reader() Querier
+	// Retryable reports whether an error only means "try the transaction
+	// again" (a deadlock or a serialization failure).
+	Retryable(err error) bool
+}
+
+// Store is caisse's store over a Driver.
+type Store struct {
+	Driver Driver
+	// Rules turn facts into orders and stock.
+	Rules caisse.Rules
+	// Decode reads an event's facts; the stripe package provides it.
+	Decode func(*caisse.Event) (caisse.EventFacts, error)
+	// Logger receives one line per processed event and per failure.
+	Logger *slog.Logger
+	// Processed is called after each processing attempt, for metrics.
+	Processed func(ProcessReport)
+	// Now returns the current time.
+	Now func() time.Time
+
+	// MaxAttempts is how many times an event is tried before it becomes a dead letter.
+	MaxAttempts int
+	// Retry decides how long to wait before the next attempt (nil: River's default backoff).
+	Retry river.ClientRetryPolicy
+	// PollInterval is how often idle workers look for jobs another process inserted.
+	PollInterval time.Duration
+	// Workers is how many events this process handles at once.
+	Workers int
+}
+
+// NewStore returns a store with caisse's defaults.
+func NewStore() *Store {
+	return &Store{
+		Rules:        caisse.Rules{RestockOnRefund: true, Now: time.Now},
+		Logger:       slog.Default(),
+		Now:          time.Now,
+		MaxAttempts:  10,
+		PollInterval: time.Second,
+		Workers:      4,
+	}
+}
+
+// Core returns the store itself, so the database packages that embed it
+// can be configured alike.
+func (s *Store) Core() *Store { return s }
+
+// RiverConfig is the queue configuration both databases use: one queue, the
+// processing worker, the store's attempts and backoff.
+func (s *Store) RiverConfig() *river.Config {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &processWorker{store: s})
+	return &river.Config{
+		Logger:            slog.New(quiet{s.Logger.Handler()}).With("component", "river"),
+		MaxAttempts:       s.MaxAttempts,
+		RetryPolicy:       s.Retry,
+		FetchPollInterval: s.PollInterval,
+		FetchCooldown:     min(s.PollInterval, 100*time.Millisecond),
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(s.Workers, 1)}},
+		Workers:           workers,
+	}
+}
+
+// ProcessEventArgs is the job that processes one stored event.
+type ProcessEventArgs struct {
+	EventID string `json:"event_id"`
+}
+
+// Kind names the job in River's tables.
+func (ProcessEventArgs) Kind() string { return "process_event" }
+
+// processWorker applies one event.
+type processWorker struct {
+	river.WorkerDefaults[ProcessEventArgs]
+	store *Store
+}
+
+func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessEventArgs]) error {
+	return w.store.process(ctx, job)
+}
+
+func (s *Store) now() time.Time { return s.Now().UTC() }
+
+// inTx runs fn in a write transaction and commits it.
+func (s *Store) inTx(ctx context.Context, fn func(tx Tx) error) error {
+	tx, err := s.Driver.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// placeholders returns "?,?,?" for n arguments.
+func placeholders(n int) string {
+	if n == 0 {
+		return "NULL"
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// Rebind turns ? placeholders into $1, $2, … for databases that number them.
+// caisse's queries hold no ? inside string literals.
+func Rebind(query string) string {
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+
+// quiet passes on the queue's warnings and errors only: its routine
+// information would drown the one line per event that caisse logs.
+type quiet struct{ slog.Handler }
+
+func (q quiet) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && q.Handler.Enabled(ctx, l)
+}
+
+func (q quiet) WithAttrs(attrs []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(attrs)} }
+
+func (q quiet) WithGroup(name string) slog.Handler { return quiet{q.Handler.WithGroup(name)} }

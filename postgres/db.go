@@ -1,0 +1,280 @@
+// Package postgres stores caisse in PostgreSQL, for a shop that runs several
+// caisse instances on one database. River coordinates the instances' workers;
+// transaction-scoped advisory locks serialize the processing of events about
+// the same Stripe objects and orders, and conditional updates keep stock
+// right under concurrent transactions.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/caisse/caisse/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is caisse's PostgreSQL store and queue.
+type DB struct {
+	*sqlstore.Store
+	// URL is the connection string (postgres://…).
+	URL string
+
+	pool    *pgxpool.Pool
+	sqldb   *sql.DB
+	river   *river.Client[pgx.Tx]
+	started bool
+}
+
+// NewDB returns a store for the database at url. Call Open next.
+func NewDB(url string) *DB {
+	db := &DB{Store: sqlstore.NewStore(), URL: url}
+	db.Driver = driver{db}
+	return db
+}
+
+// Open connects to the database. It does not migrate.
+func (db *DB) Open(ctx context.Context) error {
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		return fmt.Errorf("CAISSE_DATABASE_URL is not a valid PostgreSQL URL: %w", errors.Unwrap(err))
+	}
+	if !strings.Contains(db.URL, "pool_max_conns") {
+		// Workers, webhook requests and River's own work share the pool.
+		cfg.MaxConns = int32(max(db.Workers, 1) + 16)
+	}
+	db.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("error connecting to PostgreSQL: %w", err)
+	}
+	if err := db.pool.Ping(ctx); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("error connecting to PostgreSQL at %s: %w", cfg.ConnConfig.Host, err)
+	}
+	db.sqldb = stdlib.OpenDBFromPool(db.pool)
+	db.river, err = river.NewClient(riverpgxv5.New(db.pool), db.RiverConfig())
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("error setting up the job queue: %w", err)
+	}
+	return nil
+}
+
+// migrationLock is the advisory lock that makes instances starting together
+// migrate one at a time.
+const migrationLock = 0x63616973 // "cais"
+
+// Migrate brings the schema up to date: River's tables, then caisse's. Several
+// instances may call it at once; they take turns.
+func (db *DB) Migrate(ctx context.Context) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("error migrating: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("error waiting for other instances' migrations: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
+
+	migrator, err := rivermigrate.New(riverpgxv5.New(db.pool), nil)
+	if err != nil {
+		return fmt.Errorf("error preparing job queue migrations: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("error migrating the job queue tables: %w", err)
+	}
+	p, err := db.goose()
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("error migrating caisse's tables: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) goose() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db.sqldb, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return nil, fmt.Errorf("error preparing migrations: %w", err)
+	}
+	return p, nil
+}
+
+// Ready reports an error when the database cannot be reached or has
+// migrations left to apply.
+func (db *DB) Ready(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
+	p, err := db.goose()
+	if err != nil {
+		return err
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
+	if pending {
+		return errors.New("migrations are pending: run caisse migrate")
+	}
+	return nil
+}
+
+// Start starts the workers that process stored events.
+func (db *DB) Start(ctx context.Context) error {
+	if err := db.river.Start(ctx); err != nil {
+		return fmt.Errorf("error starting the workers: %w", err)
+	}
+	db.started = true
+	return nil
+}
+
+// Stop lets running jobs finish (or, once ctx ends, cancels them; River hands
+// them back for a later attempt) and stops the workers.
+func (db *DB) Stop(ctx context.Context) error {
+	if !db.started {
+		return nil
+	}
+	err := db.river.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return db.river.StopAndCancel(context.Background())
+	}
+	return err
+}
+
+// Close closes the pool.
+func (db *DB) Close() error {
+	var err error
+	if db.sqldb != nil {
+		err = db.sqldb.Close()
+	}
+	if db.pool != nil {
+		db.pool.Close()
+	}
+	return err
+}
+
+// driver gives the shared store PostgreSQL's pool and River's pgx driver.
+type driver struct{ db *DB }
+
+func (d driver) Begin(ctx context.Context) (sqlstore.Tx, error) {
+	tx, err := d.db.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pgTx{querier: querier{tx}, tx: tx, river: d.db.river}, nil
+}
+
+func (d driver) Reader() sqlstore.Querier { return querier{d.db.pool} }
+
+// Retryable reports deadlocks, serialization failures and lock timeouts:
+// the transaction lost a race and only needs to run again.
+func (d driver) Retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40P01", "40001", "55P03":
+			return true
+		}
+	}
+	return false
+}
+
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// querier runs the shared store's queries with pgx, numbering their
+// placeholders.
+type querier struct{ e execer }
+
+func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := q.e.Exec(ctx, sqlstore.Rebind(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	return q.e.Query(ctx, sqlstore.Rebind(query), args...)
+}
+
+func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return row{q.e.QueryRow(ctx, sqlstore.Rebind(query), args...)}
+}
+
+type row struct{ pgx.Row }
+
+func (r row) Scan(dest ...any) error {
+	if err := r.Row.Scan(dest...); errors.Is(err, pgx.ErrNoRows) {
+		return sqlstore.ErrNoRows
+	} else {
+		return err
+	}
+}
+
+type pgTx struct {
+	querier
+	tx    pgx.Tx
+	river *river.Client[pgx.Tx]
+}
+
+func (t *pgTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t *pgTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+
+// Lock takes a transaction-scoped advisory lock per key, in sorted order so
+// two transactions locking the same keys at once do not deadlock.
+func (t *pgTx) Lock(ctx context.Context, keys ...string) error {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *pgTx) Enqueue(ctx context.Context, eventIDs ...string) error {
+	params := make([]river.InsertManyParams, len(eventIDs))
+	for i, id := range eventIDs {
+		params[i] = river.InsertManyParams{Args: sqlstore.ProcessEventArgs{EventID: id}}
+	}
+	_, err := t.river.InsertManyTx(ctx, t.tx, params)
+	return err
+}
+
+func (t *pgTx) CompleteJob(ctx context.Context, job *river.Job[sqlstore.ProcessEventArgs]) error {
+	_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, t.tx, job)
+	return err
+}
