@@ -1,6 +1,7 @@
 package caisse
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -112,10 +113,21 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 	}
 	affected := map[string]bool{}
 
-	// Merge each fact into what is stored.
+	// Lock each object's payment intent first: events about one payment all
+	// share it, so they queue on that one lock instead of taking several in
+	// different orders and deadlocking. Then lock the objects themselves.
+	var anchors []string
+	for _, f := range ef.Facts {
+		anchors = append(anchors, cmp.Or(f.PaymentIntent, f.Charge, f.ID))
+	}
+	if err := l.Lock(ctx, anchors); err != nil {
+		return out, err
+	}
 	if err := l.Lock(ctx, ef.ObjectIDs()); err != nil {
 		return out, err
 	}
+
+	// Merge each fact into what is stored.
 	stored, err := l.Facts(ctx, ef.ObjectIDs())
 	if err != nil {
 		return out, err

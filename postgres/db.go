@@ -20,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -116,11 +115,10 @@ func (db *DB) goose() (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return nil, err
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db.sqldb, sub, goose.WithSessionLocker(locker))
+	// No goose session locker: Migrate already holds migrationLock, and
+	// goose's own lock polls every few seconds, slowing instances that start
+	// together.
+	p, err := goose.NewProvider(goose.DialectPostgres, db.sqldb, sub)
 	if err != nil {
 		return nil, fmt.Errorf("error preparing migrations: %w", err)
 	}
@@ -253,12 +251,14 @@ func (t *pgTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t *pgTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
 // Lock takes a transaction-scoped advisory lock per key, in sorted order so
-// two transactions locking the same keys at once do not deadlock.
+// two transactions locking the same keys at once do not deadlock. Advisory
+// locks are database-wide, so the key carries the schema: shops in different
+// schemas of one database never wait on each other.
 func (t *pgTx) Lock(ctx context.Context, keys ...string) error {
 	keys = slices.Clone(keys)
 	slices.Sort(keys)
 	for _, k := range slices.Compact(keys) {
-		if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k); err != nil {
+		if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1, 0))`, k); err != nil {
 			return err
 		}
 	}

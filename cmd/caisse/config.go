@@ -33,6 +33,8 @@ type Config struct {
 	MaxAttempts int
 	// Workers is how many events are processed at once (CAISSE_WORKERS).
 	Workers int
+	// RescueAfter is when a job left running by a lost process runs again (CAISSE_RESCUE_AFTER).
+	RescueAfter time.Duration
 }
 
 // configVar ties a variable to its flag, its default and its parser.
@@ -128,6 +130,14 @@ var configVars = []configVar{
 			return fmt.Errorf("must be a whole number from 1 to 1000")
 		}
 		c.Workers = n
+		return nil
+	}},
+	{"CAISSE_RESCUE_AFTER", "rescue-after", "1m", "when an event left running by a crashed instance is processed again", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("must be a duration of at least 1s, such as 1m")
+		}
+		c.RescueAfter = d
 		return nil
 	}},
 }

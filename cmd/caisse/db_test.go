@@ -2,85 +2,26 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"
 
+	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/sqlite"
 )
 
 // testDB is a kind of database the black-box tests run on.
-type testDB string
+type testDB = dbtest.Kind
 
 const (
-	sqliteDB   testDB = "sqlite"
-	postgresDB testDB = "postgres"
+	sqliteDB   = dbtest.SQLite
+	postgresDB = dbtest.Postgres
 )
 
-// postgresURL is the server the PostgreSQL tests use; each test gets a schema
-// of its own there, dropped when it ends.
-func postgresURL() string {
-	if u := os.Getenv("CAISSE_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
 // eachDB runs a test on SQLite and on PostgreSQL, in parallel.
-func eachDB(t *testing.T, test func(t *testing.T, db testDB)) {
-	t.Parallel()
-	for _, db := range []testDB{sqliteDB, postgresDB} {
-		t.Run(string(db), func(t *testing.T) {
-			t.Parallel()
-			test(t, db)
-		})
-	}
-}
-
-// newURL returns the CAISSE_DATABASE_URL of a new, empty database.
-func (db testDB) newURL(t *testing.T) string {
-	t.Helper()
-	if db == sqliteDB {
-		return "sqlite:" + filepath.Join(t.TempDir(), "caisse.db")
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "caisse_test_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", postgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("PostgreSQL at %s is needed for these tests (set CAISSE_TEST_POSTGRES_URL): %v", postgresURL(), err)
-	}
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", postgresURL())
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(postgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func eachDB(t *testing.T, test func(t *testing.T, db testDB)) { dbtest.Each(t, test) }
 
 // raw opens a second connection to the app's database, as another program
 // would.

@@ -64,7 +64,7 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 	t.Helper()
 	env := map[string]string{
 		"CAISSE_ADDR":           "127.0.0.1:0",
-		"CAISSE_DATABASE_URL":   db.newURL(t),
+		"CAISSE_DATABASE_URL":   db.NewURL(t),
 		"STRIPE_WEBHOOK_SECRET": testSecret,
 		"CAISSE_ADMIN_TOKEN":    testToken,
 		"CAISSE_MAX_ATTEMPTS":   "3",

@@ -103,6 +103,7 @@ func (p *Program) Open(ctx context.Context) error {
 // let running jobs finish (or hand them back after the timeout), then close
 // the database.
 func (p *Program) Close() error {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	var errs []error
@@ -111,9 +112,12 @@ func (p *Program) Close() error {
 		if p.served != nil {
 			errs = append(errs, <-p.served)
 		}
+		p.Logger.Info("stopped accepting; in-flight requests finished", "after_ms", time.Since(start).Milliseconds())
 	}
 	if p.DB != nil {
-		errs = append(errs, p.DB.Stop(ctx), p.DB.Close())
+		errs = append(errs, p.DB.Stop(ctx))
+		p.Logger.Info("workers stopped; unfinished jobs are left to other instances", "after_ms", time.Since(start).Milliseconds())
+		errs = append(errs, p.DB.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -176,6 +180,7 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, Now: time.Now}
 	core.MaxAttempts = cfg.MaxAttempts
 	core.Workers = cfg.Workers
+	core.RescueAfter = cfg.RescueAfter
 	return db, nil
 }
 

@@ -91,6 +91,10 @@ type Store struct {
 	PollInterval time.Duration
 	// Workers is how many events this process handles at once.
 	Workers int
+	// RescueAfter is how long a job may stay running before it is taken to
+	// have been lost with its process (a crash, SIGKILL) and is run again by
+	// any instance. Running an event twice is harmless: its effects apply once.
+	RescueAfter time.Duration
 }
 
 // NewStore returns a store with caisse's defaults.
@@ -102,6 +106,7 @@ func NewStore() *Store {
 		MaxAttempts:  10,
 		PollInterval: time.Second,
 		Workers:      4,
+		RescueAfter:  time.Minute,
 	}
 }
 
@@ -121,6 +126,10 @@ func (s *Store) RiverConfig() *river.Config {
 		FetchPollInterval: s.PollInterval,
 		FetchCooldown:     min(s.PollInterval, 100*time.Millisecond),
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(s.Workers, 1)}},
+		// An event takes milliseconds; a job still running after half the
+		// rescue delay is stuck, and one older than it was lost with its process.
+		JobTimeout:           s.RescueAfter / 2,
+		RescueStuckJobsAfter: s.RescueAfter,
 		Workers:           workers,
 	}
 }

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/scenario"
+	"github.com/caisse/caisse/stripe"
+)
+
+// TestMain lets the test binary be caisse itself, so the cluster tests start
+// real `caisse serve` processes without building anything.
+func TestMain(m *testing.M) {
+	if os.Getenv("CAISSE_TEST_BE_CAISSE") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// instance is a `caisse serve` process.
+type instance struct {
+	*app
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	exit chan error
+}
+
+// startInstance starts caisse as a separate process on the database at dbURL.
+func startInstance(t *testing.T, dbURL string, extra ...string) *instance {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = append(os.Environ(), "CAISSE_TEST_BE_CAISSE=1",
+		"CAISSE_ADDR=127.0.0.1:0", "CAISSE_DATABASE_URL="+dbURL,
+		"STRIPE_WEBHOOK_SECRET="+testSecret, "CAISSE_ADMIN_TOKEN="+testToken,
+		"CAISSE_RESCUE_AFTER=10s", "CAISSE_LIVEMODE=")
+	cmd.Env = append(cmd.Env, extra...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in := &instance{cmd: cmd, logs: &syncBuffer{}, exit: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			in.logs.Write(append(bytes.Clone(line), '\n'))
+			var l struct{ Msg, Addr string }
+			if json.Unmarshal(line, &l) == nil && l.Msg == "caisse is listening" {
+				addr <- l.Addr
+			}
+		}
+		in.exit <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if strings.Contains(in.logs.String(), testSecret) {
+			t.Errorf("the webhook secret appears in an instance's logs")
+		}
+	})
+	select {
+	case a := <-addr:
+		in.app = &app{t: t, url: "http://" + a}
+	case err := <-in.exit:
+		t.Fatalf("caisse exited before listening: %v\n%s", err, in.logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("caisse did not start:\n%s", in.logs.String())
+	}
+	return in
+}
+
+// deliverAny delivers a payload as Stripe does: to one instance, and again
+// to the next one for as long as the answer is not a 2xx.
+func deliverAny(t *testing.T, instances []*instance, first int, payload []byte) {
+	deadline := time.Now().Add(60 * time.Second)
+	for i := first; time.Now().Before(deadline); i++ {
+		in := instances[i%len(instances)]
+		req, _ := http.NewRequest(http.MethodPost, in.url+"/webhooks/stripe", bytes.NewReader(payload))
+		req.Header.Set("Stripe-Signature", sign(payload, testSecret, time.Now()))
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode/100 == 2 {
+				return
+			}
+		}
+	}
+	t.Errorf("no instance accepted a delivery in a minute")
+}
+
+// metric reads one value from an instance's /metrics.
+func (a *app) metric(name string) float64 {
+	a.t.Helper()
+	res, err := http.Get(a.url + "/metrics")
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// waitProcessed waits until n events are processed and none waits, as seen
+// by an instance's metrics (the processing happens in other processes).
+func (a *app) waitProcessed(n int) {
+	a.t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		done := a.metric(`caisse_events{status="processed"}`)
+		if int(done) == n && a.metric(`caisse_events{status="pending"}`) == 0 {
+			return
+		}
+		if failed := a.metric(`caisse_dead_letters`); failed > 0 {
+			a.t.Fatalf("%v events are dead letters", failed)
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("%v of %d events processed in two minutes", done, n)
+		}
+	}
+}
+
+// Three instances on one PostgreSQL database, events delivered round-robin
+// with each duplicate sent to two instances at the same moment, one instance
+// stopped mid-stream: every event is processed once, and the shop ends as a
+// single instance applying the events in their natural order leaves it.
+func TestSeveralInstances(t *testing.T) {
+	t.Parallel()
+	seed := uint64(4)
+	s := scenario.Generate(rand.New(rand.NewPCG(seed, seed)), 40, 5)
+
+	single := setup(t, postgresDB)
+	single.load(s)
+	for _, e := range s.Events {
+		single.deliver(e.Payload)
+		single.wait(e.ID)
+	}
+	want := single.snapshot()
+
+	for _, stop := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(stop.String(), func(t *testing.T) {
+			t.Parallel()
+			dbURL := postgresDB.NewURL(t)
+			var instances []*instance
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for range 3 { // they migrate the new database together
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					in := startInstance(t, dbURL)
+					mu.Lock()
+					instances = append(instances, in)
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			if len(instances) != 3 {
+				t.FailNow()
+			}
+			instances[0].load(s)
+
+			rng := rand.New(rand.NewPCG(seed, uint64(stop)))
+			events := s.Shuffled(rng, 0)
+			jobs := make(chan int)
+			for range 6 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range jobs {
+						if i%4 == 0 { // a duplicate, to two instances at once
+							var both sync.WaitGroup
+							for k := range 2 {
+								both.Add(1)
+								go func() { defer both.Done(); deliverAny(t, instances, i+k, events[i].Payload) }()
+							}
+							both.Wait()
+						} else {
+							deliverAny(t, instances, i, events[i].Payload)
+						}
+					}
+				}()
+			}
+			for i := range events {
+				if i == len(events)/2 {
+					if err := instances[2].cmd.Process.Signal(stop); err != nil {
+						t.Fatal(err)
+					}
+					if stop == syscall.SIGTERM {
+						// A graceful stop: in-flight work finishes, the process exits 0.
+						if err := <-instances[2].exit; err != nil {
+							t.Errorf("caisse exited with %v after SIGTERM:\n%s", err, instances[2].logs.String())
+						}
+					}
+				}
+				jobs <- i
+			}
+			close(jobs)
+			wg.Wait()
+
+			instances[0].waitProcessed(len(s.Events))
+			if got := instances[0].snapshot(); got != want {
+				t.Fatalf("three instances diverged from one:\n got %s\nwant %s", got, want)
+			}
+			for _, in := range instances[:2] {
+				if logs := in.logs.String(); strings.Contains(logs, "dead letter") || strings.Contains(logs, "deadlock") {
+					t.Errorf("an instance logged a failure:\n%s", logs)
+				}
+			}
+		})
+	}
+}
+
+// Many buyers pay for the last unit at once, through three instances: one
+// sale, the rest oversold, stock never below zero.
+func TestNoDoubleSaleAcrossInstances(t *testing.T) {
+	t.Parallel()
+	dbURL := postgresDB.NewURL(t)
+	var instances []*instance
+	for range 3 {
+		instances = append(instances, startInstance(t, dbURL))
+	}
+	instances[0].putProduct("artwork", 1)
+	const buyers = 30
+	var wg sync.WaitGroup
+	for i := range buyers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			payload, _ := stripe.Build(stripe.Example{Type: "checkout.session.completed",
+				OrderID: fmt.Sprintf("ord_%02d", i), ProductID: "artwork", Amount: 90000})
+			deliverAny(t, instances, i, payload)
+		}()
+	}
+	wg.Wait()
+	instances[1].waitProcessed(buyers)
+	var orders struct{ Data []caisse.Order }
+	instances[2].admin(http.MethodGet, "/api/admin/orders?limit=1000", nil, &orders)
+	sold := 0
+	for _, o := range orders.Data {
+		if !o.Oversold {
+			sold++
+		}
+	}
+	if len(orders.Data) != buyers || sold != 1 {
+		t.Fatalf("%d orders, %d sold; want %d orders and one sale", len(orders.Data), sold, buyers)
+	}
+	if p := instances[0].product("artwork"); p.Stock != 0 || p.Reserved != 0 {
+		t.Fatalf("product %+v", p)
+	}
+}
+
+// A job running when its instance is killed (SIGKILL) is picked up by
+// another instance once it is taken as lost, and its effects apply once.
+func TestKilledInstanceJobIsRescued(t *testing.T) {
+	t.Parallel()
+	dbURL := postgresDB.NewURL(t)
+	first := startInstance(t, dbURL)
+	first.putProduct("tee", 5)
+
+	// Hold the lock the event's processing takes first, so its job is
+	// certainly running, inside its transaction, when the instance dies.
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const lockKey = `hashtextextended(current_schema() || ':' || 'pi_o1', 0)`
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`); err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := stripe.Build(stripe.Example{Type: "checkout.session.completed", EventID: "evt_rescue", OrderID: "o1", ProductID: "tee"})
+	deliverAny(t, []*instance{first}, 0, payload)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var running int
+		if err := db.QueryRow(`SELECT count(*) FROM river_job WHERE state = 'running'`).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		if running == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	second := startInstance(t, dbURL)
+	first.cmd.Process.Signal(syscall.SIGKILL)
+	<-first.exit
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock(`+lockKey+`)`); err != nil {
+		t.Fatal(err)
+	}
+	second.waitProcessed(1)
+	if p := second.product("tee"); p.Stock != 4 {
+		t.Fatalf("stock %d, want 4: the sale applied %d times", p.Stock, 5-p.Stock)
+	}
+	if e := second.event("evt_rescue"); e.Status != caisse.EventProcessed || e.OrderID != "o1" {
+		t.Fatalf("event %+v", e)
+	}
+	if o := second.order("o1"); o.Status != caisse.StatusPaid || len(o.Timeline) != 1 {
+		t.Fatalf("order %+v", o)
+	}
+}

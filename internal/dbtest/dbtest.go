@@ -1,0 +1,84 @@
+// Package dbtest gives tests a new, empty database of each kind caisse runs
+// on: a SQLite file in the test's folder, or a PostgreSQL schema of its own
+// on the server named by CAISSE_TEST_POSTGRES_URL, dropped when the test ends.
+package dbtest
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+)
+
+// Kind is a kind of database.
+type Kind string
+
+// The kinds of database caisse runs on.
+const (
+	SQLite   Kind = "sqlite"
+	Postgres Kind = "postgres"
+)
+
+// Kinds lists them all.
+var Kinds = []Kind{SQLite, Postgres}
+
+// PostgresURL is the server the PostgreSQL tests use.
+func PostgresURL() string {
+	if u := os.Getenv("CAISSE_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// Each runs a test on every kind of database, in parallel.
+func Each(t *testing.T, test func(t *testing.T, kind Kind)) {
+	t.Parallel()
+	for _, kind := range Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			test(t, kind)
+		})
+	}
+}
+
+// NewURL returns the CAISSE_DATABASE_URL of a new, empty database.
+func (k Kind) NewURL(t testing.TB) string {
+	t.Helper()
+	if k == SQLite {
+		return "sqlite:" + filepath.Join(t.TempDir(), "caisse.db")
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "caisse_test_" + hex.EncodeToString(b)
+	if err := exec(`CREATE SCHEMA ` + schema); err != nil {
+		t.Fatalf("PostgreSQL at %s is needed for these tests (set CAISSE_TEST_POSTGRES_URL): %v", PostgresURL(), err)
+	}
+	t.Cleanup(func() {
+		if err := exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func exec(query string) error {
+	db, err := sql.Open("pgx", PostgresURL())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.Exec(query)
+	return err
+}

@@ -1,0 +1,303 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/dbtest"
+	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/postgres"
+	"github.com/caisse/caisse/sqlite"
+	"github.com/caisse/caisse/stripe"
+)
+
+// db is what the suite needs of either database.
+type db interface {
+	caisse.EventService
+	caisse.OrderService
+	caisse.ProductService
+	Core() *sqlstore.Store
+	Open(ctx context.Context) error
+	Migrate(ctx context.Context) error
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Close() error
+	EventCounts(ctx context.Context) (map[caisse.EventStatus]int64, int64, error)
+}
+
+// bundle is one store on a database, with what it reports.
+type bundle struct {
+	db
+	mu   sync.Mutex
+	done map[string]sqlstore.ProcessReport
+	seen chan struct{}
+}
+
+// open opens (and migrates) a store on the database at url; several stores
+// on one url behave as several caisse instances.
+func open(t *testing.T, kind dbtest.Kind, url string) *bundle {
+	t.Helper()
+	var d db
+	if kind == dbtest.SQLite {
+		d = sqlite.NewDB(strings.TrimPrefix(url, "sqlite:"))
+	} else {
+		d = postgres.NewDB(url)
+	}
+	b := &bundle{db: d, done: map[string]sqlstore.ProcessReport{}, seen: make(chan struct{}, 1)}
+	core := d.Core()
+	core.Decode = stripe.Facts
+	core.Logger = slog.New(slog.DiscardHandler)
+	core.PollInterval = 10 * time.Millisecond
+	core.Processed = func(r sqlstore.ProcessReport) {
+		b.mu.Lock()
+		if r.Status != caisse.EventPending {
+			b.done[r.Event.ID] = r
+		}
+		b.mu.Unlock()
+		select {
+		case b.seen <- struct{}{}:
+		default:
+		}
+	}
+	ctx := context.Background()
+	if err := d.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Stop(context.Background())
+		d.Close()
+	})
+	return b
+}
+
+func (b *bundle) receive(t *testing.T, ex stripe.Example) string {
+	t.Helper()
+	payload, err := stripe.Build(ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stripe.DecodeEvent(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ReceiveEvent(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	return e.ID
+}
+
+// waitAll waits until the stores together have finished every event.
+func waitAll(t *testing.T, stores []*bundle, ids []string) map[string]sqlstore.ProcessReport {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		got := map[string]sqlstore.ProcessReport{}
+		for _, b := range stores {
+			b.mu.Lock()
+			for id, r := range b.done {
+				got[id] = r
+			}
+			b.mu.Unlock()
+		}
+		missing := 0
+		for _, id := range ids {
+			if _, ok := got[id]; !ok {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return got
+		}
+		select {
+		case <-stores[0].seen:
+		case <-stores[len(stores)-1].seen:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%d of %d events not processed", missing, len(ids))
+		}
+	}
+}
+
+func TestReceiveEvent(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
+		b := open(t, kind, kind.NewURL(t))
+		ctx := context.Background()
+		payload, _ := stripe.Build(stripe.Example{Type: "checkout.session.expired", EventID: "evt_1", OrderID: "o1"})
+		for i, want := range []bool{true, false, false} {
+			e, _ := stripe.DecodeEvent(payload)
+			inserted, err := b.ReceiveEvent(ctx, e)
+			if err != nil || inserted != want {
+				t.Fatalf("delivery %d: inserted %v (%v), want %v", i, inserted, err, want)
+			}
+		}
+		counts, depth, err := b.EventCounts(ctx)
+		if err != nil || counts[caisse.EventPending] != 1 || depth != 1 {
+			t.Fatalf("counts %v depth %d (%v): want one pending event and one job", counts, depth, err)
+		}
+		e, err := b.FindEvent(ctx, "evt_1")
+		if err != nil || string(e.Payload) != string(payload) || e.Type != "checkout.session.expired" || e.ObjectID == "" {
+			t.Fatalf("stored event %+v (%v)", e, err)
+		}
+		if _, err := b.FindEvent(ctx, "evt_nope"); caisse.ErrorCode(err) != caisse.ENOTFOUND {
+			t.Fatalf("missing event: %v", err)
+		}
+	})
+}
+
+func TestPaging(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
+		b := open(t, kind, kind.NewURL(t))
+		ctx := context.Background()
+		for i := range 5 {
+			b.receive(t, stripe.Example{Type: "checkout.session.expired", EventID: fmt.Sprintf("evt_%d", i), OrderID: "o"})
+			if _, err := b.PutProduct(ctx, fmt.Sprintf("p%d", i), caisse.ProductUpdate{Name: "P", Stock: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ids []string
+		page := caisse.EventFilter{Page: caisse.Page{Limit: 2}}
+		for {
+			events, more, err := b.FindEvents(ctx, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range events {
+				ids = append(ids, e.ID)
+			}
+			if !more {
+				break
+			}
+			page.StartingAfter = events[len(events)-1].ID
+		}
+		if got := strings.Join(ids, ","); got != "evt_4,evt_3,evt_2,evt_1,evt_0" {
+			t.Fatalf("pages gave %s, want newest first", got)
+		}
+		products, more, err := b.FindProducts(ctx, caisse.Page{Limit: 3, StartingAfter: "p4"})
+		if err != nil || len(products) != 3 || !more || products[0].ID != "p3" {
+			t.Fatalf("products page: %v %v %v", products, more, err)
+		}
+		if _, _, err := b.FindEvents(ctx, caisse.EventFilter{Page: caisse.Page{StartingAfter: "evt_nope"}}); caisse.ErrorCode(err) != caisse.EINVALID {
+			t.Fatalf("unknown starting_after: %v", err)
+		}
+		if _, _, err := b.FindOrders(ctx, caisse.OrderFilter{Page: caisse.Page{Limit: 1001}}); caisse.ErrorCode(err) != caisse.EINVALID {
+			t.Fatalf("limit 1001: %v", err)
+		}
+	})
+}
+
+func TestStockCannotGoBelowReserved(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
+		b := open(t, kind, kind.NewURL(t))
+		ctx := context.Background()
+		if _, err := b.PutProduct(ctx, "print", caisse.ProductUpdate{Name: "Print", Price: 100, Currency: "eur", Stock: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		id := b.receive(t, stripe.Example{Type: "checkout.session.completed", OrderID: "o1", ProductID: "print", Quantity: 2, Unpaid: true})
+		waitAll(t, []*bundle{b}, []string{id})
+		_, err := b.PutProduct(ctx, "print", caisse.ProductUpdate{Name: "Print", Stock: 1})
+		if caisse.ErrorCode(err) != caisse.ECONFLICT {
+			t.Fatalf("stock below reserved: %v, want a conflict", err)
+		}
+		p, err := b.PutProduct(ctx, "print", caisse.ProductUpdate{Name: "Print two", Stock: 3})
+		if err != nil || p.Reserved != 2 || p.Available != 1 || p.Name != "Print two" {
+			t.Fatalf("product %+v (%v)", p, err)
+		}
+	})
+}
+
+// Many events about one order, delivered at once to three instances of the
+// store: they serialize on the order, no deadlock or serialization failure
+// reaches an attempt, and the order ends exactly as the events say.
+func TestConcurrentEventsOnOneOrder(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
+		url := kind.NewURL(t)
+		var stores []*bundle
+		for range 3 {
+			stores = append(stores, open(t, kind, url))
+		}
+		ctx := context.Background()
+		if _, err := stores[0].PutProduct(ctx, "tee", caisse.ProductUpdate{Name: "Tee", Stock: 100}); err != nil {
+			t.Fatal(err)
+		}
+		var exs []stripe.Example
+		for round := range 3 {
+			for _, order := range []string{"o1", "o2"} {
+				ex := stripe.Example{OrderID: order, ProductID: "tee", Quantity: 2, Amount: 10000,
+					Created: time.Unix(1700000000+int64(round), 0)}
+				add := func(typ string, edit func(*stripe.Example)) {
+					e := ex
+					e.Type = typ
+					e.EventID = fmt.Sprintf("evt_%s_%d_%d", order, round, len(exs))
+					if edit != nil {
+						edit(&e)
+					}
+					exs = append(exs, e)
+				}
+				add("checkout.session.completed", nil)
+				add("payment_intent.succeeded", nil)
+				add("payment_intent.payment_failed", nil)
+				for r := int64(1); r <= 4; r++ {
+					add("charge.refunded", func(e *stripe.Example) { e.Refunded = 1000 * (r + int64(round)) })
+				}
+				add("charge.dispute.created", nil)
+				add("charge.dispute.updated", nil)
+				add("charge.dispute.closed", func(e *stripe.Example) { e.DisputeStatus = "won" })
+			}
+		}
+		var ids []string
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for i, ex := range exs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := stores[i%3].receive(t, ex)
+				mu.Lock()
+				ids = append(ids, id)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		for _, s := range stores {
+			if err := s.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for id, r := range waitAll(t, stores, ids) {
+			if r.Status != caisse.EventProcessed || r.Err != nil {
+				t.Errorf("event %s: %s %v", id, r.Status, r.Err)
+			}
+		}
+		for _, id := range ids {
+			e, err := stores[0].FindEvent(ctx, id)
+			if err != nil || e.Attempts != 1 || e.Status != caisse.EventProcessed {
+				t.Errorf("event %s: %+v (%v): want processed at the first attempt", id, e, err)
+			}
+		}
+		for _, order := range []string{"o1", "o2"} {
+			o, err := stores[1].FindOrder(ctx, order)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Status != caisse.StatusPartiallyRefunded || o.AmountRefunded != 6000 || o.Dispute.Status != "won" || o.Oversold {
+				t.Errorf("order %s: %s refunded %d dispute %+v", order, o.Status, o.AmountRefunded, o.Dispute)
+			}
+		}
+		p, err := stores[2].FindProduct(ctx, "tee")
+		if err != nil || p.Stock != 96 || p.Reserved != 0 {
+			t.Fatalf("product %+v (%v), want 4 units sold", p, err)
+		}
+	})
+}
