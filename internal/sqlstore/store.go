@@ -130,7 +130,7 @@ func (s *Store) RiverConfig() *river.Config {
 		// rescue delay is stuck, and one older than it was lost with its process.
 		JobTimeout:           s.RescueAfter / 2,
 		RescueStuckJobsAfter: s.RescueAfter,
-		Workers:           workers,
+		Workers:              workers,
 	}
 }
 
@@ -203,7 +203,6 @@ func Rebind(query string) string {
 	}
 	return b.String()
 }
-
 
 // quiet passes on the queue's warnings and errors only: its routine
 // information would drown the one line per event that caisse logs.
