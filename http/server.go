@@ -141,8 +141,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 
 // readyReason keeps driver details out of the probe's answer.
 func readyReason(err error) string {
-	if strings.Contains(err.Error(), "migrations are pending") {
+	switch {
+	case strings.Contains(err.Error(), "migrations are pending"):
 		return "migrations are pending: run caisse migrate"
+	case strings.Contains(err.Error(), "does not take writes"):
+		return "the database does not take writes"
 	}
 	return "the database cannot be reached"
 }

@@ -55,6 +55,13 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Stripe sends one Stripe-Signature header; two are a forgery or a broken
+	// proxy, and picking one would hide it.
+	if n := len(r.Header.Values("Stripe-Signature")); n > 1 {
+		reject(http.StatusBadRequest, outcomeSignature, "invalid_signature",
+			"the request has several Stripe-Signature headers; Stripe sends one", "headers", n)
+		return
+	}
 	if err := s.Verifier.Verify(body, r.Header.Get("Stripe-Signature")); err != nil {
 		var ve *stripe.VerifyError
 		errors.As(err, &ve)

@@ -144,7 +144,7 @@ func (db *DB) Ready(ctx context.Context) error {
 	if pending {
 		return errors.New("migrations are pending: run caisse migrate")
 	}
-	return nil
+	return db.Probe(ctx)
 }
 
 // Start starts the workers that process stored events.

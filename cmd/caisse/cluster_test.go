@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/scenario"
 	"github.com/caisse/caisse/stripe"
 )
@@ -289,7 +290,7 @@ func TestKilledInstanceJobIsRescued(t *testing.T) {
 
 	// Hold the lock the event's processing takes first, so its job is
 	// certainly running, inside its transaction, when the instance dies.
-	db, err := sql.Open("pgx", dbURL)
+	db, err := sql.Open("pgx", dbtest.SQLURL(dbURL))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func (a *app) raw() *sql.DB {
 	if path, ok := a.p.Config.SQLitePath(); ok {
 		db, err = sql.Open("sqlite", sqlite.DSN(path))
 	} else {
-		db, err = sql.Open("pgx", a.p.Config.DatabaseURL)
+		db, err = sql.Open("pgx", dbtest.SQLURL(a.p.Config.DatabaseURL))
 	}
 	if err != nil {
 		a.t.Fatal(err)

@@ -69,6 +69,22 @@ func (k Kind) NewURL(t testing.TB) string {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	// Many tests run at once against one server: keep each pool small so
+	// they stay well under its max_connections.
+	q.Set("pool_max_conns", "4")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// SQLURL returns a database URL for database/sql ("pgx" driver), which
+// takes no pool settings.
+func SQLURL(dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return dbURL
+	}
+	q := u.Query()
+	q.Del("pool_max_conns")
 	u.RawQuery = q.Encode()
 	return u.String()
 }

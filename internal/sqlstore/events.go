@@ -232,3 +232,16 @@ func wrap(err error, format string, args ...any) error {
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)
 }
+
+// Probe proves the database takes writes: readiness fails when it does not
+// (a full disk, a read-only file, a failover to a read-only server).
+func (s *Store) Probe(ctx context.Context) error {
+	err := s.inTx(ctx, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE health SET checked_at = ? WHERE id = 1`, micros(s.now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("database does not take writes: %w", err)
+	}
+	return nil
+}

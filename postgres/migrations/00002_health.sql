@@ -1,0 +1,10 @@
+-- +goose Up
+-- One row that readiness checks write, to prove the database takes writes.
+CREATE TABLE health (
+    id         BIGINT PRIMARY KEY CHECK (id = 1),
+    checked_at BIGINT NOT NULL
+);
+INSERT INTO health (id, checked_at) VALUES (1, 0);
+
+-- +goose Down
+DROP TABLE health;
