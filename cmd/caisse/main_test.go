@@ -58,6 +58,10 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// testPollInterval is a setting of setup, not of caisse: how often workers
+// look for jobs (tests use 10ms so they wait little).
+const testPollInterval = "test:poll_interval"
+
 // setup starts caisse on a new database of the given kind with the test
 // configuration; edit changes it first.
 func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
@@ -76,12 +80,16 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
+	poll := 10 * time.Millisecond
+	if v, ok := env[testPollInterval]; ok {
+		poll, _ = time.ParseDuration(v)
+	}
 	a := &app{t: t, db: db, logs: &syncBuffer{}, env: env, final: map[string]caisse.EventStatus{}, seen: make(chan struct{}, 1)}
 	a.p = &Program{
 		Config:       cfg,
 		Logger:       slog.New(slog.NewJSONHandler(a.logs, nil)),
 		Retry:        retryFast{},
-		PollInterval: 10 * time.Millisecond,
+		PollInterval: poll,
 		Observe:      a.observe,
 	}
 	if err := a.p.Open(context.Background()); err != nil {
