@@ -124,7 +124,7 @@ var configVars = []configVar{
 		c.MaxAttempts = n
 		return nil
 	}},
-	{"CAISSE_WORKERS", "workers", "4", "events processed at once", func(c *Config, v string) error {
+	{"CAISSE_WORKERS", "workers", "16", "events processed at once", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
 			return fmt.Errorf("must be a whole number from 1 to 1000")

@@ -105,7 +105,7 @@ func NewStore() *Store {
 		Now:          time.Now,
 		MaxAttempts:  10,
 		PollInterval: time.Second,
-		Workers:      4,
+		Workers:      16,
 		RescueAfter:  time.Minute,
 	}
 }
@@ -124,8 +124,11 @@ func (s *Store) RiverConfig() *river.Config {
 		MaxAttempts:       s.MaxAttempts,
 		RetryPolicy:       s.Retry,
 		FetchPollInterval: s.PollInterval,
-		FetchCooldown:     min(s.PollInterval, 100*time.Millisecond),
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(s.Workers, 1)}},
+		// Each fetch takes at most as many jobs as there are free workers, and
+		// fetches are at least FetchCooldown apart: keep it short, or it caps
+		// processing at Workers jobs per cooldown.
+		FetchCooldown: min(s.PollInterval, 5*time.Millisecond),
+		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(s.Workers, 1)}},
 		// An event takes milliseconds; a job still running after half the
 		// rescue delay is stuck, and one older than it was lost with its process.
 		JobTimeout:           s.RescueAfter / 2,
