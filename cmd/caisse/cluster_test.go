@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -38,6 +36,7 @@ func TestMain(m *testing.M) {
 // instance is a `caisse serve` process.
 type instance struct {
 	*app
+	*child
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	exit chan error
@@ -46,49 +45,22 @@ type instance struct {
 // startInstance starts caisse as a separate process on the database at dbURL.
 func startInstance(t *testing.T, dbURL string, extra ...string) *instance {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = append(os.Environ(), "CAISSE_TEST_BE_CAISSE=1",
-		"CAISSE_ADDR=127.0.0.1:0", "CAISSE_DATABASE_URL="+dbURL,
-		"STRIPE_WEBHOOK_SECRET="+testSecret, "CAISSE_ADMIN_TOKEN="+testToken,
-		"CAISSE_RESCUE_AFTER=10s", "CAISSE_LIVEMODE=")
-	cmd.Env = append(cmd.Env, extra...)
-	stderr, err := cmd.StderrPipe()
+	env := append([]string{"CAISSE_TEST_BE_CAISSE=1",
+		"CAISSE_ADDR=127.0.0.1:0", "CAISSE_DATABASE_URL=" + dbURL,
+		"STRIPE_WEBHOOK_SECRET=" + testSecret, "CAISSE_ADMIN_TOKEN=" + testToken,
+		"CAISSE_RESCUE_AFTER=10s", "CAISSE_LIVEMODE="}, extra...)
+	logs := &syncBuffer{}
+	c, err := startChild(os.Args[0], env, logs)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, logs.String())
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	in := &instance{cmd: cmd, logs: &syncBuffer{}, exit: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			in.logs.Write(append(bytes.Clone(line), '\n'))
-			var l struct{ Msg, Addr string }
-			if json.Unmarshal(line, &l) == nil && l.Msg == "caisse is listening" {
-				addr <- l.Addr
-			}
-		}
-		in.exit <- cmd.Wait()
-	}()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		if strings.Contains(in.logs.String(), testSecret) {
+		c.Cmd.Process.Kill()
+		if strings.Contains(logs.String(), testSecret) {
 			t.Errorf("the webhook secret appears in an instance's logs")
 		}
 	})
-	select {
-	case a := <-addr:
-		in.app = &app{t: t, url: "http://" + a}
-	case err := <-in.exit:
-		t.Fatalf("caisse exited before listening: %v\n%s", err, in.logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("caisse did not start:\n%s", in.logs.String())
-	}
-	return in
+	return &instance{app: &app{t: t, url: c.URL}, child: c, cmd: c.Cmd, logs: logs, exit: c.Exit}
 }
 
 // deliverAny delivers a payload as Stripe does: to one instance, and again

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,28 +12,6 @@ import (
 
 	"github.com/caisse/caisse/internal/scenario"
 )
-
-// rss reads a process's resident memory, current and peak, in MiB.
-func rss(pid int) (now, peak float64) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0
-	}
-	for line := range strings.Lines(string(b)) {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			now = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
-		}
-	}
-	return now, peak
-}
 
 // A steady load for a bounded time (CAISSE_SOAK, default 10s, at
 // CAISSE_SOAK_RATE events a second, default 200) against a caisse process:
@@ -53,7 +30,6 @@ func TestSoak(t *testing.T) {
 		events := s.Events[:min(total, len(s.Events))]
 		in := startInstance(t, db.NewURL(t))
 		in.load(s)
-		pid := in.cmd.Process.Pid
 
 		var failed atomic.Int64
 		var wg sync.WaitGroup
@@ -76,7 +52,7 @@ func TestSoak(t *testing.T) {
 			<-tick.C
 			jobs <- e.Payload
 			if i == len(events)/4 {
-				early, _ = rss(pid)
+				early, _ = in.RSS()
 			}
 		}
 		tick.Stop()
@@ -84,7 +60,7 @@ func TestSoak(t *testing.T) {
 		wg.Wait()
 		held := float64(len(events)) / time.Since(start).Seconds()
 		in.waitProcessed(len(events))
-		late, peak := rss(pid)
+		late, peak := in.RSS()
 		t.Logf("%s: %d events in %s: %.0f events/s held, %d failed, RSS %.0f MiB at a quarter, %.0f MiB at the end, peak %.0f MiB",
 			db, len(events), time.Since(start).Round(time.Millisecond), held, failed.Load(), early, late, peak)
 		if failed.Load() != 0 {
