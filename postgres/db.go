@@ -46,6 +46,9 @@ type DB struct {
 func NewDB(url string) *DB {
 	db := &DB{Store: sqlstore.NewStore(), URL: url}
 	db.Driver = driver{db}
+	// PostgreSQL takes concurrent writers: several ingest transactions at
+	// once, each still grouping the events that wait.
+	db.Committers = 4
 	return db
 }
 
@@ -160,6 +163,7 @@ func (db *DB) Stop(ctx context.Context) error {
 	if !db.started {
 		return nil
 	}
+	db.StopIngest()
 	err := db.river.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return db.river.StopAndCancel(context.Background())

@@ -162,6 +162,7 @@ func (db *DB) Stop(ctx context.Context) error {
 	if !db.started {
 		return nil
 	}
+	db.StopIngest()
 	err := db.river.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return db.river.StopAndCancel(context.Background())

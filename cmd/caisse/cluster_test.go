@@ -117,7 +117,9 @@ func (a *app) waitProcessed(n int) {
 			a.t.Fatalf("%v events are dead letters", failed)
 		}
 		if time.Now().After(deadline) {
-			a.t.Fatalf("%v of %d events processed in two minutes", done, n)
+			var pending struct{ Data []caisse.Event }
+			a.admin(http.MethodGet, "/api/admin/events?status=pending", nil, &pending)
+			a.t.Fatalf("%v of %d events processed in two minutes; pending: %+v", done, n, pending.Data)
 		}
 	}
 }

@@ -10,32 +10,6 @@ import (
 
 var _ caisse.EventService = (*Store)(nil)
 
-// ReceiveEvent stores a verified event and enqueues its processing in one
-// transaction. A duplicate id changes nothing and enqueues nothing.
-func (s *Store) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
-	inserted := false
-	err := s.inTx(ctx, func(tx Tx) error {
-		e.ReceivedAt = s.now()
-		e.Status = caisse.EventPending
-		n, err := tx.Exec(ctx, `
-			INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`,
-			e.ID, e.Type, e.Created, e.Livemode, e.APIVersion, e.ObjectID, micros(e.ReceivedAt), string(e.Status), e.Payload)
-		if err != nil || n == 0 {
-			return err
-		}
-		inserted = true
-		// The job commits with the event, in the same transaction (on SQLite,
-		// the single write connection is held by it).
-		return tx.Enqueue(ctx, e.ID)
-	})
-	if err != nil {
-		return false, fmt.Errorf("error storing event %s: %w", e.ID, err)
-	}
-	return inserted, nil
-}
-
 const eventColumns = `e.id, e.type, e.created, e.livemode, e.api_version, e.object_id, e.received_at,
 	e.status, e.attempts, e.last_error, COALESCE(f.order_id, '')`
 

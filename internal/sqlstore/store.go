@@ -91,10 +91,15 @@ type Store struct {
 	PollInterval time.Duration
 	// Workers is how many events this process handles at once.
 	Workers int
+	// Committers is how many ingest transactions may run at once; events
+	// that arrive while they run share the next one.
+	Committers int
 	// RescueAfter is how long a job may stay running before it is taken to
 	// have been lost with its process (a crash, SIGKILL) and is run again by
 	// any instance. Running an event twice is harmless: its effects apply once.
 	RescueAfter time.Duration
+
+	ingest ingest
 }
 
 // NewStore returns a store with caisse's defaults.
@@ -106,6 +111,7 @@ func NewStore() *Store {
 		MaxAttempts:  10,
 		PollInterval: time.Second,
 		Workers:      16,
+		Committers:   1,
 		RescueAfter:  time.Minute,
 	}
 }

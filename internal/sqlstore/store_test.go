@@ -41,7 +41,7 @@ type bundle struct {
 
 // open opens (and migrates) a store on the database at url; several stores
 // on one url behave as several caisse instances.
-func open(t *testing.T, kind dbtest.Kind, url string) *bundle {
+func open(t testing.TB, kind dbtest.Kind, url string) *bundle {
 	t.Helper()
 	var d db
 	if kind == dbtest.SQLite {
@@ -96,7 +96,7 @@ func (b *bundle) receive(t *testing.T, ex stripe.Example) string {
 }
 
 // waitAll waits until the stores together have finished every event.
-func waitAll(t *testing.T, stores []*bundle, ids []string) map[string]sqlstore.ProcessReport {
+func waitAll(t testing.TB, stores []*bundle, ids []string) map[string]sqlstore.ProcessReport {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {

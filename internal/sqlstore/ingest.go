@@ -1,0 +1,144 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/caisse/caisse"
+)
+
+// maxBatch is the most events one ingest transaction stores.
+const maxBatch = 256
+
+// receipt is one webhook waiting for its event to be committed.
+type receipt struct {
+	ctx      context.Context
+	event    *caisse.Event
+	inserted bool
+	err      error
+	done     chan struct{}
+}
+
+// ingest commits events in groups: while one transaction commits, the
+// events that arrive queue up, and the next transaction stores them all.
+// Each webhook is still answered only after the commit that holds its event,
+// so durability is unchanged; what is shared is the cost of the commit (an
+// fsync), which is most of the cost of storing an event.
+type ingest struct {
+	store   *Store
+	queue   chan *receipt
+	start   sync.Once
+	stop    chan struct{}
+	stopped sync.WaitGroup
+}
+
+// ReceiveEvent stores a verified event and enqueues its processing, in a
+// transaction it may share with events received at the same moment. A
+// duplicate id changes nothing and enqueues nothing.
+func (s *Store) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
+	in := &s.ingest
+	in.start.Do(func() {
+		in.store = s
+		in.queue = make(chan *receipt, 4*maxBatch)
+		in.stop = make(chan struct{})
+		for range max(s.Committers, 1) {
+			in.stopped.Add(1)
+			go in.loop()
+		}
+	})
+	r := &receipt{ctx: ctx, event: e, done: make(chan struct{})}
+	select {
+	case in.queue <- r:
+	case <-in.stop:
+		return false, fmt.Errorf("error storing event %s: the store is closed", e.ID)
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	<-r.done
+	return r.inserted, r.err
+}
+
+// StopIngest stops the committers once the events already queued are stored.
+func (s *Store) StopIngest() {
+	in := &s.ingest
+	if in.stop == nil {
+		return
+	}
+	close(in.stop)
+	in.stopped.Wait()
+}
+
+func (in *ingest) loop() {
+	defer in.stopped.Done()
+	for {
+		var first *receipt
+		select {
+		case first = <-in.queue:
+		case <-in.stop:
+			// Answer whatever is still queued before leaving.
+			for {
+				select {
+				case r := <-in.queue:
+					in.commit([]*receipt{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*receipt{first}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-in.queue:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		in.commit(batch)
+	}
+}
+
+// commit stores a batch in one transaction and answers each receipt.
+func (in *ingest) commit(batch []*receipt) {
+	s := in.store
+	now := s.now()
+	// The transaction outlives any one request: a client that hangs up does
+	// not undo the others' events.
+	ctx := context.WithoutCancel(batch[0].ctx)
+	err := s.inTx(ctx, func(tx Tx) error {
+		var ids []string
+		for _, r := range batch {
+			e := r.event
+			r.inserted = false
+			e.ReceivedAt = now
+			e.Status = caisse.EventPending
+			n, err := tx.Exec(ctx, `
+				INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO NOTHING`,
+				e.ID, e.Type, e.Created, e.Livemode, e.APIVersion, e.ObjectID, micros(now), string(e.Status), e.Payload)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				r.inserted = true
+				ids = append(ids, e.ID)
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		// The jobs commit with the events, in the same transaction (on SQLite,
+		// the single write connection is held by it).
+		return tx.Enqueue(ctx, ids...)
+	})
+	for _, r := range batch {
+		if err != nil {
+			r.inserted = false
+			r.err = fmt.Errorf("error storing event %s: %w", r.event.ID, err)
+		}
+		close(r.done)
+	}
+}
