@@ -43,6 +43,9 @@ type DB struct {
 func NewDB(path string) *DB {
 	db := &DB{Store: sqlstore.NewStore(), Path: path}
 	db.Driver = driver{db}
+	// Every write goes through one connection: more workers would only queue
+	// for it, ahead of the webhooks waiting to store their events.
+	db.Workers = 2
 	return db
 }
 

@@ -124,7 +124,10 @@ var configVars = []configVar{
 		c.MaxAttempts = n
 		return nil
 	}},
-	{"CAISSE_WORKERS", "workers", "16", "events processed at once", func(c *Config, v string) error {
+	{"CAISSE_WORKERS", "workers", "", "events processed at once (default 2 on SQLite, 16 on PostgreSQL)", func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
 			return fmt.Errorf("must be a whole number from 1 to 1000")

@@ -186,7 +186,9 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	core.Decode = stripe.Facts
 	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, Now: time.Now}
 	core.MaxAttempts = cfg.MaxAttempts
-	core.Workers = cfg.Workers
+	if cfg.Workers > 0 {
+		core.Workers = cfg.Workers
+	}
 	core.RescueAfter = cfg.RescueAfter
 	return db, nil
 }
