@@ -52,9 +52,9 @@ type Ledger interface {
 	Lock(ctx context.Context, ids []string) error
 	// Facts returns the stored facts with these object ids.
 	Facts(ctx context.Context, ids []string) ([]LinkedFact, error)
-	// FactsReferencing returns the stored facts whose payment intent or charge
-	// is one of ids.
-	FactsReferencing(ctx context.Context, ids []string) ([]LinkedFact, error)
+	// Connected returns, in one lookup, the stored facts with these object
+	// ids and those whose payment intent or charge is one of ids.
+	Connected(ctx context.Context, ids []string) ([]LinkedFact, error)
 	// OrderFacts returns the facts linked to an order.
 	OrderFacts(ctx context.Context, orderID string) ([]Fact, error)
 	// PutFact stores a fact and its link, replacing what was there.
@@ -228,15 +228,11 @@ func (r Rules) component(ctx context.Context, l Ledger, ids []string) ([]LinkedF
 		if err := l.Lock(ctx, frontier); err != nil {
 			return nil, err
 		}
-		direct, err := l.Facts(ctx, frontier)
+		connected, err := l.Connected(ctx, frontier)
 		if err != nil {
 			return nil, err
 		}
-		referencing, err := l.FactsReferencing(ctx, frontier)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range append(direct, referencing...) {
+		for _, f := range connected {
 			if _, ok := found[f.ID]; ok {
 				continue
 			}

@@ -77,9 +77,10 @@ func (l *memLedger) Facts(_ context.Context, ids []string) ([]LinkedFact, error)
 	return sortedFacts(l.facts, func(f LinkedFact) bool { return slices.Contains(ids, f.ID) }), nil
 }
 
-func (l *memLedger) FactsReferencing(_ context.Context, ids []string) ([]LinkedFact, error) {
+func (l *memLedger) Connected(_ context.Context, ids []string) ([]LinkedFact, error) {
 	return sortedFacts(l.facts, func(f LinkedFact) bool {
-		return (f.PaymentIntent != "" && slices.Contains(ids, f.PaymentIntent)) ||
+		return slices.Contains(ids, f.ID) ||
+			(f.PaymentIntent != "" && slices.Contains(ids, f.PaymentIntent)) ||
 			(f.Charge != "" && slices.Contains(ids, f.Charge))
 	}), nil
 }

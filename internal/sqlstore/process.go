@@ -189,13 +189,18 @@ func (l *ledger) Facts(ctx context.Context, ids []string) ([]caisse.LinkedFact, 
 	return l.queryFacts(ctx, `SELECT order_id, data FROM facts WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
 }
 
-func (l *ledger) FactsReferencing(ctx context.Context, ids []string) ([]caisse.LinkedFact, error) {
+func (l *ledger) Connected(ctx context.Context, ids []string) ([]caisse.LinkedFact, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	p := placeholders(len(ids))
-	return l.queryFacts(ctx, `SELECT order_id, data FROM facts WHERE payment_intent IN (`+p+`) OR charge IN (`+p+`)`,
-		append(anys(ids), anys(ids)...)...)
+	args := anys(ids)
+	// A UNION, not ORs: each part uses its own index (SQLite scans the table
+	// for the OR form).
+	return l.queryFacts(ctx, `SELECT order_id, data FROM facts WHERE id IN (`+p+`)
+		UNION SELECT order_id, data FROM facts WHERE payment_intent IN (`+p+`)
+		UNION SELECT order_id, data FROM facts WHERE charge IN (`+p+`)`,
+		append(append(args, args...), args...)...)
 }
 
 func (l *ledger) OrderFacts(ctx context.Context, orderID string) ([]caisse.Fact, error) {
