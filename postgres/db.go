@@ -36,10 +36,10 @@ type DB struct {
 	// URL is the connection string (postgres://…).
 	URL string
 
-	pool    *pgxpool.Pool
-	sqldb   *sql.DB
-	river   *river.Client[pgx.Tx]
-	started bool
+	pool  *pgxpool.Pool
+	sqldb *sql.DB
+	river *river.Client[pgx.Tx]
+	queue sqlstore.Queue[pgx.Tx]
 }
 
 // NewDB returns a store for the database at url. Call Open next.
@@ -56,7 +56,8 @@ func NewDB(url string) *DB {
 func (db *DB) Open(ctx context.Context) error {
 	cfg, err := pgxpool.ParseConfig(db.URL)
 	if err != nil {
-		return fmt.Errorf("CAISSE_DATABASE_URL is not a valid PostgreSQL URL: %w", errors.Unwrap(err))
+		// The parser's message may quote the URL, password and all: leave it out.
+		return fmt.Errorf("CAISSE_DATABASE_URL is not a valid PostgreSQL URL; write it as postgres://user:password@host:5432/database")
 	}
 	if !strings.Contains(db.URL, "pool_max_conns") {
 		// Workers, webhook requests and River's own work share the pool.
@@ -76,6 +77,7 @@ func (db *DB) Open(ctx context.Context) error {
 		db.Close()
 		return fmt.Errorf("error setting up the job queue: %w", err)
 	}
+	db.queue.Client = db.river
 	return nil
 }
 
@@ -138,38 +140,15 @@ func (db *DB) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pending, err := p.HasPending(ctx)
-	if err != nil {
-		return fmt.Errorf("database unreachable: %w", err)
-	}
-	if pending {
-		return errors.New("migrations are pending: run caisse migrate")
-	}
-	return db.Probe(ctx)
+	return db.CheckReady(ctx, p)
 }
 
 // Start starts the workers that process stored events.
-func (db *DB) Start(ctx context.Context) error {
-	if err := db.river.Start(ctx); err != nil {
-		return fmt.Errorf("error starting the workers: %w", err)
-	}
-	db.started = true
-	return nil
-}
+func (db *DB) Start(ctx context.Context) error { return db.queue.Start(ctx) }
 
 // Stop lets running jobs finish (or, once ctx ends, cancels them; River hands
 // them back for a later attempt) and stops the workers.
-func (db *DB) Stop(ctx context.Context) error {
-	if !db.started {
-		return nil
-	}
-	db.StopIngest()
-	err := db.river.Stop(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return db.river.StopAndCancel(context.Background())
-	}
-	return err
-}
+func (db *DB) Stop(ctx context.Context) error { return db.queue.Stop(ctx, db.Store) }
 
 // Close closes the pool.
 func (db *DB) Close() error {

@@ -33,10 +33,10 @@ type DB struct {
 	// Path is the database file.
 	Path string
 
-	write   *sql.DB
-	read    *sql.DB
-	river   *river.Client[*sql.Tx]
-	started bool
+	write *sql.DB
+	read  *sql.DB
+	river *river.Client[*sql.Tx]
+	queue sqlstore.Queue[*sql.Tx]
 }
 
 // NewDB returns a store for the database file at path. Call Open next.
@@ -99,6 +99,7 @@ func (db *DB) Open(ctx context.Context) (err error) {
 		db.Close()
 		return fmt.Errorf("error setting up the job queue: %w", err)
 	}
+	db.queue.Client = db.river
 	return nil
 }
 
@@ -140,38 +141,15 @@ func (db *DB) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pending, err := p.HasPending(ctx)
-	if err != nil {
-		return fmt.Errorf("database unreachable: %w", err)
-	}
-	if pending {
-		return errors.New("migrations are pending: run caisse migrate")
-	}
-	return db.Probe(ctx)
+	return db.CheckReady(ctx, p)
 }
 
 // Start starts the workers that process stored events.
-func (db *DB) Start(ctx context.Context) error {
-	if err := db.river.Start(ctx); err != nil {
-		return fmt.Errorf("error starting the workers: %w", err)
-	}
-	db.started = true
-	return nil
-}
+func (db *DB) Start(ctx context.Context) error { return db.queue.Start(ctx) }
 
 // Stop lets running jobs finish (or, once ctx ends, cancels them; River hands
 // them back for a later attempt) and stops the workers.
-func (db *DB) Stop(ctx context.Context) error {
-	if !db.started {
-		return nil
-	}
-	db.StopIngest()
-	err := db.river.Stop(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return db.river.StopAndCancel(context.Background())
-	}
-	return err
-}
+func (db *DB) Stop(ctx context.Context) error { return db.queue.Stop(ctx, db.Store) }
 
 // Close closes the database.
 func (db *DB) Close() error {
