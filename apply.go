@@ -434,7 +434,9 @@ func transitionMessages(o *OrderRecord, from OrderStatus, ev *Event) []OutboxMes
 		"amount_refunded": o.AmountRefunded, "currency": o.Currency,
 	}
 	msg := func(topic, kind string) OutboxMessage {
-		return OutboxMessage{Key: kind + ":" + o.ID + ":" + ev.ID, Topic: topic, Kind: kind, OrderID: o.ID, Payload: payload}
+		// The topic is part of the key: the customer's email and the team's
+		// alert about one transition are two messages.
+		return OutboxMessage{Key: topic + ":" + kind + ":" + o.ID + ":" + ev.ID, Topic: topic, Kind: kind, OrderID: o.ID, Payload: payload}
 	}
 	var out []OutboxMessage
 	switch o.Status {

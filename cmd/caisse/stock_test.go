@@ -130,3 +130,49 @@ func countLines(s, sub string) int {
 	}
 	return n
 }
+
+// Side effects are written to the outbox once per transition, however often
+// the events that cause them are delivered or replayed.
+func TestOutboxOncePerTransition(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		a := setup(t, db)
+		a.putProduct("print", 1)
+		paid, _ := stripe.Build(stripe.Example{Type: "checkout.session.completed", EventID: "evt_paid", OrderID: "o1", ProductID: "print"})
+		late, _ := stripe.Build(stripe.Example{Type: "checkout.session.completed", EventID: "evt_late", OrderID: "o2", ProductID: "print"})
+		refund, _ := stripe.Build(stripe.Example{Type: "charge.refunded", EventID: "evt_refund", OrderID: "o1", Refunded: 1000})
+		for _, payload := range [][]byte{paid, late, refund} {
+			for range 3 {
+				a.deliver(payload)
+			}
+			e, _ := stripe.DecodeEvent(payload)
+			a.wait(e.ID)
+		}
+		for _, id := range []string{"evt_paid", "evt_late", "evt_refund"} {
+			a.forget(id)
+			a.admin(http.MethodPost, "/api/admin/events/"+id+"/replay", nil, nil)
+		}
+		a.wait("evt_paid", "evt_late", "evt_refund")
+		rows, err := a.raw().Query(`SELECT kind, order_id, count(*) FROM outbox GROUP BY kind, order_id ORDER BY kind, order_id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var kind, order string
+			var n int
+			rows.Scan(&kind, &order, &n)
+			got = append(got, fmt.Sprintf("%s %s %d", kind, order, n))
+		}
+		want := []string{
+			"order_confirmation o1 1", "order_confirmation o2 1", // both paid: money was taken
+			"order_oversold o2 1",
+			"order_paid o1 1", "order_paid o2 1",
+			"order_partially_refunded o1 2", // an email and an alert
+			"product_availability o1 1",     // the print sold out
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("outbox:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
