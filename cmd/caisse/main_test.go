@@ -128,7 +128,7 @@ func (a *app) observe(r sqlstore.ProcessReport) {
 // ignored or failed) and returns those statuses.
 func (a *app) wait(ids ...string) map[string]caisse.EventStatus {
 	a.t.Helper()
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(2 * time.Minute)
 	for {
 		a.mu.Lock()
 		out := map[string]caisse.EventStatus{}

@@ -14,10 +14,10 @@ import (
 )
 
 // A steady load for a bounded time (CAISSE_SOAK, default 10s, at
-// CAISSE_SOAK_RATE events a second, default 200) against a caisse process:
+// CAISSE_SOAK_RATE events a second, default 100) against a caisse process:
 // no delivery fails, every event is processed, and memory stays flat.
 func TestSoak(t *testing.T) {
-	duration, rate := 10*time.Second, 200
+	duration, rate := 10*time.Second, 100
 	if v, err := time.ParseDuration(os.Getenv("CAISSE_SOAK")); err == nil {
 		duration = v
 	}
