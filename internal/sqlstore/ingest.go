@@ -31,6 +31,10 @@ type ingest struct {
 	start   sync.Once
 	stop    chan struct{}
 	stopped sync.WaitGroup
+	// closing guards closed: no receipt is queued once the committers may
+	// have left, or it would never be answered.
+	closing sync.RWMutex
+	closed  bool
 }
 
 // ReceiveEvent stores a verified event and enqueues its processing, in a
@@ -48,13 +52,18 @@ func (s *Store) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error)
 		}
 	})
 	r := &receipt{ctx: ctx, event: e, done: make(chan struct{})}
+	in.closing.RLock()
+	if in.closed {
+		in.closing.RUnlock()
+		return false, fmt.Errorf("error storing event %s: the store is closed", e.ID)
+	}
 	select {
 	case in.queue <- r:
-	case <-in.stop:
-		return false, fmt.Errorf("error storing event %s: the store is closed", e.ID)
 	case <-ctx.Done():
+		in.closing.RUnlock()
 		return false, ctx.Err()
 	}
+	in.closing.RUnlock()
 	<-r.done
 	return r.inserted, r.err
 }
@@ -62,9 +71,15 @@ func (s *Store) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error)
 // StopIngest stops the committers once the events already queued are stored.
 func (s *Store) StopIngest() {
 	in := &s.ingest
-	if in.stop == nil {
+	in.start.Do(func() {}) // a store that never ingested has nothing to stop
+	in.closing.Lock()
+	if in.stop == nil || in.closed {
+		in.closed = true
+		in.closing.Unlock()
 		return
 	}
+	in.closed = true
+	in.closing.Unlock()
 	close(in.stop)
 	in.stopped.Wait()
 }
