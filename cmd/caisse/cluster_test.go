@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,19 +85,11 @@ func deliverAny(t *testing.T, instances []*instance, first int, payload []byte) 
 // metric reads one value from an instance's /metrics.
 func (a *app) metric(name string) float64 {
 	a.t.Helper()
-	res, err := http.Get(a.url + "/metrics")
+	v, err := benchMetric(a.url, name)
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	return 0
+	return v
 }
 
 // waitProcessed waits until n events are processed and none waits, as seen
