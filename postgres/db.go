@@ -11,7 +11,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"strings"
 
@@ -22,7 +21,6 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/caisse/caisse/internal/sqlstore"
 )
@@ -98,36 +96,18 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
 
-	migrator, err := rivermigrate.New(riverpgxv5.New(db.pool), nil)
-	if err != nil {
-		return fmt.Errorf("error preparing job queue migrations: %w", err)
-	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("error migrating the job queue tables: %w", err)
-	}
 	p, err := db.goose()
 	if err != nil {
 		return err
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("error migrating caisse's tables: %w", err)
-	}
-	return nil
+	return sqlstore.Migrate(ctx, riverpgxv5.New(db.pool), p)
 }
 
+// goose returns caisse's migrations. It takes no goose session lock:
+// Migrate already holds migrationLock, and goose's own lock polls every few
+// seconds, slowing instances that start together.
 func (db *DB) goose() (*goose.Provider, error) {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	// No goose session locker: Migrate already holds migrationLock, and
-	// goose's own lock polls every few seconds, slowing instances that start
-	// together.
-	p, err := goose.NewProvider(goose.DialectPostgres, db.sqldb, sub)
-	if err != nil {
-		return nil, fmt.Errorf("error preparing migrations: %w", err)
-	}
-	return p, nil
+	return sqlstore.Goose(goose.DialectPostgres, db.sqldb, migrations)
 }
 
 // Ready reports an error when the database cannot be reached or has

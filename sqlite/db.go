@@ -10,14 +10,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/caisse/caisse"
@@ -105,33 +103,15 @@ func (db *DB) Open(ctx context.Context) (err error) {
 
 // Migrate brings the schema up to date: River's tables, then caisse's.
 func (db *DB) Migrate(ctx context.Context) error {
-	migrator, err := rivermigrate.New(riversqlite.New(db.write), nil)
-	if err != nil {
-		return fmt.Errorf("error preparing job queue migrations: %w", err)
-	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("error migrating the job queue tables: %w", err)
-	}
 	p, err := db.goose()
 	if err != nil {
 		return err
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("error migrating caisse's tables: %w", err)
-	}
-	return nil
+	return sqlstore.Migrate(ctx, riversqlite.New(db.write), p)
 }
 
 func (db *DB) goose() (*goose.Provider, error) {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db.write, sub)
-	if err != nil {
-		return nil, fmt.Errorf("error preparing migrations: %w", err)
-	}
-	return p, nil
+	return sqlstore.Goose(goose.DialectSQLite3, db.write, migrations)
 }
 
 // Ready reports an error when the database cannot be reached or has

@@ -2,11 +2,15 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivermigrate"
 )
 
 // Queue is the River client of a database, with the lifecycle both
@@ -51,4 +55,33 @@ func (s *Store) CheckReady(ctx context.Context, p *goose.Provider) error {
 		return errors.New("migrations are pending: run caisse migrate")
 	}
 	return s.Probe(ctx)
+}
+
+// Migrate brings a database up to date: River's tables, then caisse's.
+func Migrate[TTx any](ctx context.Context, river riverdriver.Driver[TTx], caisse *goose.Provider) error {
+	migrator, err := rivermigrate.New(river, nil)
+	if err != nil {
+		return fmt.Errorf("error preparing job queue migrations: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("error migrating the job queue tables: %w", err)
+	}
+	if _, err := caisse.Up(ctx); err != nil {
+		return fmt.Errorf("error migrating caisse's tables: %w", err)
+	}
+	return nil
+}
+
+// Goose returns the migrations of caisse's tables in fsys's folder
+// "migrations", for db.
+func Goose(dialect goose.Dialect, db *sql.DB, fsys fs.FS) (*goose.Provider, error) {
+	sub, err := fs.Sub(fsys, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(dialect, db, sub)
+	if err != nil {
+		return nil, fmt.Errorf("error preparing migrations: %w", err)
+	}
+	return p, nil
 }
