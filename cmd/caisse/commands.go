@@ -95,6 +95,15 @@ func (c *command) open(ctx context.Context) error {
 	return nil
 }
 
+// parseAndOpen reads the flags and opens the store, for commands that read it.
+func (c *command) parseAndOpen(ctx context.Context, args []string) ([]string, error) {
+	pos, err := c.parse(args)
+	if err != nil {
+		return nil, err
+	}
+	return pos, c.open(ctx)
+}
+
 func (c *command) close() {
 	if c.db != nil {
 		c.db.Close()
@@ -150,11 +159,8 @@ func (m *Main) products(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	c := m.command("products " + args[0])
-	pos, err := c.parse(args[1:])
+	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
-		return err
-	}
-	if err := c.open(ctx); err != nil {
 		return err
 	}
 	defer c.close()
@@ -264,11 +270,8 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 	c := m.command("orders " + args[0])
 	status := c.fs.String("status", "", "only orders in this status")
 	limit := c.fs.Int("limit", 100, "most orders to list")
-	pos, err := c.parse(args[1:])
+	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
-		return err
-	}
-	if err := c.open(ctx); err != nil {
 		return err
 	}
 	defer c.close()
@@ -328,11 +331,8 @@ func (m *Main) events(ctx context.Context, args []string) error {
 	typ := c.fs.String("type", "", "only events of this type")
 	limit := c.fs.Int("limit", 100, "most events to list")
 	failed := c.fs.Bool("failed", false, "replay every failed event")
-	pos, err := c.parse(args[1:])
+	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
-		return err
-	}
-	if err := c.open(ctx); err != nil {
 		return err
 	}
 	defer c.close()
