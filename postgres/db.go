@@ -233,7 +233,7 @@ func (t *pgTx) Enqueue(ctx context.Context, eventIDs ...string) error {
 	for i, id := range eventIDs {
 		params[i] = river.InsertManyParams{Args: sqlstore.ProcessEventArgs{EventID: id}}
 	}
-	_, err := t.river.InsertManyTx(ctx, t.tx, params)
+	_, err := t.river.InsertManyFastTx(ctx, t.tx, params)
 	return err
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite"
 
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/sqlstore"
@@ -41,9 +41,11 @@ type DB struct {
 func NewDB(path string) *DB {
 	db := &DB{Store: sqlstore.NewStore(), Path: path}
 	db.Driver = driver{db}
-	// Every write goes through one connection: more workers would only queue
-	// for it, ahead of the webhooks waiting to store their events.
-	db.Workers = 2
+	// Every write goes through one connection, so the jobs running at once
+	// share one processing transaction: the workers mostly wait for it, and
+	// the more of them, the fewer commits (fsyncs) per event.
+	db.Workers = 64
+	db.BatchSize = 64
 	return db
 }
 
@@ -73,11 +75,8 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	// fsyncs the WAL at every commit, so an acknowledged event survives a power
 	// loss, not only a crash. _txlock=immediate takes the write lock at BEGIN,
 	// so a transaction never fails half-way on a lock upgrade.
-	db.write, err = sql.Open("sqlite", DSN(db.Path,
-		"_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)", "_txlock=immediate"))
-	if err != nil {
-		return fmt.Errorf("error opening %s: %w", db.Path, err)
-	}
+	db.write = sql.OpenDB(connector{driver: &sqlite.Driver{}, dsn: DSN(db.Path,
+		"_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)", "_txlock=immediate")})
 	// One writer: SQLite has one write lock anyway, and River's SQLite driver
 	// expects every write of this process to go through one connection.
 	db.write.SetMaxOpenConns(1)
@@ -86,11 +85,7 @@ func (db *DB) Open(ctx context.Context) (err error) {
 		db.write.Close()
 		return fmt.Errorf("error opening %s: %w", db.Path, err)
 	}
-	db.read, err = sql.Open("sqlite", DSN(db.Path, "_pragma=query_only(1)"))
-	if err != nil {
-		db.write.Close()
-		return fmt.Errorf("error opening %s for reading: %w", db.Path, err)
-	}
+	db.read = sql.OpenDB(connector{driver: &sqlite.Driver{}, dsn: DSN(db.Path, "_pragma=query_only(1)")})
 	db.read.SetMaxOpenConns(4)
 	db.river, err = river.NewClient(riversqlite.New(db.write), db.RiverConfig())
 	if err != nil {
@@ -208,13 +203,13 @@ func (t *sqliteTx) Rollback(context.Context) error { return t.tx.Rollback() }
 func (t *sqliteTx) Lock(context.Context, ...string) error { return nil }
 
 func (t *sqliteTx) Enqueue(ctx context.Context, eventIDs ...string) error {
-	// InsertManyTx, not Insert: the jobs must commit with the events, and the
+	// InsertManyFastTx, not Insert: the jobs must commit with the events, and the
 	// single write connection is held by this transaction.
 	params := make([]river.InsertManyParams, len(eventIDs))
 	for i, id := range eventIDs {
 		params[i] = river.InsertManyParams{Args: sqlstore.ProcessEventArgs{EventID: id}}
 	}
-	_, err := t.river.InsertManyTx(ctx, t.tx, params)
+	_, err := t.river.InsertManyFastTx(ctx, t.tx, params)
 	return err
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/caisse/caisse"
 )
@@ -35,6 +37,9 @@ type ingest struct {
 	// have left, or it would never be answered.
 	closing sync.RWMutex
 	closed  bool
+	// waiting counts the webhooks waiting for their event's commit, so
+	// that processing can make way for them.
+	waiting atomic.Int64
 }
 
 // ReceiveEvent stores a verified event and enqueues its processing, in a
@@ -57,6 +62,8 @@ func (s *Store) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error)
 		in.closing.RUnlock()
 		return false, fmt.Errorf("error storing event %s: the store is closed", e.ID)
 	}
+	in.waiting.Add(1)
+	defer in.waiting.Add(-1)
 	select {
 	case in.queue <- r:
 	case <-ctx.Done():
@@ -66,6 +73,20 @@ func (s *Store) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error)
 	in.closing.RUnlock()
 	<-r.done
 	return r.inserted, r.err
+}
+
+// maxYield is the longest processing waits for webhooks to be stored
+// before it takes its turn anyway.
+const maxYield = 50 * time.Millisecond
+
+// yield waits, up to maxYield, until no webhook is waiting for its
+// event's commit. Acknowledging is what Stripe waits on and what must not
+// time out in a burst; processing can lag a little and catch up after.
+func (in *ingest) yield() {
+	deadline := time.Now().Add(maxYield)
+	for in.waiting.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // StopIngest stops the committers once the events already queued are stored.

@@ -45,7 +45,11 @@ func (s *Store) process(ctx context.Context, job *river.Job[ProcessEventArgs]) (
 		s.report(ProcessReport{Event: ev, Status: status, Err: err, Duration: time.Since(start), Outcome: outcome})
 	}()
 	for try := 0; ; try++ {
-		ev, outcome, status, err = s.processTx(ctx, job)
+		if s.BatchSize > 1 {
+			ev, outcome, status, err = s.processBatched(ctx, job)
+		} else {
+			ev, outcome, status, err = s.processTx(ctx, job)
+		}
 		if err == nil || try >= maxTxRetries || !s.Driver.Retryable(err) {
 			return err
 		}
@@ -58,12 +62,24 @@ func (s *Store) process(ctx context.Context, job *river.Job[ProcessEventArgs]) (
 }
 
 func (s *Store) processTx(ctx context.Context, job *river.Job[ProcessEventArgs]) (*caisse.Event, caisse.Outcome, caisse.EventStatus, error) {
-	var outcome caisse.Outcome
 	tx, err := s.Driver.Begin(ctx)
 	if err != nil {
-		return nil, outcome, "", fmt.Errorf("error starting to process event %s: %w", job.Args.EventID, err)
+		return nil, caisse.Outcome{}, "", fmt.Errorf("error starting to process event %s: %w", job.Args.EventID, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	ev, outcome, status, err := s.applyJob(ctx, tx, job)
+	if err != nil {
+		return ev, outcome, status, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return ev, outcome, "", fmt.Errorf("error committing event %s: %w", ev.ID, err)
+	}
+	return ev, outcome, status, nil
+}
+
+// applyJob applies a job's event and completes the job, in tx.
+func (s *Store) applyJob(ctx context.Context, tx Tx, job *river.Job[ProcessEventArgs]) (*caisse.Event, caisse.Outcome, caisse.EventStatus, error) {
+	var outcome caisse.Outcome
 	ev, err := findEvent(ctx, tx, job.Args.EventID)
 	if caisse.ErrorCode(err) == caisse.ENOTFOUND {
 		return nil, outcome, "", river.JobCancel(err)
@@ -93,9 +109,6 @@ func (s *Store) processTx(ctx context.Context, job *river.Job[ProcessEventArgs])
 	// leave both or neither, never effects with a job to run again.
 	if err := tx.CompleteJob(ctx, job); err != nil {
 		return ev, outcome, "", fmt.Errorf("error completing the job of event %s: %w", ev.ID, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return ev, outcome, "", fmt.Errorf("error committing event %s: %w", ev.ID, err)
 	}
 	ev.Status = status
 	if outcome.OrderID != "" {

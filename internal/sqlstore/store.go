@@ -91,6 +91,12 @@ type Store struct {
 	PollInterval time.Duration
 	// Workers is how many events this process handles at once.
 	Workers int
+	// BatchSize is how many jobs one processing transaction may apply. Where
+	// there is one writer (SQLite), sharing a commit among the jobs running
+	// at once is most of the processing rate; where transactions run side by
+	// side and lock what they touch (PostgreSQL), 1 keeps each transaction's
+	// locks to one event's.
+	BatchSize int
 	// Committers is how many ingest transactions may run at once; events
 	// that arrive while they run share the next one.
 	Committers int
@@ -99,7 +105,8 @@ type Store struct {
 	// any instance. Running an event twice is harmless: its effects apply once.
 	RescueAfter time.Duration
 
-	ingest ingest
+	ingest  ingest
+	batcher batcher
 }
 
 // NewStore returns a store with caisse's defaults.
@@ -112,6 +119,7 @@ func NewStore() *Store {
 		PollInterval: time.Second,
 		Workers:      16,
 		Committers:   1,
+		BatchSize:    1,
 		RescueAfter:  time.Minute,
 	}
 }
