@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	mathrand "math/rand/v2"
 	"net/http"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/scenario"
+	"github.com/caisse/caisse/stripe"
 )
 
 // benchResult is one run of the load against one server.
@@ -36,6 +38,7 @@ type benchResult struct {
 	Mode          string  `json:"mode"`
 	Events        int     `json:"events"`
 	Deliveries    int     `json:"deliveries"`
+	Stored        int     `json:"stored"`
 	AckPerSecond  float64 `json:"acked_per_second"`
 	P50ms         float64 `json:"ack_p50_ms"`
 	P99ms         float64 `json:"ack_p99_ms"`
@@ -57,6 +60,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	concurrency := c.fs.Int("concurrency", 32, "requests in flight")
 	rate := c.fs.Int("rate", 0, "events a second to send (0: as fast as caisse answers)")
 	verify := c.fs.Bool("verify-only", true, "also measure a verify-only caisse, the upper bound")
+	stored := c.fs.Int("stored", 0, "also measure a caisse whose database already holds this many processed events (with their orders, facts and products)")
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
@@ -76,8 +80,8 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	deliveries := s.Shuffled(rng, 10)
 	fmt.Fprintf(m.Stderr, "bench: %d events (%d deliveries), %d in flight\n", len(s.Events), len(deliveries), *concurrency)
 
-	run := func(mode string, extra ...string) (benchResult, error) {
-		r := benchResult{Mode: mode, Events: len(s.Events), Deliveries: len(deliveries)}
+	run := func(mode string, seed int, extra ...string) (benchResult, error) {
+		r := benchResult{Mode: mode, Events: len(s.Events), Deliveries: len(deliveries), Stored: seed}
 		var srv *child
 		base := *target
 		if base == "" {
@@ -86,6 +90,12 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 				return r, err
 			}
 			defer cleanup()
+			if seed > 0 {
+				fmt.Fprintf(m.Stderr, "%s: storing %d events first\n", mode, seed)
+				if err := benchSeed(ctx, dbURL, seed); err != nil {
+					return r, err
+				}
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return r, err
@@ -165,22 +175,23 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		}
 		r.P50ms, r.P99ms, r.P999ms = pct(0.50), pct(0.99), pct(0.999)
 		r.Errors = errs.Load()
-		if mode == "durable" {
+		if mode != "verify-only" {
 			stop := progress(m.Stderr, mode, func() string {
 				done, _ := benchMetric(base, `caisse_events{status="processed"}`)
-				return fmt.Sprintf("processed %.0f/%d", done, len(s.Events))
+				return fmt.Sprintf("processed %.0f/%d", done-float64(seed), len(s.Events))
 			})
+			// Done once no event is pending: a cheap question even with
+			// millions of events stored, unlike counting them.
 			for {
-				done, err := benchMetric(base, `caisse_events{status="processed"}`)
+				pending, err := benchPending(base, token)
 				if err != nil {
 					stop()
 					return r, err
 				}
-				if int(done) >= len(s.Events) {
+				if !pending {
 					break
 				}
-				// Counting events costs the server; look seldom.
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond)
 			}
 			stop()
 			r.ProcessedPerS = float64(len(s.Events)) / time.Since(start).Seconds()
@@ -192,30 +203,44 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	}
 
 	var results []benchResult
-	durable, err := run("durable")
+	durable, err := run("durable", 0)
 	if err != nil {
 		return err
 	}
 	results = append(results, durable)
+	var only, grown *benchResult
 	if *verify && *target == "" {
-		only, err := run("verify-only", "--verify-only")
+		r, err := run("verify-only", 0, "--verify-only")
 		if err != nil {
 			return err
 		}
-		results = append(results, only)
+		results = append(results, r)
+		only = &results[len(results)-1]
+	}
+	if *stored > 0 && *target == "" {
+		r, err := run("durable", *stored)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		grown = &results[len(results)-1]
 	}
 	return c.print(results, func(w *tabwriter.Writer) {
-		fmt.Fprintf(w, "MODE\tDB\tEVENTS\tACKED/S\tP50 MS\tP99 MS\tP99.9 MS\tPROCESSED/S\tPEAK RSS MIB\tERRORS\n")
+		fmt.Fprintf(w, "MODE\tDB\tSTORED\tEVENTS\tACKED/S\tP50 MS\tP99 MS\tP99.9 MS\tPROCESSED/S\tPEAK RSS MIB\tERRORS\n")
 		for _, r := range results {
 			processed := "-"
 			if r.ProcessedPerS > 0 {
 				processed = strconv.FormatFloat(r.ProcessedPerS, 'f', 0, 64)
 			}
-			fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%.0f\t%d\n", r.Mode, *dbKind, r.Deliveries,
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%.0f\t%d\n", r.Mode, *dbKind, r.Stored, r.Deliveries,
 				r.AckPerSecond, r.P50ms, r.P99ms, r.P999ms, processed, r.PeakRSSMiB, r.Errors)
 		}
-		if len(results) == 2 {
-			fmt.Fprintf(w, "\ndurable ack rate / verify-only ack rate = %.2f\n", results[0].AckPerSecond/results[1].AckPerSecond)
+		if only != nil {
+			fmt.Fprintf(w, "\ndurable ack rate / verify-only ack rate = %.2f\n", durable.AckPerSecond/only.AckPerSecond)
+		}
+		if grown != nil {
+			fmt.Fprintf(w, "with %d events stored / empty: ack rate %.2f, p99 %.2f, processing rate %.2f\n", grown.Stored,
+				grown.AckPerSecond/durable.AckPerSecond, grown.P99ms/durable.P99ms, grown.ProcessedPerS/durable.ProcessedPerS)
 		}
 	})
 }
@@ -240,6 +265,40 @@ func progress(w io.Writer, mode string, status func() string) (stop func()) {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// benchSeed fills a fresh bench database with n processed events and what
+// they made, as a shop that has run for a long while.
+func benchSeed(ctx context.Context, dbURL string, n int) error {
+	db, err := openDB(ctx, Config{DatabaseURL: dbURL}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if err := db.Open(ctx); err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	ex := stripe.Example{Type: "checkout.session.completed", EventID: "evt_seed", OrderID: "o_seed"}
+	payload, err := stripe.Build(ex)
+	if err != nil {
+		return err
+	}
+	e, err := stripe.DecodeEvent(payload)
+	if err != nil {
+		return err
+	}
+	ef, err := stripe.Facts(e)
+	if err != nil || len(ef.Facts) == 0 {
+		return fmt.Errorf("error building a seed fact: %v", err)
+	}
+	fact, err := json.Marshal(ef.Facts[0])
+	if err != nil {
+		return err
+	}
+	return db.Core().Seed(ctx, n, payload, string(fact))
 }
 
 // benchDatabase makes a fresh database for one bench run.
@@ -288,6 +347,24 @@ func benchProducts(base, token string, products []scenario.Product) error {
 		}
 	}
 	return nil
+}
+
+// benchPending reports whether any event waits to be processed.
+func benchPending(base, token string) (bool, error) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/admin/events?status=pending&limit=1", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer res.Body.Close()
+	var page struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&page); err != nil || res.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("error listing pending events: %d %v", res.StatusCode, err)
+	}
+	return len(page.Data) > 0, nil
 }
 
 func benchMetric(base, name string) (float64, error) {

@@ -14,7 +14,7 @@ func TestBench(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		var out, errOut bytes.Buffer
 		m := &Main{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
-		args := []string{"bench", "--db", string(kind), "--events", "300", "--concurrency", "8", "--json"}
+		args := []string{"bench", "--db", string(kind), "--events", "300", "--concurrency", "8", "--stored", "3000", "--json"}
 		if kind == dbtest.Postgres {
 			args = append(args, "--postgres-url", dbtest.PostgresURL())
 		}
@@ -22,20 +22,20 @@ func TestBench(t *testing.T) {
 			t.Fatalf("bench exited %d: %s", code, errOut.String())
 		}
 		var results []benchResult
-		if err := json.Unmarshal(out.Bytes(), &results); err != nil || len(results) != 2 {
+		if err := json.Unmarshal(out.Bytes(), &results); err != nil || len(results) != 3 {
 			t.Fatalf("bench printed %s (%v)", out.String(), err)
 		}
-		durable, only := results[0], results[1]
-		if durable.Mode != "durable" || only.Mode != "verify-only" {
-			t.Fatalf("modes %s, %s", durable.Mode, only.Mode)
+		durable, only, grown := results[0], results[1], results[2]
+		if durable.Mode != "durable" || only.Mode != "verify-only" || grown.Mode != "durable" || grown.Stored != 3000 {
+			t.Fatalf("runs %+v, %+v, %+v", durable, only, grown)
 		}
 		for _, r := range results {
 			if r.Errors != 0 || r.AckPerSecond <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.PeakRSSMiB <= 0 || r.Deliveries < 300 {
 				t.Errorf("%s: %+v", r.Mode, r)
 			}
 		}
-		if durable.ProcessedPerS <= 0 {
-			t.Errorf("no processing rate: %+v", durable)
+		if durable.ProcessedPerS <= 0 || grown.ProcessedPerS <= 0 {
+			t.Errorf("no processing rate: %+v, %+v", durable, grown)
 		}
 	})
 }

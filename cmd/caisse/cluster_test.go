@@ -97,8 +97,9 @@ func (a *app) metric(name string) float64 {
 func (a *app) waitProcessed(n int) {
 	a.t.Helper()
 	// A safety net, not a measure: under the race detector on two busy
-	// cores, SQLite processes a few dozen events a second.
-	deadline := time.Now().Add(10 * time.Minute)
+	// cores, SQLite processes a few dozen events a second. It ends before
+	// go test's own 10-minute limit, so that what is stuck gets printed.
+	deadline := time.Now().Add(5 * time.Minute)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for range tick.C {
@@ -112,7 +113,7 @@ func (a *app) waitProcessed(n int) {
 		if time.Now().After(deadline) {
 			var pending struct{ Data []caisse.Event }
 			a.admin(http.MethodGet, "/api/admin/events?status=pending", nil, &pending)
-			a.t.Fatalf("%v of %d events processed in ten minutes; pending: %+v", done, n, pending.Data)
+			a.t.Fatalf("%v of %d events processed in five minutes; pending: %+v", done, n, pending.Data)
 		}
 	}
 }

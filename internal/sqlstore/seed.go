@@ -1,0 +1,63 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+)
+
+// seedChunk is how many events one seeding transaction writes.
+const seedChunk = 50_000
+
+// Seed fills the database with the history of a shop that has run for a
+// long while: n processed events (each with the given payload, so their
+// size is realistic), n/3 paid orders with their n facts, n timeline
+// entries and n/3 delivered outbox messages, and n/100 products. Their ids
+// start with "seed", so they never meet the ids of real Stripe objects.
+// It is for benchmarks that measure whether caisse slows down as its
+// tables grow.
+func (s *Store) Seed(ctx context.Context, n int, payload []byte, factData string) error {
+	now := micros(s.now())
+	for from := 0; from < n; from += seedChunk {
+		to := min(from+seedChunk, n)
+		err := s.inTx(ctx, func(tx Tx) error {
+			steps := []struct {
+				what  string
+				query string
+				args  []any
+			}{
+				{"events", `INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, attempts, payload)
+					SELECT 'evt_seed_' || x, 'checkout.session.completed', ? + x, ?, '2026-01-28.clover', 'cs_seed_' || x, ? + x, 'processed', 1, ?
+					FROM seq`, []any{now / 1e6, false, now, payload}},
+				{"facts", `INSERT INTO facts (id, kind, order_id, payment_intent, charge, data)
+					SELECT 'obj_seed_' || x, 'checkout_session', 'o_seed_' || (x / 3), 'pi_seed_' || (x / 3), '', ? FROM seq`,
+					[]any{factData}},
+				{"orders", `INSERT INTO orders (id, status, items, currency, amount_total, amount_paid, customer_email,
+						checkout_session, payment_intent, created_at, updated_at)
+					SELECT 'o_seed_' || (x / 3), 'paid', '[{"product_id":"prod_seed_1","quantity":1}]', 'eur', 2500, 2500,
+						'buyer@example.com', 'obj_seed_' || x, 'pi_seed_' || (x / 3), ? + x, ? + x
+					FROM seq WHERE x % 3 = 0`, []any{now, now}},
+				{"timeline", `INSERT INTO order_timeline (order_id, at, event_id, type, from_status, to_status)
+					SELECT 'o_seed_' || (x / 3), ? + x, 'evt_seed_' || x, 'checkout.session.completed', 'pending', 'paid' FROM seq`,
+					[]any{now}},
+				{"outbox", `INSERT INTO outbox (key, topic, kind, order_id, payload, created_at, attempts, delivered_at)
+					SELECT 'seed:' || x, 'email', 'order_paid', 'o_seed_' || (x / 3), '{}', ? + x, 1, ? + x
+					FROM seq WHERE x % 3 = 0`, []any{now, now}},
+				{"products", `INSERT INTO products (id, name, price, currency, stock, created_at, updated_at)
+					SELECT 'prod_seed_' || (x / 100), 'Seeded product', 2500, 'eur', 100, ?, ?
+					FROM seq WHERE x % 100 = 0`, []any{now, now}},
+			}
+			for _, st := range steps {
+				// The same numbers for every table: x runs over this chunk.
+				q := `WITH RECURSIVE seq(x) AS (SELECT CAST(? AS BIGINT) UNION ALL SELECT x + 1 FROM seq WHERE x < ?) ` + st.query
+				if _, err := tx.Exec(ctx, q, append([]any{from + 1, to}, st.args...)...); err != nil {
+					return fmt.Errorf("error seeding %s: %w", st.what, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
