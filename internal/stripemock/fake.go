@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -49,6 +50,7 @@ type Fake struct {
 	intents   map[string]intent
 	refunded  map[string]string // payment intent → its refund
 	failures  map[string][]Error
+	lost      map[string]int   // answers to lose, by "METHOD /path"
 	replays   map[string]saved // by Idempotency-Key
 	seq       int
 }
@@ -121,6 +123,7 @@ func NewFake(t testing.TB) *Fake {
 		intents:  map[string]intent{},
 		refunded: map[string]string{},
 		failures: map[string][]Error{},
+		lost:     map[string]int{},
 		replays:  map[string]saved{},
 	}
 	f.routes = map[string]func(http.ResponseWriter, url.Values){
@@ -215,9 +218,19 @@ func (f *Fake) FailNext(method, path string, e Error) {
 	f.failures[k] = append(f.failures[k], e)
 }
 
+// LoseNextAnswer makes the Fake execute the next request to method and path
+// but close the connection instead of answering, as when the network fails
+// after Stripe acted: only the idempotency key keeps a retry from acting
+// twice.
+func (f *Fake) LoseNextAnswer(method, path string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lost[method+" "+path]++
+}
+
 // serve records each request, checks its key, and answers a queued
-// failure, an idempotent replay, or the route's answer. Requests are served
-// one at a time.
+// failure, an idempotent replay, or the route's answer; or loses the answer.
+// Requests are served one at a time.
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -247,6 +260,22 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, q[0])
 		return
 	}
+	rec := httptest.NewRecorder()
+	f.answer(rec, r, idem, form, route)
+	if f.lost[k] > 0 {
+		f.lost[k]--
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	maps.Copy(w.Header(), rec.Header())
+	writeBody(w, rec.Code, rec.Body.Bytes())
+}
+
+// answer answers a request through its route, or replays the answer kept
+// under its idempotency key.
+func (f *Fake) answer(w http.ResponseWriter, r *http.Request, idem string, form url.Values, route func(http.ResponseWriter, url.Values)) {
 	if r.Method != http.MethodPost || idem == "" {
 		route(w, form)
 		return

@@ -226,6 +226,32 @@ func TestFakeFailNext(t *testing.T) {
 	}
 }
 
+func TestFakeLoseNextAnswer(t *testing.T) {
+	t.Parallel()
+	f := NewFake(t)
+	f.AddPaymentIntent("pi_1", 100, "eur")
+	f.LoseNextAnswer(http.MethodPost, "/v1/refunds")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, f.URL+"/v1/refunds", strings.NewReader("payment_intent=pi_1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+TestKey)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Idempotency-Key", "refund:1")
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("answered %s, want the connection closed", res.Status)
+	}
+	// The refund was made: the same key replays it, another is refused.
+	form := url.Values{"payment_intent": {"pi_1"}}
+	if code, body, h := call(t, f, http.MethodPost, "/v1/refunds", form, "refund:1"); code != http.StatusOK || h.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("retry: %d %s, want the refund replayed", code, body)
+	}
+	if code, body, _ := call(t, f, http.MethodPost, "/v1/refunds", form, "refund:2"); code != http.StatusBadRequest || stripeError(t, body).Code != "charge_already_refunded" {
+		t.Errorf("another key: %d %s, want charge_already_refunded", code, body)
+	}
+}
+
 func TestFakeAuthorization(t *testing.T) {
 	t.Parallel()
 	f := NewFake(t)
