@@ -1,0 +1,411 @@
+package stripe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v85"
+)
+
+// Client is caisse's side of Stripe's API: it creates checkout sessions,
+// refunds oversold orders, lists past events to catch up on missed
+// deliveries, and reads the account's webhook endpoints. It holds the secret
+// key and never puts it in an error or a log.
+type Client struct {
+	sc *stripego.Client
+	// api and key serve the events list, which stripe-go's typed client
+	// cannot give as raw bytes (see ListEvents).
+	api stripego.Backend
+	key string
+}
+
+// String keeps the secret key out of a printed Client (%v, %+v): fmt prints
+// an unexported field as it is.
+func (Client) String() string { return "stripe.Client{key: [secret key]}" }
+
+// GoString keeps the secret key out of a Client printed with %#v.
+func (c Client) GoString() string { return c.String() }
+
+// NewClient returns a Client that calls Stripe with the secret key. apiURL is the
+// API's base URL, empty for Stripe's own (tests point it at stripe-mock);
+// httpClient may be nil for stripe-go's default (80 s timeout). A request
+// that gets no answer (the network failed, perhaps after Stripe acted) is
+// retried twice with the same idempotency key. An error answer from Stripe,
+// even a 5xx, is not: stripe-go v85 retries only a 429 lock_timeout, and
+// caisse's jobs retry the rest later, with the same key.
+func NewClient(key, apiURL string, httpClient *http.Client) *Client {
+	cfg := &stripego.BackendConfig{
+		HTTPClient:        httpClient,
+		MaxNetworkRetries: stripego.Int64(2),
+		// stripe-go logs to stderr by default; caisse reports what went wrong
+		// through the errors it returns.
+		LeveledLogger: &stripego.LeveledLogger{Level: stripego.LevelNull},
+		// Telemetry sends Stripe the duration of the previous request;
+		// a self-hosted service has no reason to.
+		EnableTelemetry: stripego.Bool(false),
+	}
+	if apiURL != "" {
+		cfg.URL = stripego.String(apiURL)
+	}
+	backends := stripego.NewBackendsWithConfig(cfg)
+	return &Client{
+		sc:  stripego.NewClient(key, stripego.WithBackends(backends)),
+		api: backends.API,
+		key: key,
+	}
+}
+
+// APIError is Stripe's answer to a request it refused. Every Client method
+// returns it, wrapped, when Stripe answers with an error, so a caller can
+// find it with errors.As and pass Stripe's code on. A request that never got
+// an answer (network, timeout, cancelled) fails with an ordinary error.
+type APIError struct {
+	// Status is the HTTP status Stripe answered.
+	Status int
+	// Code is Stripe's error code (e.g. resource_missing), often empty.
+	Code string
+	// Type is Stripe's error type: api_error, card_error,
+	// idempotency_error, invalid_request_error.
+	Type string
+	// Message is Stripe's explanation.
+	Message string
+	// Param names the request parameter at fault, if any.
+	Param string
+	// RequestID is Stripe's id of the request, for its support.
+	RequestID string
+}
+
+// Error says what Stripe answered; it is the message caisse logs.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "stripe answered %d %s", e.Status, e.Type)
+	if e.Code != "" {
+		fmt.Fprintf(&b, " (%s)", e.Code)
+	}
+	if e.Param != "" {
+		fmt.Fprintf(&b, " on %s", e.Param)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " [%s]", e.RequestID)
+	}
+	return b.String()
+}
+
+// apiError turns stripe-go's error into an *APIError when Stripe answered,
+// and makes sure no error carries the secret key. stripe-go's own error
+// prints as JSON with whatever objects Stripe attached (a payment intent's
+// client secret among them), so it is not passed on.
+func (c *Client) apiError(err error) error {
+	var se *stripego.Error
+	if errors.As(err, &se) {
+		return &APIError{
+			Status:    se.HTTPStatusCode,
+			Code:      string(se.Code),
+			Type:      string(se.Type),
+			Message:   c.redact(se.Msg),
+			Param:     se.Param,
+			RequestID: se.RequestID,
+		}
+	}
+	if c.key != "" && strings.Contains(err.Error(), c.key) {
+		// Not seen from stripe-go, whose errors name the URL, never the
+		// Authorization header; kept as a guard. The cause is lost, which
+		// only matters for an error that should not exist.
+		return errors.New(c.redact(err.Error()))
+	}
+	return err
+}
+
+// redact replaces the secret key in s.
+func (c *Client) redact(s string) string {
+	if c.key == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.key, "[secret key]")
+}
+
+// CheckoutParams is what caisse sends to create a checkout session for an
+// order whose units it has already reserved.
+type CheckoutParams struct {
+	// OrderID is caisse's order id: the session's client_reference_id and
+	// metadata.order_id, and the payment intent's metadata.order_id. It also
+	// makes the idempotency key, so a retried creation returns the same
+	// session.
+	OrderID string
+	// CustomerEmail pre-fills the customer's email; optional.
+	CustomerEmail string
+	// SuccessURL and CancelURL are where Stripe sends the customer back.
+	SuccessURL, CancelURL string
+	// ExpiresAt is when the session, and so the reservation, expires;
+	// Stripe accepts 30 minutes to 24 hours after creation. Zero leaves
+	// Stripe's default of 24 hours.
+	ExpiresAt time.Time
+	// Items is the order's items as metadata.items, e.g. "art_1:1,print_2:3",
+	// on the session and on the payment intent.
+	Items string
+	// Lines are the lines the customer sees and pays.
+	Lines []Line
+}
+
+// Line is one line of a checkout session, with its price given inline.
+type Line struct {
+	// Name is the product's name as the customer sees it.
+	Name string
+	// UnitAmount is the price of one unit in the currency's smallest unit.
+	UnitAmount int64
+	// Currency is a three-letter ISO code, lower case.
+	Currency string
+	// Quantity is the number of units.
+	Quantity int64
+}
+
+// CheckoutSession is a created checkout session.
+type CheckoutSession struct {
+	// ID is the session's id (cs_…).
+	ID string
+	// URL is the page to send the customer to.
+	URL string
+	// ExpiresAt is when Stripe expires the session.
+	ExpiresAt time.Time
+}
+
+// CheckoutIdempotencyKey is the idempotency key of the checkout session
+// created for an order.
+func CheckoutIdempotencyKey(orderID string) string { return "checkout:" + orderID }
+
+// OversoldRefundIdempotencyKey is the idempotency key of the refund of an
+// order flagged oversold.
+func OversoldRefundIdempotencyKey(orderID string) string { return "refund:oversold:" + orderID }
+
+// CreateCheckoutSession creates a one-off payment checkout session for an
+// order, with the idempotency key CheckoutIdempotencyKey(p.OrderID).
+func (c *Client) CreateCheckoutSession(ctx context.Context, p CheckoutParams) (CheckoutSession, error) {
+	switch {
+	case p.OrderID == "":
+		return CheckoutSession{}, errors.New("error creating checkout session: no order id")
+	case len(p.Lines) == 0:
+		return CheckoutSession{}, fmt.Errorf("error creating checkout session for order %s: no lines", p.OrderID)
+	}
+	params := &stripego.CheckoutSessionCreateParams{
+		Mode:              stripego.String(string(stripego.CheckoutSessionModePayment)),
+		ClientReferenceID: stripego.String(p.OrderID),
+		SuccessURL:        stripego.String(p.SuccessURL),
+		CancelURL:         stripego.String(p.CancelURL),
+		Metadata:          map[string]string{"order_id": p.OrderID},
+		PaymentIntentData: &stripego.CheckoutSessionCreatePaymentIntentDataParams{
+			Metadata: map[string]string{"order_id": p.OrderID},
+		},
+	}
+	params.Context = ctx
+	params.IdempotencyKey = stripego.String(CheckoutIdempotencyKey(p.OrderID))
+	if p.Items != "" {
+		params.Metadata["items"] = p.Items
+		params.PaymentIntentData.Metadata["items"] = p.Items
+	}
+	if p.CustomerEmail != "" {
+		params.CustomerEmail = stripego.String(p.CustomerEmail)
+	}
+	if !p.ExpiresAt.IsZero() {
+		params.ExpiresAt = stripego.Int64(p.ExpiresAt.Unix())
+	}
+	for _, l := range p.Lines {
+		params.LineItems = append(params.LineItems, &stripego.CheckoutSessionCreateLineItemParams{
+			PriceData: &stripego.CheckoutSessionCreateLineItemPriceDataParams{
+				Currency:    stripego.String(l.Currency),
+				UnitAmount:  stripego.Int64(l.UnitAmount),
+				ProductData: &stripego.CheckoutSessionCreateLineItemPriceDataProductDataParams{Name: stripego.String(l.Name)},
+			},
+			Quantity: stripego.Int64(l.Quantity),
+		})
+	}
+	s, err := c.sc.V1CheckoutSessions.Create(ctx, params)
+	if err != nil {
+		return CheckoutSession{}, fmt.Errorf("error creating checkout session for order %s: %w", p.OrderID, c.apiError(err))
+	}
+	return CheckoutSession{ID: s.ID, URL: s.URL, ExpiresAt: time.Unix(s.ExpiresAt, 0).UTC()}, nil
+}
+
+// RefundParams is a refund of the whole of a payment.
+type RefundParams struct {
+	// PaymentIntent is the payment to refund (pi_…).
+	PaymentIntent string
+	// OrderID is caisse's order, recorded as the refund's metadata.order_id.
+	OrderID string
+	// Reason is Stripe's reason: duplicate, fraudulent or
+	// requested_by_customer; empty for none. caisse's own reasons (such as
+	// oversold) go in Metadata: Stripe refuses any other value here.
+	Reason string
+	// Metadata is added to the refund's metadata; its order_id is always
+	// OrderID.
+	Metadata map[string]string
+	// IdempotencyKey makes the refund happen at most once, however often it
+	// is asked for: e.g. OversoldRefundIdempotencyKey(OrderID). Required.
+	IdempotencyKey string
+}
+
+// Refund refunds the whole of a payment intent and returns the refund's id.
+func (c *Client) Refund(ctx context.Context, p RefundParams) (string, error) {
+	switch {
+	case p.PaymentIntent == "":
+		return "", fmt.Errorf("error refunding order %s: no payment intent", p.OrderID)
+	case p.IdempotencyKey == "":
+		// Without a key of its own, stripe-go would make a random one, and a
+		// refund asked for twice would be made twice.
+		return "", fmt.Errorf("error refunding payment %s of order %s: no idempotency key", p.PaymentIntent, p.OrderID)
+	}
+	params := &stripego.RefundCreateParams{
+		PaymentIntent: stripego.String(p.PaymentIntent),
+		Metadata:      map[string]string{},
+	}
+	params.Context = ctx
+	params.IdempotencyKey = stripego.String(p.IdempotencyKey)
+	for k, v := range p.Metadata {
+		params.Metadata[k] = v
+	}
+	params.Metadata["order_id"] = p.OrderID
+	if p.Reason != "" {
+		params.Reason = stripego.String(p.Reason)
+	}
+	r, err := c.sc.V1Refunds.Create(ctx, params)
+	if err != nil {
+		return "", fmt.Errorf("error refunding payment %s of order %s: %w", p.PaymentIntent, p.OrderID, c.apiError(err))
+	}
+	return r.ID, nil
+}
+
+// eventPage is one page of GET /v1/events with each event kept as the bytes
+// Stripe sent.
+type eventPage struct {
+	stripego.APIResource
+	HasMore bool              `json:"has_more"`
+	Data    []json.RawMessage `json:"data"`
+}
+
+// eventsPerPage is the most Stripe lists at once.
+const eventsPerPage = 100
+
+// ListEvents calls fn with every event Stripe has created since the given
+// time (Stripe keeps 30 days; callers clamp to that; zero means all of
+// them), oldest first, each as the exact JSON Stripe sent, with its id and
+// created time. fn's error stops the listing and is returned as it is.
+//
+// Stripe lists newest first, so ListEvents pages through the whole list
+// before calling fn: the events come in the order they happened, and a
+// listing that fails half-way hands over nothing. 30 days of a shop's events
+// fit in memory.
+//
+// stripe-go's typed list (V1Events.List) decodes each event into its Event
+// type, which is wrong for what caisse needs twice over: caisse stores
+// events as delivered, and an event keeps the API version of the day it was
+// created, which Event may not decode (before 2017-05-25 "request" was a
+// string; Event wants an object, and one such event would fail the whole
+// page). So ListEvents asks the backend for pages whose data is
+// []json.RawMessage and pages with starting_after itself. It sends the query
+// through CallRaw, as stripe-go's own lists do: the backend's Call panics on
+// list parameters, which have no Metadata field.
+func (c *Client) ListEvents(ctx context.Context, since time.Time, fn func(id string, created int64, raw []byte) error) error {
+	sinceText := "the start"
+	if !since.IsZero() {
+		sinceText = since.UTC().Format(time.RFC3339)
+	}
+	type event struct {
+		ID      string `json:"id"`
+		Created int64  `json:"created"`
+		raw     []byte
+	}
+	var events []event
+	seen := map[string]bool{}
+	after := ""
+	for {
+		q := url.Values{"limit": {strconv.Itoa(eventsPerPage)}}
+		if !since.IsZero() {
+			q.Set("created[gte]", strconv.FormatInt(since.Unix(), 10))
+		}
+		if after != "" {
+			q.Set("starting_after", after)
+		}
+		var page eventPage
+		err := c.api.CallRaw(http.MethodGet, "/v1/events", c.key, []byte(q.Encode()), &stripego.Params{Context: ctx}, &page)
+		if err != nil {
+			return fmt.Errorf("error listing events since %s: %w", sinceText, c.apiError(err))
+		}
+		last := ""
+		for i, raw := range page.Data {
+			e := event{raw: raw}
+			if err := json.Unmarshal(raw, &e); err != nil || e.ID == "" {
+				// The item itself stays out of the error: an event carries
+				// customers' details.
+				return fmt.Errorf("error listing events since %s: item %d of the page after %q is not an event with an id", sinceText, i, after)
+			}
+			last = e.ID
+			// Cursor paging never repeats an event; a list that did must not
+			// hand one over twice.
+			if !seen[e.ID] {
+				seen[e.ID] = true
+				events = append(events, e)
+			}
+		}
+		if !page.HasMore {
+			break
+		}
+		if last == "" || last == after {
+			return fmt.Errorf("error listing events since %s: the page after %q says more follow but lists no new event", sinceText, after)
+		}
+		after = last
+	}
+	for i := len(events) - 1; i >= 0; i-- {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("error listing events since %s: %w", sinceText, err)
+		}
+		e := events[i]
+		if err := fn(e.ID, e.Created, e.raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Endpoint is a webhook endpoint of the Stripe account.
+type Endpoint struct {
+	// ID is the endpoint's id (we_…).
+	ID string
+	// URL is where Stripe delivers events.
+	URL string
+	// Status is enabled or disabled.
+	Status string
+	// APIVersion is the API version of the events sent to it; empty for the
+	// account's default.
+	APIVersion string
+	// EnabledEvents are the event types it receives; "*" for all.
+	EnabledEvents []string
+}
+
+// WebhookEndpoints lists the account's webhook endpoints.
+func (c *Client) WebhookEndpoints(ctx context.Context) ([]Endpoint, error) {
+	params := &stripego.WebhookEndpointListParams{}
+	params.Limit = stripego.Int64(100)
+	var out []Endpoint
+	for ep, err := range c.sc.V1WebhookEndpoints.List(ctx, params).All(ctx) {
+		if err != nil {
+			return nil, fmt.Errorf("error listing webhook endpoints: %w", c.apiError(err))
+		}
+		out = append(out, Endpoint{
+			ID:            ep.ID,
+			URL:           ep.URL,
+			Status:        ep.Status,
+			APIVersion:    ep.APIVersion,
+			EnabledEvents: ep.EnabledEvents,
+		})
+	}
+	return out, nil
+}
