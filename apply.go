@@ -23,14 +23,21 @@ type OrderRecord struct {
 	CheckoutItems []Item
 	// CheckoutOpen is true while a caisse checkout for the order is open.
 	CheckoutOpen bool
+	// CheckoutExpiresAt is when the caisse checkout's session expires.
+	CheckoutExpiresAt time.Time
 }
 
 // Outbox topics: where a message is delivered.
 const (
-	TopicEmail = "email" // the customer
-	TopicAlert = "alert" // the shop's team
-	TopicCMS   = "cms"   // product availability on the shop's site
+	TopicEmail  = "email"  // the customer
+	TopicAlert  = "alert"  // the shop's team
+	TopicCMS    = "cms"    // product availability on the shop's site
+	TopicStripe = "stripe" // a request to Stripe's API, such as a refund
 )
+
+// KindRefundOversold is the outbox message that asks Stripe to refund an
+// order that was paid when no stock was left for it.
+const KindRefundOversold = "refund_oversold"
 
 // OutboxMessage is a side effect, written in the same transaction as the
 // change that causes it and delivered later at least once. Key makes it unique:
@@ -81,6 +88,10 @@ type Ledger interface {
 type Rules struct {
 	// RestockOnRefund puts a fully refunded order's units back in stock.
 	RestockOnRefund bool
+	// RefundOversold asks Stripe to refund the payment of an order flagged
+	// oversold (CAISSE_OVERSOLD_POLICY=refund); otherwise it is only flagged
+	// and the team alerted.
+	RefundOversold bool
 	// Now returns the current time.
 	Now func() time.Time
 }
@@ -341,10 +352,18 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 			out.Oversold = append(out.Oversold, id)
 			if err := l.AddOutbox(ctx, OutboxMessage{
 				Key: "oversold:" + id, Topic: TopicAlert, Kind: "order_oversold", OrderID: id,
-				Payload: map[string]any{"order_id": id, "items": items, "event_id": ev.ID,
-					"message": fmt.Sprintf("Order %s was paid but no stock was left for it: refund or restock.", id)},
+				Payload: map[string]any{"order_id": id, "items": items, "event_id": ev.ID, "refund": r.RefundOversold && s.PaymentIntent != "",
+					"message": oversoldMessage(id, r.RefundOversold && s.PaymentIntent != "")},
 			}); err != nil {
 				return err
+			}
+			if r.RefundOversold && s.PaymentIntent != "" {
+				if err := l.AddOutbox(ctx, OutboxMessage{
+					Key: "stripe:" + KindRefundOversold + ":" + id, Topic: TopicStripe, Kind: KindRefundOversold, OrderID: id,
+					Payload: map[string]any{"order_id": id, "payment_intent": s.PaymentIntent},
+				}); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -417,6 +436,74 @@ func (r Rules) move(ctx context.Context, l Ledger, orderID string, ev *Event, fr
 		}
 	}
 	return true, nil
+}
+
+func oversoldMessage(id string, refund bool) string {
+	if refund {
+		return fmt.Sprintf("Order %s was paid but no stock was left for it: caisse is refunding the payment.", id)
+	}
+	return fmt.Sprintf("Order %s was paid but no stock was left for it: refund or restock.", id)
+}
+
+// OpenCheckout reserves the units of a new order's caisse checkout and
+// stores the order. It returns the products that lack units; then it has
+// stored nothing that should be kept, and the caller rolls back.
+func (r Rules) OpenCheckout(ctx context.Context, l Ledger, rec *OrderRecord) ([]string, error) {
+	ev := &Event{ID: "checkout:" + rec.ID, Type: "caisse.checkout_opened"}
+	want := WantedHolds(rec.CheckoutItems, HoldReserved)
+	var unavailable []string
+	for _, h := range want {
+		// One product at a time, to name every product that lacks units.
+		ok, err := r.move(ctx, l, rec.ID, ev, nil, []Hold{h})
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			unavailable = append(unavailable, h.ProductID)
+		}
+	}
+	if len(unavailable) > 0 {
+		return unavailable, nil
+	}
+	rec.Holds = want
+	if err := l.PutOrder(ctx, rec); err != nil {
+		return nil, err
+	}
+	return nil, l.AddTimeline(ctx, rec.ID, TimelineEntry{At: rec.CreatedAt, Type: ev.Type, To: rec.Status})
+}
+
+// CloseCheckout ends an order's caisse checkout whose session expired
+// without any event saying so (the sweep), releasing the units it reserved.
+// An order that was paid meanwhile keeps its units: only a reservation
+// depends on the checkout being open. It reports whether the order changed.
+func (r Rules) CloseCheckout(ctx context.Context, l Ledger, ev *Event, id string) (bool, error) {
+	rec, err := l.LockOrder(ctx, id)
+	if err != nil || rec == nil || !rec.CheckoutOpen {
+		return false, err
+	}
+	rec.CheckoutOpen = false
+	kind := Holding(rec.Status, false, r.RestockOnRefund)
+	if rec.Oversold {
+		kind = HoldNone
+	}
+	var held []Item
+	for _, it := range rec.Items {
+		if !slices.Contains(rec.UnknownProducts, it.ProductID) {
+			held = append(held, it)
+		}
+	}
+	want := WantedHolds(held, kind)
+	ok, err := r.move(ctx, l, id, ev, rec.Holds, want)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		// Only a sale takes units, and a sale does not depend on the checkout.
+		return false, fmt.Errorf("error closing the checkout of order %s: its units moved unexpectedly", id)
+	}
+	rec.Holds = want
+	rec.UpdatedAt = r.Now().UTC()
+	return true, l.PutOrder(ctx, rec)
 }
 
 func sameDispute(a, b *Dispute) bool {

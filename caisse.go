@@ -17,6 +17,7 @@ const (
 	ENOTFOUND     = "not_found"    // the thing asked for does not exist
 	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials
 	EUNAVAILABLE  = "unavailable"  // storage cannot be reached right now
+	EUPSTREAM     = "upstream"     // Stripe refused or failed a request caisse made
 )
 
 // Error is caisse's application error: a stable code and a message written for
@@ -24,6 +25,11 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Reason, when set, is a more precise stable code shown to the client
+	// instead of Code (such as not_available, or Stripe's own error code).
+	Reason string
+	// Products names the products the error is about, when it is about some.
+	Products []string
 }
 
 // Error implements the error interface.

@@ -69,10 +69,13 @@ type Order struct {
 	Oversold        bool        `json:"oversold"`
 	UnknownProducts []string    `json:"unknown_products"`
 	// ItemsError says why the metadata items could not be read, if they could not.
-	ItemsError string          `json:"items_error"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	Timeline   []TimelineEntry `json:"timeline"`
+	ItemsError string `json:"items_error"`
+	// OversoldRefund is the id of the refund caisse asked Stripe for when the
+	// order was oversold (CAISSE_OVERSOLD_POLICY=refund).
+	OversoldRefund string          `json:"oversold_refund"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	Timeline       []TimelineEntry `json:"timeline"`
 }
 
 // OrderFilter selects orders in a list.

@@ -23,6 +23,11 @@ type Server struct {
 	Events   caisse.EventService
 	Orders   caisse.OrderService
 	Products caisse.ProductService
+	// Checkouts opens checkouts with reservations (POST /api/checkout).
+	Checkouts caisse.CheckoutService
+	// CORSOrigins are the web origins allowed to call /api/checkout from a
+	// browser; "*" allows any.
+	CORSOrigins []string
 	// Verifier checks webhook signatures.
 	Verifier *stripe.Verifier
 	// Livemode is "live" or "test" to refuse events of the other mode, or "".
@@ -57,6 +62,8 @@ func (s *Server) Handler() http.Handler {
 	for _, path := range []string{"/webhooks/stripe", "/api/webhooks/stripe", "/api/webhook"} {
 		mux.HandleFunc(path, s.handleWebhook)
 	}
+
+	mux.Handle("/api/checkout", s.cors(http.HandlerFunc(s.handleCheckout)))
 
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /api/admin/products", s.handleProducts)
@@ -161,6 +168,7 @@ var statuses = map[string]int{
 	caisse.ENOTFOUND:     http.StatusNotFound,
 	caisse.EUNAUTHORIZED: http.StatusUnauthorized,
 	caisse.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	caisse.EUPSTREAM:     http.StatusBadGateway,
 	caisse.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -176,7 +184,17 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 	}
 	s.Metrics.Errors.WithLabelValues(code).Inc()
-	writeError(w, status, code, msg)
+	body := map[string]any{"code": code, "message": msg}
+	var e *caisse.Error
+	if errors.As(err, &e) {
+		if e.Reason != "" {
+			body["code"] = e.Reason
+		}
+		if len(e.Products) > 0 {
+			body["products"] = e.Products
+		}
+	}
+	writeJSON(w, status, map[string]any{"error": body})
 }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {

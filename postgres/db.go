@@ -132,6 +132,8 @@ func (db *DB) Stop(ctx context.Context) error { return db.queue.Stop(ctx, db.Sto
 
 // Close closes the pool.
 func (db *DB) Close() error {
+	// Events being stored (by a command that caught up, say) are committed first.
+	db.StopIngest()
 	var err error
 	if db.sqldb != nil {
 		err = db.sqldb.Close()
@@ -228,12 +230,10 @@ func (t *pgTx) Lock(ctx context.Context, keys ...string) error {
 	return nil
 }
 
-func (t *pgTx) Enqueue(ctx context.Context, eventIDs ...string) error {
-	params := make([]river.InsertManyParams, len(eventIDs))
-	for i, id := range eventIDs {
-		params[i] = river.InsertManyParams{Args: sqlstore.ProcessEventArgs{EventID: id}}
-	}
-	_, err := t.river.InsertManyFastTx(ctx, t.tx, params)
+func (t *pgTx) Insert(ctx context.Context, jobs []river.InsertManyParams) error {
+	// InsertManyFastTx, not Insert: the jobs must commit with the rest of
+	// the transaction (on SQLite, the single write connection is held by it).
+	_, err := t.river.InsertManyFastTx(ctx, t.tx, jobs)
 	return err
 }
 

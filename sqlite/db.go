@@ -128,6 +128,8 @@ func (db *DB) Stop(ctx context.Context) error { return db.queue.Stop(ctx, db.Sto
 
 // Close closes the database.
 func (db *DB) Close() error {
+	// Events being stored (by a command that caught up, say) are committed first.
+	db.StopIngest()
 	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -202,14 +204,10 @@ func (t *sqliteTx) Rollback(context.Context) error { return t.tx.Rollback() }
 // write lock, so no other writer runs until it ends.
 func (t *sqliteTx) Lock(context.Context, ...string) error { return nil }
 
-func (t *sqliteTx) Enqueue(ctx context.Context, eventIDs ...string) error {
-	// InsertManyFastTx, not Insert: the jobs must commit with the events, and the
-	// single write connection is held by this transaction.
-	params := make([]river.InsertManyParams, len(eventIDs))
-	for i, id := range eventIDs {
-		params[i] = river.InsertManyParams{Args: sqlstore.ProcessEventArgs{EventID: id}}
-	}
-	_, err := t.river.InsertManyFastTx(ctx, t.tx, params)
+func (t *sqliteTx) Insert(ctx context.Context, jobs []river.InsertManyParams) error {
+	// InsertManyFastTx, not Insert: the jobs must commit with the rest of
+	// the transaction (on SQLite, the single write connection is held by it).
+	_, err := t.river.InsertManyFastTx(ctx, t.tx, jobs)
 	return err
 }
 

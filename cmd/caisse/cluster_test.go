@@ -19,17 +19,19 @@ import (
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/scenario"
+	"github.com/caisse/caisse/internal/stripemock"
 	"github.com/caisse/caisse/stripe"
 )
 
 // TestMain lets the test binary be caisse itself, so the cluster tests start
-// real `caisse serve` processes without building anything.
+// real `caisse serve` processes without building anything. Otherwise it runs
+// the tests, then stops the stripe-mock they shared.
 func TestMain(m *testing.M) {
 	if os.Getenv("CAISSE_TEST_BE_CAISSE") == "1" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	stripemock.Main(m)
 }
 
 // instance is a `caisse serve` process.

@@ -321,6 +321,30 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown orders command %q: use list or show", args[0])
 }
 
+// reconcile lists the account's recent events through Stripe's API and
+// stores those caisse never received; a running caisse processes them.
+func (m *Main) reconcile(ctx context.Context, args []string) error {
+	c := m.command("reconcile")
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	if c.cfg.SecretKey == "" {
+		return fmt.Errorf("STRIPE_SECRET_KEY is not set: catching up reads events through Stripe's API, which needs the account's secret key")
+	}
+	if err := c.open(ctx); err != nil {
+		return err
+	}
+	defer c.close()
+	rep, err := c.db.Reconcile(ctx)
+	// The events stored before an error are kept and counted.
+	if perr := c.print(rep, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "found %d events since %s, stored %d new\n", rep.Found, rep.Since.Format(time.RFC3339), rep.Stored)
+	}); err == nil {
+		err = perr
+	}
+	return err
+}
+
 func (m *Main) events(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(m.Stderr, "usage: caisse events list [--status S] [--type T] | show ID | replay ID|--failed [--json]\n")

@@ -35,6 +35,14 @@ type Config struct {
 	Workers int
 	// RescueAfter is when a job left running by a lost process runs again (CAISSE_RESCUE_AFTER).
 	RescueAfter time.Duration
+	// CheckoutTTL is how long a checkout holds its units (CAISSE_CHECKOUT_TTL).
+	CheckoutTTL time.Duration
+	// CORSOrigins may call /api/checkout from a browser (CAISSE_CORS_ORIGINS).
+	CORSOrigins []string
+	// RefundOversold refunds oversold orders through Stripe (CAISSE_OVERSOLD_POLICY=refund).
+	RefundOversold bool
+	// ReconcileEvery is how often missed events are caught up (CAISSE_RECONCILE_EVERY).
+	ReconcileEvery time.Duration
 }
 
 // configVar ties a variable to its flag, its default and its parser.
@@ -143,6 +151,51 @@ var configVars = []configVar{
 		c.RescueAfter = d
 		return nil
 	}},
+	{"CAISSE_CHECKOUT_TTL", "checkout-ttl", "30m", "how long a checkout holds its units (at least 30m, Stripe's minimum)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 30*time.Minute || d > 24*time.Hour {
+			return fmt.Errorf("must be a duration from 30m to 24h (Stripe's limits for a Checkout Session), such as 30m")
+		}
+		c.CheckoutTTL = d
+		return nil
+	}},
+	{"CAISSE_CORS_ORIGINS", "cors-origins", "", "web origins allowed to call /api/checkout, comma-separated, or *", func(c *Config, v string) error {
+		c.CORSOrigins = nil
+		for o := range strings.SplitSeq(v, ",") {
+			o = strings.TrimRight(strings.TrimSpace(o), "/")
+			if o == "" {
+				continue
+			}
+			if o != "*" && !strings.HasPrefix(o, "https://") && !strings.HasPrefix(o, "http://") {
+				return fmt.Errorf("each origin must be like https://shop.example, or * for any")
+			}
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+		return nil
+	}},
+	{"CAISSE_OVERSOLD_POLICY", "oversold-policy", "flag", "flag, or refund to refund oversold orders through Stripe", func(c *Config, v string) error {
+		switch v {
+		case "flag":
+			c.RefundOversold = false
+		case "refund":
+			c.RefundOversold = true
+		default:
+			return fmt.Errorf("must be flag (record and alert) or refund (also refund the payment through Stripe)")
+		}
+		return nil
+	}},
+	{"CAISSE_RECONCILE_EVERY", "reconcile-every", "", "how often to catch up on undelivered events through Stripe's API (default 15m with STRIPE_SECRET_KEY; 0 turns it off)", func(c *Config, v string) error {
+		if v == "" {
+			c.ReconcileEvery = -1 // the default: 15m when a secret key is set
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || (d != 0 && d < time.Minute) {
+			return fmt.Errorf("must be a duration of at least 1m, such as 15m, or 0 to turn catching up off")
+		}
+		c.ReconcileEvery = d
+		return nil
+	}},
 }
 
 // LoadConfig reads the configuration from the environment, then from flags
@@ -171,6 +224,15 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 		if err := v.set(&c, *values[v.env]); err != nil {
 			return Config{}, nil, fmt.Errorf("%s (--%s): %w", v.env, v.flag, err)
 		}
+	}
+	if c.ReconcileEvery < 0 {
+		c.ReconcileEvery = 0
+		if c.SecretKey != "" {
+			c.ReconcileEvery = 15 * time.Minute
+		}
+	}
+	if c.RefundOversold && c.SecretKey == "" {
+		return Config{}, nil, fmt.Errorf("CAISSE_OVERSOLD_POLICY (--oversold-policy): refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds")
 	}
 	return c, args, nil
 }

@@ -41,6 +41,7 @@ Usage:
   caisse events list [--status S] [--type T]
   caisse events show ID
   caisse events replay ID | --failed   process an event again (every dead letter with --failed)
+  caisse reconcile                     store the events Stripe never delivered (needs STRIPE_SECRET_KEY)
   caisse send FILE | --example TYPE    sign an event with STRIPE_WEBHOOK_SECRET and post it to a running caisse
   caisse bench [--db sqlite|postgres] [--events N] [--concurrency C] [--rate R]
                                        measure acknowledgement and processing speed
@@ -71,6 +72,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = m.events(ctx, rest)
 	case "send":
 		err = m.send(ctx, rest)
+	case "reconcile":
+		err = m.reconcile(ctx, rest)
 	case "version":
 		err = m.version(rest)
 	case "bench":

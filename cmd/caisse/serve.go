@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,7 +81,7 @@ func (p *Program) Open(ctx context.Context) error {
 		return err
 	}
 	p.HTTP = &caissehttp.Server{
-		Events: db, Orders: db, Products: db,
+		Events: db, Orders: db, Products: db, Checkouts: db, CORSOrigins: p.Config.CORSOrigins,
 		Verifier:   &stripe.Verifier{Secrets: p.Config.WebhookSecrets, Tolerance: p.Config.Tolerance, Now: p.Now},
 		Livemode:   p.Config.Livemode,
 		AdminToken: p.Config.AdminToken,
@@ -101,8 +104,48 @@ func (p *Program) Open(ctx context.Context) error {
 	p.served = make(chan error, 1)
 	go func() { p.served <- p.HTTP.Serve() }()
 	p.Logger.Info("caisse is listening", "addr", p.HTTP.Addr(), "database", redactURL(p.Config.DatabaseURL),
-		"secrets", len(p.Config.WebhookSecrets), "admin", p.Config.AdminToken != "", "version", Version)
+		"secrets", len(p.Config.WebhookSecrets), "admin", p.Config.AdminToken != "", "checkout", core.Stripe != nil,
+		"oversold_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundOversold], "version", Version)
+	if core.Stripe != nil {
+		checkEndpoints(ctx, core.Stripe, p.Logger)
+	}
 	return nil
+}
+
+// webhookPaths are the paths caisse receives webhooks on.
+var webhookPaths = []string{"/webhooks/stripe", "/api/webhooks/stripe", "/api/webhook"}
+
+// checkEndpoints looks up the Stripe account's webhook endpoints and warns
+// when none that points at caisse is enabled: events would then arrive only
+// through catching up. It reports each endpoint's API version.
+func checkEndpoints(ctx context.Context, api *stripe.Client, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	endpoints, err := api.WebhookEndpoints(ctx)
+	if err != nil {
+		logger.Warn("could not list the Stripe account's webhook endpoints to check the one for caisse", "error", err.Error())
+		return
+	}
+	var ours []stripe.Endpoint
+	for _, ep := range endpoints {
+		u, err := url.Parse(ep.URL)
+		if err != nil || !slices.Contains(webhookPaths, strings.TrimRight(u.Path, "/")) {
+			continue
+		}
+		ours = append(ours, ep)
+		version := cmp.Or(ep.APIVersion, "the account's default")
+		if ep.Status != "enabled" {
+			logger.Warn("the Stripe webhook endpoint for caisse is disabled: Stripe sends it nothing; enable it in the Dashboard (Developers → Webhooks)",
+				"endpoint", ep.ID, "url", ep.URL, "api_version", version)
+			continue
+		}
+		logger.Info("Stripe webhook endpoint for caisse", "endpoint", ep.ID, "url", ep.URL, "status", ep.Status,
+			"api_version", version, "events", strings.Join(ep.EnabledEvents, ","))
+	}
+	if len(ours) == 0 {
+		logger.Warn("no webhook endpoint of this Stripe account points at caisse (a URL ending in /webhooks/stripe): add one in the Dashboard (Developers → Webhooks), or events arrive only by catching up",
+			"endpoints", len(endpoints))
+	}
 }
 
 // Close shuts down gracefully: stop accepting and finish in-flight requests,
@@ -159,6 +202,9 @@ type Store interface {
 	caisse.EventService
 	caisse.OrderService
 	caisse.ProductService
+	caisse.CheckoutService
+	// Reconcile catches up on events Stripe never delivered.
+	Reconcile(ctx context.Context) (sqlstore.ReconcileReport, error)
 	// Core is the shared store, for its settings.
 	Core() *sqlstore.Store
 	Open(ctx context.Context) error
@@ -184,7 +230,14 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	core := db.Core()
 	core.Logger = logger
 	core.Decode = stripe.Facts
-	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, Now: time.Now}
+	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, RefundOversold: cfg.RefundOversold, Now: time.Now}
+	if cfg.SecretKey != "" {
+		core.Stripe = stripe.NewClient(cfg.SecretKey, cfg.APIURL, nil)
+	}
+	if cfg.CheckoutTTL > 0 {
+		core.CheckoutTTL = cfg.CheckoutTTL
+	}
+	core.ReconcileEvery = cfg.ReconcileEvery
 	core.MaxAttempts = cfg.MaxAttempts
 	if cfg.Workers > 0 {
 		core.Workers = cfg.Workers

@@ -136,7 +136,7 @@ func replay(ctx context.Context, tx Tx, id string) error {
 	if n == 0 {
 		return caisse.Errorf(caisse.ENOTFOUND, "no event %s", id)
 	}
-	return tx.Enqueue(ctx, id)
+	return enqueue(ctx, tx, id)
 }
 
 // ReplayFailed puts every dead letter back into processing.

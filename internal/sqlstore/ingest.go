@@ -168,7 +168,7 @@ func (in *ingest) commit(batch []*receipt) {
 		}
 		// The jobs commit with the events, in the same transaction (on SQLite,
 		// the single write connection is held by it).
-		return tx.Enqueue(ctx, ids...)
+		return enqueue(ctx, tx, ids...)
 	})
 	for _, r := range batch {
 		if err != nil {

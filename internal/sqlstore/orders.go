@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/caisse/caisse"
 )
@@ -13,15 +14,17 @@ var _ caisse.OrderService = (*Store)(nil)
 
 const orderColumns = `id, status, items, checkout_items, checkout_open, holds, currency, amount_total,
 	amount_paid, amount_refunded, customer_email, checkout_session, payment_intent, payment_error,
-	dispute, oversold, unknown_products, items_error, created_at, updated_at`
+	dispute, oversold, unknown_products, items_error, created_at, updated_at, checkout_expires_at,
+	oversold_refund`
 
 func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	var o caisse.OrderRecord
 	var status, items, checkoutItems, holds, dispute, unknown string
-	var created, updated int64
+	var created, updated, expires int64
 	if err := row.Scan(&o.ID, &status, &items, &checkoutItems, &o.CheckoutOpen, &holds, &o.Currency,
 		&o.AmountTotal, &o.AmountPaid, &o.AmountRefunded, &o.CustomerEmail, &o.CheckoutSession,
-		&o.PaymentIntent, &o.PaymentError, &dispute, &o.Oversold, &unknown, &o.ItemsError, &created, &updated); err != nil {
+		&o.PaymentIntent, &o.PaymentError, &dispute, &o.Oversold, &unknown, &o.ItemsError, &created, &updated,
+		&expires, &o.OversoldRefund); err != nil {
 		return nil, err
 	}
 	o.Status = caisse.OrderStatus(status)
@@ -46,6 +49,9 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 		o.UnknownProducts = []string{}
 	}
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if expires != 0 {
+		o.CheckoutExpiresAt = fromMicros(expires)
+	}
 	return &o, nil
 }
 
@@ -57,6 +63,13 @@ func findOrderRecord(ctx context.Context, q Querier, id string) (*caisse.OrderRe
 		return nil, fmt.Errorf("error reading order %s: %w", id, err)
 	}
 	return o, nil
+}
+
+func expiresMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
 }
 
 // jsonList writes a list as JSON text, [] when empty.
@@ -78,7 +91,7 @@ func putOrder(ctx context.Context, q Querier, o *caisse.OrderRecord) error {
 		dispute = string(b)
 	}
 	_, err := q.Exec(ctx, `
-		INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, items = excluded.items,
 			checkout_items = excluded.checkout_items, checkout_open = excluded.checkout_open,
 			holds = excluded.holds, currency = excluded.currency, amount_total = excluded.amount_total,
@@ -87,11 +100,12 @@ func putOrder(ctx context.Context, q Querier, o *caisse.OrderRecord) error {
 			payment_intent = excluded.payment_intent, payment_error = excluded.payment_error,
 			dispute = excluded.dispute, oversold = excluded.oversold,
 			unknown_products = excluded.unknown_products, items_error = excluded.items_error,
-			updated_at = excluded.updated_at`,
+			updated_at = excluded.updated_at, checkout_expires_at = excluded.checkout_expires_at,
+			oversold_refund = excluded.oversold_refund`,
 		o.ID, string(o.Status), jsonList(o.Items), jsonList(o.CheckoutItems), o.CheckoutOpen, jsonList(o.Holds),
 		o.Currency, o.AmountTotal, o.AmountPaid, o.AmountRefunded, o.CustomerEmail, o.CheckoutSession,
 		o.PaymentIntent, o.PaymentError, dispute, o.Oversold, jsonList(o.UnknownProducts), o.ItemsError,
-		micros(o.CreatedAt), micros(o.UpdatedAt))
+		micros(o.CreatedAt), micros(o.UpdatedAt), expiresMicros(o.CheckoutExpiresAt), o.OversoldRefund)
 	if err != nil {
 		return fmt.Errorf("error storing order %s: %w", o.ID, err)
 	}

@@ -309,10 +309,18 @@ func (l *ledger) AddOutbox(ctx context.Context, m caisse.OutboxMessage) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.tx.Exec(ctx, `
+	n, err := l.tx.Exec(ctx, `
 		INSERT INTO outbox (key, topic, kind, order_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (key) DO NOTHING`, m.Key, m.Topic, m.Kind, m.OrderID, string(payload), micros(l.now)); err != nil {
+		ON CONFLICT (key) DO NOTHING`, m.Key, m.Topic, m.Kind, m.OrderID, string(payload), micros(l.now))
+	if err != nil {
 		return fmt.Errorf("error writing outbox message %s: %w", m.Key, err)
+	}
+	// A request to Stripe is made by a job inserted with its message, so it
+	// is made if and only if the decision to make it commits.
+	if n > 0 && m.Topic == caisse.TopicStripe && m.Kind == caisse.KindRefundOversold {
+		if err := l.tx.Insert(ctx, []river.InsertManyParams{{Args: RefundOversoldArgs{OrderID: m.OrderID}}}); err != nil {
+			return fmt.Errorf("error queueing the refund of order %s: %w", m.OrderID, err)
+		}
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/stripe"
 )
 
 // ErrNoRows is what Row.Scan returns when the query found nothing, whatever
@@ -47,8 +48,8 @@ type Tx interface {
 	Querier
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
-	// Enqueue inserts a processing job for each event, in this transaction.
-	Enqueue(ctx context.Context, eventIDs ...string) error
+	// Insert inserts jobs, in this transaction.
+	Insert(ctx context.Context, jobs []river.InsertManyParams) error
 	// CompleteJob marks a processing job done, in this transaction.
 	CompleteJob(ctx context.Context, job *river.Job[ProcessEventArgs]) error
 	// Lock takes locks on keys that last until the transaction ends, so two
@@ -105,6 +106,21 @@ type Store struct {
 	// any instance. Running an event twice is harmless: its effects apply once.
 	RescueAfter time.Duration
 
+	// Stripe is the Stripe API, for checkout, refunds and catch-up; nil
+	// when no secret key is set.
+	Stripe *stripe.Client
+	// CheckoutTTL is how long a checkout holds its units (at least
+	// MinCheckoutTTL, Stripe's minimum).
+	CheckoutTTL time.Duration
+	// CheckoutGrace is how long after a checkout's expiry the sweep waits
+	// for Stripe's checkout.session.expired before releasing its units.
+	CheckoutGrace time.Duration
+	// SweepEvery is how often expired checkouts are looked for.
+	SweepEvery time.Duration
+	// ReconcileEvery is how often Stripe's events API is read for events
+	// that never arrived (0: never; needs Stripe).
+	ReconcileEvery time.Duration
+
 	ingest  ingest
 	batcher batcher
 }
@@ -112,15 +128,18 @@ type Store struct {
 // NewStore returns a store with caisse's defaults.
 func NewStore() *Store {
 	return &Store{
-		Rules:        caisse.Rules{RestockOnRefund: true, Now: time.Now},
-		Logger:       slog.Default(),
-		Now:          time.Now,
-		MaxAttempts:  10,
-		PollInterval: time.Second,
-		Workers:      16,
-		Committers:   1,
-		BatchSize:    1,
-		RescueAfter:  time.Minute,
+		Rules:         caisse.Rules{RestockOnRefund: true, Now: time.Now},
+		Logger:        slog.Default(),
+		Now:           time.Now,
+		MaxAttempts:   10,
+		PollInterval:  time.Second,
+		Workers:       16,
+		Committers:    1,
+		BatchSize:     1,
+		RescueAfter:   time.Minute,
+		CheckoutTTL:   MinCheckoutTTL,
+		CheckoutGrace: 5 * time.Minute,
+		SweepEvery:    time.Minute,
 	}
 }
 
@@ -133,7 +152,18 @@ func (s *Store) Core() *Store { return s }
 func (s *Store) RiverConfig() *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &processWorker{store: s})
+	river.AddWorker(workers, &refundWorker{store: s})
+	river.AddWorker(workers, &sweepWorker{store: s})
+	river.AddWorker(workers, &reconcileWorker{store: s})
+	// Periodic jobs run on one instance at a time (River's leader).
+	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(max(s.SweepEvery, time.Second)),
+		func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
+	if s.Stripe != nil && s.ReconcileEvery > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(s.ReconcileEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	}
 	return &river.Config{
+		PeriodicJobs:      periodic,
 		Logger:            slog.New(quiet{s.Logger.Handler()}).With("component", "river"),
 		MaxAttempts:       s.MaxAttempts,
 		RetryPolicy:       s.Retry,
@@ -167,6 +197,15 @@ type processWorker struct {
 
 func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessEventArgs]) error {
 	return w.store.process(ctx, job)
+}
+
+// enqueue inserts a processing job for each event, in tx.
+func enqueue(ctx context.Context, tx Tx, eventIDs ...string) error {
+	jobs := make([]river.InsertManyParams, len(eventIDs))
+	for i, id := range eventIDs {
+		jobs[i] = river.InsertManyParams{Args: ProcessEventArgs{EventID: id}}
+	}
+	return tx.Insert(ctx, jobs)
 }
 
 func (s *Store) now() time.Time { return s.Now().UTC() }

@@ -12,6 +12,7 @@ import (
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/internal/stripemock"
 	"github.com/caisse/caisse/postgres"
 	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
@@ -22,6 +23,7 @@ type db interface {
 	caisse.EventService
 	caisse.OrderService
 	caisse.ProductService
+	caisse.CheckoutService
 	Core() *sqlstore.Store
 	Open(ctx context.Context) error
 	Migrate(ctx context.Context) error
@@ -41,7 +43,7 @@ type bundle struct {
 
 // open opens (and migrates) a store on the database at url; several stores
 // on one url behave as several caisse instances.
-func open(t testing.TB, kind dbtest.Kind, url string) *bundle {
+func open(t testing.TB, kind dbtest.Kind, url string, configure ...func(*sqlstore.Store)) *bundle {
 	t.Helper()
 	var d db
 	if kind == dbtest.SQLite {
@@ -64,6 +66,9 @@ func open(t testing.TB, kind dbtest.Kind, url string) *bundle {
 		case b.seen <- struct{}{}:
 		default:
 		}
+	}
+	for _, c := range configure {
+		c(core)
 	}
 	ctx := context.Background()
 	if err := d.Open(ctx); err != nil {
@@ -301,3 +306,6 @@ func TestConcurrentEventsOnOneOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestMain stops the stripe-mock the tests may share.
+func TestMain(m *testing.M) { stripemock.Main(m) }

@@ -1,0 +1,99 @@
+package caisse
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Reasons a checkout is refused, as the error code clients see.
+const (
+	ReasonNotAvailable    = "not_available"    // the units are not in stock (409)
+	ReasonUnknownProduct  = "unknown_product"  // an item names no product of the shop (400)
+	ReasonInvalidItems    = "invalid_items"    // no items, a blank product or a quantity below 1 (400)
+	ReasonInvalidURL      = "invalid_url"      // success_url or cancel_url missing or not http(s) (400)
+	ReasonInvalidEmail    = "invalid_email"    // customer_email is not an email address (400)
+	ReasonMixedCurrencies = "mixed_currencies" // the products are priced in different currencies (400)
+	ReasonNoPrice         = "no_price"         // a product has no price or currency to charge (400)
+	ReasonCheckoutOff     = "checkout_disabled"
+)
+
+// MaxCheckoutItems bounds the lines of one checkout.
+const MaxCheckoutItems = 100
+
+// CheckoutRequest is a shop front end asking to sell items: POST /api/checkout.
+type CheckoutRequest struct {
+	Items         []Item `json:"items"`
+	CustomerEmail string `json:"customer_email"`
+	SuccessURL    string `json:"success_url"`
+	CancelURL     string `json:"cancel_url"`
+}
+
+// Validate checks the request's shape; whether the products exist and are
+// in stock is the store's to say.
+func (r *CheckoutRequest) Validate() error {
+	if len(r.Items) == 0 {
+		return &Error{Code: EINVALID, Reason: ReasonInvalidItems, Message: "items is empty: name at least one {product_id, quantity}"}
+	}
+	if len(r.Items) > MaxCheckoutItems {
+		return &Error{Code: EINVALID, Reason: ReasonInvalidItems, Message: "a checkout has at most 100 items"}
+	}
+	for i, it := range r.Items {
+		if strings.TrimSpace(it.ProductID) == "" {
+			return &Error{Code: EINVALID, Reason: ReasonInvalidItems, Message: "items[" + strconv.Itoa(i) + "].product_id is empty"}
+		}
+		if it.Quantity < 1 {
+			return &Error{Code: EINVALID, Reason: ReasonInvalidItems, Products: []string{it.ProductID},
+				Message: "items[" + strconv.Itoa(i) + "].quantity must be 1 or more"}
+		}
+	}
+	for _, u := range []struct{ name, value string }{{"success_url", r.SuccessURL}, {"cancel_url", r.CancelURL}} {
+		parsed, err := url.Parse(u.value)
+		if u.value == "" || err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+			return &Error{Code: EINVALID, Reason: ReasonInvalidURL,
+				Message: u.name + " must be an absolute http(s) URL where Stripe sends the customer back"}
+		}
+	}
+	if e := r.CustomerEmail; e != "" && (len(e) > 254 || !strings.Contains(e, "@") || strings.ContainsAny(e, " \t\r\n<>")) {
+		return &Error{Code: EINVALID, Reason: ReasonInvalidEmail, Message: "customer_email is not an email address"}
+	}
+	return nil
+}
+
+// Merged returns the items with each product once, quantities added, in
+// product order.
+func (r *CheckoutRequest) Merged() []Item {
+	byID := map[string]int64{}
+	var ids []string
+	for _, it := range r.Items {
+		if _, ok := byID[it.ProductID]; !ok {
+			ids = append(ids, it.ProductID)
+		}
+		byID[it.ProductID] += it.Quantity
+	}
+	slices.Sort(ids)
+	out := make([]Item, len(ids))
+	for i, id := range ids {
+		out[i] = Item{ProductID: id, Quantity: byID[id]}
+	}
+	return out
+}
+
+// Checkout is an open checkout: the order holding the units and the Stripe
+// Checkout Session the customer pays on.
+type Checkout struct {
+	OrderID           string    `json:"order_id"`
+	CheckoutSessionID string    `json:"checkout_session_id"`
+	URL               string    `json:"url"`
+	ExpiresAt         time.Time `json:"expires_at"`
+}
+
+// CheckoutService opens checkouts.
+type CheckoutService interface {
+	// Checkout reserves the items' units and opens a Stripe Checkout
+	// Session for them; the units are released if Stripe fails.
+	Checkout(ctx context.Context, r CheckoutRequest) (*Checkout, error)
+}

@@ -1,0 +1,107 @@
+package sqlstore_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/dbtest"
+	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/internal/stripemock"
+	"github.com/caisse/caisse/stripe"
+)
+
+// clock is a time the test moves forward.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// A checkout whose session expires without any event has its units
+// released by the periodic sweep, once the grace period is over; a checkout
+// paid in time keeps its unit. The Fake stands in for Stripe, with the
+// test's clock, since stripe-mock cannot be told the time.
+func TestSweepReleasesExpiredCheckouts(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
+		clk := &clock{now: time.Now().UTC()}
+		fake := stripemock.NewFake(t)
+		fake.SetNow(clk.Now)
+		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store) {
+			s.Now = clk.Now
+			s.Rules.Now = clk.Now
+			s.Stripe = stripe.NewClient(stripemock.TestKey, fake.URL, nil)
+			s.SweepEvery = 20 * time.Millisecond
+			s.CheckoutGrace = 5 * time.Minute
+		})
+		ctx := context.Background()
+		for _, id := range []string{"lost", "paid"} {
+			if _, err := b.PutProduct(ctx, id, caisse.ProductUpdate{Name: id, Price: 1000, Currency: "eur", Stock: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		req := func(product string) caisse.CheckoutRequest {
+			return caisse.CheckoutRequest{Items: []caisse.Item{{ProductID: product, Quantity: 1}},
+				SuccessURL: "https://shop.example/ok", CancelURL: "https://shop.example/cart"}
+		}
+		lost, err := b.Checkout(ctx, req("lost"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paid, err := b.Checkout(ctx, req("paid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.receive(t, stripe.Example{Type: "checkout.session.completed", EventID: "evt_paid", OrderID: paid.OrderID, ProductID: "paid", Amount: 1000})
+		if err := b.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitAll(t, []*bundle{b}, []string{"evt_paid"})
+		reserved := func(id string) int64 {
+			p, err := b.FindProduct(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p.Reserved
+		}
+		// Expired, but within the grace period: Stripe's event may still come.
+		clk.Add(time.Until(lost.ExpiresAt) + time.Minute)
+		if n, err := b.Core().SweepCheckouts(ctx, b.Core().CheckoutGrace); err != nil || n != 0 || reserved("lost") != 1 {
+			t.Fatalf("within the grace period: swept %d (%v), reserved %d", n, err, reserved("lost"))
+		}
+		clk.Add(10 * time.Minute)
+		deadline := time.Now().Add(time.Minute)
+		for reserved("lost") != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the sweep never released the expired checkout's unit")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if p, _ := b.FindProduct(ctx, "lost"); p.Available != 1 || p.Stock != 1 {
+			t.Fatalf("after the sweep: %+v", p)
+		}
+		if p, _ := b.FindProduct(ctx, "paid"); p.Stock != 0 || p.Reserved != 0 {
+			t.Fatalf("the paid checkout's unit: %+v", p)
+		}
+		if o, err := b.FindOrder(ctx, paid.OrderID); err != nil || o.Status != caisse.StatusPaid {
+			t.Fatalf("the paid order: %+v %v", o, err)
+		}
+		// The unit is for sale again.
+		if _, err := b.Checkout(ctx, req("lost")); err != nil {
+			t.Fatalf("a new checkout after the sweep: %v", err)
+		}
+	})
+}

@@ -1,0 +1,189 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/stripe"
+)
+
+// RefundOversoldArgs is the job that asks Stripe to refund an order flagged
+// oversold. It is inserted with the outbox message that records the
+// decision, in the transaction that flagged the order.
+type RefundOversoldArgs struct {
+	OrderID string `json:"order_id"`
+}
+
+// Kind names the job in River's tables.
+func (RefundOversoldArgs) Kind() string { return caisse.KindRefundOversold }
+
+type refundWorker struct {
+	river.WorkerDefaults[RefundOversoldArgs]
+	store *Store
+}
+
+func (w *refundWorker) Work(ctx context.Context, job *river.Job[RefundOversoldArgs]) error {
+	err := w.store.refundOversold(ctx, job.Args.OrderID)
+	if err != nil && job.Attempt >= job.MaxAttempts {
+		w.store.Logger.Error("caisse could not refund an oversold order: refund it in the Stripe Dashboard",
+			"order_id", job.Args.OrderID, "error", err.Error())
+	}
+	return err
+}
+
+// refundOversold refunds an oversold order's payment, once: the idempotency
+// key comes from the order, so a retry after a lost answer, or a second job,
+// gets the same refund back from Stripe instead of a second one.
+func (s *Store) refundOversold(ctx context.Context, orderID string) error {
+	if s.Stripe == nil {
+		return river.JobCancel(fmt.Errorf("order %s is oversold and caisse cannot refund it without STRIPE_SECRET_KEY: refund it in the Stripe Dashboard", orderID))
+	}
+	o, err := findOrderRecord(ctx, s.Driver.Reader(), orderID)
+	if err != nil {
+		return err
+	}
+	if o == nil || !o.Oversold || o.OversoldRefund != "" || o.PaymentIntent == "" {
+		return nil
+	}
+	refund, err := s.Stripe.Refund(ctx, stripe.RefundParams{
+		PaymentIntent: o.PaymentIntent, OrderID: orderID,
+		Metadata:       map[string]string{"caisse_reason": "oversold"},
+		IdempotencyKey: stripe.OversoldRefundIdempotencyKey(orderID),
+	})
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	err = s.retryTx(ctx, func(tx Tx) error {
+		if err := tx.Lock(ctx, "order:"+orderID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orders SET oversold_refund = ?, updated_at = ? WHERE id = ?`,
+			refund, micros(now), orderID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE key = ?`,
+			micros(now), "stripe:"+caisse.KindRefundOversold+":"+orderID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("error recording refund %s of order %s: %w", refund, orderID, err)
+	}
+	s.Logger.Info("oversold order refunded", "order_id", orderID, "refund", refund, "outcome", "refunded")
+	return nil
+}
+
+// SweepArgs is the periodic job that releases the holds of checkouts that
+// expired without an event.
+type SweepArgs struct{}
+
+// Kind names the job in River's tables.
+func (SweepArgs) Kind() string { return "sweep_checkouts" }
+
+type sweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	store *Store
+}
+
+func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	_, err := w.store.SweepCheckouts(ctx, w.store.CheckoutGrace)
+	return err
+}
+
+// ReconcileArgs is the periodic job that catches up on events Stripe never
+// delivered.
+type ReconcileArgs struct{}
+
+// Kind names the job in River's tables.
+func (ReconcileArgs) Kind() string { return "reconcile_events" }
+
+type reconcileWorker struct {
+	river.WorkerDefaults[ReconcileArgs]
+	store *Store
+}
+
+func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
+	_, err := w.store.Reconcile(ctx)
+	return err
+}
+
+// Stripe keeps events for 30 days; reconcile never asks for older ones.
+const eventsKeptFor = 30 * 24 * time.Hour
+
+// reconcileOverlap is how far before the stored cursor reconcile reads
+// again: events created in the same second, or listed a little late, are
+// not missed, and the ones already stored are skipped.
+const reconcileOverlap = 5 * time.Minute
+
+// ReconcileReport is what a catch-up found.
+type ReconcileReport struct {
+	// Since is the creation time the listing started from.
+	Since time.Time `json:"since"`
+	// Found is how many events Stripe listed.
+	Found int `json:"found"`
+	// Stored is how many of them caisse had not stored, and now has.
+	Stored int `json:"stored"`
+}
+
+// Reconcile lists Stripe's events from the stored cursor (at most 30 days
+// back) and puts each one caisse has not stored through the inbox, as if it
+// had been delivered: stored, then processed by the workers.
+func (s *Store) Reconcile(ctx context.Context) (ReconcileReport, error) {
+	var rep ReconcileReport
+	if s.Stripe == nil {
+		return rep, caisse.Errorf(caisse.EINVALID, "catching up on events needs STRIPE_SECRET_KEY")
+	}
+	var cursor int64
+	err := s.Driver.Reader().QueryRow(ctx, `SELECT value FROM cursors WHERE name = 'stripe_events'`).Scan(&cursor)
+	if err != nil && !errors.Is(err, ErrNoRows) {
+		return rep, fmt.Errorf("error reading where catching up got to: %w", err)
+	}
+	now := s.now()
+	oldest := now.Add(-eventsKeptFor + time.Minute)
+	rep.Since = oldest
+	if cursor > 0 {
+		rep.Since = time.Unix(cursor, 0).UTC().Add(-reconcileOverlap)
+		if rep.Since.Before(oldest) {
+			rep.Since = oldest
+		}
+	}
+	rep.Since = rep.Since.Truncate(time.Second)
+	newest := cursor
+	err = s.Stripe.ListEvents(ctx, rep.Since, func(id string, created int64, raw []byte) error {
+		rep.Found++
+		e, err := stripe.DecodeEvent(raw)
+		if err != nil {
+			s.Logger.Warn("Stripe listed an event caisse cannot read; skipped", "event_id", id, "error", err.Error())
+			return nil
+		}
+		inserted, err := s.ReceiveEvent(ctx, e)
+		if err != nil {
+			return err
+		}
+		if inserted {
+			rep.Stored++
+			s.Logger.Info("event caught up: it was never delivered", "event_id", id, "type", e.Type, "outcome", "stored")
+		}
+		newest = max(newest, created)
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("error catching up on events: %w", err)
+	}
+	if newest > cursor {
+		err := s.retryTx(ctx, func(tx Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO cursors (name, value) VALUES ('stripe_events', ?)
+				ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE excluded.value > cursors.value`, newest)
+			return err
+		})
+		if err != nil {
+			return rep, fmt.Errorf("error storing where catching up got to: %w", err)
+		}
+	}
+	return rep, nil
+}
