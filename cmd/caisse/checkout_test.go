@@ -177,6 +177,18 @@ func TestCheckoutRefusesBadRequests(t *testing.T) {
 			t.Errorf("%s: %d %+v, want %d %s %v", c.name, status, ans.Error, c.status, c.code, c.products)
 		}
 	}
+	big := `{"items":[{"product_id":"` + strings.Repeat("a", 70<<10) + `","quantity":1}]}`
+	if status, ans, _ := a.checkout(big, ""); status != http.StatusRequestEntityTooLarge || ans.Error.Code != "too_large" {
+		t.Errorf("a 70 KiB body: %d %+v", status, ans.Error)
+	}
+	res, err := http.Get(a.url + "/api/checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /api/checkout: %d", res.StatusCode)
+	}
 	for _, id := range []string{"art", "print"} {
 		if p := a.product(id); p.Reserved != 0 {
 			t.Errorf("a refused checkout left %d units of %s reserved", p.Reserved, id)
