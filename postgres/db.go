@@ -21,6 +21,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/caisse/caisse/internal/sqlstore"
 )
@@ -237,7 +238,11 @@ func (t *pgTx) Insert(ctx context.Context, jobs []river.InsertManyParams) error 
 	return err
 }
 
-func (t *pgTx) CompleteJob(ctx context.Context, job *river.Job[sqlstore.ProcessEventArgs]) error {
-	_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, t.tx, job)
-	return err
+func (t *pgTx) CompleteJobs(ctx context.Context, jobs []*river.Job[sqlstore.ProcessEventArgs]) error {
+	for _, job := range jobs {
+		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, t.tx, job); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
@@ -211,7 +212,22 @@ func (t *sqliteTx) Insert(ctx context.Context, jobs []river.InsertManyParams) er
 	return err
 }
 
-func (t *sqliteTx) CompleteJob(ctx context.Context, job *river.Job[sqlstore.ProcessEventArgs]) error {
-	_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, t.tx, job)
+// CompleteJobs completes the jobs with one statement. River's own
+// JobCompleteTx updates one job per statement through a query built for
+// every case (metadata merges, cancellation), which cost a tenth of the
+// processing CPU. For a plain completion it sets only the state and
+// finalized_at, in River's SQLite time format (see riversqlite's timeString,
+// River v0.49.0); TestJobsComplete checks River reads the result.
+func (t *sqliteTx) CompleteJobs(ctx context.Context, jobs []*river.Job[sqlstore.ProcessEventArgs]) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, len(jobs)+1)
+	args = append(args, time.Now().UTC().Round(time.Millisecond).Format("2006-01-02 15:04:05.000"))
+	for _, j := range jobs {
+		args = append(args, j.ID)
+	}
+	_, err := t.tx.ExecContext(ctx, `UPDATE river_job SET state = 'completed', finalized_at = ?
+		WHERE state = 'running' AND id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(jobs)), ",")+`)`, args...)
 	return err
 }

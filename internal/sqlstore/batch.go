@@ -124,10 +124,21 @@ func (s *Store) applyBatch(batch []*ticket) (done int) {
 	if applied == 0 {
 		return done
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// The jobs complete with their effects, all at once.
+	var jobs []*river.Job[ProcessEventArgs]
+	for _, t := range batch {
+		if t.err == nil {
+			jobs = append(jobs, t.job)
+		}
+	}
+	err = tx.CompleteJobs(ctx, jobs)
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+	if err != nil {
 		for _, t := range batch {
 			if t.err == nil {
-				t.err = fmt.Errorf("error committing event %s: %w", t.job.Args.EventID, err)
+				t.err = fmt.Errorf("error committing event %s and its job: %w", t.job.Args.EventID, err)
 				t.status = ""
 			}
 		}

@@ -9,8 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/dbtest"
+	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
 )
@@ -118,4 +125,96 @@ func refuseTimeline(t *testing.T, kind dbtest.Kind, url, orderID string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestJobsComplete processes events and reads their jobs back through
+// River: each is completed, with a finalized time River can read, and none
+// is left to run.
+func TestJobsComplete(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
+		url := kind.NewURL(t)
+		b := open(t, kind, url)
+		var ids []string
+		for i := range 30 {
+			ids = append(ids, b.receive(t, stripe.Example{Type: "checkout.session.completed",
+				EventID: fmt.Sprintf("evt_%d", i), OrderID: fmt.Sprintf("o_%d", i)}))
+		}
+		before := time.Now().Add(-time.Second)
+		ctx := context.Background()
+		if err := b.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitAll(t, []*bundle{b}, ids)
+		_, depth, err := b.EventCounts(ctx)
+		if err != nil || depth != 0 {
+			t.Fatalf("%d jobs left to run (%v)", depth, err)
+		}
+		jobs := listJobs(t, kind, url)
+		completed := 0
+		for _, j := range jobs {
+			if j.Kind != (sqlstore.ProcessEventArgs{}).Kind() {
+				continue
+			}
+			if j.State != rivertype.JobStateCompleted || j.FinalizedAt == nil || j.FinalizedAt.Before(before) || j.FinalizedAt.After(time.Now().Add(time.Second)) {
+				t.Fatalf("job %d: state %s, finalized at %v", j.ID, j.State, j.FinalizedAt)
+			}
+			completed++
+		}
+		if completed != len(ids) {
+			t.Fatalf("%d completed jobs, want %d", completed, len(ids))
+		}
+		if kind == dbtest.SQLite {
+			// River's cleaner finds old jobs by comparing finalized_at as
+			// text in its own format: the times must sort among River's.
+			db, err := sql.Open("sqlite", sqlite.DSN(strings.TrimPrefix(url, "sqlite:")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			format := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
+			var n int
+			if err := db.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'process_event' AND finalized_at > ? AND finalized_at < ?`,
+				format(before), format(time.Now().Add(time.Minute))).Scan(&n); err != nil || n != len(ids) {
+				t.Fatalf("%d jobs finalized in River's time format (%v), want %d", n, err, len(ids))
+			}
+		}
+	})
+}
+
+// listJobs reads every job through a River client of its own, as River's
+// own tools would.
+func listJobs(t *testing.T, kind dbtest.Kind, url string) []*rivertype.JobRow {
+	t.Helper()
+	ctx := context.Background()
+	params := river.NewJobListParams().First(1000)
+	if kind == dbtest.SQLite {
+		db, err := sql.Open("sqlite", sqlite.DSN(strings.TrimPrefix(url, "sqlite:")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		c, err := river.NewClient(riversqlite.New(db), &river.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.JobList(ctx, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Jobs
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.JobList(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Jobs
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -71,13 +72,19 @@ func (s *Store) processTx(ctx context.Context, job *river.Job[ProcessEventArgs])
 	if err != nil {
 		return ev, outcome, status, err
 	}
+	// The job completes in the same transaction as its effects: a crash can
+	// leave both or neither, never effects with a job to run again.
+	if err := tx.CompleteJobs(ctx, []*river.Job[ProcessEventArgs]{job}); err != nil {
+		return ev, outcome, "", fmt.Errorf("error completing the job of event %s: %w", ev.ID, err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return ev, outcome, "", fmt.Errorf("error committing event %s: %w", ev.ID, err)
 	}
 	return ev, outcome, status, nil
 }
 
-// applyJob applies a job's event and completes the job, in tx.
+// applyJob applies a job's event in tx; the caller completes the job in the
+// same transaction.
 func (s *Store) applyJob(ctx context.Context, tx Tx, job *river.Job[ProcessEventArgs]) (*caisse.Event, caisse.Outcome, caisse.EventStatus, error) {
 	var outcome caisse.Outcome
 	ev, err := findEvent(ctx, tx, job.Args.EventID)
@@ -104,11 +111,6 @@ func (s *Store) applyJob(ctx context.Context, tx Tx, job *river.Job[ProcessEvent
 			string(status), ev.ID); err != nil {
 			return ev, outcome, "", fmt.Errorf("error marking event %s %s: %w", ev.ID, status, err)
 		}
-	}
-	// The job completes in the same transaction as its effects: a crash can
-	// leave both or neither, never effects with a job to run again.
-	if err := tx.CompleteJob(ctx, job); err != nil {
-		return ev, outcome, "", fmt.Errorf("error completing the job of event %s: %w", ev.ID, err)
 	}
 	ev.Status = status
 	if outcome.OrderID != "" {
@@ -166,6 +168,31 @@ func (s *Store) report(r ProcessReport) {
 type ledger struct {
 	tx  Tx
 	now time.Time
+	// decoded keeps the facts decoded in this transaction by their stored
+	// JSON: applying one event reads the same objects' facts two or three
+	// times (to merge, to link, to refresh the order), and decoding them is
+	// a tenth of the processing CPU.
+	decoded map[string]caisse.Fact
+}
+
+// decode returns the fact stored as data. It is the caller's to change:
+// its slices are never shared with the cache.
+func (l *ledger) decode(data string) (caisse.Fact, error) {
+	if f, ok := l.decoded[data]; ok {
+		f.Items, f.FailedAttempts = slices.Clone(f.Items), slices.Clone(f.FailedAttempts)
+		return f, nil
+	}
+	var f caisse.Fact
+	if err := json.Unmarshal([]byte(data), &f); err != nil {
+		return f, err
+	}
+	if l.decoded == nil {
+		l.decoded = map[string]caisse.Fact{}
+	}
+	kept := f
+	kept.Items, kept.FailedAttempts = slices.Clone(f.Items), slices.Clone(f.FailedAttempts)
+	l.decoded[data] = kept
+	return f, nil
 }
 
 var _ caisse.Ledger = (*ledger)(nil)
@@ -187,7 +214,7 @@ func (l *ledger) queryFacts(ctx context.Context, query string, args ...any) ([]c
 		if err := rows.Scan(&f.OrderID, &data); err != nil {
 			return nil, fmt.Errorf("error reading facts: %w", err)
 		}
-		if err := json.Unmarshal([]byte(data), &f.Fact); err != nil {
+		if f.Fact, err = l.decode(data); err != nil {
 			return nil, fmt.Errorf("error reading facts: %w", err)
 		}
 		out = append(out, f)

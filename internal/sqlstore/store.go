@@ -50,8 +50,10 @@ type Tx interface {
 	Rollback(ctx context.Context) error
 	// Insert inserts jobs, in this transaction.
 	Insert(ctx context.Context, jobs []river.InsertManyParams) error
-	// CompleteJob marks a processing job done, in this transaction.
-	CompleteJob(ctx context.Context, job *river.Job[ProcessEventArgs]) error
+	// CompleteJobs marks processing jobs done, in this transaction. A job
+	// that is no longer running (a rescued one, to run again) is left as it
+	// is: running an event again changes nothing.
+	CompleteJobs(ctx context.Context, jobs []*river.Job[ProcessEventArgs]) error
 	// Lock takes locks on keys that last until the transaction ends, so two
 	// transactions touching the same Stripe object or order run one after
 	// the other. Where a transaction already excludes every other writer
