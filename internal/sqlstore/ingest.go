@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,23 +145,50 @@ func (in *ingest) commit(batch []*receipt) {
 	// not undo the others' events.
 	ctx := context.WithoutCancel(batch[0].ctx)
 	err := s.inTx(ctx, func(tx Tx) error {
-		var ids []string
-		for _, r := range batch {
+		// One statement for the whole batch: on PostgreSQL each statement is
+		// a round trip, and the batch's commit waits for all of them.
+		var values strings.Builder
+		args := make([]any, 0, 9*len(batch))
+		for i, r := range batch {
 			e := r.event
 			r.inserted = false
 			e.ReceivedAt = now
 			e.Status = caisse.EventPending
-			n, err := tx.Exec(ctx, `
-				INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO NOTHING`,
-				e.ID, e.Type, e.Created, e.Livemode, e.APIVersion, e.ObjectID, micros(now), string(e.Status), e.Payload)
-			if err != nil {
+			if i > 0 {
+				values.WriteString(", ")
+			}
+			values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, e.ID, e.Type, e.Created, e.Livemode, e.APIVersion, e.ObjectID, micros(now), string(e.Status), e.Payload)
+		}
+		rows, err := tx.Query(ctx, `
+			INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
+			VALUES `+values.String()+`
+			ON CONFLICT (id) DO NOTHING
+			RETURNING id`, args...)
+		if err != nil {
+			return err
+		}
+		inserted := map[string]bool{}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
 				return err
 			}
-			if n > 0 {
+			inserted[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var ids []string
+		for _, r := range batch {
+			// The same event delivered twice in one batch is stored once:
+			// the first of its receipts counts as the insert.
+			if inserted[r.event.ID] {
+				delete(inserted, r.event.ID)
 				r.inserted = true
-				ids = append(ids, e.ID)
+				ids = append(ids, r.event.ID)
 			}
 		}
 		if len(ids) == 0 {

@@ -49,6 +49,7 @@ func (s *Store) process(ctx context.Context, job *river.Job[ProcessEventArgs]) (
 		if s.BatchSize > 1 {
 			ev, outcome, status, err = s.processBatched(ctx, job)
 		} else {
+			s.ingest.yield()
 			ev, outcome, status, err = s.processTx(ctx, job)
 		}
 		if err == nil || try >= maxTxRetries || !s.Driver.Retryable(err) {

@@ -158,6 +158,45 @@ func TestReceiveEvent(t *testing.T) {
 	})
 }
 
+// The same event delivered many times at once, so that its deliveries share
+// ingest transactions, is stored once with one job, and exactly one
+// delivery is told it stored it.
+func TestConcurrentDuplicatesStoreOnce(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
+		b := open(t, kind, kind.NewURL(t))
+		ctx := context.Background()
+		var mu sync.Mutex
+		inserted := map[string]int{}
+		var wg sync.WaitGroup
+		for i := range 60 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprintf("evt_dup_%d", i%3)
+				payload, _ := stripe.Build(stripe.Example{Type: "checkout.session.expired", EventID: id, OrderID: id})
+				e, _ := stripe.DecodeEvent(payload)
+				ok, err := b.ReceiveEvent(ctx, e)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if ok {
+					inserted[id]++
+				}
+			}()
+		}
+		wg.Wait()
+		if len(inserted) != 3 || inserted["evt_dup_0"] != 1 || inserted["evt_dup_1"] != 1 || inserted["evt_dup_2"] != 1 {
+			t.Fatalf("deliveries told they stored the event: %v, want one each", inserted)
+		}
+		counts, depth, err := b.EventCounts(ctx)
+		if err != nil || counts[caisse.EventPending] != 3 || depth != 3 {
+			t.Fatalf("counts %v depth %d (%v): want three events and three jobs", counts, depth, err)
+		}
+	})
+}
+
 func TestPaging(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		b := open(t, kind, kind.NewURL(t))
