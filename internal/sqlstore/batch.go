@@ -19,13 +19,18 @@ type ticket struct {
 	status  caisse.EventStatus
 	err     error
 	done    chan struct{}
+	// lead is closed when this ticket's worker is to commit the next
+	// batches: the worker that did so before has its own answer.
+	lead chan struct{}
 }
 
 // batcher applies the jobs that workers hand it several to a transaction.
 // There is no goroutine of its own: the first worker to find it idle
 // becomes the one that commits, and goes on committing the jobs that
-// arrived meanwhile until none is left; the others wait for their answer.
-// Each job still completes in the transaction that holds its effects.
+// arrived meanwhile until its own job is answered; then it hands the turn to
+// a waiting worker, so no worker's job runs for longer than a batch or two,
+// however long the work keeps coming. Each job still completes in the
+// transaction that holds its effects.
 type batcher struct {
 	mu      sync.Mutex
 	pending []*ticket
@@ -35,27 +40,37 @@ type batcher struct {
 // processBatched applies job in a transaction it may share with other jobs.
 func (s *Store) processBatched(ctx context.Context, job *river.Job[ProcessEventArgs]) (*caisse.Event, caisse.Outcome, caisse.EventStatus, error) {
 	b := &s.batcher
-	t := &ticket{ctx: ctx, job: job, done: make(chan struct{})}
+	t := &ticket{ctx: ctx, job: job, done: make(chan struct{}), lead: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, t)
 	if b.running {
 		b.mu.Unlock()
-		<-t.done
-		return t.ev, t.outcome, t.status, t.err
+		select {
+		case <-t.done:
+			return t.ev, t.outcome, t.status, t.err
+		case <-t.lead:
+		}
+	} else {
+		b.running = true
+		b.mu.Unlock()
 	}
-	b.running = true
-	b.mu.Unlock()
 	for {
 		b.mu.Lock()
+		select {
+		case <-t.done:
+			// Answered: the next waiting worker commits from here on.
+			if len(b.pending) > 0 {
+				close(b.pending[0].lead)
+			} else {
+				b.running = false
+			}
+			b.mu.Unlock()
+			return t.ev, t.outcome, t.status, t.err
+		default:
+		}
 		n := min(len(b.pending), max(s.BatchSize, 1))
 		batch := b.pending[:n:n]
 		b.pending = b.pending[n:]
-		if n == 0 {
-			b.running = false
-			b.pending = nil
-			b.mu.Unlock()
-			break
-		}
 		b.mu.Unlock()
 		s.ingest.yield()
 		if done := s.applyBatch(batch); done < len(batch) {
@@ -65,8 +80,6 @@ func (s *Store) processBatched(ctx context.Context, job *river.Job[ProcessEventA
 			b.mu.Unlock()
 		}
 	}
-	<-t.done
-	return t.ev, t.outcome, t.status, t.err
 }
 
 // minShare is how many jobs a processing transaction applies before it
