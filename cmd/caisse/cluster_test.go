@@ -84,6 +84,17 @@ func deliverAny(t *testing.T, instances []*instance, first int, payload []byte) 
 	t.Errorf("no instance accepted a delivery in a minute")
 }
 
+// problems returns the log lines of level WARN or ERROR, at most the last 40.
+func problems(logs string) string {
+	var out []string
+	for line := range strings.Lines(logs) {
+		if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out[max(0, len(out)-40):], "")
+}
+
 // metric reads one value from an instance's /metrics.
 func (a *app) metric(name string) float64 {
 	a.t.Helper()
@@ -158,6 +169,13 @@ func TestSeveralInstances(t *testing.T) {
 			if len(instances) != 3 {
 				t.FailNow()
 			}
+			t.Cleanup(func() {
+				if t.Failed() {
+					for i, in := range instances {
+						t.Logf("instance %d's warnings and errors:\n%s", i, problems(in.logs.String()))
+					}
+				}
+			})
 			instances[0].load(s)
 
 			rng := rand.New(rand.NewPCG(seed, uint64(stop)))
@@ -190,6 +208,10 @@ func TestSeveralInstances(t *testing.T) {
 						// A graceful stop: in-flight work finishes, the process exits 0.
 						if err := <-instances[2].exit; err != nil {
 							t.Errorf("caisse exited with %v after SIGTERM:\n%s", err, instances[2].logs.String())
+						}
+						// Running jobs finish rather than fail: no attempt is lost to the stop.
+						if strings.Contains(instances[2].logs.String(), "event processing failed") {
+							t.Errorf("jobs failed at SIGTERM instead of finishing:\n%s", problems(instances[2].logs.String()))
 						}
 					}
 				}

@@ -97,7 +97,10 @@ func (p *Program) Open(ctx context.Context) error {
 		db.Close()
 		return fmt.Errorf("CAISSE_ADDR: cannot listen on %s: %w", p.Config.Addr, err)
 	}
-	if err := db.Start(ctx); err != nil {
+	// The workers outlive ctx, which ends at SIGTERM: Close stops them
+	// gracefully, letting running jobs finish, where a cancelled context
+	// would cancel every running job at once.
+	if err := db.Start(context.WithoutCancel(ctx)); err != nil {
 		db.Close()
 		return err
 	}
