@@ -49,6 +49,9 @@ type Server struct {
 	ln     net.Listener
 }
 
+// WebhookPaths are the paths caisse receives Stripe's webhooks on.
+var WebhookPaths = []string{"/webhooks/stripe", "/api/webhooks/stripe", "/api/webhook"}
+
 // Handler returns every route of caisse.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -59,7 +62,7 @@ func (s *Server) Handler() http.Handler {
 
 	// The webhook answers every method itself, so a wrong one gets a JSON 405
 	// and a log line rather than the mux's plain-text reply.
-	for _, path := range []string{"/webhooks/stripe", "/api/webhooks/stripe", "/api/webhook"} {
+	for _, path := range WebhookPaths {
 		mux.HandleFunc(path, s.handleWebhook)
 	}
 

@@ -115,9 +115,6 @@ func (p *Program) Open(ctx context.Context) error {
 	return nil
 }
 
-// webhookPaths are the paths caisse receives webhooks on.
-var webhookPaths = []string{"/webhooks/stripe", "/api/webhooks/stripe", "/api/webhook"}
-
 // checkEndpoints looks up the Stripe account's webhook endpoints and warns
 // when none that points at caisse is enabled: events would then arrive only
 // through catching up. It reports each endpoint's API version.
@@ -132,7 +129,7 @@ func checkEndpoints(ctx context.Context, api *stripe.Client, logger *slog.Logger
 	var ours []stripe.Endpoint
 	for _, ep := range endpoints {
 		u, err := url.Parse(ep.URL)
-		if err != nil || !slices.Contains(webhookPaths, strings.TrimRight(u.Path, "/")) {
+		if err != nil || !slices.Contains(caissehttp.WebhookPaths, strings.TrimRight(u.Path, "/")) {
 			continue
 		}
 		ours = append(ours, ep)

@@ -107,6 +107,10 @@ type reconcileWorker struct {
 	store *Store
 }
 
+// Timeout lets a first catch-up read up to 30 days of events: far longer
+// than an event's processing, which the queue's default timeout is set for.
+func (w *reconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return 10 * time.Minute }
+
 func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
 	_, err := w.store.Reconcile(ctx)
 	return err
