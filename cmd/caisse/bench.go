@@ -270,17 +270,11 @@ func progress(w io.Writer, mode string, status func() string) (stop func()) {
 // benchSeed fills a fresh bench database with n processed events and what
 // they made, as a shop that has run for a long while.
 func benchSeed(ctx context.Context, dbURL string, n int) error {
-	db, err := openDB(ctx, Config{DatabaseURL: dbURL}, slog.New(slog.DiscardHandler))
+	db, err := openMigrated(ctx, Config{DatabaseURL: dbURL}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
-	if err := db.Open(ctx); err != nil {
-		return err
-	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	ex := stripe.Example{Type: "checkout.session.completed", EventID: "evt_seed", OrderID: "o_seed"}
 	payload, err := stripe.Build(ex)
 	if err != nil {

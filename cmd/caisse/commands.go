@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -122,22 +123,33 @@ func (c *command) print(v any, table func(w *tabwriter.Writer)) error {
 	return w.Flush()
 }
 
+// openMigrated opens the store named by the configuration and brings its
+// schema up to date.
+func openMigrated(ctx context.Context, cfg Config, logger *slog.Logger) (Store, error) {
+	db, err := openDB(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Open(ctx); err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 func (m *Main) migrate(ctx context.Context, args []string) error {
 	c := m.command("migrate")
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
-	db, err := openDB(ctx, c.cfg, m.logger())
+	db, err := openMigrated(ctx, c.cfg, m.logger())
 	if err != nil {
 		return err
 	}
-	if err := db.Open(ctx); err != nil {
-		return err
-	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	return c.print(map[string]any{"migrated": true, "database": redactURL(c.cfg.DatabaseURL)}, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "database %s is up to date\n", redactURL(c.cfg.DatabaseURL))
 	})

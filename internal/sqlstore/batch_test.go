@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
@@ -185,34 +186,29 @@ func TestJobsComplete(t *testing.T) {
 // own tools would.
 func listJobs(t *testing.T, kind dbtest.Kind, url string) []*rivertype.JobRow {
 	t.Helper()
-	ctx := context.Background()
-	params := river.NewJobListParams().First(1000)
 	if kind == dbtest.SQLite {
 		db, err := sql.Open("sqlite", sqlite.DSN(strings.TrimPrefix(url, "sqlite:")))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		c, err := river.NewClient(riversqlite.New(db), &river.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := c.JobList(ctx, params)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.Jobs
+		return jobList(t, riversqlite.New(db))
 	}
-	pool, err := pgxpool.New(ctx, url)
+	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	return jobList(t, riverpgxv5.New(pool))
+}
+
+func jobList[TTx any](t *testing.T, driver riverdriver.Driver[TTx]) []*rivertype.JobRow {
+	t.Helper()
+	c, err := river.NewClient(driver, &river.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.JobList(ctx, params)
+	res, err := c.JobList(context.Background(), river.NewJobListParams().First(1000))
 	if err != nil {
 		t.Fatal(err)
 	}
