@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -22,8 +21,10 @@ import (
 	"time"
 )
 
-// InstallCommand installs the stripe-mock the tests are written against.
-const InstallCommand = "go install github.com/stripe/stripe-mock@v0.203.0"
+// Version is the stripe-mock the tests are written against, pinned in go.mod
+// as a tool: `go tool stripe-mock` builds it from the module cache, so the
+// tests need nothing installed by hand.
+const Version = "v0.203.0"
 
 // TestKey is a test-mode secret key; stripe-mock accepts any that looks like
 // one, and Fake accepts any sk_test_ key.
@@ -85,31 +86,15 @@ func Start(t testing.TB) string {
 	return shared.url
 }
 
-// find looks for the stripe-mock binary in PATH, then where `go install`
-// puts it.
+// find returns the stripe-mock pinned in go.mod, built by the go command
+// (`go tool -n` builds the tool into the build cache and prints its path).
 func find() (string, error) {
-	if p, err := exec.LookPath("stripe-mock"); err == nil {
-		return p, nil
+	out, err := exec.Command("go", "tool", "-n", "stripe-mock").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("error building stripe-mock %s, the tool pinned in go.mod (go tool -n stripe-mock): %v: %s",
+			Version, err, strings.TrimSpace(string(out)))
 	}
-	var dirs []string
-	// `go env` prints one variable a line; GOBIN is usually empty.
-	if out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
-		vars := strings.Split(string(out), "\n")
-		if len(vars) >= 2 {
-			if gobin := strings.TrimSpace(vars[0]); gobin != "" {
-				dirs = append(dirs, gobin)
-			}
-			for _, p := range filepath.SplitList(strings.TrimSpace(vars[1])) {
-				dirs = append(dirs, filepath.Join(p, "bin"))
-			}
-		}
-	}
-	for _, dir := range dirs {
-		if p, err := exec.LookPath(filepath.Join(dir, "stripe-mock")); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("stripe-mock is not installed (looked in PATH and $(go env GOPATH)/bin): install it with `%s`", InstallCommand)
+	return strings.TrimSpace(string(out)), nil
 }
 
 // process is a running stripe-mock.
