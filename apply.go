@@ -25,6 +25,19 @@ type OrderRecord struct {
 	CheckoutOpen bool
 	// CheckoutExpiresAt is when the caisse checkout's session expires.
 	CheckoutExpiresAt time.Time
+	// CheckoutTerms are the amount, currency and mode caisse's checkout
+	// asked for; zero for an order caisse's checkout did not open.
+	CheckoutTerms Terms
+}
+
+// Terms returns the terms caisse's checkout fixed for the order, or nil when
+// its facts set them.
+func (o *OrderRecord) Terms() *Terms {
+	if len(o.CheckoutItems) == 0 || o.CheckoutTerms.Currency == "" {
+		return nil
+	}
+	t := o.CheckoutTerms
+	return &t
 }
 
 // Outbox topics: where a message is delivered.
@@ -38,6 +51,10 @@ const (
 // KindRefundOversold is the outbox message that asks Stripe to refund an
 // order that was paid when no stock was left for it.
 const KindRefundOversold = "refund_oversold"
+
+// KindRefundMismatch is the outbox message that asks Stripe to refund a
+// payment that was taken for an order but does not pay it.
+const KindRefundMismatch = "refund_mismatch"
 
 // OutboxMessage is a side effect, written in the same transaction as the
 // change that causes it and delivered later at least once. Key makes it unique:
@@ -92,6 +109,10 @@ type Rules struct {
 	// oversold (CAISSE_OVERSOLD_POLICY=refund); otherwise it is only flagged
 	// and the team alerted.
 	RefundOversold bool
+	// RefundMismatch asks Stripe to refund a payment that does not pay its
+	// order (CAISSE_MISMATCH_POLICY=refund); otherwise the order is only
+	// flagged payment_mismatch and the team alerted.
+	RefundMismatch bool
 	// Now returns the current time.
 	Now func() time.Time
 }
@@ -106,6 +127,11 @@ type Outcome struct {
 	Transitions []Transition
 	// Oversold lists the orders that found no stock for their sale.
 	Oversold []string
+	// Mismatched lists the orders that were newly flagged payment_mismatch.
+	Mismatched []string
+	// Ignored, when set, says why the event counts for nothing: it is of the
+	// other mode than the order it names.
+	Ignored string
 }
 
 // Transition is one order's change of status.
@@ -150,6 +176,13 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 	for _, f := range ef.Facts {
 		cur, ok := byID[f.ID]
 		if ok {
+			if cur.Kind != f.Kind {
+				// Stripe ids name one object each: an event that says a
+				// charge is a session is nonsense, and merging it would
+				// change what caisse knows of the charge.
+				return out, Errorf(EINVALID, "%s event %s says %s is a %s, but caisse knows it as a %s: nothing of the event is applied; check where it came from",
+					ev.Type, ev.ID, f.ID, f.Kind, cur.Kind)
+			}
 			cur.Merge(f)
 		} else {
 			cur = LinkedFact{Fact: f}
@@ -305,8 +338,14 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		}
 		rec = &OrderRecord{Order: Order{ID: id, Status: StatusPending, CreatedAt: now}}
 	}
-	s := Summarize(facts)
-	from, wasOversold := rec.Status, rec.Oversold
+	s := Summarize(facts, rec.Terms())
+	if id == out.OrderID && ev.Livemode != s.Livemode {
+		out.Ignored = fmt.Sprintf("a %s event for %s order %s: it never counts for that order", modeName(ev.Livemode), modeName(s.Livemode), id)
+	}
+	from, wasOversold, wasMismatched := rec.Status, rec.Oversold, slices.Clone(rec.MismatchedPayments)
+	if err := r.flagMismatches(ctx, l, rec, s, ev, out); err != nil {
+		return err
+	}
 	items := s.Items
 	if len(rec.CheckoutItems) > 0 {
 		items = rec.CheckoutItems
@@ -369,6 +408,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	}
 
 	changed := from != s.Status || rec.Oversold != wasOversold || !slices.Equal(rec.Holds, want) || !slices.Equal(rec.Items, items) ||
+		!slices.Equal(rec.MismatchedPayments, wasMismatched) || rec.AmountDue != s.AmountDue || rec.Livemode != s.Livemode ||
 		rec.AmountPaid != s.AmountPaid || rec.AmountRefunded != s.AmountRefunded || rec.AmountTotal != s.AmountTotal ||
 		rec.PaymentError != s.PaymentError || !sameDispute(rec.Dispute, s.Dispute) ||
 		rec.CheckoutSession != s.CheckoutSession || rec.PaymentIntent != s.PaymentIntent ||
@@ -380,8 +420,8 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	rec.Status = s.Status
 	rec.Items = items
 	rec.Holds = want
-	rec.Currency, rec.CustomerEmail = s.Currency, s.CustomerEmail
-	rec.AmountTotal, rec.AmountPaid, rec.AmountRefunded = s.AmountTotal, s.AmountPaid, s.AmountRefunded
+	rec.Currency, rec.CustomerEmail, rec.Livemode = s.Currency, s.CustomerEmail, s.Livemode
+	rec.AmountTotal, rec.AmountDue, rec.AmountPaid, rec.AmountRefunded = s.AmountTotal, s.AmountDue, s.AmountPaid, s.AmountRefunded
 	rec.CheckoutSession, rec.PaymentIntent, rec.PaymentError = s.CheckoutSession, s.PaymentIntent, s.PaymentError
 	rec.Dispute = s.Dispute
 	rec.UnknownProducts = unknown
@@ -403,6 +443,58 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		}
 	}
 	return nil
+}
+
+// flagMismatches flags the order payment_mismatch for each payment taken
+// for it that does not pay it and was not flagged before: an alert, and by
+// policy a refund of that payment. The flag stays once set.
+func (r Rules) flagMismatches(ctx context.Context, l Ledger, rec *OrderRecord, s Summary, ev *Event, out *Outcome) error {
+	var flagged bool
+	for _, m := range s.Mismatches {
+		if slices.Contains(rec.MismatchedPayments, m.ID) {
+			continue
+		}
+		refund := r.RefundMismatch && m.PaymentIntent != ""
+		rec.MismatchedPayments = append(rec.MismatchedPayments, m.ID)
+		rec.PaymentMismatch, flagged = true, true
+		if err := l.AddOutbox(ctx, OutboxMessage{
+			Key: "mismatch:" + rec.ID + ":" + m.ID, Topic: TopicAlert, Kind: "order_payment_mismatch", OrderID: rec.ID,
+			Payload: map[string]any{"order_id": rec.ID, "payment": m.ID, "payment_intent": m.PaymentIntent,
+				"amount": m.Amount, "currency": m.Currency, "amount_due": s.AmountDue, "order_currency": s.Currency,
+				"event_id": ev.ID, "refund": refund, "message": mismatchMessage(rec.ID, m, s, refund)},
+		}); err != nil {
+			return err
+		}
+		if refund {
+			if err := l.AddOutbox(ctx, OutboxMessage{
+				Key: "stripe:" + KindRefundMismatch + ":" + rec.ID + ":" + m.PaymentIntent, Topic: TopicStripe, Kind: KindRefundMismatch,
+				OrderID: rec.ID, Payload: map[string]any{"order_id": rec.ID, "payment_intent": m.PaymentIntent},
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	if flagged {
+		slices.Sort(rec.MismatchedPayments)
+		out.Mismatched = append(out.Mismatched, rec.ID)
+	}
+	return nil
+}
+
+func mismatchMessage(id string, m Mismatch, s Summary, refund bool) string {
+	what := fmt.Sprintf("A payment of %s (%s) was taken for order %s, which is due %s: it does not pay the order",
+		FormatAmount(m.Amount, m.Currency), m.ID, id, FormatAmount(s.AmountDue, s.Currency))
+	if refund {
+		return what + "; caisse is refunding it."
+	}
+	return what + "; refund it, or settle the order with the buyer."
+}
+
+func modeName(live bool) string {
+	if live {
+		return "live-mode"
+	}
+	return "test-mode"
 }
 
 // move applies the stock moves from one set of holds to another. If a move

@@ -45,7 +45,7 @@ func BenchmarkMerge(b *testing.B) {
 func BenchmarkSummarize(b *testing.B) {
 	facts := orderFacts(b)
 	for b.Loop() {
-		if s := caisse.Summarize(facts); s.Status == "" {
+		if s := caisse.Summarize(facts, nil); s.Status == "" {
 			b.Fatal("no status")
 		}
 	}

@@ -18,6 +18,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials
 	EUNAVAILABLE  = "unavailable"  // storage cannot be reached right now
 	EUPSTREAM     = "upstream"     // Stripe refused or failed a request caisse made
+	ETOOMANY      = "too_many"     // the client sent too many requests lately
 )
 
 // Error is caisse's application error: a stable code and a message written for

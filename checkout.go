@@ -19,10 +19,20 @@ const (
 	ReasonMixedCurrencies = "mixed_currencies" // the products are priced in different currencies (400)
 	ReasonNoPrice         = "no_price"         // a product has no price or currency to charge (400)
 	ReasonCheckoutOff     = "checkout_disabled"
+	ReasonRateLimited     = "rate_limited" // the client opened too many checkouts lately (429)
 )
 
 // MaxCheckoutItems bounds the lines of one checkout.
-const MaxCheckoutItems = 100
+const MaxCheckoutItems = MaxOrderProducts
+
+// CheckoutLimits are the shop's bounds on one checkout.
+type CheckoutLimits struct {
+	// MaxUnits is the most units one checkout may hold, all products together.
+	MaxUnits int64
+	// Origins, when not empty, are the shop's web origins (https://shop.example):
+	// the customer is sent back only to a page on one of them.
+	Origins []string
+}
 
 // CheckoutRequest is a shop front end asking to sell items: POST /api/checkout.
 type CheckoutRequest struct {
@@ -32,29 +42,46 @@ type CheckoutRequest struct {
 	CancelURL     string `json:"cancel_url"`
 }
 
-// Validate checks the request's shape; whether the products exist and are
-// in stock is the store's to say.
-func (r *CheckoutRequest) Validate() error {
+// Validate checks the request's shape against the shop's limits; whether
+// the products exist and are in stock is the store's to say.
+func (r *CheckoutRequest) Validate(limits CheckoutLimits) error {
 	if len(r.Items) == 0 {
 		return &Error{Code: EINVALID, Reason: ReasonInvalidItems, Message: "items is empty: name at least one {product_id, quantity}"}
 	}
 	if len(r.Items) > MaxCheckoutItems {
-		return &Error{Code: EINVALID, Reason: ReasonInvalidItems, Message: "a checkout has at most 100 items"}
+		return &Error{Code: EINVALID, Reason: ReasonInvalidItems, Message: "a checkout has at most " + strconv.Itoa(MaxCheckoutItems) + " items"}
 	}
+	var units int64
 	for i, it := range r.Items {
 		if strings.TrimSpace(it.ProductID) == "" {
 			return &Error{Code: EINVALID, Reason: ReasonInvalidItems, Message: "items[" + strconv.Itoa(i) + "].product_id is empty"}
+		}
+		if !validProductID(it.ProductID) {
+			return &Error{Code: EINVALID, Reason: ReasonInvalidItems,
+				Message: "items[" + strconv.Itoa(i) + "].product_id is not a product id"}
 		}
 		if it.Quantity < 1 {
 			return &Error{Code: EINVALID, Reason: ReasonInvalidItems, Products: []string{it.ProductID},
 				Message: "items[" + strconv.Itoa(i) + "].quantity must be 1 or more"}
 		}
+		// Each quantity is checked before it is added, so the sum cannot
+		// overflow whatever a client sends.
+		if limits.MaxUnits > 0 && (it.Quantity > limits.MaxUnits || units+it.Quantity > limits.MaxUnits) {
+			return &Error{Code: EINVALID, Reason: ReasonInvalidItems, Products: []string{it.ProductID},
+				Message: "a checkout holds at most " + strconv.FormatInt(limits.MaxUnits, 10) + " units"}
+		}
+		units += it.Quantity
 	}
 	for _, u := range []struct{ name, value string }{{"success_url", r.SuccessURL}, {"cancel_url", r.CancelURL}} {
 		parsed, err := url.Parse(u.value)
 		if u.value == "" || err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
 			return &Error{Code: EINVALID, Reason: ReasonInvalidURL,
 				Message: u.name + " must be an absolute http(s) URL where Stripe sends the customer back"}
+		}
+		if len(limits.Origins) > 0 && !slices.Contains(limits.Origins, "*") &&
+			!slices.ContainsFunc(limits.Origins, func(o string) bool { return strings.EqualFold(o, parsed.Scheme+"://"+parsed.Host) }) {
+			return &Error{Code: EINVALID, Reason: ReasonInvalidURL,
+				Message: u.name + " must be a page of the shop's own site"}
 		}
 	}
 	if e := r.CustomerEmail; e != "" && (len(e) > 254 || !strings.Contains(e, "@") || strings.ContainsAny(e, " \t\r\n<>")) {

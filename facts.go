@@ -28,6 +28,12 @@ type Fact struct {
 	// PaymentIntent and Charge link the object to others.
 	PaymentIntent string `json:"payment_intent,omitempty"`
 	Charge        string `json:"charge,omitempty"`
+	// Livemode is true for a live-mode object. An order belongs to one mode,
+	// and facts of the other never count for it.
+	Livemode bool `json:"livemode,omitempty"`
+	// Created is when Stripe created the object (Unix seconds), which never
+	// changes: the earliest session of an order sets its terms.
+	Created int64 `json:"created,omitempty"`
 
 	// Checkout session facts.
 	Completed      bool `json:"completed,omitempty"`       // checkout.session.completed seen
@@ -67,6 +73,10 @@ func (f *Fact) Merge(other Fact) {
 	f.OrderRef = settle(f.OrderRef, other.OrderRef)
 	f.PaymentIntent = settle(f.PaymentIntent, other.PaymentIntent)
 	f.Charge = settle(f.Charge, other.Charge)
+	f.Livemode = f.Livemode || other.Livemode
+	if f.Created == 0 || (other.Created != 0 && other.Created < f.Created) {
+		f.Created = other.Created
+	}
 
 	f.Completed = f.Completed || other.Completed
 	f.SessionPaid = f.SessionPaid || other.SessionPaid
@@ -166,8 +176,11 @@ func DisputeOpen(status string) bool {
 type EventFacts struct {
 	// Facts about the objects the event touches, at most one per object id.
 	Facts []Fact
-	// Ignored is true for event types caisse does not act on.
+	// Ignored is true for events caisse stores but does not apply: a type it
+	// does not act on, or an event of a connected account.
 	Ignored bool
+	// Reason says why an event is ignored, for the person reading it.
+	Reason string
 }
 
 // ObjectIDs lists the ids of the objects the facts describe.

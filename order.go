@@ -1,11 +1,16 @@
 package caisse
 
 import (
+	"cmp"
 	"fmt"
+	"math"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // OrderStatus is derived from an order's facts; see DeriveStatus.
@@ -72,24 +77,73 @@ type Order struct {
 	ItemsError string `json:"items_error"`
 	// OversoldRefund is the id of the refund caisse asked Stripe for when the
 	// order was oversold (CAISSE_OVERSOLD_POLICY=refund).
-	OversoldRefund string          `json:"oversold_refund"`
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
-	Timeline       []TimelineEntry `json:"timeline"`
+	OversoldRefund string `json:"oversold_refund"`
+	// AmountDue is what a payment must bring, in Currency, to pay the order.
+	AmountDue int64 `json:"amount_due"`
+	// Livemode is the order's mode; events of the other mode never count for it.
+	Livemode bool `json:"livemode"`
+	// PaymentMismatch is set for good once a payment was taken for the order
+	// that does not pay it: short of the amount due, or in another currency.
+	PaymentMismatch bool `json:"payment_mismatch"`
+	// MismatchedPayments are those payments (sessions or payment intents).
+	MismatchedPayments []string `json:"mismatched_payments"`
+	// MismatchRefunds are the refunds caisse asked Stripe for, for those
+	// payments (CAISSE_MISMATCH_POLICY=refund).
+	MismatchRefunds []string        `json:"mismatch_refunds"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+	Timeline        []TimelineEntry `json:"timeline"`
 }
+
+// Order flags, which the status filter of a list also takes: the orders
+// flagged so, whatever their status.
+const (
+	FlagOversold        OrderStatus = "oversold"
+	FlagPaymentMismatch OrderStatus = "payment_mismatch"
+)
 
 // OrderFilter selects orders in a list.
 type OrderFilter struct {
+	// Status is an order status, or a flag (FlagOversold, FlagPaymentMismatch).
 	Status OrderStatus
 	Page
 }
 
 // Normalize checks the status and the page.
 func (f *OrderFilter) Normalize() error {
-	if f.Status != "" && !slices.Contains(OrderStatuses, f.Status) {
-		return Errorf(EINVALID, "unknown order status %q", f.Status)
+	if f.Status != "" && !slices.Contains(OrderStatuses, f.Status) && f.Status != FlagOversold && f.Status != FlagPaymentMismatch {
+		valid := make([]string, 0, len(OrderStatuses)+2)
+		for _, s := range OrderStatuses {
+			valid = append(valid, string(s))
+		}
+		return Errorf(EINVALID, "unknown order status %q: use one of %s, or the flags %s and %s",
+			quoteShort(string(f.Status)), strings.Join(valid, ", "), FlagOversold, FlagPaymentMismatch)
 	}
 	return f.Page.Normalize()
+}
+
+// Terms are what an order must be paid to be paid: the amount due, in one
+// currency, in one mode (test or live). caisse's own checkout fixes them when
+// it opens; otherwise the session that first defined the order's items does.
+type Terms struct {
+	// AmountDue is the least a payment must bring, in Currency's smallest unit.
+	AmountDue int64
+	// Currency is the order's currency: a payment in another counts for nothing.
+	Currency string
+	// Livemode is the order's mode: facts of the other mode never count.
+	Livemode bool
+}
+
+// Mismatch is a payment that was taken for an order but does not pay it: it
+// falls short of the amount due or is in another currency.
+type Mismatch struct {
+	// ID is the session or payment intent that was paid (cs_… or pi_…).
+	ID string
+	// PaymentIntent is the payment to refund, when known.
+	PaymentIntent string
+	// Amount and Currency are what was paid.
+	Amount   int64
+	Currency string
 }
 
 // Summary is everything about an order that follows from its facts alone.
@@ -98,63 +152,188 @@ type Summary struct {
 	Items           []Item
 	Currency        string
 	AmountTotal     int64
+	AmountDue       int64
 	AmountPaid      int64
 	AmountRefunded  int64
+	Livemode        bool
 	CustomerEmail   string
 	CheckoutSession string
 	PaymentIntent   string
 	PaymentError    string
 	ItemsError      string
 	Dispute         *Dispute
+	// Mismatches are the payments taken that do not pay the order, sorted by id.
+	Mismatches []Mismatch
 }
 
 // Summarize derives an order's summary from the facts linked to it. It is a
-// pure function of the set of facts: their order does not matter.
-func Summarize(facts []Fact) Summary {
+// pure function of the set of facts: their order does not matter. fixed, when
+// not nil, are the terms caisse's checkout set; otherwise the facts set them.
+//
+// Only money that covers the order pays it. Facts of the other mode are left
+// out. A session counts for the order when it is in the order's currency and
+// for at least the amount due; a paid session that does not is a mismatch,
+// and so are its payment intent, charges and disputes. A payment intent that
+// no session names counts when it is in the order's currency for at least the
+// amount due; one in another currency counts for nothing (Checkout charged it
+// in the buyer's currency while its session, not yet known, says the shop's).
+func Summarize(facts []Fact, fixed *Terms) Summary {
 	var s Summary
-	var sessionPaid, asyncFailed, expired, awaiting, piSucceeded bool
-	var paidSessionTotal, received, intentTotal int64
-	var errAt int64
+	live := false
+	if fixed != nil {
+		live = fixed.Livemode
+	} else {
+		for _, f := range facts {
+			live = live || f.Livemode
+		}
+	}
+	inMode := make([]Fact, 0, len(facts))
 	for _, f := range facts {
+		if f.Livemode == live {
+			inMode = append(inMode, f)
+		}
+	}
+	var terms Terms
+	if fixed != nil {
+		terms = *fixed
+	} else {
+		terms = definingTerms(inMode)
+	}
+	terms.Livemode = live
+	s.Livemode, s.Currency, s.AmountDue = live, terms.Currency, terms.AmountDue
+
+	// Which sessions and payment intents count for the order.
+	countedSession := map[string]bool{}
+	sessionOf := map[string]Fact{} // payment intent id → a session that names it
+	for _, f := range inMode {
+		if f.Kind != KindSession {
+			continue
+		}
+		countedSession[f.ID] = f.Currency == terms.Currency && f.Amount >= terms.AmountDue
+		if f.PaymentIntent != "" {
+			if prev, ok := sessionOf[f.PaymentIntent]; !ok || f.ID < prev.ID {
+				sessionOf[f.PaymentIntent] = f
+			}
+		}
+	}
+	countedIntent := map[string]bool{}
+	for pi, owner := range sessionOf {
+		countedIntent[pi] = countedSession[owner.ID]
+	}
+	intents := map[string]Fact{}
+	for _, f := range inMode {
+		if f.Kind != KindPaymentIntent {
+			continue
+		}
+		intents[f.ID] = f
+		if _, owned := sessionOf[f.ID]; owned {
+			continue
+		}
+		received := f.Amount
+		if f.Succeeded {
+			received = f.AmountReceived
+		}
+		countedIntent[f.ID] = f.Currency == terms.Currency && received >= terms.AmountDue
+	}
+	chargeIntent := map[string]string{}
+	for _, f := range inMode {
+		if f.Kind == KindCharge {
+			chargeIntent[f.ID] = f.PaymentIntent
+		}
+	}
+	// excluded reports whether a charge or dispute is about a payment that
+	// does not count for the order; one whose payment caisse does not know
+	// yet counts.
+	excluded := func(pi string) bool {
+		counted, known := countedIntent[pi]
+		return known && !counted
+	}
+	// paymentAmount is what a payment intent's payment brought, in the
+	// order's currency.
+	paymentAmount := func(pi string) int64 {
+		if owner, ok := sessionOf[pi]; ok {
+			return owner.Amount
+		}
+		return intents[pi].AmountReceived
+	}
+
+	var sessionPaid, asyncFailed, expired, awaiting, piSucceeded bool
+	var paid, intentTotal int64
+	var errAt int64
+	mismatched := map[string]Mismatch{}
+	for _, f := range inMode {
 		switch f.Kind {
 		case KindSession:
-			paid := f.SessionPaid || f.AsyncSucceeded
-			sessionPaid = sessionPaid || paid
-			if paid {
-				paidSessionTotal = max(paidSessionTotal, f.Amount)
+			isPaid := f.SessionPaid || f.AsyncSucceeded
+			if !countedSession[f.ID] {
+				if isPaid {
+					mismatched[f.ID] = Mismatch{ID: f.ID, PaymentIntent: f.PaymentIntent, Amount: f.Amount, Currency: f.Currency}
+				}
+				continue
+			}
+			sessionPaid = sessionPaid || isPaid
+			if isPaid {
+				paid = max(paid, f.Amount)
 			}
 			asyncFailed = asyncFailed || f.AsyncFailed
 			expired = expired || f.Expired
 			awaiting = awaiting || (f.Completed && !f.SessionPaid)
 			s.CheckoutSession = minNonEmpty(s.CheckoutSession, f.ID)
 			s.AmountTotal = max(s.AmountTotal, f.Amount)
+			s.PaymentIntent = minNonEmpty(s.PaymentIntent, f.PaymentIntent)
 		case KindPaymentIntent:
+			if !countedIntent[f.ID] {
+				_, owned := sessionOf[f.ID]
+				// A short payment in the order's currency, which no session
+				// explains, is a mismatch; one a short session names is
+				// that session's mismatch.
+				if f.Succeeded && !owned && f.Currency == terms.Currency {
+					mismatched[f.ID] = Mismatch{ID: f.ID, PaymentIntent: f.ID, Amount: f.AmountReceived, Currency: f.Currency}
+				}
+				continue
+			}
 			piSucceeded = piSucceeded || f.Succeeded
 			if f.Succeeded {
-				received = max(received, f.AmountReceived)
+				if f.Currency == terms.Currency {
+					paid = max(paid, f.AmountReceived)
+				} else {
+					paid = max(paid, paymentAmount(f.ID))
+				}
 			}
 			s.PaymentIntent = minNonEmpty(s.PaymentIntent, f.ID)
 			if f.PaymentErrorAt > errAt || (f.PaymentErrorAt == errAt && f.PaymentError > s.PaymentError) {
 				s.PaymentError, errAt = f.PaymentError, f.PaymentErrorAt
 			}
-			intentTotal = max(intentTotal, f.Amount)
+			if f.Currency == terms.Currency {
+				intentTotal = max(intentTotal, f.Amount)
+			}
 		case KindCharge:
-			s.AmountRefunded += f.AmountRefunded
+			if excluded(f.PaymentIntent) {
+				continue
+			}
+			refunded := f.AmountRefunded
+			if f.Currency != "" && f.Currency != terms.Currency {
+				// A charge in the buyer's currency: its refunded share of
+				// the payment, in the order's.
+				refunded = shareOf(paymentAmount(f.PaymentIntent), f.AmountRefunded, f.Amount)
+			}
+			s.AmountRefunded = addSaturating(s.AmountRefunded, refunded)
 		case KindDispute:
+			if excluded(cmp.Or(f.PaymentIntent, chargeIntent[f.Charge])) {
+				continue
+			}
 			d := &Dispute{ID: f.ID, Status: f.DisputeStatus, Amount: f.Amount}
 			if s.Dispute == nil || disputeShownBefore(d, s.Dispute) {
 				s.Dispute = d
 			}
 		}
-		if f.PaymentIntent != "" && f.Kind == KindSession {
-			s.PaymentIntent = minNonEmpty(s.PaymentIntent, f.PaymentIntent)
-		}
-		s.Currency = settle(s.Currency, f.Currency)
 		s.CustomerEmail = settle(s.CustomerEmail, f.CustomerEmail)
-		if len(f.Items) > 0 && (len(s.Items) == 0 || FormatItems(f.Items) > FormatItems(s.Items)) {
-			s.Items = f.Items
+		if fixed == nil {
+			s.ItemsError = settle(s.ItemsError, f.UnknownItems)
 		}
-		s.ItemsError = settle(s.ItemsError, f.UnknownItems)
+	}
+	if fixed == nil {
+		s.Items = definingItems(inMode, countedSession, countedIntent)
 	}
 	// An order without a session amount (a payment intent made outside
 	// Checkout) shows its intents' amount; deciding this after the loop keeps
@@ -162,14 +341,20 @@ func Summarize(facts []Fact) Summary {
 	if s.AmountTotal == 0 {
 		s.AmountTotal = intentTotal
 	}
-	s.AmountPaid = max(paidSessionTotal, received)
+	s.AmountPaid = paid
 	open, lost := false, false
-	for _, f := range facts {
-		if f.Kind == KindDispute {
-			open = open || DisputeOpen(f.DisputeStatus)
-			lost = lost || f.DisputeStatus == "lost"
+	if s.Dispute != nil {
+		for _, f := range inMode {
+			if f.Kind == KindDispute && !excluded(cmp.Or(f.PaymentIntent, chargeIntent[f.Charge])) {
+				open = open || DisputeOpen(f.DisputeStatus)
+				lost = lost || f.DisputeStatus == "lost"
+			}
 		}
 	}
+	for _, m := range mismatched {
+		s.Mismatches = append(s.Mismatches, m)
+	}
+	slices.SortFunc(s.Mismatches, func(a, b Mismatch) int { return strings.Compare(a.ID, b.ID) })
 	s.Status = DeriveStatus(StatusFacts{
 		DisputeOpen:     open,
 		DisputeLost:     lost,
@@ -181,6 +366,91 @@ func Summarize(facts []Fact) Summary {
 		AwaitingPayment: awaiting,
 	})
 	return s
+}
+
+// definingTerms returns the terms the facts set for an order that caisse's
+// checkout did not open: those of the session that first defined its items
+// (the earliest created with items, else the earliest), else of its earliest
+// payment intent. Objects' creation times never change, so the choice does not
+// depend on the order the facts arrive in; a session made later with the
+// order's id (a Payment Link where the buyer typed it) cannot lower the price.
+func definingTerms(facts []Fact) Terms {
+	var best *Fact
+	rank := func(f *Fact) int {
+		switch {
+		case f.Kind == KindSession && len(f.Items) > 0:
+			return 0
+		case f.Kind == KindSession:
+			return 1
+		case f.Kind == KindPaymentIntent:
+			return 2
+		}
+		return 3
+	}
+	for i := range facts {
+		f := &facts[i]
+		if rank(f) == 3 {
+			continue
+		}
+		if best == nil || rank(f) < rank(best) ||
+			(rank(f) == rank(best) && (f.Created < best.Created || (f.Created == best.Created && f.ID < best.ID))) {
+			best = f
+		}
+	}
+	if best == nil {
+		return Terms{}
+	}
+	return Terms{AmountDue: best.Amount, Currency: best.Currency}
+}
+
+// definingItems returns the items of an order that caisse's checkout did not
+// open: those of the session that defines its terms, else the greatest list
+// among the payment intents that count.
+func definingItems(facts []Fact, countedSession, countedIntent map[string]bool) []Item {
+	var best *Fact
+	for i := range facts {
+		f := &facts[i]
+		if f.Kind != KindSession || len(f.Items) == 0 || !countedSession[f.ID] {
+			continue
+		}
+		if best == nil || f.Created < best.Created || (f.Created == best.Created && f.ID < best.ID) {
+			best = f
+		}
+	}
+	if best != nil {
+		return best.Items
+	}
+	var items []Item
+	for _, f := range facts {
+		if f.Kind == KindPaymentIntent && countedIntent[f.ID] && len(f.Items) > 0 &&
+			(len(items) == 0 || FormatItems(f.Items) > FormatItems(items)) {
+			items = f.Items
+		}
+	}
+	return items
+}
+
+// addSaturating adds two non-negative amounts, stopping at the largest int64
+// instead of wrapping around to a negative sum.
+func addSaturating(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// shareOf returns part/whole of amount, rounded down and at most amount,
+// without overflowing: the refunded share of a payment whose charge is in
+// another currency than the order.
+func shareOf(amount, part, whole int64) int64 {
+	if whole <= 0 || part <= 0 || amount <= 0 {
+		return 0
+	}
+	if part >= whole {
+		return amount
+	}
+	v := new(big.Int).Mul(big.NewInt(amount), big.NewInt(part))
+	return v.Quo(v, big.NewInt(whole)).Int64()
 }
 
 // disputeShownBefore decides which of an order's disputes the order shows: an
@@ -362,12 +632,22 @@ func StockMoves(from, to []Hold) []StockMove {
 	return moves
 }
 
+// MaxOrderProducts is the most distinct products one order may hold, and
+// MaxItemQuantity the most units of one product. Metadata that names more is
+// recorded on the order as an items error, never dropped.
+const (
+	MaxOrderProducts = 100
+	MaxItemQuantity  = 10_000
+)
+
 // ParseItems reads an order's items from Stripe metadata: either
 // items = "sku:qty,sku:qty", or product_id with an optional quantity
-// (default 1). It returns no items and no error when the metadata names none.
+// (default 1). A product named twice is one item with the quantities added.
+// It returns no items and no error when the metadata names none.
 func ParseItems(metadata map[string]string) ([]Item, error) {
 	if raw := strings.TrimSpace(metadata["items"]); raw != "" {
 		var items []Item
+		index := map[string]int{}
 		for part := range strings.SplitSeq(raw, ",") {
 			part = strings.TrimSpace(part)
 			if part == "" {
@@ -375,21 +655,35 @@ func ParseItems(metadata map[string]string) ([]Item, error) {
 			}
 			sku, qty, hasQty := strings.Cut(part, ":")
 			sku = strings.TrimSpace(sku)
+			if sku == "" {
+				return nil, fmt.Errorf("metadata items: %q names no product", quoteShort(part))
+			}
+			if !validProductID(sku) {
+				return nil, fmt.Errorf("metadata items: %q is not a product id (1 to 200 characters, no spaces, commas, colons or control characters)", quoteShort(sku))
+			}
 			n := int64(1)
 			if hasQty {
 				var err error
 				n, err = strconv.ParseInt(strings.TrimSpace(qty), 10, 64)
-				if err != nil || n <= 0 || n > 1_000_000 {
-					return nil, fmt.Errorf("metadata items: quantity %q of %q is not a positive whole number", qty, sku)
+				if err != nil || n <= 0 || n > MaxItemQuantity {
+					return nil, fmt.Errorf("metadata items: quantity %q of %q is not a whole number from 1 to %d", quoteShort(qty), quoteShort(sku), MaxItemQuantity)
 				}
 			}
-			if sku == "" {
-				return nil, fmt.Errorf("metadata items: %q names no product", part)
+			if i, ok := index[sku]; ok {
+				items[i].Quantity += n
+				if items[i].Quantity > MaxItemQuantity {
+					return nil, fmt.Errorf("metadata items: %q adds up to more than %d units", quoteShort(sku), MaxItemQuantity)
+				}
+				continue
 			}
+			if len(items) == MaxOrderProducts {
+				return nil, fmt.Errorf("metadata items names more than %d products, the most one order holds", MaxOrderProducts)
+			}
+			index[sku] = len(items)
 			items = append(items, Item{ProductID: sku, Quantity: n})
 		}
 		if len(items) == 0 {
-			return nil, fmt.Errorf("metadata items %q names no product", raw)
+			return nil, fmt.Errorf("metadata items %q names no product", quoteShort(raw))
 		}
 		return items, nil
 	}
@@ -397,18 +691,41 @@ func ParseItems(metadata map[string]string) ([]Item, error) {
 	if id == "" {
 		return nil, nil
 	}
-	if strings.ContainsAny(id, ",:") {
-		return nil, fmt.Errorf("metadata product_id %q must not contain a comma or a colon", id)
+	if !validProductID(id) {
+		return nil, fmt.Errorf("metadata product_id %q is not a product id (1 to 200 characters, no spaces, commas, colons or control characters)", quoteShort(id))
 	}
 	n := int64(1)
 	if q := strings.TrimSpace(metadata["quantity"]); q != "" {
 		var err error
 		n, err = strconv.ParseInt(q, 10, 64)
-		if err != nil || n <= 0 || n > 1_000_000 {
-			return nil, fmt.Errorf("metadata quantity %q is not a positive whole number", q)
+		if err != nil || n <= 0 || n > MaxItemQuantity {
+			return nil, fmt.Errorf("metadata quantity %q is not a whole number from 1 to %d", quoteShort(q), MaxItemQuantity)
 		}
 	}
 	return []Item{{ProductID: id, Quantity: n}}, nil
+}
+
+// validProductID reports whether id can name a product: 1 to 200
+// characters of valid UTF-8, with no spaces, commas, colons or control
+// characters (the metadata form "sku:qty,sku:qty" must be able to hold it).
+func validProductID(id string) bool {
+	if id == "" || len(id) > 200 || !utf8.ValidString(id) {
+		return false
+	}
+	for _, c := range id {
+		if c == ',' || c == ':' || unicode.IsSpace(c) || unicode.IsControl(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteShort keeps a value quoted in a message to a readable length.
+func quoteShort(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }
 
 // FormatItems writes items in the metadata form "sku:qty,sku:qty".

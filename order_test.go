@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -62,9 +63,9 @@ var (
 		SessionPaid: true, Amount: 1000, Currency: "eur", CustomerEmail: "buyer@example.com", Items: []Item{{"shirt-m", 1}}}
 	sessionUnpaid = Fact{ID: "cs_1", Kind: KindSession, OrderRef: "ord_1", Completed: true, Amount: 1000, Currency: "eur",
 		Items: []Item{{"shirt-m", 1}}}
-	sessionAsyncOK = Fact{ID: "cs_1", Kind: KindSession, OrderRef: "ord_1", Completed: true, AsyncSucceeded: true, Amount: 1000}
-	sessionAsyncKO = Fact{ID: "cs_1", Kind: KindSession, OrderRef: "ord_1", Completed: true, AsyncFailed: true, Amount: 1000}
-	sessionExpired = Fact{ID: "cs_1", Kind: KindSession, OrderRef: "ord_1", Expired: true, Amount: 1000}
+	sessionAsyncOK = Fact{ID: "cs_1", Kind: KindSession, OrderRef: "ord_1", Completed: true, AsyncSucceeded: true, Amount: 1000, Currency: "eur"}
+	sessionAsyncKO = Fact{ID: "cs_1", Kind: KindSession, OrderRef: "ord_1", Completed: true, AsyncFailed: true, Amount: 1000, Currency: "eur"}
+	sessionExpired = Fact{ID: "cs_1", Kind: KindSession, OrderRef: "ord_1", Expired: true, Amount: 1000, Currency: "eur"}
 	piSucceeded    = Fact{ID: "pi_1", Kind: KindPaymentIntent, Succeeded: true, Amount: 1000, AmountReceived: 1000, Currency: "eur"}
 )
 
@@ -106,7 +107,7 @@ func TestSummarizeStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := Summarize(tt.facts).Status; got != tt.want {
+			if got := Summarize(tt.facts, nil).Status; got != tt.want {
 				t.Errorf("Summarize(...).Status = %s, want %s", got, tt.want)
 			}
 		})
@@ -123,7 +124,7 @@ func TestSummarizeFields(t *testing.T) {
 		{
 			name: "amount paid is the session's amount_total when larger",
 			facts: []Fact{
-				{ID: "cs_1", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 1200},
+				{ID: "cs_1", Kind: KindSession, PaymentIntent: "pi_1", Completed: true, SessionPaid: true, Amount: 1200},
 				{ID: "pi_1", Kind: KindPaymentIntent, Succeeded: true, Amount: 1000, AmountReceived: 1000},
 			},
 			check: func(t *testing.T, s Summary) {
@@ -135,7 +136,7 @@ func TestSummarizeFields(t *testing.T) {
 		{
 			name: "amount paid is the intent's amount_received when larger",
 			facts: []Fact{
-				{ID: "cs_1", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 1000},
+				{ID: "cs_1", Kind: KindSession, PaymentIntent: "pi_1", Completed: true, SessionPaid: true, Amount: 1000},
 				{ID: "pi_1", Kind: KindPaymentIntent, Succeeded: true, Amount: 1500, AmountReceived: 1500},
 			},
 			check: func(t *testing.T, s Summary) {
@@ -169,6 +170,10 @@ func TestSummarizeFields(t *testing.T) {
 			check: func(t *testing.T, s Summary) {
 				if s.AmountPaid != 1200 || s.AmountTotal != 5000 {
 					t.Errorf("AmountPaid, AmountTotal = %d, %d, want 1200, 5000", s.AmountPaid, s.AmountTotal)
+				}
+				// The first session (cs_1) sets the amount due: cs_2 paid less.
+				if want := []Mismatch{{ID: "cs_2", Amount: 800}}; s.AmountDue != 1200 || !reflect.DeepEqual(s.Mismatches, want) {
+					t.Errorf("AmountDue, Mismatches = %d, %+v, want 1200, %+v", s.AmountDue, s.Mismatches, want)
 				}
 			},
 		},
@@ -255,7 +260,7 @@ func TestSummarizeFields(t *testing.T) {
 			},
 			check: func(t *testing.T, s Summary) {
 				want := Summary{Status: StatusPaid, Items: []Item{{"print-a3", 2}}, Currency: "eur", AmountTotal: 1000,
-					AmountPaid: 1000, CustomerEmail: "buyer@example.com", CheckoutSession: "cs_1", PaymentIntent: "pi_1"}
+					AmountDue: 1000, AmountPaid: 1000, CustomerEmail: "buyer@example.com", CheckoutSession: "cs_1", PaymentIntent: "pi_1"}
 				if !reflect.DeepEqual(s, want) {
 					t.Errorf("Summary =\n%+v\nwant\n%+v", s, want)
 				}
@@ -299,7 +304,7 @@ func TestSummarizeFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tt.check(t, Summarize(tt.facts))
+			tt.check(t, Summarize(tt.facts, nil))
 		})
 	}
 }
@@ -338,11 +343,11 @@ func TestSummarizeIgnoresFactOrder(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for name, facts := range sets {
-		want := Summarize(facts)
+		want := Summarize(facts, nil)
 		for range 200 {
 			shuffled := slices.Clone(facts)
 			r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-			if got := Summarize(shuffled); !reflect.DeepEqual(got, want) {
+			if got := Summarize(shuffled, nil); !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s: Summarize depends on fact order:\n%+v\nfor %v\nwant\n%+v", name, got, shuffled, want)
 			}
 		}
@@ -537,7 +542,7 @@ func TestParseItems(t *testing.T) {
 		{"product_id with quantity", map[string]string{"product_id": "print-1", "quantity": "3"}, []Item{{"print-1", 3}}, false},
 		{"product_id default quantity 1", map[string]string{"product_id": "print-1"}, []Item{{"print-1", 1}}, false},
 		{"product_id empty quantity defaults", map[string]string{"product_id": " print-1 ", "quantity": " "}, []Item{{"print-1", 1}}, false},
-		{"largest quantity", map[string]string{"items": "a:1000000"}, []Item{{"a", 1000000}}, false},
+		{"largest quantity", map[string]string{"items": "a:10000"}, []Item{{"a", 10000}}, false},
 		{"empty metadata", map[string]string{}, nil, false},
 		{"nil metadata", nil, nil, false},
 		{"unrelated metadata", map[string]string{"order_id": "ord_1"}, nil, false},
@@ -547,7 +552,16 @@ func TestParseItems(t *testing.T) {
 		{"not a number", map[string]string{"items": "a:x"}, nil, true},
 		{"empty quantity", map[string]string{"items": "a:"}, nil, true},
 		{"fraction", map[string]string{"items": "a:1.5"}, nil, true},
-		{"huge quantity", map[string]string{"items": "a:1000001"}, nil, true},
+		{"huge quantity", map[string]string{"items": "a:10001"}, nil, true},
+		{"a product named twice is one item", map[string]string{"items": "a:2,b:1,a:3"}, []Item{{"a", 5}, {"b", 1}}, false},
+		{"a product named twice adding up to too many", map[string]string{"items": "a:6000,a:6000"}, nil, true},
+		{"a NUL in a product id", map[string]string{"items": "a\x00b:1"}, nil, true},
+		{"a space in a product id", map[string]string{"items": "a b:1"}, nil, true},
+		{"a NUL in product_id", map[string]string{"product_id": "a\x00"}, nil, true},
+		{"100 products", map[string]string{"items": manyItems(100, 1)}, nil, false},
+		{"101 products", map[string]string{"items": manyItems(101, 1)}, nil, true},
+		{"40,000 entries of 100 products merge", map[string]string{"items": manyItems(100, 400)}, nil, false},
+		{"40,000 entries of as many products", map[string]string{"items": manyItems(40000, 1)}, nil, true},
 		{"overflowing quantity", map[string]string{"items": "a:99999999999999999999"}, nil, true},
 		{"one bad among good", map[string]string{"items": "a:1,b:0"}, nil, true},
 		{"no product name", map[string]string{"items": ":2"}, nil, true},
@@ -555,7 +569,7 @@ func TestParseItems(t *testing.T) {
 		{"product_id zero quantity", map[string]string{"product_id": "a", "quantity": "0"}, nil, true},
 		{"product_id negative quantity", map[string]string{"product_id": "a", "quantity": "-1"}, nil, true},
 		{"product_id bad quantity", map[string]string{"product_id": "a", "quantity": "x"}, nil, true},
-		{"product_id huge quantity", map[string]string{"product_id": "a", "quantity": "10000000"}, nil, true},
+		{"product_id huge quantity", map[string]string{"product_id": "a", "quantity": "100000"}, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -573,11 +587,33 @@ func TestParseItems(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseItems(%v): %v", tt.md, err)
 			}
+			if tt.want == nil && len(got) > 0 {
+				// Generated lists: each product once, the entries merged.
+				var units int64
+				for _, it := range got {
+					units += it.Quantity
+				}
+				if n := strings.Count(tt.md["items"], ",") + 1; int(units) != n || len(got) > MaxOrderProducts {
+					t.Errorf("ParseItems: %d items, %d units, want at most %d items holding %d units", len(got), units, MaxOrderProducts, n)
+				}
+				return
+			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ParseItems(%v) = %#v, want %#v", tt.md, got, tt.want)
 			}
 		})
 	}
+}
+
+// manyItems names products p0…p(n-1), each repeat times.
+func manyItems(n, repeat int) string {
+	parts := make([]string, 0, n*repeat)
+	for range repeat {
+		for i := range n {
+			parts = append(parts, "p"+strconv.Itoa(i)+":1")
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 func TestFormatItemsRoundTrip(t *testing.T) {
@@ -589,7 +625,7 @@ func TestFormatItemsRoundTrip(t *testing.T) {
 		{nil, ""},
 		{[]Item{{"a", 1}}, "a:1"},
 		{[]Item{{"a", 1}, {"b", 2}}, "a:1,b:2"},
-		{[]Item{{"shirt-m", 3}, {"print-a3", 1000000}, {"shirt-m", 1}}, "shirt-m:3,print-a3:1000000,shirt-m:1"},
+		{[]Item{{"shirt-m", 3}, {"print-a3", 10000}}, "shirt-m:3,print-a3:10000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

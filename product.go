@@ -39,10 +39,10 @@ type ProductUpdate struct {
 func (u *ProductUpdate) Validate(id string) error {
 	u.Currency = strings.ToLower(strings.TrimSpace(u.Currency))
 	switch {
-	case strings.TrimSpace(id) == "" || len(id) > 200 || strings.ContainsAny(id, ",: \t\n"):
-		return Errorf(EINVALID, "product id %q must be 1 to 200 characters with no spaces, commas or colons", id)
-	case u.Price < 0:
-		return Errorf(EINVALID, "price of %s must not be negative", id)
+	case !validProductID(id):
+		return Errorf(EINVALID, "product id %q must be 1 to 200 characters with no spaces, commas, colons or control characters", quoteShort(id))
+	case u.Price < 0 || u.Price > MaxAmount:
+		return Errorf(EINVALID, "price of %s must be from 0 to %d, in the currency's smallest unit (cents)", id, int64(MaxAmount))
 	case u.Stock < 0:
 		return Errorf(EINVALID, "stock of %s must not be negative", id)
 	case u.Currency != "" && len(u.Currency) != 3:

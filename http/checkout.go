@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/caisse/caisse"
@@ -19,6 +20,15 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST to open a checkout")
+		return
+	}
+	// Every attempt counts, valid or not: each open checkout holds units for
+	// its whole life, and one client must not hold a shop's whole stock.
+	if ok, wait := s.checkout.allow(clientOf(r, s.TrustedProxies), s.CheckoutRate, s.now()); !ok {
+		secs := int(wait.Seconds()) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.Error(w, r, &caisse.Error{Code: caisse.ETOOMANY, Reason: caisse.ReasonRateLimited,
+			Message: "too many checkouts opened from here lately: try again in " + strconv.Itoa(secs) + " seconds"})
 		return
 	}
 	var req caisse.CheckoutRequest

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -28,6 +29,14 @@ type Server struct {
 	// CORSOrigins are the web origins allowed to call /api/checkout from a
 	// browser; "*" allows any.
 	CORSOrigins []string
+	// CheckoutRate bounds how many checkouts one client may open; a zero
+	// Burst turns the limit off.
+	CheckoutRate RateLimit
+	// TrustedProxies are the addresses of the shop's reverse proxies, whose
+	// X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+	// Now returns the current time (time.Now when nil).
+	Now func() time.Time
 	// Verifier checks webhook signatures.
 	Verifier *stripe.Verifier
 	// Livemode is "live" or "test" to refuse events of the other mode, or "".
@@ -45,8 +54,16 @@ type Server struct {
 	// every event.
 	VerifyOnly bool
 
-	server *http.Server
-	ln     net.Listener
+	server   *http.Server
+	ln       net.Listener
+	checkout limiter
+}
+
+func (s *Server) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
 }
 
 // WebhookPaths are the paths caisse receives Stripe's webhooks on.
@@ -172,6 +189,7 @@ var statuses = map[string]int{
 	caisse.EUNAUTHORIZED: http.StatusUnauthorized,
 	caisse.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	caisse.EUPSTREAM:     http.StatusBadGateway,
+	caisse.ETOOMANY:      http.StatusTooManyRequests,
 	caisse.EINTERNAL:     http.StatusInternalServerError,
 }
 

@@ -33,6 +33,12 @@ func (Client) String() string { return "stripe.Client{key: [secret key]}" }
 // GoString keeps the secret key out of a Client printed with %#v.
 func (c Client) GoString() string { return c.String() }
 
+// Livemode reports whether the client's key is a live-mode key: what it
+// creates (checkout sessions) is live, and so are the orders they are for.
+func (c *Client) Livemode() bool {
+	return strings.HasPrefix(c.key, "sk_live_") || strings.HasPrefix(c.key, "rk_live_")
+}
+
 // NewClient returns a Client that calls Stripe with the secret key. apiURL is the
 // API's base URL, empty for Stripe's own (tests point it at stripe-mock);
 // httpClient may be nil for stripe-go's default (80 s timeout). A request
@@ -186,6 +192,12 @@ func CheckoutIdempotencyKey(orderID string) string { return "checkout:" + orderI
 // OversoldRefundIdempotencyKey is the idempotency key of the refund of an
 // order flagged oversold.
 func OversoldRefundIdempotencyKey(orderID string) string { return "refund:oversold:" + orderID }
+
+// MismatchRefundIdempotencyKey is the idempotency key of the refund of a
+// payment that was taken for an order but does not pay it.
+func MismatchRefundIdempotencyKey(paymentIntent string) string {
+	return "refund:mismatch:" + paymentIntent
+}
 
 // CreateCheckoutSession creates a one-off payment checkout session for an
 // order, with the idempotency key CheckoutIdempotencyKey(p.OrderID).

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caisse/caisse"
 )
@@ -48,10 +50,14 @@ func DecodeEvent(payload []byte) (*caisse.Event, error) {
 		return nil, &DecodeError{Detail: "the body is a thin (v2) event notification; point a snapshot-event webhook endpoint at caisse"}
 	case env.Object != "event":
 		return nil, &DecodeError{Detail: fmt.Sprintf("the body is not a Stripe event (object is %q, want \"event\")", env.Object)}
-	case !strings.HasPrefix(env.ID, "evt_") || len(env.ID) > 255:
-		return nil, &DecodeError{Detail: "the event has no valid id (evt_…)"}
-	case env.Type == "" || len(env.Type) > 255:
+	case !strings.HasPrefix(env.ID, "evt_") || !printable(env.ID, 255):
+		return nil, &DecodeError{Detail: "the event has no valid id (evt_… with no spaces or control characters)"}
+	case env.Type == "":
 		return nil, &DecodeError{Detail: "the event has no type"}
+	case !printable(env.Type, 255):
+		return nil, &DecodeError{Detail: "the event's type is not an event type (spaces, control characters or over 255 characters)"}
+	case env.APIVersion != "" && !printable(env.APIVersion, 64):
+		return nil, &DecodeError{Detail: "the event's api_version is not an API version (spaces, control characters or over 64 characters)"}
 	case env.Livemode == nil:
 		return nil, &DecodeError{Detail: "the event has no livemode"}
 	}
@@ -65,6 +71,9 @@ func DecodeEvent(payload []byte) (*caisse.Event, error) {
 	if err := json.Unmarshal(trimmed, &obj); err != nil {
 		return nil, &DecodeError{Detail: fmt.Sprintf("the event's data.object is not readable: %v", err)}
 	}
+	if obj.ID != "" && !printable(obj.ID, 255) {
+		return nil, &DecodeError{Detail: "the event's data.object.id is not a Stripe id (spaces, control characters or over 255 characters)"}
+	}
 	return &caisse.Event{
 		ID:         env.ID,
 		Type:       env.Type,
@@ -77,98 +86,119 @@ func DecodeEvent(payload []byte) (*caisse.Event, error) {
 	}, nil
 }
 
-// ref is an expandable field: an id, or an object with an id, or null.
-type ref string
+// field is one field of a Stripe object as received. caisse reads only the
+// fields each event type needs, and reads them itself, so a field of an
+// unexpected type that caisse does not use never fails an event.
+type field = json.RawMessage
 
-func (r *ref) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0 || string(b) == "null":
-		*r = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*r = ref(s)
-	case b[0] == '{':
-		var o struct {
-			ID string `json:"id"`
-		}
-		if err := json.Unmarshal(b, &o); err != nil {
-			return err
-		}
-		*r = ref(o.ID)
-	default:
-		return fmt.Errorf("expected an id or an object, got %s", b)
-	}
-	return nil
+// object holds, undecoded, the fields caisse may read from any of the
+// objects it handles.
+type object struct {
+	ID                 field `json:"id"`
+	Object             field `json:"object"`
+	Created            field `json:"created"`
+	ClientReferenceID  field `json:"client_reference_id"`
+	Metadata           field `json:"metadata"`
+	PaymentIntent      field `json:"payment_intent"`
+	Charge             field `json:"charge"`
+	PaymentStatus      field `json:"payment_status"`
+	Status             field `json:"status"`
+	Amount             field `json:"amount"`
+	AmountTotal        field `json:"amount_total"`
+	AmountReceived     field `json:"amount_received"`
+	AmountRefunded     field `json:"amount_refunded"`
+	Currency           field `json:"currency"`
+	CurrencyConversion field `json:"currency_conversion"`
+	CustomerEmail      field `json:"customer_email"`
+	ReceiptEmail       field `json:"receipt_email"`
+	CustomerDetails    field `json:"customer_details"`
+	LastPaymentError   field `json:"last_payment_error"`
 }
 
-// object holds the fields caisse reads from any of the objects it handles.
-type object struct {
-	ID                string            `json:"id"`
-	Object            string            `json:"object"`
-	ClientReferenceID string            `json:"client_reference_id"`
-	Metadata          map[string]string `json:"metadata"`
-	PaymentIntent     ref               `json:"payment_intent"`
-	Charge            ref               `json:"charge"`
-	PaymentStatus     string            `json:"payment_status"`
-	Status            string            `json:"status"`
-	Amount            int64             `json:"amount"`
-	AmountTotal       int64             `json:"amount_total"`
-	AmountReceived    int64             `json:"amount_received"`
-	AmountRefunded    int64             `json:"amount_refunded"`
-	Currency          string            `json:"currency"`
-	CustomerEmail     string            `json:"customer_email"`
-	ReceiptEmail      string            `json:"receipt_email"`
-	CustomerDetails   *struct {
-		Email string `json:"email"`
-	} `json:"customer_details"`
-	LastPaymentError *struct {
-		Message string `json:"message"`
-		Code    string `json:"code"`
-	} `json:"last_payment_error"`
+// objectTypes is the Stripe object each handled event type carries.
+var objectTypes = map[string]string{
+	"checkout.session.": "checkout.session",
+	"payment_intent.":   "payment_intent",
+	"charge.dispute.":   "dispute",
+	"charge.refunded":   "charge",
+}
+
+// objectType returns the object type an event type carries.
+func objectType(eventType string) string {
+	for prefix, obj := range objectTypes {
+		if strings.HasPrefix(eventType, prefix) {
+			return obj
+		}
+	}
+	return ""
 }
 
 // Facts decodes what an event says about the objects it touches. Types caisse
-// does not handle come back Ignored. An event of a handled type whose object
-// cannot be read is an error: its processing fails and can be replayed.
+// does not handle, and events of connected accounts, come back Ignored with a
+// reason. A signed event whose numbers or object make no sense (a negative or
+// huge amount, an object that is not what its type says) is refused with a
+// *caisse.Error of code EINVALID: nothing of it may be applied, and trying
+// again cannot help.
 func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 	if !caisse.Handled(e.Type) {
-		return caisse.EventFacts{Ignored: true}, nil
+		return caisse.EventFacts{Ignored: true, Reason: "caisse does not act on " + e.Type + " events"}, nil
 	}
 	var env struct {
-		Data struct {
+		Account field `json:"account"`
+		Data    struct {
 			Object object `json:"object"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(e.Payload, &env); err != nil {
-		return caisse.EventFacts{}, fmt.Errorf("error reading %s object of event %s: %w", e.Type, e.ID, err)
+		return caisse.EventFacts{}, refuse(e, "its body is not readable: %v", err)
+	}
+	r := &reader{e: e}
+	if !isNull(env.Account) {
+		var account string
+		if json.Unmarshal(env.Account, &account) != nil || (account != "" && !printable(account, 255)) {
+			return caisse.EventFacts{}, refuse(e, "its account is not a Stripe account id")
+		}
+		if account != "" {
+			return caisse.EventFacts{Ignored: true, Reason: "the event is from connected account " + account +
+				": caisse applies only the shop's own account's payments"}, nil
+		}
 	}
 	o := env.Data.Object
-	if o.ID == "" {
-		return caisse.EventFacts{}, fmt.Errorf("event %s (%s) has an object with no id", e.ID, e.Type)
+	want := objectType(e.Type)
+	if got := r.str("object", o.Object); r.err == nil && got != want {
+		return caisse.EventFacts{}, refuse(e, "its data.object is a %q, not the %s a %s event carries", cut(got), want, e.Type)
 	}
-	f := caisse.Fact{ID: o.ID, Currency: strings.ToLower(o.Currency)}
-	switch {
-	case strings.HasPrefix(e.Type, "checkout.session."):
+	f := caisse.Fact{ID: r.id("id", o.ID), Livemode: e.Livemode, Created: r.lenientInt(o.Created)}
+	if r.err == nil && f.ID == "" {
+		return caisse.EventFacts{}, refuse(e, "its data.object has no id")
+	}
+	f.Currency = r.currency("currency", o.Currency)
+	switch want {
+	case "checkout.session":
 		f.Kind = caisse.KindSession
-		f.OrderRef = o.ClientReferenceID
+		md := r.metadata(o.Metadata)
+		f.OrderRef = r.orderRef("client_reference_id", r.str("client_reference_id", o.ClientReferenceID))
 		if f.OrderRef == "" {
-			f.OrderRef = o.Metadata["order_id"]
+			f.OrderRef = r.orderRef("metadata.order_id", md["order_id"])
 		}
-		f.PaymentIntent = string(o.PaymentIntent)
-		f.Amount = o.AmountTotal
-		f.CustomerEmail = o.CustomerEmail
-		if o.CustomerDetails != nil && o.CustomerDetails.Email != "" {
-			f.CustomerEmail = o.CustomerDetails.Email
+		f.PaymentIntent = r.ref("payment_intent", o.PaymentIntent)
+		f.Amount = r.amount("amount_total", o.AmountTotal)
+		r.convert(&f, o.CurrencyConversion)
+		f.CustomerEmail = r.email(o.CustomerEmail)
+		var details struct {
+			Email field `json:"email"`
 		}
-		f.Items, f.UnknownItems = items(o.Metadata)
+		if json.Unmarshal(o.CustomerDetails, &details) == nil {
+			if email := r.email(details.Email); email != "" {
+				f.CustomerEmail = email
+			}
+		}
+		f.Items, f.UnknownItems = items(md)
 		switch e.Type {
 		case "checkout.session.completed":
+			status := r.str("payment_status", o.PaymentStatus)
 			f.Completed = true
-			f.SessionPaid = o.PaymentStatus == "paid" || o.PaymentStatus == "no_payment_required"
+			f.SessionPaid = status == "paid" || status == "no_payment_required"
 		case "checkout.session.async_payment_succeeded":
 			f.Completed, f.AsyncSucceeded = true, true
 		case "checkout.session.async_payment_failed":
@@ -176,43 +206,254 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		case "checkout.session.expired":
 			f.Expired = true
 		}
-	case strings.HasPrefix(e.Type, "payment_intent."):
+	case "payment_intent":
 		f.Kind = caisse.KindPaymentIntent
-		f.OrderRef = o.Metadata["order_id"]
-		f.Amount = o.Amount
-		f.CustomerEmail = o.ReceiptEmail
-		f.Items, f.UnknownItems = items(o.Metadata)
+		md := r.metadata(o.Metadata)
+		f.OrderRef = r.orderRef("metadata.order_id", md["order_id"])
+		f.Amount = r.amount("amount", o.Amount)
+		f.CustomerEmail = r.email(o.ReceiptEmail)
+		f.Items, f.UnknownItems = items(md)
 		switch e.Type {
 		case "payment_intent.succeeded":
 			f.Succeeded = true
-			f.AmountReceived = o.AmountReceived
+			f.AmountReceived = r.amount("amount_received", o.AmountReceived)
 			if f.AmountReceived == 0 {
-				f.AmountReceived = o.Amount
+				f.AmountReceived = f.Amount
 			}
 		case "payment_intent.payment_failed":
 			f.PaymentError = "the payment failed"
-			if o.LastPaymentError != nil && o.LastPaymentError.Message != "" {
-				f.PaymentError = o.LastPaymentError.Message
+			var lastError struct {
+				Message field `json:"message"`
+			}
+			if json.Unmarshal(o.LastPaymentError, &lastError) == nil {
+				if msg := r.lenientText(lastError.Message); msg != "" {
+					f.PaymentError = msg
+				}
 			}
 			f.PaymentErrorAt = e.Created
 			f.FailedAttempts = []string{e.ID}
 		}
-	case e.Type == "charge.refunded":
+	case "charge":
 		f.Kind = caisse.KindCharge
-		f.PaymentIntent = string(o.PaymentIntent)
-		f.Amount = o.Amount
-		f.AmountRefunded = o.AmountRefunded
-	case strings.HasPrefix(e.Type, "charge.dispute."):
+		f.PaymentIntent = r.ref("payment_intent", o.PaymentIntent)
+		f.Amount = r.amount("amount", o.Amount)
+		f.AmountRefunded = r.amount("amount_refunded", o.AmountRefunded)
+		if r.err == nil && f.AmountRefunded > f.Amount {
+			return caisse.EventFacts{}, refuse(e, "its charge %s has amount_refunded %d, more than its amount %d", f.ID, f.AmountRefunded, f.Amount)
+		}
+	case "dispute":
 		f.Kind = caisse.KindDispute
-		f.PaymentIntent = string(o.PaymentIntent)
-		f.Charge = string(o.Charge)
-		f.Amount = o.Amount
-		f.DisputeStatus = o.Status
+		f.PaymentIntent = r.ref("payment_intent", o.PaymentIntent)
+		f.Charge = r.ref("charge", o.Charge)
+		f.Amount = r.amount("amount", o.Amount)
+		f.DisputeStatus = r.str("status", o.Status)
 		if f.DisputeStatus == "" {
 			f.DisputeStatus = "needs_response"
+		} else if r.err == nil && !printable(f.DisputeStatus, 64) {
+			return caisse.EventFacts{}, refuse(e, "its dispute status is not a status")
 		}
 	}
+	if r.err != nil {
+		return caisse.EventFacts{}, r.err
+	}
 	return caisse.EventFacts{Facts: []caisse.Fact{f}}, nil
+}
+
+// refuse returns the error that makes a signed but senseless event a dead
+// letter: what is wrong, and that nothing of it was applied.
+func refuse(e *caisse.Event, format string, args ...any) error {
+	return caisse.Errorf(caisse.EINVALID, "%s event %s makes no sense, so caisse applies nothing of it: %s; check where it came from (a replay of a forged or hand-made event?)",
+		e.Type, e.ID, fmt.Sprintf(format, args...))
+}
+
+// reader reads an object's fields, keeping the first reason to refuse it.
+type reader struct {
+	e   *caisse.Event
+	err error
+}
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = refuse(r.e, format, args...)
+	}
+}
+
+func isNull(v field) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) == 0 || string(v) == "null"
+}
+
+// str reads a string field caisse relies on: null or absent is "", another
+// type refuses the event.
+func (r *reader) str(name string, v field) string {
+	if isNull(v) {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		r.fail("data.object.%s is not a string", name)
+		return ""
+	}
+	return s
+}
+
+// id reads an object id: printable, at most 255 characters.
+func (r *reader) id(name string, v field) string {
+	s := r.str(name, v)
+	if s != "" && !printable(s, 255) {
+		r.fail("data.object.%s is not a Stripe id (control characters, spaces, or over 255 characters)", name)
+		return ""
+	}
+	return s
+}
+
+// ref reads an expandable field: an id, an object with an id, or null.
+func (r *reader) ref(name string, v field) string {
+	v = bytes.TrimSpace(v)
+	if len(v) > 0 && v[0] == '{' {
+		var o struct {
+			ID field `json:"id"`
+		}
+		if err := json.Unmarshal(v, &o); err != nil {
+			r.fail("data.object.%s is not readable", name)
+			return ""
+		}
+		return r.id(name+".id", o.ID)
+	}
+	return r.id(name, v)
+}
+
+// amount reads an amount in a currency's smallest unit: a whole number from
+// 0 to caisse.MaxAmount, or null (0).
+func (r *reader) amount(name string, v field) int64 {
+	if isNull(v) {
+		return 0
+	}
+	var n int64
+	if err := json.Unmarshal(v, &n); err != nil {
+		r.fail("data.object.%s is %s, not a whole number of the currency's smallest unit", name, cut(string(v)))
+		return 0
+	}
+	if n < 0 || n > caisse.MaxAmount {
+		r.fail("data.object.%s is %d: an amount must be from 0 to %d", name, n, int64(caisse.MaxAmount))
+		return 0
+	}
+	return n
+}
+
+// currency reads a three-letter ISO currency code, lower-cased.
+func (r *reader) currency(name string, v field) string {
+	c := strings.ToLower(r.str(name, v))
+	if c != "" && (len(c) != 3 || strings.Trim(c, "abcdefghijklmnopqrstuvwxyz") != "") {
+		r.fail("data.object.%s is %q, not a three-letter currency code", name, cut(c))
+		return ""
+	}
+	return c
+}
+
+// convert makes a session converted by Adaptive Pricing (its legacy
+// currency_conversion) count in the shop's currency and amount.
+func (r *reader) convert(f *caisse.Fact, v field) {
+	if isNull(v) || bytes.TrimSpace(v)[0] != '{' {
+		return
+	}
+	var cc struct {
+		SourceCurrency field `json:"source_currency"`
+		AmountTotal    field `json:"amount_total"`
+	}
+	if err := json.Unmarshal(v, &cc); err != nil {
+		return
+	}
+	if source := r.currency("currency_conversion.source_currency", cc.SourceCurrency); source != "" {
+		f.Currency = source
+		f.Amount = r.amount("currency_conversion.amount_total", cc.AmountTotal)
+	}
+}
+
+// orderRef checks an order id named by the object: caisse stores it, so it
+// must be printable text of at most 200 characters, as Stripe allows.
+func (r *reader) orderRef(name, s string) string {
+	if s != "" && !printable(s, 200) {
+		r.fail("%s is not an order id (control characters, spaces, or over 200 characters)", name)
+		return ""
+	}
+	return s
+}
+
+// metadata reads an object's metadata; values that are not strings are
+// left out (Stripe's are always strings).
+func (r *reader) metadata(v field) map[string]string {
+	var raw map[string]field
+	if isNull(v) || json.Unmarshal(v, &raw) != nil {
+		return nil
+	}
+	md := make(map[string]string, len(raw))
+	for k, val := range raw {
+		var s string
+		if json.Unmarshal(val, &s) == nil {
+			md[k] = s
+		}
+	}
+	return md
+}
+
+// lenientText reads an informative string: another type, or control
+// characters, count as nothing; it is kept to 500 characters.
+func (r *reader) lenientText(v field) string {
+	var s string
+	if isNull(v) || json.Unmarshal(v, &s) != nil {
+		return ""
+	}
+	s = strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) {
+			return ' '
+		}
+		return c
+	}, strings.TrimSpace(s))
+	if utf8.RuneCountInString(s) > 500 {
+		s = string([]rune(s)[:500]) + "…"
+	}
+	return s
+}
+
+// email reads an email address leniently: anything that is not one is none.
+func (r *reader) email(v field) string {
+	s := r.lenientText(v)
+	if len(s) > 254 || !strings.Contains(s, "@") || strings.ContainsAny(s, " <>") {
+		return ""
+	}
+	return s
+}
+
+// lenientInt reads a whole number caisse does not rely on: anything else is 0.
+func (r *reader) lenientInt(v field) int64 {
+	var n int64
+	if isNull(v) || json.Unmarshal(v, &n) != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// printable reports whether s is 1 to max bytes of valid UTF-8 with no
+// control characters or spaces.
+func printable(s string, max int) bool {
+	if s == "" || len(s) > max || !utf8.ValidString(s) {
+		return false
+	}
+	for _, c := range s {
+		if unicode.IsControl(c) || unicode.IsSpace(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// cut keeps a value quoted in a message short.
+func cut(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // items reads the order's items from metadata; metadata that cannot be parsed

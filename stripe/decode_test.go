@@ -36,6 +36,11 @@ func TestDecodeEvent(t *testing.T) {
 		{"data missing", `{"id":"evt_1","object":"event","type":"checkout.session.completed","livemode":false}`, "no data.object"},
 		{"data.object null", `{"id":"evt_1","object":"event","type":"checkout.session.completed","livemode":false,"data":{"object":null}}`, "no data.object"},
 		{"data.object a string", `{"id":"evt_1","object":"event","type":"checkout.session.completed","livemode":false,"data":{"object":"cs_1"}}`, "no data.object"},
+		{"a NUL in the id", `{"id":"evt_1\u0000","object":"event","type":"checkout.session.completed","livemode":false,"data":{"object":{"id":"cs_1"}}}`, "no valid id"},
+		{"a NUL in the type", `{"id":"evt_1","object":"event","type":"checkout.session.completed\u0000","livemode":false,"data":{"object":{"id":"cs_1"}}}`, "not an event type"},
+		{"a NUL in the api_version", `{"id":"evt_1","object":"event","api_version":"2025\u0000","type":"x","livemode":false,"data":{"object":{"id":"cs_1"}}}`, "not an API version"},
+		{"a NUL in the object id", `{"id":"evt_1","object":"event","type":"charge.refunded","livemode":false,"data":{"object":{"id":"ch\u00001"}}}`, "data.object.id is not a Stripe id"},
+		{"a space in the id", `{"id":"evt_1 2","object":"event","type":"x","livemode":false,"data":{"object":{"id":"cs_1"}}}`, "no valid id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,7 +164,7 @@ func TestFacts(t *testing.T) {
 			object: `{"id":"cs_test_exp","object":"checkout.session","amount_total":1500,"client_reference_id":"ord_9",` +
 				`"currency":"usd","customer_email":null,"metadata":{"items":"mug:0"},"payment_intent":null,"payment_status":"unpaid","status":"expired"}`,
 			want: caisse.Fact{ID: "cs_test_exp", Kind: caisse.KindSession, OrderRef: "ord_9", Expired: true, Amount: 1500,
-				Currency: "usd", UnknownItems: `metadata items: quantity "0" of "mug" is not a positive whole number`},
+				Currency: "usd", UnknownItems: `metadata items: quantity "0" of "mug" is not a whole number from 1 to 10000`},
 		},
 		{
 			name: "payment_intent.succeeded", typ: "payment_intent.succeeded",
@@ -263,7 +268,7 @@ func TestFactsDriveStatus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := caisse.Summarize(ef.Facts).Status; got != tt.want {
+			if got := caisse.Summarize(ef.Facts, nil).Status; got != tt.want {
 				t.Errorf("status = %s, want %s", got, tt.want)
 			}
 		})
@@ -299,10 +304,125 @@ func TestFactsUnhandledAndBroken(t *testing.T) {
 	t.Run("every handled type decodes", func(t *testing.T) {
 		t.Parallel()
 		for _, typ := range caisse.HandledTypes {
-			ef, err := Facts(decodeTestEvent(t, "evt_1", typ, 1, `{"id":"xx_1"}`))
+			ef, err := Facts(decodeTestEvent(t, "evt_1", typ, 1, `{"id":"xx_1","object":"`+objectType(typ)+`"}`))
 			if err != nil || ef.Ignored || len(ef.Facts) != 1 || ef.Facts[0].Kind == "" {
 				t.Errorf("%s: Facts = %+v, %v", typ, ef, err)
 			}
 		}
 	})
+}
+
+// A signed event whose object or numbers make no sense is refused with a
+// reason (EINVALID, so it becomes a dead letter at once), and nothing of it
+// is decoded into facts.
+func TestFactsRefuseNonsense(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, typ, object, want string
+	}{
+		{"a session event carrying a charge", "checkout.session.expired",
+			`{"id":"ch_1","object":"charge","amount":1000,"amount_refunded":0,"currency":"eur"}`, `is a "charge", not the checkout.session`},
+		{"an object with no type", "charge.refunded", `{"id":"ch_1","amount":1000,"amount_refunded":1000}`, `is a "", not the charge`},
+		{"a negative amount refunded", "charge.refunded",
+			`{"id":"ch_1","object":"charge","amount":1000,"amount_refunded":-500,"currency":"eur","payment_intent":"pi_1"}`, "amount_refunded is -500"},
+		{"an amount refunded of 2^63-1", "charge.refunded",
+			`{"id":"ch_1","object":"charge","amount":9223372036854775807,"amount_refunded":9223372036854775807,"currency":"eur"}`, "amount is 9223372036854775807"},
+		{"an amount beyond int64", "payment_intent.succeeded",
+			`{"id":"pi_1","object":"payment_intent","amount":18446744073709551616,"currency":"eur"}`, "not a whole number"},
+		{"a fractional amount", "checkout.session.completed",
+			`{"id":"cs_1","object":"checkout.session","amount_total":10.5,"currency":"eur","payment_status":"paid"}`, "not a whole number"},
+		{"an amount as a string", "payment_intent.succeeded",
+			`{"id":"pi_1","object":"payment_intent","amount":"5000","currency":"eur"}`, "not a whole number"},
+		{"more refunded than charged", "charge.refunded",
+			`{"id":"ch_1","object":"charge","amount":1000,"amount_refunded":1001,"currency":"eur"}`, "more than its amount"},
+		{"a currency that is not one", "payment_intent.succeeded",
+			`{"id":"pi_1","object":"payment_intent","amount":5,"currency":"euro"}`, "not a three-letter currency code"},
+		{"a NUL in the order id", "checkout.session.completed",
+			`{"id":"cs_1","object":"checkout.session","amount_total":5,"currency":"eur","client_reference_id":"ord\u0000x","payment_status":"paid"}`, "client_reference_id is not an order id"},
+		{"a NUL in metadata.order_id", "payment_intent.succeeded",
+			`{"id":"pi_1","object":"payment_intent","amount":5,"currency":"eur","metadata":{"order_id":"a\u0000"}}`, "metadata.order_id is not an order id"},
+		{"a payment intent that is a number", "charge.refunded",
+			`{"id":"ch_1","object":"charge","amount":5,"amount_refunded":5,"currency":"eur","payment_intent":42}`, "payment_intent is not a string"},
+		{"a payment status that is not a string", "checkout.session.completed",
+			`{"id":"cs_1","object":"checkout.session","amount_total":5,"currency":"eur","payment_status":true}`, "payment_status is not a string"},
+		{"a converted amount that is negative", "checkout.session.completed",
+			`{"id":"cs_1","object":"checkout.session","amount_total":5,"currency":"usd","payment_status":"paid",` +
+				`"currency_conversion":{"source_currency":"eur","amount_total":-4}}`, "currency_conversion.amount_total is -4"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ef, err := Facts(decodeTestEvent(t, "evt_bad", tt.typ, 1, tt.object))
+			if caisse.ErrorCode(err) != caisse.EINVALID || len(ef.Facts) != 0 {
+				t.Fatalf("Facts = %+v, %v; want an EINVALID error and no facts", ef, err)
+			}
+			msg := caisse.ErrorMessage(err)
+			if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "evt_bad") || !strings.Contains(msg, "applies nothing") {
+				t.Errorf("message %q should name the event, say nothing was applied, and contain %q", msg, tt.want)
+			}
+		})
+	}
+}
+
+// Fields caisse does not rely on never fail an event: a wrong type there
+// counts as nothing.
+func TestFactsLenientFields(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, typ, object string
+		want              caisse.Fact
+	}{
+		{"last_payment_error is an empty string on a succeeded intent", "payment_intent.succeeded",
+			`{"id":"pi_1","object":"payment_intent","amount":500,"amount_received":500,"currency":"eur","last_payment_error":"","metadata":{"order_id":"o1"}}`,
+			caisse.Fact{ID: "pi_1", Kind: caisse.KindPaymentIntent, OrderRef: "o1", Succeeded: true, Amount: 500, AmountReceived: 500, Currency: "eur", Created: 0}},
+		{"last_payment_error is a string on a failed intent", "payment_intent.payment_failed",
+			`{"id":"pi_1","object":"payment_intent","amount":500,"currency":"eur","last_payment_error":"boom"}`,
+			caisse.Fact{ID: "pi_1", Kind: caisse.KindPaymentIntent, Amount: 500, Currency: "eur",
+				PaymentError: "the payment failed", PaymentErrorAt: 1, FailedAttempts: []string{"evt_ok"}}},
+		{"a payment error message with control characters", "payment_intent.payment_failed",
+			`{"id":"pi_1","object":"payment_intent","amount":500,"currency":"eur","last_payment_error":{"message":"Declined\u0000\nplease"}}`,
+			caisse.Fact{ID: "pi_1", Kind: caisse.KindPaymentIntent, Amount: 500, Currency: "eur",
+				PaymentError: "Declined  please", PaymentErrorAt: 1, FailedAttempts: []string{"evt_ok"}}},
+		{"emails of the wrong type or shape", "checkout.session.completed",
+			`{"id":"cs_1","object":"checkout.session","amount_total":500,"currency":"eur","payment_status":"paid",` +
+				`"customer_email":42,"customer_details":"nobody","metadata":{"order_id":"o1","note":7},"created":1700000000}`,
+			caisse.Fact{ID: "cs_1", Kind: caisse.KindSession, OrderRef: "o1", Completed: true, SessionPaid: true, Amount: 500,
+				Currency: "eur", Created: 1700000000}},
+		{"a receipt email with a NUL", "payment_intent.succeeded",
+			`{"id":"pi_1","object":"payment_intent","amount":500,"currency":"eur","receipt_email":"a\u0000@b.c"}`,
+			caisse.Fact{ID: "pi_1", Kind: caisse.KindPaymentIntent, Succeeded: true, Amount: 500, AmountReceived: 500, Currency: "eur"}},
+		{"a session converted by Adaptive Pricing counts in the shop's currency", "checkout.session.completed",
+			`{"id":"cs_1","object":"checkout.session","amount_total":5400,"currency":"usd","payment_status":"paid",` +
+				`"currency_conversion":{"amount_subtotal":5000,"amount_total":5000,"fx_rate":"1.08","source_currency":"eur"}}`,
+			caisse.Fact{ID: "cs_1", Kind: caisse.KindSession, Completed: true, SessionPaid: true, Amount: 5000, Currency: "eur"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ef, err := Facts(decodeTestEvent(t, "evt_ok", tt.typ, 1, tt.object))
+			if err != nil || len(ef.Facts) != 1 {
+				t.Fatalf("Facts = %+v, %v; want one fact", ef, err)
+			}
+			if !reflect.DeepEqual(ef.Facts[0], tt.want) {
+				t.Errorf("fact =\n%+v\nwant\n%+v", ef.Facts[0], tt.want)
+			}
+		})
+	}
+}
+
+// An event of a connected account is stored but never applied to the
+// platform's orders.
+func TestFactsIgnoreConnectedAccounts(t *testing.T) {
+	t.Parallel()
+	body := `{"id":"evt_c","object":"event","account":"acct_1Other","api_version":"2025-03-31.basil","created":1,"livemode":false,` +
+		`"type":"checkout.session.completed","data":{"object":{"id":"cs_1","object":"checkout.session","amount_total":1,` +
+		`"currency":"eur","client_reference_id":"ord_X","payment_status":"paid"}}}`
+	ev, err := DecodeEvent([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef, err := Facts(ev)
+	if err != nil || !ef.Ignored || len(ef.Facts) != 0 || !strings.Contains(ef.Reason, "acct_1Other") {
+		t.Fatalf("Facts = %+v, %v; want ignored, naming the account", ef, err)
+	}
 }

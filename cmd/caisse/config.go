@@ -3,9 +3,13 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caisse/caisse"
+	caissehttp "github.com/caisse/caisse/http"
 )
 
 // Config is caisse's configuration, read once from the environment (and, for
@@ -43,6 +47,14 @@ type Config struct {
 	RefundOversold bool
 	// ReconcileEvery is how often missed events are caught up (CAISSE_RECONCILE_EVERY).
 	ReconcileEvery time.Duration
+	// RefundMismatch refunds payments that do not pay their order (CAISSE_MISMATCH_POLICY=refund).
+	RefundMismatch bool
+	// CheckoutMaxUnits is the most units one checkout holds (CAISSE_CHECKOUT_MAX_UNITS).
+	CheckoutMaxUnits int64
+	// CheckoutRate bounds the checkouts one client opens (CAISSE_CHECKOUT_RATE).
+	CheckoutRate caissehttp.RateLimit
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed (CAISSE_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 }
 
 // configVar ties a variable to its flag, its default and its parser.
@@ -184,6 +196,58 @@ var configVars = []configVar{
 		}
 		return nil
 	}},
+	{"CAISSE_MISMATCH_POLICY", "mismatch-policy", "flag", "flag, or refund to refund payments that do not pay their order through Stripe", func(c *Config, v string) error {
+		switch v {
+		case "flag":
+			c.RefundMismatch = false
+		case "refund":
+			c.RefundMismatch = true
+		default:
+			return fmt.Errorf("must be flag (record and alert) or refund (also refund the payment through Stripe)")
+		}
+		return nil
+	}},
+	{"CAISSE_CHECKOUT_MAX_UNITS", "checkout-max-units", "20", "the most units one checkout may hold", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > caisse.MaxItemQuantity {
+			return fmt.Errorf("must be a whole number from 1 to %d", caisse.MaxItemQuantity)
+		}
+		c.CheckoutMaxUnits = n
+		return nil
+	}},
+	{"CAISSE_CHECKOUT_RATE", "checkout-rate", "10/10m", "checkouts one client may open: N/DURATION (N at once, N more per DURATION), or 0 for no limit", func(c *Config, v string) error {
+		if v == "0" {
+			c.CheckoutRate = caissehttp.RateLimit{}
+			return nil
+		}
+		n, window, ok := strings.Cut(v, "/")
+		burst, err := strconv.Atoi(n)
+		d, derr := time.ParseDuration(window)
+		if !ok || err != nil || derr != nil || burst < 1 || burst > 100_000 || d < time.Second {
+			return fmt.Errorf("must be N/DURATION such as 10/10m (ten checkouts at once, ten more every ten minutes), or 0 for no limit")
+		}
+		c.CheckoutRate = caissehttp.RateLimit{Burst: burst, Window: d}
+		return nil
+	}},
+	{"CAISSE_TRUSTED_PROXIES", "trusted-proxies", "127.0.0.0/8,::1", "reverse proxies whose X-Forwarded-For names the client: addresses or CIDR ranges, comma-separated", func(c *Config, v string) error {
+		c.TrustedProxies = nil
+		for p := range strings.SplitSeq(v, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			prefix, err := netip.ParsePrefix(p)
+			if err != nil {
+				addr, aerr := netip.ParseAddr(p)
+				if aerr != nil {
+					return fmt.Errorf("%q is not an address or a CIDR range such as 10.0.0.0/8", p)
+				}
+				prefix = netip.PrefixFrom(addr, addr.BitLen())
+			}
+			c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+		}
+		return nil
+	}},
 	{"CAISSE_RECONCILE_EVERY", "reconcile-every", "", "how often to catch up on undelivered events through Stripe's API (default 15m with STRIPE_SECRET_KEY; 0 turns it off)", func(c *Config, v string) error {
 		if v == "" {
 			c.ReconcileEvery = -1 // the default: 15m when a secret key is set
@@ -233,6 +297,9 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 	}
 	if c.RefundOversold && c.SecretKey == "" {
 		return Config{}, nil, fmt.Errorf("CAISSE_OVERSOLD_POLICY (--oversold-policy): refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds")
+	}
+	if c.RefundMismatch && c.SecretKey == "" {
+		return Config{}, nil, fmt.Errorf("CAISSE_MISMATCH_POLICY (--mismatch-policy): refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds")
 	}
 	return c, args, nil
 }

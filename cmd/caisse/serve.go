@@ -82,6 +82,7 @@ func (p *Program) Open(ctx context.Context) error {
 	}
 	p.HTTP = &caissehttp.Server{
 		Events: db, Orders: db, Products: db, Checkouts: db, CORSOrigins: p.Config.CORSOrigins,
+		CheckoutRate: p.Config.CheckoutRate, TrustedProxies: p.Config.TrustedProxies, Now: p.Now,
 		Verifier:   &stripe.Verifier{Secrets: p.Config.WebhookSecrets, Tolerance: p.Config.Tolerance, Now: p.Now},
 		Livemode:   p.Config.Livemode,
 		AdminToken: p.Config.AdminToken,
@@ -108,7 +109,8 @@ func (p *Program) Open(ctx context.Context) error {
 	go func() { p.served <- p.HTTP.Serve() }()
 	p.Logger.Info("caisse is listening", "addr", p.HTTP.Addr(), "database", redactURL(p.Config.DatabaseURL),
 		"secrets", len(p.Config.WebhookSecrets), "admin", p.Config.AdminToken != "", "checkout", core.Stripe != nil,
-		"oversold_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundOversold], "version", Version)
+		"oversold_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundOversold],
+		"mismatch_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundMismatch], "version", Version)
 	if core.Stripe != nil {
 		checkEndpoints(ctx, core.Stripe, p.Logger)
 	}
@@ -230,7 +232,9 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	core := db.Core()
 	core.Logger = logger
 	core.Decode = stripe.Facts
-	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, RefundOversold: cfg.RefundOversold, Now: time.Now}
+	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, RefundOversold: cfg.RefundOversold,
+		RefundMismatch: cfg.RefundMismatch, Now: time.Now}
+	core.CheckoutLimits = caisse.CheckoutLimits{MaxUnits: cfg.CheckoutMaxUnits, Origins: cfg.CORSOrigins}
 	if cfg.SecretKey != "" {
 		core.Stripe = stripe.NewClient(cfg.SecretKey, cfg.APIURL, nil)
 	}

@@ -39,7 +39,7 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 		return nil, &caisse.Error{Code: caisse.EUNAVAILABLE, Reason: caisse.ReasonCheckoutOff,
 			Message: "checkout is not set up on this caisse: its owner must set STRIPE_SECRET_KEY"}
 	}
-	if err := req.Validate(); err != nil {
+	if err := req.Validate(s.CheckoutLimits); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -50,6 +50,7 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 		CheckoutOpen:      true,
 		CheckoutExpiresAt: now.Add(ttl + stripeClockMargin).Truncate(time.Second),
 	}
+	rec.Livemode = s.Stripe.Livemode()
 	rec.CheckoutItems = rec.Items
 	lines, err := s.reserve(ctx, rec)
 	if err != nil {
@@ -71,8 +72,11 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 		}
 		var apiErr *stripe.APIError
 		if errors.As(err, &apiErr) {
+			// Stripe's own words stay in the log above: they can name the
+			// account's configuration or part of its key, and this answer
+			// goes to whoever asked for the checkout.
 			return nil, &caisse.Error{Code: caisse.EUPSTREAM, Reason: cmp.Or(apiErr.Code, apiErr.Type, "stripe_error"),
-				Message: "Stripe refused to create the checkout session: " + cmp.Or(apiErr.Message, "no reason given") + "; nothing was reserved"}
+				Message: "Stripe refused to create the checkout session; nothing was reserved"}
 		}
 		return nil, &caisse.Error{Code: caisse.EUPSTREAM, Reason: "stripe_unreachable",
 			Message: "Stripe could not be reached to create the checkout session; nothing was reserved, try again"}
@@ -109,7 +113,7 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 			} else if err != nil {
 				return fmt.Errorf("error reading product %s: %w", it.ProductID, err)
 			}
-			if p.Price <= 0 || p.Currency == "" {
+			if p.Price <= 0 || p.Price > caisse.MaxAmount || p.Currency == "" {
 				return &caisse.Error{Code: caisse.EINVALID, Reason: caisse.ReasonNoPrice, Products: []string{p.ID},
 					Message: fmt.Sprintf("product %s has no price to charge: set its price and currency", p.ID)}
 			}
@@ -118,13 +122,22 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 					Message: "the products are priced in different currencies: one checkout takes one currency"}
 			}
 			rec.Currency = p.Currency
+			// Prices are at most caisse.MaxAmount and quantities bounded by
+			// the checkout's limits, so this cannot overflow; the total is
+			// checked against what Stripe charges below.
 			rec.AmountTotal += p.Price * it.Quantity
 			lines = append(lines, stripe.Line{Name: cmp.Or(p.Name, p.ID), UnitAmount: p.Price, Currency: p.Currency, Quantity: it.Quantity})
+		}
+		if rec.AmountTotal > caisse.MaxAmount {
+			return &caisse.Error{Code: caisse.EINVALID, Reason: caisse.ReasonInvalidItems,
+				Message: "the checkout's total is more than Stripe charges at once: buy fewer units"}
 		}
 		if len(unknown) > 0 {
 			return &caisse.Error{Code: caisse.EINVALID, Reason: caisse.ReasonUnknownProduct, Products: unknown,
 				Message: fmt.Sprintf("no product %v in this shop", unknown)}
 		}
+		rec.AmountDue = rec.AmountTotal
+		rec.CheckoutTerms = caisse.Terms{AmountDue: rec.AmountTotal, Currency: rec.Currency, Livemode: rec.Livemode}
 		l := &ledger{tx: tx, now: s.now()}
 		unavailable, err := s.Rules.OpenCheckout(ctx, l, rec)
 		if err != nil {

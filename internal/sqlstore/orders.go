@@ -15,23 +15,26 @@ var _ caisse.OrderService = (*Store)(nil)
 const orderColumns = `id, status, items, checkout_items, checkout_open, holds, currency, amount_total,
 	amount_paid, amount_refunded, customer_email, checkout_session, payment_intent, payment_error,
 	dispute, oversold, unknown_products, items_error, created_at, updated_at, checkout_expires_at,
-	oversold_refund`
+	oversold_refund, amount_due, livemode, payment_mismatch, mismatched_payments, mismatch_refunds,
+	checkout_amount_due, checkout_currency, checkout_livemode`
 
 func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	var o caisse.OrderRecord
-	var status, items, checkoutItems, holds, dispute, unknown string
+	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds string
 	var created, updated, expires int64
 	if err := row.Scan(&o.ID, &status, &items, &checkoutItems, &o.CheckoutOpen, &holds, &o.Currency,
 		&o.AmountTotal, &o.AmountPaid, &o.AmountRefunded, &o.CustomerEmail, &o.CheckoutSession,
 		&o.PaymentIntent, &o.PaymentError, &dispute, &o.Oversold, &unknown, &o.ItemsError, &created, &updated,
-		&expires, &o.OversoldRefund); err != nil {
+		&expires, &o.OversoldRefund, &o.AmountDue, &o.Livemode, &o.PaymentMismatch, &mismatched, &refunds,
+		&o.CheckoutTerms.AmountDue, &o.CheckoutTerms.Currency, &o.CheckoutTerms.Livemode); err != nil {
 		return nil, err
 	}
 	o.Status = caisse.OrderStatus(status)
 	for _, j := range []struct {
 		s string
 		v any
-	}{{items, &o.Items}, {checkoutItems, &o.CheckoutItems}, {holds, &o.Holds}, {unknown, &o.UnknownProducts}} {
+	}{{items, &o.Items}, {checkoutItems, &o.CheckoutItems}, {holds, &o.Holds}, {unknown, &o.UnknownProducts},
+		{mismatched, &o.MismatchedPayments}, {refunds, &o.MismatchRefunds}} {
 		if err := json.Unmarshal([]byte(j.s), j.v); err != nil {
 			return nil, fmt.Errorf("order %s: %w", o.ID, err)
 		}
@@ -45,8 +48,10 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	if o.Items == nil {
 		o.Items = []caisse.Item{}
 	}
-	if o.UnknownProducts == nil {
-		o.UnknownProducts = []string{}
+	for _, l := range []*[]string{&o.UnknownProducts, &o.MismatchedPayments, &o.MismatchRefunds} {
+		if *l == nil {
+			*l = []string{}
+		}
 	}
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
 	if expires != 0 {
@@ -91,7 +96,8 @@ func putOrder(ctx context.Context, q Querier, o *caisse.OrderRecord) error {
 		dispute = string(b)
 	}
 	_, err := q.Exec(ctx, `
-		INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+			?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, items = excluded.items,
 			checkout_items = excluded.checkout_items, checkout_open = excluded.checkout_open,
 			holds = excluded.holds, currency = excluded.currency, amount_total = excluded.amount_total,
@@ -101,11 +107,17 @@ func putOrder(ctx context.Context, q Querier, o *caisse.OrderRecord) error {
 			dispute = excluded.dispute, oversold = excluded.oversold,
 			unknown_products = excluded.unknown_products, items_error = excluded.items_error,
 			updated_at = excluded.updated_at, checkout_expires_at = excluded.checkout_expires_at,
-			oversold_refund = excluded.oversold_refund`,
+			oversold_refund = excluded.oversold_refund, amount_due = excluded.amount_due,
+			livemode = excluded.livemode, payment_mismatch = excluded.payment_mismatch,
+			mismatched_payments = excluded.mismatched_payments, mismatch_refunds = excluded.mismatch_refunds,
+			checkout_amount_due = excluded.checkout_amount_due, checkout_currency = excluded.checkout_currency,
+			checkout_livemode = excluded.checkout_livemode`,
 		o.ID, string(o.Status), jsonList(o.Items), jsonList(o.CheckoutItems), o.CheckoutOpen, jsonList(o.Holds),
 		o.Currency, o.AmountTotal, o.AmountPaid, o.AmountRefunded, o.CustomerEmail, o.CheckoutSession,
 		o.PaymentIntent, o.PaymentError, dispute, o.Oversold, jsonList(o.UnknownProducts), o.ItemsError,
-		micros(o.CreatedAt), micros(o.UpdatedAt), expiresMicros(o.CheckoutExpiresAt), o.OversoldRefund)
+		micros(o.CreatedAt), micros(o.UpdatedAt), expiresMicros(o.CheckoutExpiresAt), o.OversoldRefund,
+		o.AmountDue, o.Livemode, o.PaymentMismatch, jsonList(o.MismatchedPayments), jsonList(o.MismatchRefunds),
+		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode)
 	if err != nil {
 		return fmt.Errorf("error storing order %s: %w", o.ID, err)
 	}
@@ -149,7 +161,13 @@ func (s *Store) FindOrders(ctx context.Context, filter caisse.OrderFilter) ([]*c
 	}
 	r := s.Driver.Reader()
 	where, args := "WHERE 1=1", []any{}
-	if filter.Status != "" {
+	switch filter.Status {
+	case "":
+	case caisse.FlagOversold:
+		where += " AND oversold = TRUE"
+	case caisse.FlagPaymentMismatch:
+		where += " AND payment_mismatch = TRUE"
+	default:
 		where += " AND status = ?"
 		args = append(args, string(filter.Status))
 	}

@@ -52,6 +52,11 @@ func (s *Store) process(ctx context.Context, job *river.Job[ProcessEventArgs]) (
 			s.ingest.yield()
 			ev, outcome, status, err = s.processTx(ctx, job)
 		}
+		if caisse.ErrorCode(err) == caisse.EINVALID {
+			// A signed event that makes no sense: trying again cannot
+			// help, so it is a dead letter at once, with the reason.
+			return river.JobCancel(err)
+		}
 		if err == nil || try >= maxTxRetries || !s.Driver.Retryable(err) {
 			return err
 		}
@@ -103,15 +108,20 @@ func (s *Store) applyJob(ctx context.Context, tx Tx, job *river.Job[ProcessEvent
 			return ev, outcome, "", err
 		}
 		status = caisse.EventProcessed
+		reason := ""
 		if ef.Ignored {
-			status = caisse.EventIgnored
+			status, reason = caisse.EventIgnored, ef.Reason
 		} else if outcome, err = s.Rules.Apply(ctx, &ledger{tx: tx, now: s.now()}, ev, ef); err != nil {
-			return ev, outcome, "", fmt.Errorf("error applying event %s: %w", ev.ID, err)
+			return ev, outcome, "", wrap(err, "error applying event %s", ev.ID)
+		} else if outcome.Ignored != "" {
+			status, reason = caisse.EventIgnored, outcome.Ignored
 		}
-		if _, err := tx.Exec(ctx, `UPDATE events SET status = ?, attempts = attempts + 1, last_error = '' WHERE id = ?`,
-			string(status), ev.ID); err != nil {
+		// An ignored event's last_error says why it was not applied.
+		if _, err := tx.Exec(ctx, `UPDATE events SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ?`,
+			string(status), reason, ev.ID); err != nil {
 			return ev, outcome, "", fmt.Errorf("error marking event %s %s: %w", ev.ID, status, err)
 		}
+		ev.LastError = reason
 	}
 	ev.Status = status
 	if outcome.OrderID != "" {
@@ -159,6 +169,14 @@ func (s *Store) report(r ProcessReport) {
 	for _, id := range r.Outcome.Oversold {
 		s.Logger.Warn("double-sale attempt: order was paid but no stock was left for it",
 			"event_id", r.Event.ID, "order_id", id, "outcome", "oversold")
+	}
+	for _, id := range r.Outcome.Mismatched {
+		s.Logger.Warn("payment mismatch: a payment was taken for the order that does not pay it (short, or another currency)",
+			"event_id", r.Event.ID, "order_id", id, "outcome", "payment_mismatch")
+	}
+	if r.Err == nil && r.Status == caisse.EventIgnored && caisse.Handled(r.Event.Type) {
+		// A type caisse acts on, from a connected account or the other mode.
+		s.Logger.Warn("event stored but not applied: "+r.Event.LastError, "event_id", r.Event.ID, "type", r.Event.Type)
 	}
 	if s.Processed != nil {
 		s.Processed(r)
@@ -345,9 +363,19 @@ func (l *ledger) AddOutbox(ctx context.Context, m caisse.OutboxMessage) error {
 	}
 	// A request to Stripe is made by a job inserted with its message, so it
 	// is made if and only if the decision to make it commits.
-	if n > 0 && m.Topic == caisse.TopicStripe && m.Kind == caisse.KindRefundOversold {
-		if err := l.tx.Insert(ctx, []river.InsertManyParams{{Args: RefundOversoldArgs{OrderID: m.OrderID}}}); err != nil {
-			return fmt.Errorf("error queueing the refund of order %s: %w", m.OrderID, err)
+	if n > 0 && m.Topic == caisse.TopicStripe {
+		var args river.JobArgs
+		switch m.Kind {
+		case caisse.KindRefundOversold:
+			args = RefundOversoldArgs{OrderID: m.OrderID}
+		case caisse.KindRefundMismatch:
+			pi, _ := m.Payload["payment_intent"].(string)
+			args = RefundMismatchArgs{OrderID: m.OrderID, PaymentIntent: pi}
+		}
+		if args != nil {
+			if err := l.tx.Insert(ctx, []river.InsertManyParams{{Args: args}}); err != nil {
+				return fmt.Errorf("error queueing the refund of order %s: %w", m.OrderID, err)
+			}
 		}
 	}
 	return nil

@@ -114,6 +114,9 @@ type Store struct {
 	// CheckoutTTL is how long a checkout holds its units (at least
 	// MinCheckoutTTL, Stripe's minimum).
 	CheckoutTTL time.Duration
+	// CheckoutLimits bound one checkout: units, and where the customer may
+	// be sent back.
+	CheckoutLimits caisse.CheckoutLimits
 	// CheckoutGrace is how long after a checkout's expiry the sweep waits
 	// for Stripe's checkout.session.expired before releasing its units.
 	CheckoutGrace time.Duration
@@ -130,18 +133,19 @@ type Store struct {
 // NewStore returns a store with caisse's defaults.
 func NewStore() *Store {
 	return &Store{
-		Rules:         caisse.Rules{RestockOnRefund: true, Now: time.Now},
-		Logger:        slog.Default(),
-		Now:           time.Now,
-		MaxAttempts:   10,
-		PollInterval:  time.Second,
-		Workers:       16,
-		Committers:    1,
-		BatchSize:     1,
-		RescueAfter:   time.Minute,
-		CheckoutTTL:   MinCheckoutTTL,
-		CheckoutGrace: 5 * time.Minute,
-		SweepEvery:    time.Minute,
+		Rules:          caisse.Rules{RestockOnRefund: true, Now: time.Now},
+		Logger:         slog.Default(),
+		Now:            time.Now,
+		MaxAttempts:    10,
+		PollInterval:   time.Second,
+		Workers:        16,
+		Committers:     1,
+		BatchSize:      1,
+		RescueAfter:    time.Minute,
+		CheckoutTTL:    MinCheckoutTTL,
+		CheckoutLimits: caisse.CheckoutLimits{MaxUnits: 20},
+		CheckoutGrace:  5 * time.Minute,
+		SweepEvery:     time.Minute,
 	}
 }
 
@@ -155,6 +159,7 @@ func (s *Store) RiverConfig() *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &processWorker{store: s})
 	river.AddWorker(workers, &refundWorker{store: s})
+	river.AddWorker(workers, &mismatchRefundWorker{store: s})
 	river.AddWorker(workers, &sweepWorker{store: s})
 	river.AddWorker(workers, &reconcileWorker{store: s})
 	// Periodic jobs run on one instance at a time (River's leader).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -75,6 +76,82 @@ func (s *Store) refundOversold(ctx context.Context, orderID string) error {
 		return fmt.Errorf("error recording refund %s of order %s: %w", refund, orderID, err)
 	}
 	s.Logger.Info("oversold order refunded", "order_id", orderID, "refund", refund, "outcome", "refunded")
+	return nil
+}
+
+// RefundMismatchArgs is the job that asks Stripe to refund a payment taken
+// for an order that it does not pay (CAISSE_MISMATCH_POLICY=refund). It is
+// inserted with the outbox message that records the decision, in the
+// transaction that flagged the order.
+type RefundMismatchArgs struct {
+	OrderID       string `json:"order_id"`
+	PaymentIntent string `json:"payment_intent"`
+}
+
+// Kind names the job in River's tables.
+func (RefundMismatchArgs) Kind() string { return caisse.KindRefundMismatch }
+
+type mismatchRefundWorker struct {
+	river.WorkerDefaults[RefundMismatchArgs]
+	store *Store
+}
+
+func (w *mismatchRefundWorker) Work(ctx context.Context, job *river.Job[RefundMismatchArgs]) error {
+	err := w.store.refundMismatch(ctx, job.Args.OrderID, job.Args.PaymentIntent)
+	if err != nil && job.Attempt >= job.MaxAttempts {
+		w.store.Logger.Error("caisse could not refund a payment that does not pay its order: refund it in the Stripe Dashboard",
+			"order_id", job.Args.OrderID, "payment_intent", job.Args.PaymentIntent, "error", err.Error())
+	}
+	return err
+}
+
+// refundMismatch refunds one payment that does not pay its order, once:
+// the idempotency key names the payment, so a retry gets the same refund.
+func (s *Store) refundMismatch(ctx context.Context, orderID, paymentIntent string) error {
+	if s.Stripe == nil {
+		return river.JobCancel(fmt.Errorf("a payment for order %s does not pay it and caisse cannot refund it without STRIPE_SECRET_KEY: refund %s in the Stripe Dashboard", orderID, paymentIntent))
+	}
+	o, err := findOrderRecord(ctx, s.Driver.Reader(), orderID)
+	if err != nil {
+		return err
+	}
+	if o == nil || !o.PaymentMismatch || paymentIntent == "" {
+		return nil
+	}
+	refund, err := s.Stripe.Refund(ctx, stripe.RefundParams{
+		PaymentIntent: paymentIntent, OrderID: orderID,
+		Metadata:       map[string]string{"caisse_reason": "payment_mismatch"},
+		IdempotencyKey: stripe.MismatchRefundIdempotencyKey(paymentIntent),
+	})
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	err = s.retryTx(ctx, func(tx Tx) error {
+		if err := tx.Lock(ctx, "order:"+orderID); err != nil {
+			return err
+		}
+		o, err := findOrderRecord(ctx, tx, orderID)
+		if err != nil || o == nil {
+			return err
+		}
+		if !slices.Contains(o.MismatchRefunds, refund) {
+			o.MismatchRefunds = append(o.MismatchRefunds, refund)
+			slices.Sort(o.MismatchRefunds)
+			if _, err := tx.Exec(ctx, `UPDATE orders SET mismatch_refunds = ?, updated_at = ? WHERE id = ?`,
+				jsonList(o.MismatchRefunds), micros(now), orderID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE key = ?`,
+			micros(now), "stripe:"+caisse.KindRefundMismatch+":"+orderID+":"+paymentIntent)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("error recording refund %s of a payment for order %s: %w", refund, orderID, err)
+	}
+	s.Logger.Info("payment that did not pay its order refunded", "order_id", orderID, "payment_intent", paymentIntent,
+		"refund", refund, "outcome", "refunded")
 	return nil
 }
 
