@@ -328,7 +328,7 @@ func benchDatabase(kind, pgURL string) (string, func(), error) {
 
 func benchProducts(base, token string, products []scenario.Product) error {
 	for _, p := range products {
-		body, _ := json.Marshal(caisse.ProductUpdate{Name: p.Name, Price: p.Price, Currency: "eur", Stock: p.Stock})
+		body, _ := json.Marshal(caisse.NewProductUpdate(p.Name, p.Price, "eur", p.Stock))
 		req, _ := http.NewRequest(http.MethodPut, base+"/api/admin/products/"+p.ID, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		res, err := http.DefaultClient.Do(req)

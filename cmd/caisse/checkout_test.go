@@ -23,6 +23,8 @@ func withStripe(apiURL string) func(env map[string]string) {
 		env["STRIPE_SECRET_KEY"] = stripemock.TestKey
 		env["STRIPE_API_URL"] = apiURL
 		env["CAISSE_RECONCILE_EVERY"] = "0"
+		// Every test checkout comes from 127.0.0.1; the limit has a test of its own.
+		env["CAISSE_CHECKOUT_RATE"] = "0"
 	}
 }
 
@@ -202,18 +204,26 @@ func TestCheckoutRefusesBadRequests(t *testing.T) {
 }
 
 // When Stripe refuses the session, the units go back and the client gets
-// Stripe's code; without a secret key there is no checkout at all.
+// Stripe's code, never Stripe's words (they can quote part of the key or the
+// account's setup), which go to the log; without a secret key there is no
+// checkout at all.
 func TestCheckoutWhenStripeFails(t *testing.T) {
 	fake := stripemock.NewFake(t)
 	a := setup(t, sqliteDB, withStripe(fake.URL))
 	a.putProduct("art", 1)
-	fake.FailNext(http.MethodPost, "/v1/checkout/sessions", stripemock.Error{Status: 400, Code: "url_invalid", Message: "Not a valid URL", Param: "success_url"})
+	fake.FailNext(http.MethodPost, "/v1/checkout/sessions", stripemock.Error{Status: 401, Type: "invalid_request_error",
+		Message: "Invalid API Key provided: sk_live_****9876"})
 	status, ans, _ := a.checkout(buy("art", 1), "")
-	if status != http.StatusBadGateway || ans.Error.Code != "url_invalid" || !strings.Contains(ans.Error.Message, "Not a valid URL") {
-		t.Fatalf("Stripe's refusal answered %d %+v", status, ans.Error)
+	if status != http.StatusBadGateway || ans.Error.Code != "invalid_request_error" || strings.Contains(ans.Error.Message, "API Key") ||
+		strings.Contains(ans.Error.Message, "9876") || strings.Contains(ans.Error.Message, stripemock.TestKey) {
+		t.Fatalf("Stripe's refusal answered %d %+v: want 502 with Stripe's code and none of its words", status, ans.Error)
 	}
-	if strings.Contains(ans.Error.Message, stripemock.TestKey) {
-		t.Fatal("the answer carries the secret key")
+	if !strings.Contains(a.logs.String(), "Invalid API Key provided") {
+		t.Errorf("Stripe's message is not in the log, where the owner needs it")
+	}
+	fake.FailNext(http.MethodPost, "/v1/checkout/sessions", stripemock.Error{Status: 400, Code: "url_invalid", Message: "Not a valid URL", Param: "success_url"})
+	if status, ans, _ := a.checkout(buy("art", 1), ""); status != http.StatusBadGateway || ans.Error.Code != "url_invalid" {
+		t.Fatalf("Stripe's refusal answered %d %+v", status, ans.Error)
 	}
 	if p := a.product("art"); p.Reserved != 0 || p.Available != 1 {
 		t.Fatalf("after Stripe refused: %+v", p)

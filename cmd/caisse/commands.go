@@ -171,6 +171,7 @@ func (m *Main) products(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	c := m.command("products " + args[0])
+	setStock := c.fs.Bool("set-stock", false, "import: also set the stock of products that exist already (a restock: units sold stay sold, the file's stock becomes the units on hand)")
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
 		return err
@@ -191,22 +192,22 @@ func (m *Main) products(ctx context.Context, args []string) error {
 		})
 	case "import":
 		if len(pos) != 1 {
-			return fmt.Errorf("usage: caisse products import FILE (a JSON array or a CSV with a header id,name,price,currency,stock)")
+			return fmt.Errorf("usage: caisse products import [--set-stock] FILE (a JSON array or a CSV with a header id,name,price,currency,stock)")
 		}
 		rows, err := readProducts(pos[0])
 		if err != nil {
 			return err
 		}
-		var out []*caisse.Product
-		for _, r := range rows {
-			p, err := c.db.PutProduct(ctx, r.ID, r.ProductUpdate)
-			if err != nil {
-				return fmt.Errorf("product %s: %s (products before it were imported)", r.ID, userMessage(err))
-			}
-			out = append(out, p)
+		changes, err := importProducts(ctx, c.db, rows, *setStock)
+		if err != nil {
+			return err
 		}
-		return c.print(out, func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "imported %d products\n", len(out))
+		return c.print(changes, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ID\tCHANGE")
+			for _, ch := range changes {
+				fmt.Fprintf(w, "%s\t%s\n", ch.ID, ch.Change)
+			}
+			fmt.Fprintf(w, "imported %d products\n", len(changes))
 		})
 	}
 	return fmt.Errorf("unknown products command %q: use import or list", args[0])
@@ -217,7 +218,68 @@ type productRow struct {
 	caisse.ProductUpdate
 }
 
-// readProducts reads a JSON array of products or a CSV with a header row.
+// productChange is what importing one product did.
+type productChange struct {
+	ID      string          `json:"id"`
+	Change  string          `json:"change"`
+	Product *caisse.Product `json:"product"`
+}
+
+// importProducts creates or updates each product. The stock of a product
+// that exists already is kept unless setStock says otherwise: a catalogue
+// file holds the stock a product started with, and importing it again must
+// never put back units that were sold.
+func importProducts(ctx context.Context, db Store, rows []productRow, setStock bool) ([]productChange, error) {
+	var out []productChange
+	for _, r := range rows {
+		before, err := db.FindProduct(ctx, r.ID)
+		if err != nil && caisse.ErrorCode(err) != caisse.ENOTFOUND {
+			return out, err
+		}
+		u := r.ProductUpdate
+		var kept string
+		if before != nil && u.Stock != nil && !setStock {
+			if *u.Stock != before.Stock {
+				kept = fmt.Sprintf("stock kept at %d (the file says %d; --set-stock sets it)", before.Stock, *u.Stock)
+			}
+			u.Stock = nil
+		}
+		after, err := db.PutProduct(ctx, r.ID, u)
+		if err != nil {
+			return out, fmt.Errorf("product %s: %s (products before it were imported)", r.ID, userMessage(err))
+		}
+		out = append(out, productChange{ID: r.ID, Change: describeChange(before, after, kept), Product: after})
+	}
+	return out, nil
+}
+
+// describeChange says what an import did to a product.
+func describeChange(before, after *caisse.Product, kept string) string {
+	if before == nil {
+		return fmt.Sprintf("new: %s, price %s, stock %d", after.Name, money(after.Price, after.Currency), after.Stock)
+	}
+	var parts []string
+	if before.Name != after.Name {
+		parts = append(parts, fmt.Sprintf("name %q → %q", before.Name, after.Name))
+	}
+	if before.Price != after.Price || before.Currency != after.Currency {
+		parts = append(parts, fmt.Sprintf("price %s → %s", money(before.Price, before.Currency), money(after.Price, after.Currency)))
+	}
+	if before.Stock != after.Stock {
+		parts = append(parts, fmt.Sprintf("stock %d → %d", before.Stock, after.Stock))
+	}
+	if kept != "" {
+		parts = append(parts, kept)
+	}
+	if len(parts) == 0 {
+		return "unchanged"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// readProducts reads a JSON array of products or a CSV with a header row. A
+// field or column the file leaves out is left as it is on an existing
+// product. The same id twice is refused.
 func readProducts(path string) ([]productRow, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -244,32 +306,47 @@ func readProducts(path string) ([]productRow, error) {
 		if _, ok := col["id"]; !ok {
 			return nil, fmt.Errorf("%s: the CSV header must name the columns id,name,price,currency,stock", path)
 		}
-		get := func(rec []string, name string) string {
+		get := func(rec []string, name string) (string, bool) {
 			if i, ok := col[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
+				return strings.TrimSpace(rec[i]), true
 			}
-			return ""
+			return "", false
 		}
 		for n, rec := range records[1:] {
-			row := productRow{ID: get(rec, "id")}
-			row.Name, row.Currency = get(rec, "name"), get(rec, "currency")
+			id, _ := get(rec, "id")
+			row := productRow{ID: id}
 			for _, f := range []struct {
 				name string
-				dst  *int64
+				dst  **string
+			}{{"name", &row.Name}, {"currency", &row.Currency}} {
+				if v, ok := get(rec, f.name); ok {
+					*f.dst = &v
+				}
+			}
+			for _, f := range []struct {
+				name string
+				dst  **int64
 			}{{"price", &row.Price}, {"stock", &row.Stock}} {
-				if v := get(rec, f.name); v != "" {
-					if *f.dst, err = strconv.ParseInt(v, 10, 64); err != nil {
+				if v, ok := get(rec, f.name); ok && v != "" {
+					n64, err := strconv.ParseInt(v, 10, 64)
+					if err != nil {
 						return nil, fmt.Errorf("%s line %d: %s %q is not a whole number", path, n+2, f.name, v)
 					}
+					*f.dst = &n64
 				}
 			}
 			rows = append(rows, row)
 		}
 	}
+	seen := map[string]int{}
 	for i, r := range rows {
 		if err := r.Validate(r.ID); err != nil {
 			return nil, fmt.Errorf("%s, product %d: %s", path, i+1, userMessage(err))
 		}
+		if first, ok := seen[r.ID]; ok {
+			return nil, fmt.Errorf("%s: product %d has the id %s of product %d; each id may appear once", path, i+1, r.ID, first)
+		}
+		seen[r.ID] = i + 1
 	}
 	return rows, nil
 }

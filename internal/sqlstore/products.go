@@ -51,24 +51,37 @@ func (s *Store) FindProducts(ctx context.Context, page caisse.Page) ([]*caisse.P
 	return list(ctx, r, "product", page.Limit, `SELECT `+productColumns+` FROM products `+where+` ORDER BY seq DESC LIMIT ?`, args, scanProduct)
 }
 
-// PutProduct creates or updates a product. One statement, so a reservation
-// made at the same moment cannot slip under the new stock.
+// PutProduct creates or updates a product, setting the fields the update
+// names and keeping the others. One statement, so a reservation made at the
+// same moment cannot slip under the new stock.
 func (s *Store) PutProduct(ctx context.Context, id string, u caisse.ProductUpdate) (*caisse.Product, error) {
 	if err := u.Validate(id); err != nil {
 		return nil, err
 	}
+	// A field the update leaves out is NULL here, and keeps its value.
+	opt := func(v any, isNil bool) any {
+		if isNil {
+			return nil
+		}
+		return v
+	}
+	name := opt(deref(u.Name), u.Name == nil)
+	price := opt(deref(u.Price), u.Price == nil)
+	currency := opt(deref(u.Currency), u.Currency == nil)
+	stock := opt(deref(u.Stock), u.Stock == nil)
 	var p *caisse.Product
 	err := s.inTx(ctx, func(tx Tx) error {
 		now := micros(s.now())
 		var err error
 		p, err = scanProduct(tx.QueryRow(ctx, `
 			INSERT INTO products (id, name, price, currency, stock, reserved, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, 0, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET name = excluded.name, price = excluded.price,
-				currency = excluded.currency, stock = excluded.stock, updated_at = excluded.updated_at
-			WHERE excluded.stock >= products.reserved
+			VALUES (?, COALESCE(?, ''), COALESCE(?, 0), COALESCE(?, ''), COALESCE(?, 0), 0, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET name = COALESCE(?, products.name), price = COALESCE(?, products.price),
+				currency = COALESCE(?, products.currency), stock = COALESCE(?, products.stock),
+				updated_at = excluded.updated_at
+			WHERE COALESCE(?, products.stock) >= products.reserved
 			RETURNING `+productColumns,
-			id, u.Name, u.Price, u.Currency, u.Stock, now, now))
+			id, name, price, currency, stock, now, now, name, price, currency, stock, stock))
 		if errors.Is(err, ErrNoRows) {
 			var reserved int64
 			if err := tx.QueryRow(ctx, `SELECT reserved FROM products WHERE id = ?`, id).Scan(&reserved); err != nil {
@@ -83,4 +96,12 @@ func (s *Store) PutProduct(ctx context.Context, id string, u caisse.ProductUpdat
 		return nil, wrap(err, "error storing product %s", id)
 	}
 	return p, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
