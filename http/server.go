@@ -49,10 +49,6 @@ type Server struct {
 	Metrics *Metrics
 	// Logger receives one line per rejected webhook and per internal error.
 	Logger *slog.Logger
-	// VerifyOnly answers a verified webhook 200 without storing it. It exists
-	// only for `caisse bench`, to measure the cost of durability; it loses
-	// every event.
-	VerifyOnly bool
 
 	server   *http.Server
 	ln       net.Listener

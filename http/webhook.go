@@ -87,10 +87,6 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if s.VerifyOnly {
-		writeJSON(w, http.StatusOK, map[string]bool{"received": true})
-		return
-	}
 	inserted, err := s.Events.ReceiveEvent(r.Context(), ev)
 	if err != nil {
 		s.Metrics.Webhooks.WithLabelValues(outcomeStorage).Inc()

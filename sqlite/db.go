@@ -78,7 +78,7 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	// so a transaction never fails half-way on a lock upgrade. A 32 MiB page
 	// cache (SQLite's default is 2 MiB) holds the indexes' upper levels once
 	// the tables are large: with a million stored events, the default cache
-	// cost a fifth of the rate (caisse bench --stored 1000000).
+	// cost a fifth of the rate (caisse-bench --stored 1000000).
 	db.write = sql.OpenDB(connector{driver: &sqlite.Driver{}, dsn: DSN(db.Path,
 		"_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)", "_pragma=cache_size(-32768)", "_txlock=immediate")})
 	// One writer: SQLite has one write lock anyway, and River's SQLite driver

@@ -138,7 +138,7 @@ func TestCheckoutRefusesBadRequests(t *testing.T) {
 	a := setup(t, sqliteDB, withStripe(mock))
 	a.putProduct("art", 1)
 	a.putProduct("print", 5)
-	if s := a.admin(http.MethodPut, "/api/admin/products/usd-print", caisse.ProductUpdate{Name: "p", Price: 900, Currency: "usd", Stock: 3}, nil); s != http.StatusOK {
+	if s := a.admin(http.MethodPut, "/api/admin/products/usd-print", caisse.NewProductUpdate("p", 900, "usd", 3), nil); s != http.StatusOK {
 		t.Fatal(s)
 	}
 	noURL := buy("art", 1)

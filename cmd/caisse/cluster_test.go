@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/child"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/scenario"
 	"github.com/caisse/caisse/internal/stripemock"
@@ -37,7 +39,7 @@ func TestMain(m *testing.M) {
 // instance is a `caisse serve` process.
 type instance struct {
 	*app
-	*child
+	*child.Process
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	exit chan error
@@ -51,7 +53,7 @@ func startInstance(t *testing.T, dbURL string, extra ...string) *instance {
 		"STRIPE_WEBHOOK_SECRET=" + testSecret, "CAISSE_ADMIN_TOKEN=" + testToken,
 		"CAISSE_RESCUE_AFTER=10s", "CAISSE_LIVEMODE="}, extra...)
 	logs := &syncBuffer{}
-	c, err := startChild(os.Args[0], env, logs)
+	c, err := child.Start(os.Args[0], []string{"serve"}, env, logs)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, logs.String())
 	}
@@ -61,7 +63,7 @@ func startInstance(t *testing.T, dbURL string, extra ...string) *instance {
 			t.Errorf("the webhook secret appears in an instance's logs")
 		}
 	})
-	return &instance{app: &app{t: t, url: c.URL}, child: c, cmd: c.Cmd, logs: logs, exit: c.Exit}
+	return &instance{app: &app{t: t, url: c.URL}, Process: c, cmd: c.Cmd, logs: logs, exit: c.Exit}
 }
 
 // deliverAny delivers a payload as Stripe does: to one instance, and again
@@ -98,11 +100,25 @@ func problems(logs string) string {
 // metric reads one value from an instance's /metrics.
 func (a *app) metric(name string) float64 {
 	a.t.Helper()
-	v, err := benchMetric(a.url, name)
+	res, err := http.Get(a.url + "/metrics")
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	return v
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				a.t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	return 0
 }
 
 // waitProcessed waits until n events are processed and none waits, as seen

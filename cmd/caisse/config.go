@@ -57,6 +57,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 }
 
+// secretVars are the variables whose values are never printed.
+var secretVars = map[string]bool{"STRIPE_WEBHOOK_SECRET": true, "STRIPE_SECRET_KEY": true, "CAISSE_ADMIN_TOKEN": true}
+
 // configVar ties a variable to its flag, its default and its parser.
 type configVar struct {
 	env, flag, def, usage string
@@ -275,6 +278,16 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 		values[v.env] = &val
 		if fs != nil {
 			fs.StringVar(values[v.env], v.flag, val, v.usage+" ($"+v.env+")")
+			// The default that --help and a flag error print comes from the
+			// environment: show no secret that way.
+			f := fs.Lookup(v.flag)
+			switch {
+			case secretVars[v.env] && val != "":
+				f.Usage = v.usage + " ($" + v.env + " is set; its value is not shown)"
+				f.DefValue = ""
+			case v.env == "CAISSE_DATABASE_URL":
+				f.DefValue = redactURL(val)
+			}
 		}
 	}
 	if fs != nil {

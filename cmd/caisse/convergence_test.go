@@ -37,7 +37,7 @@ func (a *app) load(s scenario.Scenario) {
 	a.t.Helper()
 	for _, p := range s.Products {
 		if code := a.admin(http.MethodPut, "/api/admin/products/"+p.ID,
-			caisse.ProductUpdate{Name: p.Name, Price: p.Price, Currency: "eur", Stock: p.Stock}, nil); code != http.StatusOK {
+			caisse.NewProductUpdate(p.Name, p.Price, "eur", p.Stock), nil); code != http.StatusOK {
 			a.t.Fatalf("PUT product: %d", code)
 		}
 	}

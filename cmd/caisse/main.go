@@ -43,8 +43,6 @@ Usage:
   caisse events replay ID | --failed   process an event again (every dead letter with --failed)
   caisse reconcile                     store the events Stripe never delivered (needs STRIPE_SECRET_KEY)
   caisse send FILE | --example TYPE    sign an event with STRIPE_WEBHOOK_SECRET and post it to a running caisse
-  caisse bench [--db sqlite|postgres] [--events N] [--concurrency C] [--rate R]
-                                       measure acknowledgement and processing speed
   caisse version
 
 Every command takes --json for output that scripts can read. Configuration is
@@ -76,8 +74,6 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = m.reconcile(ctx, rest)
 	case "version":
 		err = m.version(rest)
-	case "bench":
-		err = m.bench(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return 0

@@ -243,7 +243,7 @@ func (a *app) admin(method, path string, body any, v any) int {
 
 func (a *app) putProduct(id string, stock int64) {
 	a.t.Helper()
-	if s := a.admin(http.MethodPut, "/api/admin/products/"+id, caisse.ProductUpdate{Name: id, Price: 2500, Currency: "eur", Stock: stock}, nil); s != http.StatusOK {
+	if s := a.admin(http.MethodPut, "/api/admin/products/"+id, caisse.NewProductUpdate(id, 2500, "eur", stock), nil); s != http.StatusOK {
 		a.t.Fatalf("PUT product %s: %d", id, s)
 	}
 }

@@ -3,10 +3,15 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -138,4 +143,62 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The caisse binary has no way to acknowledge a webhook without storing it:
+// `caisse serve --verify-only` (a benchmark's mode, which lives in
+// caisse-bench) is an unknown flag, so caisse exits with an error before it
+// opens its database or listens; `caisse bench` is an unknown command.
+func TestNoVerifyOnlyMode(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--verify-only"}, "flag provided but not defined: -verify-only"},
+		{[]string{"serve", "--verify-only=false"}, "flag provided but not defined: -verify-only"},
+		{[]string{"bench", "--verify-only"}, `unknown command "bench"`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			dbPath := filepath.Join(t.TempDir(), "caisse.db")
+			// A caisse that wrongly started would serve until killed here.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], tc.args...)
+			cmd.Env = append(os.Environ(), "CAISSE_TEST_BE_CAISSE=1", "CAISSE_ADDR="+addr,
+				"CAISSE_DATABASE_URL=sqlite:"+dbPath, "STRIPE_WEBHOOK_SECRET="+testSecret, "CAISSE_ADMIN_TOKEN="+testToken)
+			var out syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err = cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() <= 0 {
+				t.Fatalf("caisse %v ended with %v, want a non-zero exit; output:\n%s", tc.args, err, out.String())
+			}
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("caisse %v does not say %q:\n%s", tc.args, tc.want, out.String())
+			}
+			if strings.Contains(out.String(), "caisse is listening") {
+				t.Errorf("caisse %v started listening:\n%s", tc.args, out.String())
+			}
+			if conn, err := net.Dial("tcp", addr); err == nil {
+				conn.Close()
+				t.Errorf("something listens on %s after caisse %v exited", addr, tc.args)
+			}
+			if _, err := os.Stat(dbPath); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("caisse %v opened its database (%v)", tc.args, err)
+			}
+			for _, secret := range []string{testSecret, testToken} {
+				if strings.Contains(out.String(), secret) {
+					t.Errorf("caisse %v printed a secret", tc.args)
+				}
+			}
+		})
+	}
 }

@@ -35,8 +35,6 @@ type Program struct {
 	PollInterval time.Duration
 	// Observe, if set, sees every processing attempt (tests wait on it).
 	Observe func(sqlstore.ProcessReport)
-	// VerifyOnly makes the webhook verify and answer without storing (bench only).
-	VerifyOnly bool
 
 	DB      Store
 	HTTP    *caissehttp.Server
@@ -89,10 +87,6 @@ func (p *Program) Open(ctx context.Context) error {
 		Ready:      db.Ready,
 		Metrics:    p.Metrics,
 		Logger:     p.Logger,
-		VerifyOnly: p.VerifyOnly,
-	}
-	if p.VerifyOnly {
-		p.Logger.Warn("verify-only mode: webhooks are verified and answered but NOT stored; for caisse bench only")
 	}
 	if err := p.HTTP.Listen(p.Config.Addr); err != nil {
 		db.Close()
@@ -176,12 +170,11 @@ func (p *Program) Close() error {
 func (m *Main) serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("caisse serve", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
-	verifyOnly := fs.Bool("verify-only", false, "benchmarks only: verify webhooks and answer without storing them (loses every event)")
 	cfg, _, err := LoadConfig(m.Getenv, fs, args)
 	if err != nil {
 		return flagError(err)
 	}
-	p := &Program{Config: cfg, Logger: m.logger(), VerifyOnly: *verifyOnly}
+	p := &Program{Config: cfg, Logger: m.logger()}
 	if err := p.Open(ctx); err != nil {
 		return err
 	}

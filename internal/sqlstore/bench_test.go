@@ -40,7 +40,7 @@ func BenchmarkProcess(b *testing.B) {
 			s := scenario.Generate(rand.New(rand.NewPCG(1, 1)), b.N/3+1, 10)
 			ctx := context.Background()
 			for _, p := range s.Products {
-				st.PutProduct(ctx, p.ID, caisse.ProductUpdate{Name: p.Name, Stock: p.Stock})
+				st.PutProduct(ctx, p.ID, caisse.NewProductUpdate(p.Name, 0, "", p.Stock))
 			}
 			var ids []string
 			for _, ev := range s.Events[:min(b.N, len(s.Events))] {

@@ -49,7 +49,7 @@ func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 		})
 		ctx := context.Background()
 		for _, id := range []string{"lost", "paid"} {
-			if _, err := b.PutProduct(ctx, id, caisse.ProductUpdate{Name: id, Price: 1000, Currency: "eur", Stock: 1}); err != nil {
+			if _, err := b.PutProduct(ctx, id, caisse.NewProductUpdate(id, 1000, "eur", 1)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -203,7 +203,7 @@ func TestPaging(t *testing.T) {
 		ctx := context.Background()
 		for i := range 5 {
 			b.receive(t, stripe.Example{Type: "checkout.session.expired", EventID: fmt.Sprintf("evt_%d", i), OrderID: "o"})
-			if _, err := b.PutProduct(ctx, fmt.Sprintf("p%d", i), caisse.ProductUpdate{Name: "P", Stock: 1}); err != nil {
+			if _, err := b.PutProduct(ctx, fmt.Sprintf("p%d", i), caisse.NewProductUpdate("P", 0, "", 1)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -242,7 +242,7 @@ func TestStockCannotGoBelowReserved(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		b := open(t, kind, kind.NewURL(t))
 		ctx := context.Background()
-		if _, err := b.PutProduct(ctx, "print", caisse.ProductUpdate{Name: "Print", Price: 100, Currency: "eur", Stock: 2}); err != nil {
+		if _, err := b.PutProduct(ctx, "print", caisse.NewProductUpdate("Print", 100, "eur", 2)); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.Start(ctx); err != nil {
@@ -250,11 +250,11 @@ func TestStockCannotGoBelowReserved(t *testing.T) {
 		}
 		id := b.receive(t, stripe.Example{Type: "checkout.session.completed", OrderID: "o1", ProductID: "print", Quantity: 2, Unpaid: true})
 		waitAll(t, []*bundle{b}, []string{id})
-		_, err := b.PutProduct(ctx, "print", caisse.ProductUpdate{Name: "Print", Stock: 1})
+		_, err := b.PutProduct(ctx, "print", caisse.NewProductUpdate("Print", 100, "eur", 1))
 		if caisse.ErrorCode(err) != caisse.ECONFLICT {
 			t.Fatalf("stock below reserved: %v, want a conflict", err)
 		}
-		p, err := b.PutProduct(ctx, "print", caisse.ProductUpdate{Name: "Print two", Stock: 3})
+		p, err := b.PutProduct(ctx, "print", caisse.NewProductUpdate("Print two", 100, "eur", 3))
 		if err != nil || p.Reserved != 2 || p.Available != 1 || p.Name != "Print two" {
 			t.Fatalf("product %+v (%v)", p, err)
 		}
@@ -272,7 +272,7 @@ func TestConcurrentEventsOnOneOrder(t *testing.T) {
 			stores = append(stores, open(t, kind, url))
 		}
 		ctx := context.Background()
-		if _, err := stores[0].PutProduct(ctx, "tee", caisse.ProductUpdate{Name: "Tee", Stock: 100}); err != nil {
+		if _, err := stores[0].PutProduct(ctx, "tee", caisse.NewProductUpdate("Tee", 0, "", 100)); err != nil {
 			t.Fatal(err)
 		}
 		var exs []stripe.Example
