@@ -180,7 +180,7 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 				// Stripe ids name one object each: an event that says a
 				// charge is a session is nonsense, and merging it would
 				// change what caisse knows of the charge.
-				return out, Errorf(EINVALID, "%s event %s says %s is a %s, but caisse knows it as a %s: nothing of the event is applied; check where it came from",
+				return out, Errorf(EINVALID, "%s event %s says %s is a %s, but caisse knows it as a %s, so caisse applies nothing of it; check where it came from",
 					ev.Type, ev.ID, f.ID, f.Kind, cur.Kind)
 			}
 			cur.Merge(f)

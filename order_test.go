@@ -1,6 +1,7 @@
 package caisse
 
 import (
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -683,6 +684,78 @@ func TestLinkOrder(t *testing.T) {
 			slices.Reverse(rev)
 			if got := LinkOrder(rev); got != tt.want {
 				t.Errorf("LinkOrder(reversed) = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// Only money that covers the order pays it.
+func TestSummarizeTerms(t *testing.T) {
+	t.Parallel()
+	art := []Item{{"art", 1}}
+	realPay := Fact{ID: "cs_A", Kind: KindSession, OrderRef: "ord_X", PaymentIntent: "pi_A", Completed: true, SessionPaid: true,
+		Amount: 500000, Currency: "eur", Items: art, Created: 100}
+	cheap := Fact{ID: "cs_B", Kind: KindSession, OrderRef: "ord_X", PaymentIntent: "pi_B", Completed: true, SessionPaid: true,
+		Amount: 100, Currency: "eur", Items: []Item{{"sticker", 1}}, Created: 200}
+	cheapIntent := Fact{ID: "pi_B", Kind: KindPaymentIntent, Succeeded: true, Amount: 100, AmountReceived: 100, Currency: "eur"}
+	checkout := &Terms{AmountDue: 500000, Currency: "eur"}
+	tests := []struct {
+		name       string
+		facts      []Fact
+		fixed      *Terms
+		status     OrderStatus
+		paid       int64
+		refunded   int64
+		mismatches []string
+	}{
+		{"a cheap session does not pay caisse's checkout", []Fact{cheap}, checkout, StatusPending, 0, 0, []string{"cs_B"}},
+		{"nor its payment intent", []Fact{cheap, cheapIntent}, checkout, StatusPending, 0, 0, []string{"cs_B"}},
+		{"a short payment intent alone is a mismatch", []Fact{cheapIntent}, checkout, StatusPending, 0, 0, []string{"pi_B"}},
+		{"the real payment pays, the cheap one stays a mismatch", []Fact{realPay, cheap, cheapIntent}, checkout, StatusPaid, 500000, 0, []string{"cs_B"}},
+		{"the earliest session sets the terms of an order caisse did not open", []Fact{cheap, {ID: "cs_A", Kind: KindSession, OrderRef: "ord_X",
+			Completed: true, Amount: 500000, Currency: "eur", Items: art, Created: 100}}, nil, StatusAwaitingPayment, 0, 0, []string{"cs_B"}},
+		{"a session in another currency is a mismatch", []Fact{{ID: "cs_C", Kind: KindSession, PaymentIntent: "pi_C", Completed: true,
+			SessionPaid: true, Amount: 900000, Currency: "usd"}}, checkout, StatusPending, 0, 0, []string{"cs_C"}},
+		{"a payment intent in another currency alone counts for nothing and flags nothing", []Fact{{ID: "pi_fx", Kind: KindPaymentIntent,
+			Succeeded: true, Amount: 540000, AmountReceived: 540000, Currency: "usd"}}, checkout, StatusPending, 0, 0, nil},
+		{"the session it belongs to vouches for it", []Fact{{ID: "pi_fx", Kind: KindPaymentIntent, Succeeded: true, Amount: 540000,
+			AmountReceived: 540000, Currency: "usd"}, {ID: "cs_A", Kind: KindSession, PaymentIntent: "pi_fx", Completed: true, SessionPaid: true,
+			Amount: 500000, Currency: "eur"}}, checkout, StatusPaid, 500000, 0, nil},
+		{"a refund in the buyer's currency counts as its share", []Fact{{ID: "cs_A", Kind: KindSession, PaymentIntent: "pi_fx", Completed: true,
+			SessionPaid: true, Amount: 500000, Currency: "eur"}, {ID: "ch_fx", Kind: KindCharge, PaymentIntent: "pi_fx", Amount: 540000,
+			AmountRefunded: 270000, Currency: "usd"}}, checkout, StatusPartiallyRefunded, 500000, 250000, nil},
+		{"refunding the cheap payment does not refund the order", []Fact{realPay, cheap, {ID: "ch_B", Kind: KindCharge, PaymentIntent: "pi_B",
+			Amount: 100, AmountRefunded: 100, Currency: "eur"}}, checkout, StatusPaid, 500000, 0, []string{"cs_B"}},
+		{"a dispute of the cheap payment is not the order's", []Fact{realPay, cheap, {ID: "dp_B", Kind: KindDispute, PaymentIntent: "pi_B",
+			Amount: 100, DisputeStatus: "needs_response"}}, checkout, StatusPaid, 500000, 0, []string{"cs_B"}},
+		{"an expired cheap session does not expire the order", []Fact{{ID: "cs_B", Kind: KindSession, Expired: true, Amount: 100,
+			Currency: "eur"}}, checkout, StatusPending, 0, 0, nil},
+		{"refunds that would overflow saturate", []Fact{real,
+			{ID: "ch_1", Kind: KindCharge, PaymentIntent: "pi_A", Amount: math.MaxInt64, AmountRefunded: math.MaxInt64, Currency: "eur"},
+			{ID: "ch_2", Kind: KindCharge, PaymentIntent: "pi_A", Amount: math.MaxInt64, AmountRefunded: math.MaxInt64, Currency: "eur"}},
+			checkout, StatusRefunded, 500000, math.MaxInt64, nil},
+		{"a test-mode payment never counts for a live order", []Fact{{ID: "cs_live", Kind: KindSession, Completed: true, Amount: 1000,
+			Currency: "eur", Livemode: true}, {ID: "cs_test", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 1000,
+			Currency: "eur"}}, nil, StatusAwaitingPayment, 0, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := Summarize(tt.facts, tt.fixed)
+			var mismatches []string
+			for _, m := range s.Mismatches {
+				mismatches = append(mismatches, m.ID)
+			}
+			if s.Status != tt.status || s.AmountPaid != tt.paid || s.AmountRefunded != tt.refunded || !slices.Equal(mismatches, tt.mismatches) {
+				t.Errorf("Summarize = status %s, paid %d, refunded %d, mismatches %v; want %s, %d, %d, %v",
+					s.Status, s.AmountPaid, s.AmountRefunded, mismatches, tt.status, tt.paid, tt.refunded, tt.mismatches)
+			}
+			for range 50 {
+				shuffled := slices.Clone(tt.facts)
+				rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+				if got := Summarize(shuffled, tt.fixed); !reflect.DeepEqual(got, s) {
+					t.Fatalf("Summarize depends on the facts' order:\n%+v\nwant\n%+v", got, s)
+				}
 			}
 		})
 	}

@@ -357,7 +357,7 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	c := m.command("orders " + args[0])
-	status := c.fs.String("status", "", "only orders in this status")
+	status := c.fs.String("status", "", "only orders in this status, or flagged oversold or payment_mismatch")
 	limit := c.fs.Int("limit", 100, "most orders to list")
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
@@ -371,10 +371,10 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.print(orders, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "ID\tSTATUS\tITEMS\tPAID\tREFUNDED\tOVERSOLD\tUPDATED")
+			fmt.Fprintln(w, "ID\tSTATUS\tITEMS\tDUE\tPAID\tREFUNDED\tFLAGS\tUPDATED")
 			for _, o := range orders {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Status, caisse.FormatItems(o.Items),
-					money(o.AmountPaid, o.Currency), money(o.AmountRefunded, o.Currency), yes(o.Oversold), o.UpdatedAt.Format(time.DateTime))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Status, caisse.FormatItems(o.Items), money(o.AmountDue, o.Currency),
+					money(o.AmountPaid, o.Currency), money(o.AmountRefunded, o.Currency), flags(o), o.UpdatedAt.Format(time.DateTime))
 			}
 		})
 	case "show":
@@ -386,9 +386,13 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.print(o, func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "order\t%s\nstatus\t%s\nitems\t%s\npaid\t%s\nrefunded\t%s\ncustomer\t%s\nsession\t%s\npayment intent\t%s\n",
-				o.ID, o.Status, caisse.FormatItems(o.Items), money(o.AmountPaid, o.Currency), money(o.AmountRefunded, o.Currency),
-				o.CustomerEmail, o.CheckoutSession, o.PaymentIntent)
+			mode := "test"
+			if o.Livemode {
+				mode = "live"
+			}
+			fmt.Fprintf(w, "order\t%s (%s mode)\nstatus\t%s\nitems\t%s\ndue\t%s\npaid\t%s\nrefunded\t%s\ncustomer\t%s\nsession\t%s\npayment intent\t%s\n",
+				o.ID, mode, o.Status, caisse.FormatItems(o.Items), money(o.AmountDue, o.Currency), money(o.AmountPaid, o.Currency),
+				money(o.AmountRefunded, o.Currency), o.CustomerEmail, o.CheckoutSession, o.PaymentIntent)
 			if o.PaymentError != "" {
 				fmt.Fprintf(w, "payment error\t%s\n", o.PaymentError)
 			}
@@ -398,8 +402,18 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 			if o.Oversold {
 				fmt.Fprintf(w, "oversold\tyes: paid but no stock was left; refund or restock\n")
 			}
+			if o.PaymentMismatch {
+				fmt.Fprintf(w, "payment mismatch\tyes: %s paid short of the amount due or in another currency; refund or settle with the buyer\n",
+					strings.Join(o.MismatchedPayments, ", "))
+				if len(o.MismatchRefunds) > 0 {
+					fmt.Fprintf(w, "mismatch refunds\t%s\n", strings.Join(o.MismatchRefunds, ", "))
+				}
+			}
 			if len(o.UnknownProducts) > 0 {
 				fmt.Fprintf(w, "unknown products\t%s\n", strings.Join(o.UnknownProducts, ", "))
+			}
+			if o.ItemsError != "" {
+				fmt.Fprintf(w, "items error\t%s\n", o.ItemsError)
 			}
 			fmt.Fprintf(w, "\nTIMELINE\tEVENT\tTYPE\tFROM\tTO\n")
 			for _, e := range o.Timeline {
@@ -526,16 +540,19 @@ func allPages[T any](find func(caisse.Page) ([]T, bool, error), id func(T) strin
 	}
 }
 
-func money(amount int64, currency string) string {
-	if currency == "" {
-		return strconv.FormatInt(amount, 10)
-	}
-	return fmt.Sprintf("%d.%02d %s", amount/100, amount%100, strings.ToUpper(currency))
-}
+func money(amount int64, currency string) string { return caisse.FormatAmount(amount, currency) }
 
-func yes(b bool) string {
-	if b {
-		return "yes"
+// flags lists the flags an order carries, for a table.
+func flags(o *caisse.Order) string {
+	var f []string
+	if o.Oversold {
+		f = append(f, "oversold")
 	}
-	return ""
+	if o.PaymentMismatch {
+		f = append(f, "payment_mismatch")
+	}
+	if o.ItemsError != "" || len(o.UnknownProducts) > 0 {
+		f = append(f, "items_error")
+	}
+	return strings.Join(f, ",")
 }

@@ -138,7 +138,7 @@ func (s *Store) recordFailure(ctx context.Context, job *river.Job[ProcessEventAr
 	if job.Attempt >= job.MaxAttempts || errors.As(cause, &cancel) {
 		status = caisse.EventFailed
 	}
-	msg := cause.Error()
+	msg := failureText(cause)
 	if len(msg) > 2000 {
 		msg = msg[:2000]
 	}
@@ -154,15 +154,29 @@ func (s *Store) recordFailure(ctx context.Context, job *river.Job[ProcessEventAr
 	return status
 }
 
+// failureText is what an event's last_error and log line say of a failed
+// attempt: an application error's message as it is, any other error with
+// its context, never the queue's wrapping.
+func failureText(err error) string {
+	if caisse.ErrorCode(err) != caisse.EINTERNAL {
+		return caisse.ErrorMessage(err)
+	}
+	var cancel *river.JobCancelError
+	if errors.As(err, &cancel) && errors.Unwrap(cancel) != nil {
+		return errors.Unwrap(cancel).Error()
+	}
+	return err.Error()
+}
+
 func (s *Store) report(r ProcessReport) {
 	attrs := []any{"event_id", r.Event.ID, "type", r.Event.Type, "order_id", r.Event.OrderID,
 		"outcome", string(r.Status), "duration_ms", float64(r.Duration.Microseconds()) / 1000}
 	switch {
 	case r.Err != nil && r.Status == caisse.EventFailed:
 		s.Logger.Error("event failed for good: it is a dead letter now, fix the cause and replay it",
-			append(attrs, "error", r.Err.Error())...)
+			append(attrs, "error", failureText(r.Err))...)
 	case r.Err != nil:
-		s.Logger.Warn("event processing failed, will retry", append(attrs, "error", r.Err.Error())...)
+		s.Logger.Warn("event processing failed, will retry", append(attrs, "error", failureText(r.Err))...)
 	default:
 		s.Logger.Info("event processed", attrs...)
 	}
