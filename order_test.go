@@ -730,7 +730,7 @@ func TestSummarizeTerms(t *testing.T) {
 			Amount: 100, DisputeStatus: "needs_response"}}, checkout, StatusPaid, 500000, 0, []string{"cs_B"}},
 		{"an expired cheap session does not expire the order", []Fact{{ID: "cs_B", Kind: KindSession, Expired: true, Amount: 100,
 			Currency: "eur"}}, checkout, StatusPending, 0, 0, nil},
-		{"refunds that would overflow saturate", []Fact{real,
+		{"refunds that would overflow saturate", []Fact{realPay,
 			{ID: "ch_1", Kind: KindCharge, PaymentIntent: "pi_A", Amount: math.MaxInt64, AmountRefunded: math.MaxInt64, Currency: "eur"},
 			{ID: "ch_2", Kind: KindCharge, PaymentIntent: "pi_A", Amount: math.MaxInt64, AmountRefunded: math.MaxInt64, Currency: "eur"}},
 			checkout, StatusRefunded, 500000, math.MaxInt64, nil},
