@@ -246,10 +246,12 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	return db, nil
 }
 
-// redactURL keeps a database URL's password out of the logs.
+// redactURL returns a database URL fit to show: a sqlite: path as it is
+// (SQLite has no password), a PostgreSQL URL with its password removed in
+// whatever form it takes.
 func redactURL(u string) string {
-	if i, j := strings.Index(u, "://"), strings.LastIndex(u, "@"); i >= 0 && j > i {
-		return u[:i+3] + "…@" + u[j+1:]
+	if strings.HasPrefix(u, "sqlite:") {
+		return u
 	}
-	return u
+	return postgres.RedactURL(u)
 }
