@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,29 @@ type Config struct {
 type configVar struct {
 	env, flag, def, usage string
 	set                   func(c *Config, v string) error
+}
+
+// secretVars are the variables whose values are never shown: --help says
+// only whether each is set.
+var secretVars = []string{"STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "CAISSE_ADMIN_TOKEN"}
+
+// register registers v's flag on fs, with val (from the environment, else
+// the default) as its default. --help, and the usage printed after a
+// mistyped flag, show that default only if it is not secret: a database URL
+// without its password, a secret not at all (only whether it is set).
+func (v configVar) register(fs *flag.FlagSet, val *string) {
+	usage := v.usage + " ($" + v.env + ")"
+	if slices.Contains(secretVars, v.env) && *val != "" {
+		usage = v.usage + " (set from $" + v.env + ")"
+	}
+	fs.StringVar(val, v.flag, *val, usage)
+	f := fs.Lookup(v.flag)
+	switch {
+	case slices.Contains(secretVars, v.env):
+		f.DefValue = ""
+	case v.env == "CAISSE_DATABASE_URL":
+		f.DefValue = redactURL(*val)
+	}
 }
 
 var configVars = []configVar{
@@ -210,7 +234,7 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 		}
 		values[v.env] = &val
 		if fs != nil {
-			fs.StringVar(values[v.env], v.flag, val, v.usage+" ($"+v.env+")")
+			v.register(fs, &val)
 		}
 	}
 	if fs != nil {
