@@ -61,9 +61,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 
 	// The webhook answers every method itself, so a wrong one gets a JSON 405
-	// and a log line rather than the mux's plain-text reply.
+	// and a log line rather than the mux's plain-text reply. An endpoint
+	// configured in Stripe with a trailing slash is the same endpoint ({$}
+	// matches that path alone, not what lies below it).
 	for _, path := range WebhookPaths {
 		mux.HandleFunc(path, s.handleWebhook)
+		mux.HandleFunc(path+"/{$}", s.handleWebhook)
 	}
 
 	mux.Handle("/api/checkout", s.cors(http.HandlerFunc(s.handleCheckout)))
@@ -81,10 +84,22 @@ func (s *Server) Handler() http.Handler {
 		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no admin route %s %s", r.Method, r.URL.Path))
 	})
 	mux.Handle("/api/admin/", s.requireAdmin(admin))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
-	})
+	mux.HandleFunc("/", s.handleNotFound)
 	return mux
+}
+
+// handleNotFound answers 404. A POST that looks like a webhook (it carries a
+// Stripe-Signature header, or its path says "webhook") is also logged: it is
+// most likely a Stripe endpoint pointed at the wrong path, whose events
+// caisse never sees, and Stripe's dashboard is the only other place that
+// would show it.
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && (r.Header.Get("Stripe-Signature") != "" || strings.Contains(strings.ToLower(r.URL.Path), "webhook")) {
+		s.Logger.Warn("a webhook was posted to a path caisse does not listen on, and refused with 404: point the Stripe webhook endpoint at one of caisse's webhook routes",
+			"path", r.URL.Path, "routes", strings.Join(WebhookPaths, ", "), "remote", r.RemoteAddr,
+			"stripe_signature", r.Header.Get("Stripe-Signature") != "")
+	}
+	s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 }
 
 // Listen binds the address; Serve then answers on it.
