@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -148,8 +149,34 @@ func (in *ingest) commit(batch []*receipt) {
 	// not undo the others' events.
 	ctx := context.WithoutCancel(batch[0].ctx)
 	changed, err := s.storeEvents(ctx, batch)
-	for _, r := range batch {
-		if err != nil {
+	var noTx *beginError
+	switch {
+	case err == nil:
+	case len(batch) > 1 && !errors.As(err, &noTx):
+		// One row the database refuses (an id PostgreSQL cannot store as
+		// text, say) fails the batch's one statement, and with it every
+		// other event of the batch. Store each in its own transaction, so
+		// only the bad one is refused. A database that cannot even begin a
+		// transaction is down: the events left are refused without trying.
+		changed = nil
+		var down error
+		for _, r := range batch {
+			err := down
+			if err == nil {
+				var c []changedBody
+				c, err = s.storeEvents(ctx, []*receipt{r})
+				changed = append(changed, c...)
+				if errors.As(err, &noTx) {
+					down = err
+				}
+			}
+			if err != nil {
+				r.inserted = false
+				r.err = fmt.Errorf("error storing event %s: %w", r.event.ID, err)
+			}
+		}
+	default:
+		for _, r := range batch {
 			r.inserted = false
 			r.err = fmt.Errorf("error storing event %s: %w", r.event.ID, err)
 		}
@@ -172,7 +199,11 @@ type changedBody struct {
 func (s *Store) storeEvents(ctx context.Context, batch []*receipt) ([]changedBody, error) {
 	now := s.now()
 	var changed []changedBody
-	err := s.inTx(ctx, func(tx Tx) error {
+	tx, err := s.Driver.Begin(ctx)
+	if err != nil {
+		return nil, &beginError{err}
+	}
+	err = s.commitTx(ctx, tx, func(tx Tx) error {
 		changed = nil
 		// One statement for the whole batch: on PostgreSQL each statement is
 		// a round trip, and the batch's commit waits for all of them.
@@ -238,6 +269,13 @@ func (s *Store) storeEvents(ctx context.Context, batch []*receipt) ([]changedBod
 	}
 	return changed, nil
 }
+
+// beginError is a transaction that could not even begin: the database is
+// down or unreachable, whatever the events.
+type beginError struct{ err error }
+
+func (e *beginError) Error() string { return e.err.Error() }
+func (e *beginError) Unwrap() error { return e.err }
 
 // changedBodies returns the duplicates whose body differs from the stored
 // event's. Stripe retries a lot, so duplicates are common: the stored bodies
