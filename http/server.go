@@ -173,6 +173,8 @@ func readyReason(err error) string {
 	switch {
 	case strings.Contains(err.Error(), "migrations are pending"):
 		return "migrations are pending: run caisse migrate"
+	case strings.Contains(err.Error(), "was deleted or replaced"):
+		return "the database file was deleted or replaced: restart caisse"
 	case strings.Contains(err.Error(), "does not take writes"):
 		return "the database does not take writes"
 	}
