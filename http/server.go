@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caisse/caisse"
@@ -47,6 +48,21 @@ type Server struct {
 
 	server *http.Server
 	ln     net.Listener
+	ready  readiness
+}
+
+// readyFor is how long one readiness check answers the probes. A check
+// writes to the database (and, on SQLite, waits for an fsync), so probes
+// must not each run one: a flood of them would starve the webhooks.
+const readyFor = time.Second
+
+// readiness is the last readiness check, shared by the probes that follow
+// it for readyFor and by those that arrive while it runs.
+type readiness struct {
+	mu        sync.Mutex
+	checkedAt time.Time
+	err       error
+	running   chan struct{} // closed when the check in flight ends
 }
 
 // WebhookPaths are the paths caisse receives Stripe's webhooks on.
@@ -158,14 +174,50 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	if err := s.Ready(ctx); err != nil {
-		s.Logger.Warn("not ready", "error", err.Error())
+	if err := s.checkReady(r.Context()); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": readyReason(err)})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+}
+
+// checkReady returns the result of a readiness check less than readyFor
+// old, or of the one in flight, or of a new one. The check runs apart from
+// any one probe, so a probe that hangs up does not cancel it for the others.
+func (s *Server) checkReady(ctx context.Context) error {
+	rd := &s.ready
+	rd.mu.Lock()
+	if rd.running == nil && !rd.checkedAt.IsZero() && time.Since(rd.checkedAt) < readyFor {
+		err := rd.err
+		rd.mu.Unlock()
+		return err
+	}
+	if rd.running == nil {
+		done := make(chan struct{})
+		rd.running = done
+		go func() {
+			defer close(done)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := s.Ready(ctx)
+			if err != nil {
+				s.Logger.Warn("not ready", "error", err.Error())
+			}
+			rd.mu.Lock()
+			rd.err, rd.checkedAt, rd.running = err, time.Now(), nil
+			rd.mu.Unlock()
+		}()
+	}
+	running := rd.running
+	rd.mu.Unlock()
+	select {
+	case <-running:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	return rd.err
 }
 
 // readyReason keeps driver details out of the probe's answer.
