@@ -66,7 +66,7 @@ func (p *Program) Open(ctx context.Context) error {
 	if p.PollInterval > 0 {
 		core.PollInterval = p.PollInterval
 	}
-	p.Metrics = caissehttp.NewMetrics(db.EventCounts)
+	p.Metrics = caissehttp.NewMetrics(db.EventBacklog)
 	db.Core().Processed = func(r sqlstore.ProcessReport) {
 		p.Metrics.EventProcessed(r.Event.Type, r.Status, r.Duration)
 		if p.Observe != nil {
@@ -213,7 +213,8 @@ type Store interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	Close() error
-	EventCounts(ctx context.Context) (map[caisse.EventStatus]int64, int64, error)
+	// EventBacklog reads what waits to be processed, for the metrics.
+	EventBacklog(ctx context.Context) (caisse.EventBacklog, error)
 }
 
 // openDB prepares (but does not open) the store named by the configuration.
