@@ -204,7 +204,6 @@ func (s *Store) storeEvents(ctx context.Context, batch []*receipt) ([]changedBod
 		return nil, &beginError{err}
 	}
 	err = s.commitTx(ctx, tx, func(tx Tx) error {
-		changed = nil
 		// One statement for the whole batch: on PostgreSQL each statement is
 		// a round trip, and the batch's commit waits for all of them.
 		var values strings.Builder
