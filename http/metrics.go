@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,13 +24,21 @@ type Metrics struct {
 	Duration prometheus.Histogram
 	// Errors counts error answers by code.
 	Errors *prometheus.CounterVec
+
+	backlog *backlogCollector
 }
 
-// Counter returns the number of events in each status and the queue depth.
-type Counter func(context.Context) (map[caisse.EventStatus]int64, int64, error)
+// Backlog reads the events waiting in the store.
+type Backlog func(context.Context) (caisse.EventBacklog, error)
 
-// NewMetrics registers caisse's metrics. count is read at each scrape.
-func NewMetrics(count Counter) *Metrics {
+// backlogFor is how long a backlog read serves scrapes. Scrapes cost
+// nothing to the database in between, however often they come and however
+// many instances scrape one database.
+const backlogFor = 5 * time.Second
+
+// NewMetrics registers caisse's metrics. backlog is read at a scrape, at
+// most once every few seconds.
+func NewMetrics(backlog Backlog) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -48,14 +57,20 @@ func NewMetrics(count Counter) *Metrics {
 	}
 	m.Registry.MustRegister(m.Webhooks, m.Events, m.Duration, m.Errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if count != nil {
-		m.Registry.MustRegister(&storeCollector{count: count})
+	if backlog != nil {
+		m.backlog = &backlogCollector{backlog: backlog, now: time.Now}
+		m.Registry.MustRegister(m.backlog)
 	}
 	return m
 }
 
-// EventProcessed records one processing attempt.
+// EventProcessed records one processing attempt. The type label is one of
+// the types caisse handles, or "other": anyone holding the webhook secret
+// can make up types, and each new label value would be a new series.
 func (m *Metrics) EventProcessed(eventType string, status caisse.EventStatus, d time.Duration) {
+	if !caisse.Handled(eventType) {
+		eventType = "other"
+	}
 	m.Events.WithLabelValues(eventType, string(status)).Inc()
 	m.Duration.Observe(d.Seconds())
 }
@@ -66,31 +81,58 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 var (
-	eventsDesc     = prometheus.NewDesc("caisse_events", "Stored events by status.", []string{"status"}, nil)
-	queueDesc      = prometheus.NewDesc("caisse_queue_depth", "Processing jobs waiting or running.", nil, nil)
+	eventsDesc = prometheus.NewDesc("caisse_events", "Stored events waiting to be processed (pending) or failed for good (failed). "+
+		"Processed events are not counted: their number only grows; see caisse_events_processed_total.", []string{"status"}, nil)
+	queueDesc      = prometheus.NewDesc("caisse_queue_depth", "Events waiting to be processed.", nil, nil)
 	deadLetterDesc = prometheus.NewDesc("caisse_dead_letters", "Events whose processing failed for good (replayable).", nil, nil)
+	oldestDesc     = prometheus.NewDesc("caisse_oldest_pending_event_age_seconds", "How long the oldest pending event has waited since it was received (0 when none waits).", nil, nil)
 )
 
-// storeCollector reads the counts from the store at scrape time.
-type storeCollector struct{ count Counter }
+// backlogCollector reads the backlog from the store at a scrape, reusing a
+// read younger than backlogFor. Scrapes that arrive together share one read.
+type backlogCollector struct {
+	backlog Backlog
+	now     func() time.Time
 
-func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	mu     sync.Mutex
+	readAt time.Time
+	last   caisse.EventBacklog
+	err    error
+}
+
+func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- eventsDesc
 	ch <- queueDesc
 	ch <- deadLetterDesc
+	ch <- oldestDesc
 }
 
-func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	counts, depth, err := c.count(ctx)
+func (c *backlogCollector) read() (caisse.EventBacklog, time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.readAt.IsZero() || now.Sub(c.readAt) >= backlogFor || now.Before(c.readAt) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c.last, c.err = c.backlog(ctx)
+		c.readAt = now
+	}
+	return c.last, now, c.err
+}
+
+func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	b, now, err := c.read()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(eventsDesc, err)
 		return
 	}
-	for _, s := range caisse.EventStatuses {
-		ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
+	ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(b.Pending), string(caisse.EventPending))
+	ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(b.Failed), string(caisse.EventFailed))
+	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(b.Pending))
+	ch <- prometheus.MustNewConstMetric(deadLetterDesc, prometheus.GaugeValue, float64(b.Failed))
+	var age float64
+	if !b.OldestPending.IsZero() {
+		age = max(0, now.Sub(b.OldestPending).Seconds())
 	}
-	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(depth))
-	ch <- prometheus.MustNewConstMetric(deadLetterDesc, prometheus.GaugeValue, float64(counts[caisse.EventFailed]))
+	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caisse/caisse"
@@ -53,6 +54,7 @@ type Server struct {
 	server   *http.Server
 	ln       net.Listener
 	checkout limiter
+	ready    readiness
 }
 
 func (s *Server) now() time.Time {
@@ -60,6 +62,20 @@ func (s *Server) now() time.Time {
 		return time.Now()
 	}
 	return s.Now()
+}
+
+// readyFor is how long one readiness check answers the probes. A check
+// writes to the database (and, on SQLite, waits for an fsync), so probes
+// must not each run one: a flood of them would starve the webhooks.
+const readyFor = time.Second
+
+// readiness is the last readiness check, shared by the probes that follow
+// it for readyFor and by those that arrive while it runs.
+type readiness struct {
+	mu        sync.Mutex
+	checkedAt time.Time
+	err       error
+	running   chan struct{} // closed when the check in flight ends
 }
 
 // WebhookPaths are the paths caisse receives Stripe's webhooks on.
@@ -74,9 +90,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 
 	// The webhook answers every method itself, so a wrong one gets a JSON 405
-	// and a log line rather than the mux's plain-text reply.
+	// and a log line rather than the mux's plain-text reply. An endpoint
+	// configured in Stripe with a trailing slash is the same endpoint ({$}
+	// matches that path alone, not what lies below it).
 	for _, path := range WebhookPaths {
 		mux.HandleFunc(path, s.handleWebhook)
+		mux.HandleFunc(path+"/{$}", s.handleWebhook)
 	}
 
 	mux.Handle("/api/checkout", s.cors(http.HandlerFunc(s.handleCheckout)))
@@ -94,10 +113,22 @@ func (s *Server) Handler() http.Handler {
 		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no admin route %s %s", r.Method, r.URL.Path))
 	})
 	mux.Handle("/api/admin/", s.requireAdmin(admin))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
-	})
+	mux.HandleFunc("/", s.handleNotFound)
 	return mux
+}
+
+// handleNotFound answers 404. A POST that looks like a webhook (it carries a
+// Stripe-Signature header, or its path says "webhook") is also logged: it is
+// most likely a Stripe endpoint pointed at the wrong path, whose events
+// caisse never sees, and Stripe's dashboard is the only other place that
+// would show it.
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && (r.Header.Get("Stripe-Signature") != "" || strings.Contains(strings.ToLower(r.URL.Path), "webhook")) {
+		s.Logger.Warn("a webhook was posted to a path caisse does not listen on, and refused with 404: point the Stripe webhook endpoint at one of caisse's webhook routes",
+			"path", r.URL.Path, "routes", strings.Join(WebhookPaths, ", "), "remote", r.RemoteAddr,
+			"stripe_signature", r.Header.Get("Stripe-Signature") != "")
+	}
+	s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 }
 
 // Listen binds the address; Serve then answers on it.
@@ -156,14 +187,50 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	if err := s.Ready(ctx); err != nil {
-		s.Logger.Warn("not ready", "error", err.Error())
+	if err := s.checkReady(r.Context()); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": readyReason(err)})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+}
+
+// checkReady returns the result of a readiness check less than readyFor
+// old, or of the one in flight, or of a new one. The check runs apart from
+// any one probe, so a probe that hangs up does not cancel it for the others.
+func (s *Server) checkReady(ctx context.Context) error {
+	rd := &s.ready
+	rd.mu.Lock()
+	if rd.running == nil && !rd.checkedAt.IsZero() && time.Since(rd.checkedAt) < readyFor {
+		err := rd.err
+		rd.mu.Unlock()
+		return err
+	}
+	if rd.running == nil {
+		done := make(chan struct{})
+		rd.running = done
+		go func() {
+			defer close(done)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := s.Ready(ctx)
+			if err != nil {
+				s.Logger.Warn("not ready", "error", err.Error())
+			}
+			rd.mu.Lock()
+			rd.err, rd.checkedAt, rd.running = err, time.Now(), nil
+			rd.mu.Unlock()
+		}()
+	}
+	running := rd.running
+	rd.mu.Unlock()
+	select {
+	case <-running:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	return rd.err
 }
 
 // readyReason keeps driver details out of the probe's answer.
@@ -171,6 +238,8 @@ func readyReason(err error) string {
 	switch {
 	case strings.Contains(err.Error(), "migrations are pending"):
 		return "migrations are pending: run caisse migrate"
+	case strings.Contains(err.Error(), "was deleted or replaced"):
+		return "the database file was deleted or replaced: restart caisse"
 	case strings.Contains(err.Error(), "does not take writes"):
 		return "the database does not take writes"
 	}

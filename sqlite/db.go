@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -36,6 +38,11 @@ type DB struct {
 	read  *sql.DB
 	river *river.Client[*sql.Tx]
 	queue sqlstore.Queue[*sql.Tx]
+
+	// file is the database file as opened; gone is set once the file at
+	// Path is no longer it.
+	file os.FileInfo
+	gone atomic.Bool
 }
 
 // NewDB returns a store for the database file at path. Call Open next.
@@ -86,6 +93,10 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	db.write.SetMaxOpenConns(1)
 	db.write.SetConnMaxIdleTime(0)
 	if err := db.write.PingContext(ctx); err != nil {
+		db.write.Close()
+		return fmt.Errorf("error opening %s: %w", db.Path, err)
+	}
+	if db.file, err = os.Stat(db.Path); err != nil {
 		db.write.Close()
 		return fmt.Errorf("error opening %s: %w", db.Path, err)
 	}
@@ -144,10 +155,32 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
+// checkFile reports an error when the file at Path is no longer the one
+// caisse opened: deleted (rm caisse.db*), or replaced by another file. SQLite
+// would go on writing to the open, unlinked file, acknowledging events that
+// vanish when caisse stops; so every write transaction checks first. A stat
+// costs little next to the fsync of a commit.
+func (db *DB) checkFile() error {
+	fi, err := os.Stat(db.Path)
+	if err == nil && os.SameFile(fi, db.file) {
+		return nil
+	}
+	if !db.gone.Swap(true) {
+		db.Logger.Error("the SQLite database file was deleted or replaced while caisse was running: caisse now refuses events (503, Stripe retries them) "+
+			"and reports not ready, since what it stored would be lost; restart caisse to open the file at this path again "+
+			"(restore it from a backup first if you have one; otherwise caisse starts a new, empty database there)",
+			"path", db.Path)
+	}
+	return fmt.Errorf("the SQLite database file %s was deleted or replaced while caisse was running: restart caisse", db.Path)
+}
+
 // driver gives the shared store SQLite's connections and River's SQLite driver.
 type driver struct{ db *DB }
 
 func (d driver) Begin(ctx context.Context) (sqlstore.Tx, error) {
+	if err := d.db.checkFile(); err != nil {
+		return nil, err
+	}
 	tx, err := d.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -97,32 +96,29 @@ func problems(logs string) string {
 	return strings.Join(out[max(0, len(out)-40):], "")
 }
 
-// metric reads one value from an instance's /metrics.
-func (a *app) metric(name string) float64 {
+// countEvents counts the events in a status through the admin API, page by
+// page. (The metrics count only what waits, and only every few seconds.)
+func (a *app) countEvents(status caisse.EventStatus) int {
 	a.t.Helper()
-	res, err := http.Get(a.url + "/metrics")
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				a.t.Fatalf("metric %s: %v", name, err)
-			}
-			return f
+	n, after := 0, ""
+	for {
+		var page struct {
+			Data    []caisse.Event
+			HasMore bool `json:"has_more"`
 		}
+		if s := a.admin(http.MethodGet, "/api/admin/events?limit=1000&status="+string(status)+"&starting_after="+after, nil, &page); s != http.StatusOK {
+			a.t.Fatalf("listing %s events: %d", status, s)
+		}
+		n += len(page.Data)
+		if !page.HasMore || len(page.Data) == 0 {
+			return n
+		}
+		after = page.Data[len(page.Data)-1].ID
 	}
-	return 0
 }
 
 // waitProcessed waits until n events are processed and none waits, as seen
-// by an instance's metrics (the processing happens in other processes).
+// through an instance's admin API (the processing happens in other processes).
 func (a *app) waitProcessed(n int) {
 	a.t.Helper()
 	// A safety net, not a measure: under the race detector on two busy
@@ -132,11 +128,11 @@ func (a *app) waitProcessed(n int) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for range tick.C {
-		done := a.metric(`caisse_events{status="processed"}`)
-		if int(done) == n && a.metric(`caisse_events{status="pending"}`) == 0 {
+		done := a.countEvents(caisse.EventProcessed)
+		if done == n && a.countEvents(caisse.EventPending) == 0 {
 			return
 		}
-		if failed := a.metric(`caisse_dead_letters`); failed > 0 {
+		if failed := a.countEvents(caisse.EventFailed); failed > 0 {
 			a.t.Fatalf("%v events are dead letters", failed)
 		}
 		if time.Now().After(deadline) {

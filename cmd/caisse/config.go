@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,13 +58,33 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 }
 
-// secretVars are the variables whose values are never printed.
-var secretVars = map[string]bool{"STRIPE_WEBHOOK_SECRET": true, "STRIPE_SECRET_KEY": true, "CAISSE_ADMIN_TOKEN": true}
-
 // configVar ties a variable to its flag, its default and its parser.
 type configVar struct {
 	env, flag, def, usage string
 	set                   func(c *Config, v string) error
+}
+
+// secretVars are the variables whose values are never shown: --help says
+// only whether each is set.
+var secretVars = []string{"STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "CAISSE_ADMIN_TOKEN"}
+
+// register registers v's flag on fs, with val (from the environment, else
+// the default) as its default. --help, and the usage printed after a
+// mistyped flag, show that default only if it is not secret: a database URL
+// without its password, a secret not at all (only whether it is set).
+func (v configVar) register(fs *flag.FlagSet, val *string) {
+	usage := v.usage + " ($" + v.env + ")"
+	if slices.Contains(secretVars, v.env) && *val != "" {
+		usage = v.usage + " (set from $" + v.env + ")"
+	}
+	fs.StringVar(val, v.flag, *val, usage)
+	f := fs.Lookup(v.flag)
+	switch {
+	case slices.Contains(secretVars, v.env):
+		f.DefValue = ""
+	case v.env == "CAISSE_DATABASE_URL":
+		f.DefValue = redactURL(*val)
+	}
 }
 
 var configVars = []configVar{
@@ -277,17 +298,7 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 		}
 		values[v.env] = &val
 		if fs != nil {
-			fs.StringVar(values[v.env], v.flag, val, v.usage+" ($"+v.env+")")
-			// The default that --help and a flag error print comes from the
-			// environment: show no secret that way.
-			f := fs.Lookup(v.flag)
-			switch {
-			case secretVars[v.env] && val != "":
-				f.Usage = v.usage + " ($" + v.env + " is set; its value is not shown)"
-				f.DefValue = ""
-			case v.env == "CAISSE_DATABASE_URL":
-				f.DefValue = redactURL(val)
-			}
+			v.register(fs, &val)
 		}
 	}
 	if fs != nil {

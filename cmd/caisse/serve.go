@@ -64,7 +64,7 @@ func (p *Program) Open(ctx context.Context) error {
 	if p.PollInterval > 0 {
 		core.PollInterval = p.PollInterval
 	}
-	p.Metrics = caissehttp.NewMetrics(db.EventCounts)
+	p.Metrics = caissehttp.NewMetrics(db.EventBacklog)
 	db.Core().Processed = func(r sqlstore.ProcessReport) {
 		p.Metrics.EventProcessed(r.Event.Type, r.Status, r.Duration)
 		if p.Observe != nil {
@@ -208,7 +208,8 @@ type Store interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	Close() error
-	EventCounts(ctx context.Context) (map[caisse.EventStatus]int64, int64, error)
+	// EventBacklog reads what waits to be processed, for the metrics.
+	EventBacklog(ctx context.Context) (caisse.EventBacklog, error)
 }
 
 // openDB prepares (but does not open) the store named by the configuration.
@@ -243,10 +244,12 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	return db, nil
 }
 
-// redactURL keeps a database URL's password out of the logs.
+// redactURL returns a database URL fit to show: a sqlite: path as it is
+// (SQLite has no password), a PostgreSQL URL with its password removed in
+// whatever form it takes.
 func redactURL(u string) string {
-	if i, j := strings.Index(u, "://"), strings.LastIndex(u, "@"); i >= 0 && j > i {
-		return u[:i+3] + "…@" + u[j+1:]
+	if strings.HasPrefix(u, "sqlite:") {
+		return u
 	}
-	return u
+	return postgres.RedactURL(u)
 }

@@ -295,7 +295,9 @@ func TestProbesAndMetrics(t *testing.T) {
 			`caisse_webhook_requests_total{outcome="bad_signature"} 1`,
 			`caisse_events_processed_total{status="processed",type="checkout.session.expired"} 1`,
 			`caisse_event_processing_seconds_count 1`,
-			`caisse_events{status="processed"} 1`,
+			`caisse_events{status="pending"} 0`,
+			`caisse_events{status="failed"} 0`,
+			`caisse_oldest_pending_event_age_seconds 0`,
 			`caisse_queue_depth 0`,
 			`caisse_dead_letters 0`,
 		} {

@@ -172,29 +172,25 @@ func (s *Store) ReplayFailed(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// EventCounts returns how many events are in each status, and how many jobs
-// wait in the queue.
-func (s *Store) EventCounts(ctx context.Context) (map[caisse.EventStatus]int64, int64, error) {
-	r := s.Driver.Reader()
-	counts := map[caisse.EventStatus]int64{}
-	rows, err := r.Query(ctx, `SELECT status, count(*) FROM events GROUP BY status`)
+// EventBacklog returns how many events are pending and failed, and when
+// the oldest pending one was received, in one statement that reads only the
+// status index's pending and failed entries: never the processed events,
+// which grow without bound, nor the job queue's tables.
+func (s *Store) EventBacklog(ctx context.Context) (caisse.EventBacklog, error) {
+	var b caisse.EventBacklog
+	var oldest int64
+	err := s.Driver.Reader().QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM events WHERE status = ?),
+		(SELECT count(*) FROM events WHERE status = ?),
+		COALESCE((SELECT received_at FROM events WHERE status = ? ORDER BY seq LIMIT 1), 0)`,
+		string(caisse.EventPending), string(caisse.EventFailed), string(caisse.EventPending)).Scan(&b.Pending, &b.Failed, &oldest)
 	if err != nil {
-		return nil, 0, fmt.Errorf("error counting events: %w", err)
+		return caisse.EventBacklog{}, fmt.Errorf("error counting pending and failed events: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var status string
-		var n int64
-		if err := rows.Scan(&status, &n); err != nil {
-			return nil, 0, fmt.Errorf("error counting events: %w", err)
-		}
-		counts[caisse.EventStatus(status)] = n
+	if oldest != 0 {
+		b.OldestPending = fromMicros(oldest)
 	}
-	var depth int64
-	if err := r.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'retryable', 'scheduled', 'running')`).Scan(&depth); err != nil {
-		return nil, 0, fmt.Errorf("error counting queued jobs: %w", err)
-	}
-	return counts, depth, nil
+	return b, nil
 }
 
 // wrap adds context to an error, leaving application errors as they are so

@@ -1,8 +1,13 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,11 +145,65 @@ func (in *ingest) loop() {
 // commit stores a batch in one transaction and answers each receipt.
 func (in *ingest) commit(batch []*receipt) {
 	s := in.store
-	now := s.now()
 	// The transaction outlives any one request: a client that hangs up does
 	// not undo the others' events.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	err := s.inTx(ctx, func(tx Tx) error {
+	changed, err := s.storeEvents(ctx, batch)
+	var noTx *beginError
+	switch {
+	case err == nil:
+	case len(batch) > 1 && !errors.As(err, &noTx):
+		// One row the database refuses (an id PostgreSQL cannot store as
+		// text, say) fails the batch's one statement, and with it every
+		// other event of the batch. Store each in its own transaction, so
+		// only the bad one is refused. A database that cannot even begin a
+		// transaction is down: the events left are refused without trying.
+		changed = nil
+		var down error
+		for _, r := range batch {
+			err := down
+			if err == nil {
+				var c []changedBody
+				c, err = s.storeEvents(ctx, []*receipt{r})
+				changed = append(changed, c...)
+				if errors.As(err, &noTx) {
+					down = err
+				}
+			}
+			if err != nil {
+				r.inserted = false
+				r.err = fmt.Errorf("error storing event %s: %w", r.event.ID, err)
+			}
+		}
+	default:
+		for _, r := range batch {
+			r.inserted = false
+			r.err = fmt.Errorf("error storing event %s: %w", r.event.ID, err)
+		}
+	}
+	s.warnChanged(changed)
+	for _, r := range batch {
+		close(r.done)
+	}
+}
+
+// changedBody is a duplicate delivery whose body differs from the stored one.
+type changedBody struct {
+	id, typ          string
+	stored, received []byte
+}
+
+// storeEvents inserts the receipts' events in one transaction, with their
+// processing jobs, and sets each receipt's inserted. It returns the
+// duplicates whose body differs from the one stored.
+func (s *Store) storeEvents(ctx context.Context, batch []*receipt) ([]changedBody, error) {
+	now := s.now()
+	var changed []changedBody
+	tx, err := s.Driver.Begin(ctx)
+	if err != nil {
+		return nil, &beginError{err}
+	}
+	err = s.commitTx(ctx, tx, func(tx Tx) error {
 		// One statement for the whole batch: on PostgreSQL each statement is
 		// a round trip, and the batch's commit waits for all of them.
 		var values strings.Builder
@@ -182,6 +241,7 @@ func (in *ingest) commit(batch []*receipt) {
 			return err
 		}
 		var ids []string
+		var duplicates []*receipt
 		for _, r := range batch {
 			// The same event delivered twice in one batch is stored once:
 			// the first of its receipts counts as the insert.
@@ -189,7 +249,12 @@ func (in *ingest) commit(batch []*receipt) {
 				delete(inserted, r.event.ID)
 				r.inserted = true
 				ids = append(ids, r.event.ID)
+			} else {
+				duplicates = append(duplicates, r)
 			}
+		}
+		if changed, err = changedBodies(ctx, tx, duplicates); err != nil {
+			return err
 		}
 		if len(ids) == 0 {
 			return nil
@@ -198,11 +263,74 @@ func (in *ingest) commit(batch []*receipt) {
 		// the single write connection is held by it).
 		return enqueue(ctx, tx, ids...)
 	})
-	for _, r := range batch {
-		if err != nil {
-			r.inserted = false
-			r.err = fmt.Errorf("error storing event %s: %w", r.event.ID, err)
-		}
-		close(r.done)
+	if err != nil {
+		return nil, err
 	}
+	return changed, nil
+}
+
+// beginError is a transaction that could not even begin: the database is
+// down or unreachable, whatever the events.
+type beginError struct{ err error }
+
+func (e *beginError) Error() string { return e.err.Error() }
+func (e *beginError) Unwrap() error { return e.err }
+
+// changedBodies returns the duplicates whose body differs from the stored
+// event's. Stripe retries a lot, so duplicates are common: the stored bodies
+// are read with one statement for all of a batch's duplicates, and only
+// when it has any.
+func changedBodies(ctx context.Context, tx Tx, duplicates []*receipt) ([]changedBody, error) {
+	if len(duplicates) == 0 {
+		return nil, nil
+	}
+	var ids []string
+	for _, r := range duplicates {
+		if !slices.Contains(ids, r.event.ID) {
+			ids = append(ids, r.event.ID)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT id, payload FROM events WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+	if err != nil {
+		return nil, fmt.Errorf("error reading the stored bodies of duplicate events: %w", err)
+	}
+	defer rows.Close()
+	stored := map[string][]byte{}
+	for rows.Next() {
+		var id string
+		var payload []byte
+		if err := rows.Scan(&id, &payload); err != nil {
+			return nil, fmt.Errorf("error reading the stored bodies of duplicate events: %w", err)
+		}
+		stored[id] = payload
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("error reading the stored bodies of duplicate events: %w", err)
+	}
+	var changed []changedBody
+	for _, r := range duplicates {
+		if p, ok := stored[r.event.ID]; ok && !bytes.Equal(p, r.event.Payload) {
+			changed = append(changed, changedBody{id: r.event.ID, typ: r.event.Type, stored: p, received: r.event.Payload})
+		}
+	}
+	return changed, nil
+}
+
+// warnChanged logs each duplicate that came with another body. Stripe sends
+// the same bytes on every retry, so another body under a known id is a
+// replay with altered content (signed with the webhook secret) or a bug in
+// what sent it; either way the owner should see it.
+func (s *Store) warnChanged(changed []changedBody) {
+	for _, c := range changed {
+		s.Logger.Warn("an event was delivered again with a different body: caisse keeps the body it stored first; "+
+			"Stripe resends the same body, so look for what else signs events with the webhook secret, and compare with the event in Stripe's Dashboard",
+			"event_id", c.id, "type", c.typ, "stored_sha256", digest(c.stored), "received_sha256", digest(c.received),
+			"stored_bytes", len(c.stored), "received_bytes", len(c.received))
+	}
+}
+
+// digest is a short fingerprint of a body, enough to tell two apart in a log.
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:12]
 }

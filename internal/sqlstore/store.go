@@ -223,6 +223,11 @@ func (s *Store) inTx(ctx context.Context, fn func(tx Tx) error) error {
 	if err != nil {
 		return err
 	}
+	return s.commitTx(ctx, tx, fn)
+}
+
+// commitTx runs fn in tx and commits it, or rolls it back if fn fails.
+func (s *Store) commitTx(ctx context.Context, tx Tx, fn func(tx Tx) error) error {
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if err := fn(tx); err != nil {
 		return err

@@ -30,7 +30,7 @@ type db interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	Close() error
-	EventCounts(ctx context.Context) (map[caisse.EventStatus]int64, int64, error)
+	EventBacklog(ctx context.Context) (caisse.EventBacklog, error)
 }
 
 // bundle is one store on a database, with what it reports.
@@ -134,7 +134,8 @@ func waitAll(t testing.TB, stores []*bundle, ids []string) map[string]sqlstore.P
 
 func TestReceiveEvent(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
-		b := open(t, kind, kind.NewURL(t))
+		url := kind.NewURL(t)
+		b := open(t, kind, url)
 		ctx := context.Background()
 		payload, _ := stripe.Build(stripe.Example{Type: "checkout.session.expired", EventID: "evt_1", OrderID: "o1"})
 		for i, want := range []bool{true, false, false} {
@@ -144,9 +145,9 @@ func TestReceiveEvent(t *testing.T) {
 				t.Fatalf("delivery %d: inserted %v (%v), want %v", i, inserted, err, want)
 			}
 		}
-		counts, depth, err := b.EventCounts(ctx)
-		if err != nil || counts[caisse.EventPending] != 1 || depth != 1 {
-			t.Fatalf("counts %v depth %d (%v): want one pending event and one job", counts, depth, err)
+		backlog, err := b.EventBacklog(ctx)
+		if jobs := queuedJobs(t, kind, url); err != nil || backlog.Pending != 1 || jobs != 1 {
+			t.Fatalf("backlog %+v, %d jobs (%v): want one pending event and one job", backlog, jobs, err)
 		}
 		e, err := b.FindEvent(ctx, "evt_1")
 		if err != nil || string(e.Payload) != string(payload) || e.Type != "checkout.session.expired" || e.ObjectID == "" {
@@ -163,7 +164,8 @@ func TestReceiveEvent(t *testing.T) {
 // delivery is told it stored it.
 func TestConcurrentDuplicatesStoreOnce(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
-		b := open(t, kind, kind.NewURL(t))
+		url := kind.NewURL(t)
+		b := open(t, kind, url)
 		ctx := context.Background()
 		var mu sync.Mutex
 		inserted := map[string]int{}
@@ -190,9 +192,9 @@ func TestConcurrentDuplicatesStoreOnce(t *testing.T) {
 		if len(inserted) != 3 || inserted["evt_dup_0"] != 1 || inserted["evt_dup_1"] != 1 || inserted["evt_dup_2"] != 1 {
 			t.Fatalf("deliveries told they stored the event: %v, want one each", inserted)
 		}
-		counts, depth, err := b.EventCounts(ctx)
-		if err != nil || counts[caisse.EventPending] != 3 || depth != 3 {
-			t.Fatalf("counts %v depth %d (%v): want three events and three jobs", counts, depth, err)
+		backlog, err := b.EventBacklog(ctx)
+		if jobs := queuedJobs(t, kind, url); err != nil || backlog.Pending != 3 || jobs != 3 {
+			t.Fatalf("backlog %+v, %d jobs (%v): want three events and three jobs", backlog, jobs, err)
 		}
 	})
 }
