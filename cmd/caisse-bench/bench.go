@@ -219,8 +219,8 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		r.Errors = errs.Load()
 		if mode == modeDurable {
 			stop := progress(m.Stderr, mode, func() string {
-				done, _ := readMetric(base, `caisse_events{status="processed"}`)
-				return fmt.Sprintf("processed %.0f/%d", done-float64(seed), len(s.Events))
+				pending, _ := readMetric(base, "caisse_queue_depth")
+				return fmt.Sprintf("%.0f of %d events still to process", pending, len(s.Events))
 			})
 			// Done once no event is pending: a cheap question even with
 			// millions of events stored, unlike counting them.
