@@ -2,6 +2,7 @@ package stripe
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,11 +51,26 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		ef, err := Facts(e)
 		if err != nil {
+			// Every refusal says why to a person: none is an internal error.
+			if caisse.ErrorCode(err) != caisse.EINVALID {
+				t.Fatalf("Facts failed without a reason a person can act on: %v", err)
+			}
 			return
 		}
 		for _, fact := range ef.Facts {
 			if fact.ID == "" || fact.Kind == "" {
 				t.Fatalf("a fact without id or kind: %+v", fact)
+			}
+			// Whatever was signed, what caisse keeps is in range and storable.
+			for _, amount := range []int64{fact.Amount, fact.AmountReceived, fact.AmountRefunded} {
+				if amount < 0 || amount > caisse.MaxAmount {
+					t.Fatalf("an amount out of range: %+v", fact)
+				}
+			}
+			for _, s := range []string{fact.ID, fact.OrderRef, fact.PaymentIntent, fact.Charge, fact.Currency, fact.CustomerEmail, fact.PaymentError} {
+				if strings.ContainsRune(s, 0) {
+					t.Fatalf("a NUL would reach the database: %+v", fact)
+				}
 			}
 			// Merging a fact with itself changes nothing.
 			merged := fact
