@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"testing"
 
 	"github.com/caisse/caisse/stripe"
@@ -20,6 +21,13 @@ func TestDuplicateWithAnotherBody(t *testing.T) {
 		a.deliver(first)
 		a.wait("evt_same")
 		a.deliver(first) // an identical duplicate, as Stripe retries
+		// The same event as Stripe's events API lists it, pretty-printed, with
+		// fewer endpoints waiting for it: the same event.
+		var listed map[string]any
+		json.Unmarshal(first, &listed)
+		listed["pending_webhooks"] = 0
+		again, _ := json.MarshalIndent(listed, "", "    ")
+		a.deliver(again)
 		const warning = "delivered again with a different body"
 		if l := a.logLines(warning); len(l) != 0 {
 			t.Fatalf("an identical duplicate logged %v", l)

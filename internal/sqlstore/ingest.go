@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -309,11 +310,36 @@ func changedBodies(ctx context.Context, tx Tx, duplicates []*receipt) ([]changed
 	}
 	var changed []changedBody
 	for _, r := range duplicates {
-		if p, ok := stored[r.event.ID]; ok && !bytes.Equal(p, r.event.Payload) {
+		if p, ok := stored[r.event.ID]; ok && !sameEvent(p, r.event.Payload) {
 			changed = append(changed, changedBody{id: r.event.ID, typ: r.event.Type, stored: p, received: r.event.Payload})
 		}
 	}
 	return changed, nil
+}
+
+// sameEvent reports whether two bodies are one event. Byte for byte is the
+// common case; otherwise two bodies still say the same when they differ only
+// in what legitimately changes between deliveries of one event: the layout
+// (Stripe's events API pretty-prints what a webhook sends compact, and
+// catching up stores the API's bytes) and pending_webhooks, the number of
+// endpoints still waiting for the event at the time of sending.
+func sameEvent(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	na, errA := normalizeEvent(a)
+	nb, errB := normalizeEvent(b)
+	return errA == nil && errB == nil && bytes.Equal(na, nb)
+}
+
+func normalizeEvent(body []byte) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, err
+	}
+	delete(fields, "pending_webhooks")
+	// Marshal sorts the keys and compacts each value.
+	return json.Marshal(fields)
 }
 
 // warnChanged logs each duplicate that came with another body. Stripe sends
