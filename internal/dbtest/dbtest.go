@@ -4,13 +4,16 @@
 package dbtest
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 )
@@ -41,9 +44,42 @@ func Each(t *testing.T, test func(t *testing.T, kind Kind)) {
 	for _, kind := range Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
+			if kind == Postgres {
+				RequirePostgres(t)
+			}
 			test(t, kind)
 		})
 	}
+}
+
+var reachable struct {
+	once sync.Once
+	err  error
+}
+
+// RequirePostgres skips the test when no PostgreSQL server answers at the
+// default address and CAISSE_TEST_POSTGRES_URL is unset, so the tests run
+// on a machine with Go alone. When the variable is set (as CI sets it), a
+// server that does not answer fails the test: it is never skipped silently.
+func RequirePostgres(t testing.TB) {
+	t.Helper()
+	reachable.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		db, err := sql.Open("pgx", PostgresURL())
+		if err == nil {
+			err = db.PingContext(ctx)
+			db.Close()
+		}
+		reachable.err = err
+	})
+	if reachable.err == nil {
+		return
+	}
+	if os.Getenv("CAISSE_TEST_POSTGRES_URL") != "" {
+		t.Fatalf("PostgreSQL at CAISSE_TEST_POSTGRES_URL cannot be reached: %v", reachable.err)
+	}
+	t.Skipf("no PostgreSQL server at %s, so this runs on SQLite only: start one there, or set CAISSE_TEST_POSTGRES_URL, to run it on PostgreSQL too", PostgresURL())
 }
 
 // NewURL returns the CAISSE_DATABASE_URL of a new, empty database.
@@ -52,6 +88,7 @@ func (k Kind) NewURL(t testing.TB) string {
 	if k == SQLite {
 		return "sqlite:" + filepath.Join(t.TempDir(), "caisse.db")
 	}
+	RequirePostgres(t)
 	b := make([]byte, 6)
 	rand.Read(b)
 	schema := "caisse_test_" + hex.EncodeToString(b)
