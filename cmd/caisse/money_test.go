@@ -431,9 +431,12 @@ func TestReimportNeverResells(t *testing.T) {
 // a client that opens too many checkouts gets 429; the customer is only ever
 // sent back to the shop's own pages.
 func TestCheckoutBounds(t *testing.T) {
-	t.Parallel()
+	eachDB(t, func(t *testing.T, db testDB) { testCheckoutBounds(t, db) })
+}
+
+func testCheckoutBounds(t *testing.T, db testDB) {
 	fake := stripemock.NewFake(t)
-	a := setup(t, sqliteDB, withStripe(fake.URL), func(env map[string]string) {
+	a := setup(t, db, withStripe(fake.URL), func(env map[string]string) {
 		env["CAISSE_CHECKOUT_RATE"] = "3/1h"
 		env["CAISSE_CORS_ORIGINS"] = "https://shop.example"
 	})
