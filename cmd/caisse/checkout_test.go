@@ -326,13 +326,7 @@ func TestOversoldOrderIsRefundedOnce(t *testing.T) {
 			}
 			return out
 		}
-		deadline := time.Now().Add(time.Minute)
-		for a.order("late").OversoldRefund == "" {
-			if time.Now().After(deadline) {
-				t.Fatalf("no refund recorded; requests: %+v\nlogs:\n%s", fake.Requests(), a.logs.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		a.until("the refund recorded on the order", func() bool { return a.order("late").OversoldRefund != "" })
 		// The same event again, twice, and a replay: nothing new to refund.
 		payload, _ := stripe.Build(late)
 		a.forget(late.EventID)

@@ -150,6 +150,20 @@ func (a *app) wait(ids ...string) map[string]caisse.EventStatus {
 	}
 }
 
+// until polls cond until it holds, for at most a minute, then fails the
+// test saying what did not happen, with the logs.
+func (a *app) until(what string, cond func() bool) {
+	a.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			logs := a.logs.String()
+			a.t.Fatalf("%s: not within a minute; last logs:\n%s", what, logs[max(0, len(logs)-4000):])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // forget clears what wait has seen of these events, before a replay.
 func (a *app) forget(ids ...string) {
 	a.mu.Lock()

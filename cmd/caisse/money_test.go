@@ -126,13 +126,7 @@ func TestCheapPaymentNeverPaysAnExpensiveOrder(t *testing.T) {
 
 		// By policy the cheap payment is refunded, once, however often its
 		// event comes.
-		deadline := time.Now().Add(time.Minute)
-		for len(a.order(order).MismatchRefunds) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("no refund recorded; requests %+v\n%s", fake.Requests(), a.logs.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		a.until("the refund recorded on the order", func() bool { return len(a.order(order).MismatchRefunds) > 0 })
 		ev, _ := stripe.DecodeEvent(cheap)
 		a.forget(ev.ID)
 		a.deliver(cheap)
