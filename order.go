@@ -59,20 +59,23 @@ type TimelineEntry struct {
 
 // Order is a shop order as caisse derives it from Stripe's facts.
 type Order struct {
-	ID              string      `json:"id"`
-	Status          OrderStatus `json:"status"`
-	Items           []Item      `json:"items"`
-	Currency        string      `json:"currency"`
-	AmountTotal     int64       `json:"amount_total"`
-	AmountPaid      int64       `json:"amount_paid"`
-	AmountRefunded  int64       `json:"amount_refunded"`
-	CustomerEmail   string      `json:"customer_email"`
-	CheckoutSession string      `json:"checkout_session"`
-	PaymentIntent   string      `json:"payment_intent"`
-	PaymentError    string      `json:"payment_error"`
-	Dispute         *Dispute    `json:"dispute"`
-	Oversold        bool        `json:"oversold"`
-	UnknownProducts []string    `json:"unknown_products"`
+	ID             string      `json:"id"`
+	Status         OrderStatus `json:"status"`
+	Items          []Item      `json:"items"`
+	Currency       string      `json:"currency"`
+	AmountTotal    int64       `json:"amount_total"`
+	AmountPaid     int64       `json:"amount_paid"`
+	AmountRefunded int64       `json:"amount_refunded"`
+	CustomerEmail  string      `json:"customer_email"`
+	// Locale is the language the customer chose at checkout (the session's
+	// locale, such as fr or en), empty when unknown.
+	Locale          string   `json:"locale"`
+	CheckoutSession string   `json:"checkout_session"`
+	PaymentIntent   string   `json:"payment_intent"`
+	PaymentError    string   `json:"payment_error"`
+	Dispute         *Dispute `json:"dispute"`
+	Oversold        bool     `json:"oversold"`
+	UnknownProducts []string `json:"unknown_products"`
 	// ItemsError says why the metadata items could not be read, if they could not.
 	ItemsError string `json:"items_error"`
 	// OversoldRefund is the id of the refund caisse asked Stripe for when the

@@ -10,16 +10,19 @@ import (
 // Product is something the shop sells, with its stock. Available units are
 // those on hand and not reserved by an open checkout.
 type Product struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Price       int64     `json:"price"` // in the currency's smallest unit
-	Currency    string    `json:"currency"`
-	Stock       int64     `json:"stock"`
-	Reserved    int64     `json:"reserved"`
-	Available   int64     `json:"available"`
-	IsAvailable bool      `json:"is_available"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Price       int64  `json:"price"` // in the currency's smallest unit
+	Currency    string `json:"currency"`
+	Stock       int64  `json:"stock"`
+	Reserved    int64  `json:"reserved"`
+	Available   int64  `json:"available"`
+	IsAvailable bool   `json:"is_available"`
+	// SanityID is the id of the product's document in the Sanity CMS, whose
+	// availability field caisse keeps up to date; the product's id when empty.
+	SanityID  string    `json:"sanity_id"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Fill computes the derived fields from stock and reserved.

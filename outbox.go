@@ -1,0 +1,167 @@
+package caisse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Channel is how a delivery reaches its recipient.
+type Channel string
+
+// The channels caisse delivers on.
+const (
+	ChannelEmail   Channel = "email"   // the customer, by email
+	ChannelAlert   Channel = "alert"   // the shop's team: a Slack-compatible webhook, or email
+	ChannelSanity  Channel = "sanity"  // a product's availability in the Sanity CMS
+	ChannelWebhook Channel = "webhook" // the shop's own endpoints, signed as Standard Webhooks
+	ChannelStripe  Channel = "stripe"  // a request to Stripe's API, such as a refund
+)
+
+// Channels lists every channel.
+var Channels = []Channel{ChannelEmail, ChannelAlert, ChannelSanity, ChannelWebhook, ChannelStripe}
+
+// DeliveryStatus is where an outbox row is in its delivery.
+type DeliveryStatus string
+
+// Delivery statuses.
+const (
+	DeliveryPending   DeliveryStatus = "pending"   // to be sent, or between attempts
+	DeliveryDelivered DeliveryStatus = "delivered" // the recipient has it
+	DeliveryFailed    DeliveryStatus = "failed"    // every attempt failed, or one that cannot be retried: retryable by the owner
+	DeliverySkipped   DeliveryStatus = "skipped"   // recorded, never sent: the channel is not set up, or no recipient is known
+)
+
+// DeliveryStatuses lists every delivery status.
+var DeliveryStatuses = []DeliveryStatus{DeliveryPending, DeliveryDelivered, DeliveryFailed, DeliverySkipped}
+
+// Topics: what a delivery says. Customer emails.
+const (
+	TopicOrderConfirmation = "order_confirmation"       // the order is paid
+	TopicPaymentFailed     = "payment_failed"           // a payment attempt was declined (one email per attempt)
+	TopicOrderRefunded     = "order_refunded"           // the order is refunded in full
+	TopicPartialRefund     = "order_partially_refunded" // part of the order is refunded
+	TopicRefundApology     = "refund_apology"           // caisse refunded an oversold or mismatched payment
+)
+
+// Topics of team alerts.
+const (
+	TopicDisputeOpened     = "dispute_opened"
+	TopicDisputeClosed     = "dispute_closed"
+	TopicOversold          = "order_oversold"
+	TopicPaymentMismatch   = "order_payment_mismatch"
+	TopicDeadLetter        = "event_dead_letter"
+	TopicSignatureFailures = "signature_failures"
+	TopicSilence           = "no_events"
+	TopicEndpointProblem   = "stripe_endpoint"
+	TopicDeliveryFailed    = "delivery_failed"
+	TopicTest              = "test" // caisse notify test
+)
+
+// Topics of the CMS and of the shop's own webhooks.
+const (
+	TopicAvailability = "product_availability" // Sanity: the product's availability at send time
+	// Outbound webhook types are the topics of the webhook channel:
+	// order.paid, order.payment_failed, order.refunded, …, product.availability_changed.
+)
+
+// Delivery is one outbox row: one message, on one channel, to one recipient,
+// written in the transaction of the change that causes it. Its ID is the
+// idempotency key the recipient sees: the email's Message-ID, Sanity's
+// transactionId, the outbound webhook-id.
+type Delivery struct {
+	ID      string  `json:"id"`
+	Channel Channel `json:"channel"`
+	// Topic says what the message is about (see the Topic constants, or an
+	// outbound webhook type such as order.paid).
+	Topic string `json:"topic"`
+	// Recipient is who receives it: the customer's address, a team address,
+	// "slack", or the shop endpoint's address without its query. Never a secret.
+	Recipient     string         `json:"recipient"`
+	OrderID       string         `json:"order_id"`
+	ProductID     string         `json:"product_id"`
+	Status        DeliveryStatus `json:"status"`
+	Attempts      int            `json:"attempts"`
+	LastError     string         `json:"last_error"`
+	CreatedAt     time.Time      `json:"created_at"`
+	DeliveredAt   *time.Time     `json:"delivered_at"`
+	NextAttemptAt *time.Time     `json:"next_attempt_at"`
+	// Payload is what the rules recorded when the row was written: the
+	// details the message needs beyond the order or product (a declined
+	// card's message, a dispute's reason, an alert's text).
+	Payload map[string]any `json:"-"`
+}
+
+// Notice is what a sender needs to deliver one row, read when it is sent.
+type Notice struct {
+	Delivery Delivery
+	// Order is the order the delivery is about, as the admin API shows it
+	// now; nil when it is about none.
+	Order *Order
+	// Product is the product the delivery is about, as the admin API shows
+	// it now; nil when it is about none.
+	Product *Product
+	// ItemNames are the names of the order's products, by product id, for
+	// messages that list the items.
+	ItemNames map[string]string
+	// Group holds the other rows of the same topic and recipient sent in this
+	// one message (alerts are grouped, so a storm of one cause is one message
+	// with a count). Count is 1 + len(Group).
+	Group []Delivery
+	// ShopName is the shop's name (CAISSE_SHOP_NAME).
+	ShopName string
+}
+
+// Count is how many rows the notice stands for.
+func (n Notice) Count() int { return 1 + len(n.Group) }
+
+// Sender delivers the notices of one channel. Send returns nil once the
+// recipient has the message, including when it had it already (a resend
+// after a crash is recognised by the delivery's ID). Any other outcome is an
+// error; a *DeliveryError says whether and when to try again.
+type Sender interface {
+	Send(ctx context.Context, n Notice) error
+}
+
+// DeliveryError is a failed send that tells the dispatcher what to do next.
+// An error of another type is retried with the usual backoff.
+type DeliveryError struct {
+	// Message says what went wrong, for the owner: never a secret.
+	Message string
+	// Permanent means trying again cannot help (a refused token, an
+	// endpoint gone for good): the row is failed at once.
+	Permanent bool
+	// RetryAfter is how long the recipient asked to wait (429 or 503 with
+	// Retry-After); 0 for the usual backoff.
+	RetryAfter time.Duration
+}
+
+func (e *DeliveryError) Error() string { return e.Message }
+
+// Retryf returns a DeliveryError to retry with the usual backoff.
+func Retryf(format string, args ...any) *DeliveryError {
+	return &DeliveryError{Message: fmt.Sprintf(format, args...)}
+}
+
+// Permanentf returns a DeliveryError that fails the row at once.
+func Permanentf(format string, args ...any) *DeliveryError {
+	return &DeliveryError{Message: fmt.Sprintf(format, args...), Permanent: true}
+}
+
+// AsDeliveryError returns err as a *DeliveryError, or nil.
+func AsDeliveryError(err error) *DeliveryError {
+	var de *DeliveryError
+	if errors.As(err, &de) {
+		return de
+	}
+	return nil
+}
+
+// DeliveryFilter selects deliveries in a list.
+type DeliveryFilter struct {
+	Status  DeliveryStatus
+	Channel Channel
+	OrderID string
+	Page
+}
