@@ -135,6 +135,9 @@ type DeliveryError struct {
 	// RetryAfter is how long the recipient asked to wait (429 or 503 with
 	// Retry-After); 0 for the usual backoff.
 	RetryAfter time.Duration
+	// Gone means the recipient is gone for good (an endpoint answering 410):
+	// nothing more is sent to it, and the team is told. Gone implies Permanent.
+	Gone bool
 }
 
 func (e *DeliveryError) Error() string { return e.Message }
