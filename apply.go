@@ -40,33 +40,6 @@ func (o *OrderRecord) Terms() *Terms {
 	return &t
 }
 
-// Outbox topics: where a message is delivered.
-const (
-	TopicEmail  = "email"  // the customer
-	TopicAlert  = "alert"  // the shop's team
-	TopicCMS    = "cms"    // product availability on the shop's site
-	TopicStripe = "stripe" // a request to Stripe's API, such as a refund
-)
-
-// KindRefundOversold is the outbox message that asks Stripe to refund an
-// order that was paid when no stock was left for it.
-const KindRefundOversold = "refund_oversold"
-
-// KindRefundMismatch is the outbox message that asks Stripe to refund a
-// payment that was taken for an order but does not pay it.
-const KindRefundMismatch = "refund_mismatch"
-
-// OutboxMessage is a side effect, written in the same transaction as the
-// change that causes it and delivered later at least once. Key makes it unique:
-// a second message with the same key is not written.
-type OutboxMessage struct {
-	Key     string
-	Topic   string
-	Kind    string
-	OrderID string
-	Payload map[string]any
-}
-
 // Ledger is one open transaction of a store, offering what the processing
 // rules need. Every method runs inside that transaction.
 type Ledger interface {
@@ -229,22 +202,28 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 	if i := slices.Index(refreshOrder, orderID); i >= 0 {
 		refreshOrder = append(slices.Delete(refreshOrder, i, i+1), orderID)
 	}
+	var order *OrderRecord
 	for _, id := range refreshOrder {
-		if err := r.refresh(ctx, l, ev, id, &out); err != nil {
+		rec, err := r.refresh(ctx, l, ev, id, &out)
+		if err != nil {
 			return out, err
+		}
+		if id == orderID {
+			order = rec
 		}
 	}
 	// A failed payment attempt notifies the customer, once per attempt (the
-	// outbox key carries the event id), even though the order goes on.
+	// outbox key carries the event id), even though the order goes on; not
+	// for a payment that does not count for the order, nor an event of the
+	// order's other mode.
 	for _, f := range ef.Facts {
-		if len(f.FailedAttempts) == 0 || orderID == "" {
+		if len(f.FailedAttempts) == 0 || order == nil || out.Ignored != "" || slices.Contains(order.MismatchedPayments, f.ID) {
 			continue
 		}
-		if err := l.AddOutbox(ctx, OutboxMessage{
-			Key: "payment_attempt_failed:" + f.ID + ":" + ev.ID, Topic: TopicEmail, Kind: "payment_attempt_failed",
-			OrderID: orderID, Payload: map[string]any{"order_id": orderID, "payment_intent": f.ID, "error": f.PaymentError},
-		}); err != nil {
-			return out, err
+		for _, m := range paymentFailedMessages(order.ID, order.CustomerEmail, f.ID, f.PaymentError, ev) {
+			if err := l.AddOutbox(ctx, m); err != nil {
+				return out, err
+			}
 		}
 	}
 	return out, nil
@@ -321,20 +300,21 @@ func LinkOrder(facts []Fact) string {
 	return session
 }
 
-// refresh recomputes one order from its facts and moves stock to match.
-func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out *Outcome) error {
+// refresh recomputes one order from its facts and moves stock to match. It
+// returns the order, or nil when there is none.
+func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out *Outcome) (*OrderRecord, error) {
 	now := r.Now().UTC()
 	rec, err := l.LockOrder(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	facts, err := l.OrderFacts(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if rec == nil {
 		if len(facts) == 0 {
-			return nil
+			return nil, nil
 		}
 		rec = &OrderRecord{Order: Order{ID: id, Status: StatusPending, CreatedAt: now}}
 	}
@@ -344,7 +324,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	}
 	from, wasOversold, wasMismatched := rec.Status, rec.Oversold, slices.Clone(rec.MismatchedPayments)
 	if err := r.flagMismatches(ctx, l, rec, s, ev, out); err != nil {
-		return err
+		return nil, err
 	}
 	items := s.Items
 	if len(rec.CheckoutItems) > 0 {
@@ -357,7 +337,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	}
 	known, err := l.KnownProducts(ctx, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var held []Item
 	var unknown []string
@@ -377,31 +357,32 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	want := WantedHolds(held, kind)
 	ok, err := r.move(ctx, l, id, ev, rec.Holds, want)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !ok {
 		// No units for this order: release whatever it held. A failed sale
 		// flags the order for good; a failed reservation just holds nothing.
 		want = nil
 		if _, err := r.move(ctx, l, id, ev, rec.Holds, nil); err != nil {
-			return err
+			return nil, err
 		}
 		if kind == HoldSold {
 			rec.Oversold = true
 			out.Oversold = append(out.Oversold, id)
-			if err := l.AddOutbox(ctx, OutboxMessage{
-				Key: "oversold:" + id, Topic: TopicAlert, Kind: "order_oversold", OrderID: id,
-				Payload: map[string]any{"order_id": id, "items": items, "event_id": ev.ID, "refund": r.RefundOversold && s.PaymentIntent != "",
-					"message": oversoldMessage(id, r.RefundOversold && s.PaymentIntent != "")},
-			}); err != nil {
-				return err
+			refund := r.RefundOversold && s.PaymentIntent != ""
+			msgs := []OutboxMessage{
+				AlertMessage(id, TopicOversold, id, Alert{Title: "Order " + id + " oversold", Text: oversoldMessage(id, refund),
+					Fields: map[string]string{"Order": id, "Items": FormatItems(items), "Paid": FormatAmount(s.AmountPaid, s.Currency)},
+					Link: DashboardURL(s.PaymentIntent, s.Livemode)}),
+				{Key: "webhook:" + HookOrderOversold + ":" + id, Channel: ChannelWebhook, Topic: HookOrderOversold, OrderID: id},
 			}
-			if r.RefundOversold && s.PaymentIntent != "" {
-				if err := l.AddOutbox(ctx, OutboxMessage{
-					Key: "stripe:" + KindRefundOversold + ":" + id, Topic: TopicStripe, Kind: KindRefundOversold, OrderID: id,
-					Payload: map[string]any{"order_id": id, "payment_intent": s.PaymentIntent},
-				}); err != nil {
-					return err
+			if refund {
+				msgs = append(msgs, OutboxMessage{Key: "stripe:" + KindRefundOversold + ":" + id, Channel: ChannelStripe, Topic: KindRefundOversold,
+					OrderID: id, Payload: map[string]any{"order_id": id, "payment_intent": s.PaymentIntent}})
+			}
+			for _, m := range msgs {
+				if err := l.AddOutbox(ctx, m); err != nil {
+					return nil, err
 				}
 			}
 		}
@@ -412,15 +393,15 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		rec.AmountPaid != s.AmountPaid || rec.AmountRefunded != s.AmountRefunded || rec.AmountTotal != s.AmountTotal ||
 		rec.PaymentError != s.PaymentError || !sameDispute(rec.Dispute, s.Dispute) ||
 		rec.CheckoutSession != s.CheckoutSession || rec.PaymentIntent != s.PaymentIntent ||
-		rec.CustomerEmail != s.CustomerEmail || rec.Currency != s.Currency ||
+		rec.CustomerEmail != s.CustomerEmail || rec.Currency != s.Currency || rec.Locale != s.Locale ||
 		!slices.Equal(rec.UnknownProducts, unknown) || rec.ItemsError != s.ItemsError || rec.UpdatedAt.IsZero()
 	if !changed {
-		return nil
+		return rec, nil
 	}
 	rec.Status = s.Status
 	rec.Items = items
 	rec.Holds = want
-	rec.Currency, rec.CustomerEmail, rec.Livemode = s.Currency, s.CustomerEmail, s.Livemode
+	rec.Currency, rec.CustomerEmail, rec.Livemode, rec.Locale = s.Currency, s.CustomerEmail, s.Livemode, s.Locale
 	rec.AmountTotal, rec.AmountDue, rec.AmountPaid, rec.AmountRefunded = s.AmountTotal, s.AmountDue, s.AmountPaid, s.AmountRefunded
 	rec.CheckoutSession, rec.PaymentIntent, rec.PaymentError = s.CheckoutSession, s.PaymentIntent, s.PaymentError
 	rec.Dispute = s.Dispute
@@ -428,21 +409,21 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	rec.ItemsError = s.ItemsError
 	rec.UpdatedAt = now
 	if err := l.PutOrder(ctx, rec); err != nil {
-		return err
+		return nil, err
 	}
 	if from == s.Status {
-		return nil
+		return rec, nil
 	}
 	out.Transitions = append(out.Transitions, Transition{OrderID: id, From: from, To: s.Status})
 	if err := l.AddTimeline(ctx, id, TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status}); err != nil {
-		return err
+		return nil, err
 	}
 	for _, m := range transitionMessages(rec, from, ev) {
 		if err := l.AddOutbox(ctx, m); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return rec, nil
 }
 
 // flagMismatches flags the order payment_mismatch for each payment taken
@@ -457,19 +438,20 @@ func (r Rules) flagMismatches(ctx context.Context, l Ledger, rec *OrderRecord, s
 		refund := r.RefundMismatch && m.PaymentIntent != ""
 		rec.MismatchedPayments = append(rec.MismatchedPayments, m.ID)
 		rec.PaymentMismatch, flagged = true, true
-		if err := l.AddOutbox(ctx, OutboxMessage{
-			Key: "mismatch:" + rec.ID + ":" + m.ID, Topic: TopicAlert, Kind: "order_payment_mismatch", OrderID: rec.ID,
-			Payload: map[string]any{"order_id": rec.ID, "payment": m.ID, "payment_intent": m.PaymentIntent,
-				"amount": m.Amount, "currency": m.Currency, "amount_due": s.AmountDue, "order_currency": s.Currency,
-				"event_id": ev.ID, "refund": refund, "message": mismatchMessage(rec.ID, m, s, refund)},
-		}); err != nil {
-			return err
+		msgs := []OutboxMessage{
+			AlertMessage(rec.ID+":"+m.ID, TopicPaymentMismatch, rec.ID, Alert{Title: "Payment mismatch on order " + rec.ID,
+				Text: mismatchMessage(rec.ID, m, s, refund),
+				Fields: map[string]string{"Order": rec.ID, "Paid": FormatAmount(m.Amount, m.Currency), "Due": FormatAmount(s.AmountDue, s.Currency),
+					"Payment": m.ID},
+				Link: DashboardURL(cmpOr(m.PaymentIntent, m.ID), s.Livemode)}),
+			{Key: "webhook:" + HookOrderMismatch + ":" + rec.ID + ":" + m.ID, Channel: ChannelWebhook, Topic: HookOrderMismatch, OrderID: rec.ID},
 		}
 		if refund {
-			if err := l.AddOutbox(ctx, OutboxMessage{
-				Key: "stripe:" + KindRefundMismatch + ":" + rec.ID + ":" + m.PaymentIntent, Topic: TopicStripe, Kind: KindRefundMismatch,
-				OrderID: rec.ID, Payload: map[string]any{"order_id": rec.ID, "payment_intent": m.PaymentIntent},
-			}); err != nil {
+			msgs = append(msgs, OutboxMessage{Key: "stripe:" + KindRefundMismatch + ":" + rec.ID + ":" + m.PaymentIntent, Channel: ChannelStripe,
+				Topic: KindRefundMismatch, OrderID: rec.ID, Payload: map[string]any{"order_id": rec.ID, "payment_intent": m.PaymentIntent}})
+		}
+		for _, msg := range msgs {
+			if err := l.AddOutbox(ctx, msg); err != nil {
 				return err
 			}
 		}
@@ -518,12 +500,10 @@ func (r Rules) move(ctx context.Context, l Ledger, orderID string, ev *Event, fr
 		// Tell the shop's site when a product sells out or comes back.
 		before := available + m.Need()
 		if (before > 0) != (available > 0) {
-			if err := l.AddOutbox(ctx, OutboxMessage{
-				Key:   fmt.Sprintf("availability:%s:%s:%s:%t", m.ProductID, ev.ID, orderID, available > 0),
-				Topic: TopicCMS, Kind: "product_availability", OrderID: orderID,
-				Payload: map[string]any{"product_id": m.ProductID, "is_available": available > 0, "available": available},
-			}); err != nil {
-				return false, err
+			for _, msg := range availabilityMessages(m.ProductID, orderID, ev, available > 0) {
+				if err := l.AddOutbox(ctx, msg); err != nil {
+					return false, err
+				}
 			}
 		}
 	}
@@ -605,30 +585,3 @@ func sameDispute(a, b *Dispute) bool {
 	return *a == *b
 }
 
-// transitionMessages returns the side effects of an order entering its status.
-func transitionMessages(o *OrderRecord, from OrderStatus, ev *Event) []OutboxMessage {
-	payload := map[string]any{
-		"order_id": o.ID, "from": from, "to": o.Status, "event_id": ev.ID,
-		"customer_email": o.CustomerEmail, "amount_paid": o.AmountPaid,
-		"amount_refunded": o.AmountRefunded, "currency": o.Currency,
-	}
-	msg := func(topic, kind string) OutboxMessage {
-		// The topic is part of the key: the customer's email and the team's
-		// alert about one transition are two messages.
-		return OutboxMessage{Key: topic + ":" + kind + ":" + o.ID + ":" + ev.ID, Topic: topic, Kind: kind, OrderID: o.ID, Payload: payload}
-	}
-	var out []OutboxMessage
-	switch o.Status {
-	case StatusPaid:
-		if from != StatusPartiallyRefunded && from != StatusDisputed && from != StatusDisputeLost && from != StatusRefunded {
-			out = append(out, msg(TopicEmail, "order_confirmation"), msg(TopicAlert, "order_paid"))
-		}
-	case StatusPartiallyRefunded, StatusRefunded:
-		out = append(out, msg(TopicEmail, "order_"+string(o.Status)), msg(TopicAlert, "order_"+string(o.Status)))
-	case StatusDisputed, StatusDisputeLost:
-		out = append(out, msg(TopicAlert, "order_"+string(o.Status)))
-	case StatusPaymentFailed:
-		out = append(out, msg(TopicEmail, "payment_failed"))
-	}
-	return out
-}

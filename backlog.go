@@ -2,7 +2,8 @@ package caisse
 
 import "time"
 
-// EventBacklog is what waits in the events table, as the metrics report it.
+// EventBacklog is what waits in the events table and the outbox, as the
+// metrics report it.
 // Reading it costs the same however many events are stored: processed
 // events are never counted.
 type EventBacklog struct {
@@ -13,4 +14,10 @@ type EventBacklog struct {
 	// OldestPending is when the oldest pending event was received (zero
 	// when none is pending).
 	OldestPending time.Time
+	// OutboxPending and OutboxFailed count the outbox's rows waiting to be
+	// sent and failed for good; OutboxOldestPending is when the oldest
+	// waiting row was written (zero when none waits).
+	OutboxPending       int64
+	OutboxFailed        int64
+	OutboxOldestPending time.Time
 }

@@ -64,6 +64,12 @@ type Fact struct {
 
 	// Dispute facts.
 	DisputeStatus string `json:"dispute_status,omitempty"`
+	DisputeReason string `json:"dispute_reason,omitempty"`
+	// EvidenceDueBy is when the dispute's evidence is due (Unix seconds).
+	EvidenceDueBy int64 `json:"evidence_due_by,omitempty"`
+
+	// Locale is the language the customer chose at checkout (a session's).
+	Locale string `json:"locale,omitempty"`
 }
 
 // Merge folds other into f. Both must describe the same object.
@@ -101,6 +107,9 @@ func (f *Fact) Merge(other Fact) {
 	f.UnknownItems = settle(f.UnknownItems, other.UnknownItems)
 
 	f.AmountRefunded = max(f.AmountRefunded, other.AmountRefunded)
+	f.DisputeReason = settle(f.DisputeReason, other.DisputeReason)
+	f.EvidenceDueBy = max(f.EvidenceDueBy, other.EvidenceDueBy)
+	f.Locale = settle(f.Locale, other.Locale)
 	if DisputeRank(other.DisputeStatus) > DisputeRank(f.DisputeStatus) ||
 		(DisputeRank(other.DisputeStatus) == DisputeRank(f.DisputeStatus) && other.DisputeStatus > f.DisputeStatus) {
 		f.DisputeStatus = other.DisputeStatus

@@ -46,6 +46,10 @@ type Dispute struct {
 	ID     string `json:"id"`
 	Status string `json:"status"`
 	Amount int64  `json:"amount"`
+	// Reason is the bank's reason (fraudulent, product_not_received, …).
+	Reason string `json:"reason,omitempty"`
+	// EvidenceDueBy is when the evidence must reach Stripe (Unix seconds).
+	EvidenceDueBy int64 `json:"evidence_due_by,omitempty"`
 }
 
 // TimelineEntry records one change of an order's status.
@@ -160,6 +164,7 @@ type Summary struct {
 	AmountRefunded  int64
 	Livemode        bool
 	CustomerEmail   string
+	Locale          string
 	CheckoutSession string
 	PaymentIntent   string
 	PaymentError    string
@@ -261,6 +266,8 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 	}
 
 	var sessionPaid, asyncFailed, expired, awaiting, piSucceeded bool
+	// The customer's address: the session's, else the payment intent's.
+	var sessionEmail, otherEmail string
 	var paid, intentTotal int64
 	var errAt int64
 	mismatched := map[string]Mismatch{}
@@ -325,12 +332,17 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 			if excluded(cmp.Or(f.PaymentIntent, chargeIntent[f.Charge])) {
 				continue
 			}
-			d := &Dispute{ID: f.ID, Status: f.DisputeStatus, Amount: f.Amount}
+			d := &Dispute{ID: f.ID, Status: f.DisputeStatus, Amount: f.Amount, Reason: f.DisputeReason, EvidenceDueBy: f.EvidenceDueBy}
 			if s.Dispute == nil || disputeShownBefore(d, s.Dispute) {
 				s.Dispute = d
 			}
 		}
-		s.CustomerEmail = settle(s.CustomerEmail, f.CustomerEmail)
+		if f.Kind == KindSession {
+			sessionEmail = settle(sessionEmail, f.CustomerEmail)
+		} else {
+			otherEmail = settle(otherEmail, f.CustomerEmail)
+		}
+		s.Locale = settle(s.Locale, f.Locale)
 		if fixed == nil {
 			s.ItemsError = settle(s.ItemsError, f.UnknownItems)
 		}
@@ -338,6 +350,7 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 	if fixed == nil {
 		s.Items = definingItems(inMode, countedSession, countedIntent)
 	}
+	s.CustomerEmail = cmp.Or(sessionEmail, otherEmail)
 	// An order without a session amount (a payment intent made outside
 	// Checkout) shows its intents' amount; deciding this after the loop keeps
 	// the result independent of the order of the facts.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -167,4 +168,28 @@ type DeliveryFilter struct {
 	Channel Channel
 	OrderID string
 	Page
+}
+
+// Normalize checks the filter's status, channel and page.
+func (f *DeliveryFilter) Normalize() error {
+	if f.Status != "" && !slices.Contains(DeliveryStatuses, f.Status) {
+		return Errorf(EINVALID, "unknown delivery status %q: use pending, delivered, failed or skipped", quoteShort(string(f.Status)))
+	}
+	if f.Channel != "" && !slices.Contains(Channels, f.Channel) {
+		return Errorf(EINVALID, "unknown channel %q: use email, alert, sanity, webhook or stripe", quoteShort(string(f.Channel)))
+	}
+	return f.Page.Normalize()
+}
+
+// DeliveryService lists deliveries and sends failed ones again.
+type DeliveryService interface {
+	FindDelivery(ctx context.Context, id string) (*Delivery, error)
+	// FindDeliveries lists deliveries, newest first.
+	FindDeliveries(ctx context.Context, filter DeliveryFilter) ([]*Delivery, bool, error)
+	// RetryDelivery sends a failed or skipped delivery again, its attempts
+	// counted from zero.
+	RetryDelivery(ctx context.Context, id string) (*Delivery, error)
+	// RetryFailedDeliveries sends every failed delivery again and returns
+	// their ids.
+	RetryFailedDeliveries(ctx context.Context) ([]string, error)
 }

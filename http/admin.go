@@ -129,3 +129,38 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, e)
 }
+
+func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := caisse.DeliveryFilter{Status: caisse.DeliveryStatus(q.Get("status")), Channel: caisse.Channel(q.Get("channel")),
+		OrderID: q.Get("order"), Page: p}
+	deliveries, more, err := s.Deliveries.FindDeliveries(r.Context(), f)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newList(deliveries, more))
+}
+
+func (s *Server) handleDelivery(w http.ResponseWriter, r *http.Request) {
+	d, err := s.Deliveries.FindDelivery(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) handleRetryDelivery(w http.ResponseWriter, r *http.Request) {
+	d, err := s.Deliveries.RetryDelivery(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, d)
+}

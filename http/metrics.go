@@ -24,6 +24,9 @@ type Metrics struct {
 	Duration prometheus.Histogram
 	// Errors counts error answers by code.
 	Errors *prometheus.CounterVec
+	// Deliveries counts delivery attempts by channel and outcome (delivered,
+	// retry, failed, skipped).
+	Deliveries *prometheus.CounterVec
 
 	backlog *backlogCollector
 }
@@ -54,8 +57,11 @@ func NewMetrics(backlog Backlog) *Metrics {
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "caisse_http_errors_total", Help: "Error answers by code.",
 		}, []string{"code"}),
+		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "caisse_deliveries_total", Help: "Delivery attempts by channel and outcome (delivered, retry, failed, skipped).",
+		}, []string{"channel", "outcome"}),
 	}
-	m.Registry.MustRegister(m.Webhooks, m.Events, m.Duration, m.Errors,
+	m.Registry.MustRegister(m.Webhooks, m.Events, m.Duration, m.Errors, m.Deliveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if backlog != nil {
 		m.backlog = &backlogCollector{backlog: backlog, now: time.Now}
@@ -75,6 +81,15 @@ func (m *Metrics) EventProcessed(eventType string, status caisse.EventStatus, d 
 	m.Duration.Observe(d.Seconds())
 }
 
+// DeliveryAttempt records one delivery attempt and its outcome.
+func (m *Metrics) DeliveryAttempt(channel caisse.Channel, status caisse.DeliveryStatus) {
+	outcome := string(status)
+	if status == caisse.DeliveryPending {
+		outcome = "retry"
+	}
+	m.Deliveries.WithLabelValues(string(channel), outcome).Inc()
+}
+
 // Handler serves the metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
@@ -86,6 +101,8 @@ var (
 	queueDesc      = prometheus.NewDesc("caisse_queue_depth", "Events waiting to be processed.", nil, nil)
 	deadLetterDesc = prometheus.NewDesc("caisse_dead_letters", "Events whose processing failed for good (replayable).", nil, nil)
 	oldestDesc     = prometheus.NewDesc("caisse_oldest_pending_event_age_seconds", "How long the oldest pending event has waited since it was received (0 when none waits).", nil, nil)
+	outboxDesc     = prometheus.NewDesc("caisse_outbox", "Deliveries (emails, alerts, CMS updates, webhooks) waiting to be sent (pending) or failed for good (failed).", []string{"status"}, nil)
+	outboxAgeDesc  = prometheus.NewDesc("caisse_outbox_oldest_pending_age_seconds", "How long the oldest delivery waiting to be sent has waited since it was written (0 when none waits).", nil, nil)
 )
 
 // backlogCollector reads the backlog from the store at a scrape, reusing a
@@ -105,6 +122,8 @@ func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDesc
 	ch <- deadLetterDesc
 	ch <- oldestDesc
+	ch <- outboxDesc
+	ch <- outboxAgeDesc
 }
 
 func (c *backlogCollector) read() (caisse.EventBacklog, time.Time, error) {
@@ -135,4 +154,11 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 		age = max(0, now.Sub(b.OldestPending).Seconds())
 	}
 	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(b.OutboxPending), string(caisse.DeliveryPending))
+	ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(b.OutboxFailed), string(caisse.DeliveryFailed))
+	var rowAge float64
+	if !b.OutboxOldestPending.IsZero() {
+		rowAge = max(0, now.Sub(b.OutboxOldestPending).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, rowAge)
 }

@@ -22,8 +22,13 @@ import (
 // Server is caisse's HTTP server.
 type Server struct {
 	// Events, Orders and Products are the store.
-	Events   caisse.EventService
-	Orders   caisse.OrderService
+	Events caisse.EventService
+	Orders caisse.OrderService
+	// Deliveries is the outbox (GET /api/admin/outbox).
+	Deliveries caisse.DeliveryService
+	// Outbox takes the alerts the server raises itself (a burst of bad
+	// signatures); nil for none.
+	Outbox   Outbox
 	Products caisse.ProductService
 	// Checkouts opens checkouts with reservations (POST /api/checkout).
 	Checkouts caisse.CheckoutService
@@ -51,10 +56,11 @@ type Server struct {
 	// Logger receives one line per rejected webhook and per internal error.
 	Logger *slog.Logger
 
-	server   *http.Server
-	ln       net.Listener
-	checkout limiter
-	ready    readiness
+	server     *http.Server
+	ln         net.Listener
+	checkout   limiter
+	ready      readiness
+	signatures signatureAlarm
 }
 
 func (s *Server) now() time.Time {
@@ -109,6 +115,9 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("GET /api/admin/events", s.handleEvents)
 	admin.HandleFunc("GET /api/admin/events/{id}", s.handleEvent)
 	admin.HandleFunc("POST /api/admin/events/{id}/replay", s.handleReplay)
+	admin.HandleFunc("GET /api/admin/outbox", s.handleDeliveries)
+	admin.HandleFunc("GET /api/admin/outbox/{id}", s.handleDelivery)
+	admin.HandleFunc("POST /api/admin/outbox/{id}/retry", s.handleRetryDelivery)
 	admin.HandleFunc("/api/admin/", func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no admin route %s %s", r.Method, r.URL.Path))
 	})

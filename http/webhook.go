@@ -68,6 +68,11 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusBadRequest, outcomeSignature, "invalid_signature", ve.Detail,
 			"reason", ve.Reason, "body_bytes", len(body), "timestamp_skew_s", int64(ve.Skew.Seconds()),
 			"secrets_tried", ve.SecretsTried, "v1_signatures", ve.Signatures)
+		if ve.Reason == stripe.ReasonBadSignature {
+			// Signed, but not with caisse's secret: a wrong secret, not a
+			// stray request without one.
+			s.noteBadSignature(ve.Reason)
+		}
 		return
 	}
 

@@ -216,6 +216,10 @@ type pgTx struct {
 func (t *pgTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t *pgTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
+// SkipLocked locks the rows a SELECT returns and passes over those another
+// transaction holds, so instances claiming work never take the same rows.
+func (t *pgTx) SkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
+
 // Lock takes a transaction-scoped advisory lock per key, in sorted order so
 // two transactions locking the same keys at once do not deadlock. Advisory
 // locks are database-wide, so the key carries the schema: shops in different

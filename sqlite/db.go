@@ -237,6 +237,10 @@ type sqliteTx struct {
 func (t *sqliteTx) Commit(context.Context) error   { return t.tx.Commit() }
 func (t *sqliteTx) Rollback(context.Context) error { return t.tx.Rollback() }
 
+// SkipLocked is empty: the transaction holds SQLite's only write lock, so no
+// other transaction holds a row it reads.
+func (t *sqliteTx) SkipLocked() string { return "" }
+
 // Lock does nothing: the transaction began IMMEDIATE and holds SQLite's only
 // write lock, so no other writer runs until it ends.
 func (t *sqliteTx) Lock(context.Context, ...string) error { return nil }

@@ -2,6 +2,7 @@ package stripe
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -113,6 +114,11 @@ type object struct {
 	ReceiptEmail       field `json:"receipt_email"`
 	CustomerDetails    field `json:"customer_details"`
 	LastPaymentError   field `json:"last_payment_error"`
+	LatestCharge       field `json:"latest_charge"`
+	Charges            field `json:"charges"`
+	Locale             field `json:"locale"`
+	Reason             field `json:"reason"`
+	EvidenceDetails    field `json:"evidence_details"`
 }
 
 // objectTypes is the Stripe object each handled event type carries.
@@ -194,6 +200,7 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 			}
 		}
 		f.Items, f.UnknownItems = items(md)
+		f.Locale = r.locale(o.Locale)
 		switch e.Type {
 		case "checkout.session.completed":
 			status := r.str("payment_status", o.PaymentStatus)
@@ -211,7 +218,11 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		md := r.metadata(o.Metadata)
 		f.OrderRef = r.orderRef("metadata.order_id", md["order_id"])
 		f.Amount = r.amount("amount", o.Amount)
-		f.CustomerEmail = r.email(o.ReceiptEmail)
+		// The customer's address: the receipt's, else the billing details
+		// of the card tried (a card can be declined before any session
+		// completes).
+		f.CustomerEmail = cmp.Or(r.email(o.ReceiptEmail), r.billingEmail(o.LastPaymentError, "payment_method"),
+			r.billingEmail(o.LatestCharge, ""), r.chargesEmail(o.Charges))
 		f.Items, f.UnknownItems = items(md)
 		switch e.Type {
 		case "payment_intent.succeeded":
@@ -246,6 +257,13 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		f.PaymentIntent = r.ref("payment_intent", o.PaymentIntent)
 		f.Charge = r.ref("charge", o.Charge)
 		f.Amount = r.amount("amount", o.Amount)
+		f.DisputeReason = r.word(o.Reason)
+		var evidence struct {
+			DueBy field `json:"due_by"`
+		}
+		if json.Unmarshal(o.EvidenceDetails, &evidence) == nil {
+			f.EvidenceDueBy = r.lenientInt(evidence.DueBy)
+		}
 		f.DisputeStatus = r.str("status", o.Status)
 		if f.DisputeStatus == "" {
 			f.DisputeStatus = "needs_response"
@@ -420,6 +438,58 @@ func (r *reader) lenientText(v field) string {
 func (r *reader) email(v field) string {
 	s := r.lenientText(v)
 	if len(s) > 254 || !strings.Contains(s, "@") || strings.ContainsAny(s, " <>") {
+		return ""
+	}
+	return s
+}
+
+// billingEmail reads billing_details.email of an object (or of its field
+// named within, such as a payment error's payment_method), leniently.
+func (r *reader) billingEmail(v field, within string) string {
+	if within != "" {
+		var outer map[string]field
+		if isNull(v) || json.Unmarshal(v, &outer) != nil {
+			return ""
+		}
+		v = outer[within]
+	}
+	var o struct {
+		BillingDetails struct {
+			Email field `json:"email"`
+		} `json:"billing_details"`
+	}
+	if isNull(v) || json.Unmarshal(v, &o) != nil {
+		return ""
+	}
+	return r.email(o.BillingDetails.Email)
+}
+
+// chargesEmail reads the billing email of the first charge of a payment
+// intent's charges list (older API versions).
+func (r *reader) chargesEmail(v field) string {
+	var list struct {
+		Data []field `json:"data"`
+	}
+	if isNull(v) || json.Unmarshal(v, &list) != nil || len(list.Data) == 0 {
+		return ""
+	}
+	return r.billingEmail(list.Data[0], "")
+}
+
+// locale reads a checkout session's locale (fr, en-GB, auto…), leniently.
+func (r *reader) locale(v field) string {
+	l := r.word(v)
+	if l == "auto" {
+		return ""
+	}
+	return l
+}
+
+// word reads a short code (a reason, a locale) leniently: anything but a
+// short printable string counts as nothing.
+func (r *reader) word(v field) string {
+	s := r.lenientText(v)
+	if !printable(s, 64) {
 		return ""
 	}
 	return s

@@ -3,11 +3,13 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/caisse/caisse"
 	caissehttp "github.com/caisse/caisse/http"
@@ -56,6 +58,31 @@ type Config struct {
 	CheckoutRate caissehttp.RateLimit
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed (CAISSE_TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
+
+	// ShopName is the shop's name in emails, alerts and pages (CAISSE_SHOP_NAME).
+	ShopName string
+	// Locale is the default language of customer emails, fr or en (CAISSE_LOCALE).
+	Locale string
+	// SMTPURL is the mail server (CAISSE_SMTP_URL); empty: no email.
+	SMTPURL string
+	// MailFrom is the sender of emails (CAISSE_MAIL_FROM).
+	MailFrom string
+	// Templates is a folder whose templates override the embedded ones (CAISSE_TEMPLATES).
+	Templates string
+	// AlertWebhookURL is a Slack-compatible incoming webhook for team alerts (CAISSE_ALERT_WEBHOOK_URL).
+	AlertWebhookURL string
+	// AlertEmails are the team's addresses for alerts (CAISSE_ALERT_EMAIL).
+	AlertEmails []string
+	// Sanity is the Sanity project whose documents mirror availability (CAISSE_SANITY_*).
+	SanityProject, SanityDataset, SanityToken, SanityAPIVersion, SanityURL, SanityField string
+	// NotifyURLs are the shop's own endpoints for outbound webhooks (CAISSE_NOTIFY_URLS).
+	NotifyURLs []string
+	// NotifySecret signs them (CAISSE_NOTIFY_SECRET).
+	NotifySecret string
+	// AlertSilence is how long without events, while checkouts are opened, before an alert (CAISSE_ALERT_SILENCE).
+	AlertSilence time.Duration
+	// OutboxRetention is how long delivered rows are kept (CAISSE_OUTBOX_RETENTION).
+	OutboxRetention time.Duration
 }
 
 // configVar ties a variable to its flag, its default and its parser.
@@ -66,7 +93,8 @@ type configVar struct {
 
 // secretVars are the variables whose values are never shown: --help says
 // only whether each is set.
-var secretVars = []string{"STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "CAISSE_ADMIN_TOKEN"}
+var secretVars = []string{"STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "CAISSE_ADMIN_TOKEN",
+	"CAISSE_SMTP_URL", "CAISSE_ALERT_WEBHOOK_URL", "CAISSE_SANITY_TOKEN", "CAISSE_NOTIFY_URLS", "CAISSE_NOTIFY_SECRET"}
 
 // register registers v's flag on fs, with val (from the environment, else
 // the default) as its default. --help, and the usage printed after a
@@ -272,6 +300,109 @@ var configVars = []configVar{
 		}
 		return nil
 	}},
+	{"CAISSE_SHOP_NAME", "shop-name", "caisse", "the shop's name in emails, alerts and pages", func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		if v == "" || len(v) > 100 || strings.ContainsFunc(v, unicode.IsControl) {
+			return fmt.Errorf("must be a name of 1 to 100 characters, such as Galerie Dupont")
+		}
+		c.ShopName = v
+		return nil
+	}},
+	{"CAISSE_LOCALE", "locale", "en", "default language of customer emails: fr or en (a session's locale wins)", func(c *Config, v string) error {
+		if v != "fr" && v != "en" {
+			return fmt.Errorf("must be fr or en")
+		}
+		c.Locale = v
+		return nil
+	}},
+	{"CAISSE_SMTP_URL", "smtp-url", "", "mail server: smtp://user:pass@host:587 (STARTTLS), smtps://user:pass@host:465, or smtp://127.0.0.1:1025; unset: no email", func(c *Config, v string) error {
+		if v != "" && !strings.HasPrefix(v, "smtp://") && !strings.HasPrefix(v, "smtps://") {
+			return fmt.Errorf("must start with smtp:// or smtps://, such as smtp://user:password@mail.example.com:587")
+		}
+		c.SMTPURL = v
+		return nil
+	}},
+	{"CAISSE_MAIL_FROM", "mail-from", "", "sender of emails, such as 'Shop <shop@example.com>' (required with CAISSE_SMTP_URL)", func(c *Config, v string) error {
+		c.MailFrom = strings.TrimSpace(v)
+		return nil
+	}},
+	{"CAISSE_TEMPLATES", "templates", "", "a folder whose email templates override the embedded ones (same names)", func(c *Config, v string) error {
+		c.Templates = v
+		return nil
+	}},
+	{"CAISSE_ALERT_WEBHOOK_URL", "alert-webhook-url", "", "Slack-compatible incoming webhook for team alerts (Discord's /slack URL works)", func(c *Config, v string) error {
+		c.AlertWebhookURL = strings.TrimSpace(v)
+		return nil
+	}},
+	{"CAISSE_ALERT_EMAIL", "alert-email", "", "team addresses for alerts, comma-separated (needs CAISSE_SMTP_URL)", func(c *Config, v string) error {
+		c.AlertEmails = nil
+		for a := range strings.SplitSeq(v, ",") {
+			a = strings.TrimSpace(a)
+			if a == "" {
+				continue
+			}
+			if addr, err := mail.ParseAddress(a); err != nil || addr.Address != a {
+				return fmt.Errorf("%q is not an email address: write addresses alone, comma-separated, such as team@example.com", a)
+			}
+			if !slices.Contains(c.AlertEmails, a) {
+				c.AlertEmails = append(c.AlertEmails, a)
+			}
+		}
+		return nil
+	}},
+	{"CAISSE_SANITY_PROJECT", "sanity-project", "", "Sanity project whose product documents mirror availability; unset: no CMS sync", func(c *Config, v string) error {
+		c.SanityProject = strings.TrimSpace(v)
+		return nil
+	}},
+	{"CAISSE_SANITY_DATASET", "sanity-dataset", "", "Sanity dataset of the product documents, such as production", func(c *Config, v string) error {
+		c.SanityDataset = strings.TrimSpace(v)
+		return nil
+	}},
+	{"CAISSE_SANITY_TOKEN", "sanity-token", "", "Sanity API token allowed to update documents", func(c *Config, v string) error {
+		c.SanityToken = strings.TrimSpace(v)
+		return nil
+	}},
+	{"CAISSE_SANITY_API_VERSION", "sanity-api-version", "2025-02-19", "Sanity HTTP API version", func(c *Config, v string) error {
+		c.SanityAPIVersion = strings.TrimSpace(v)
+		return nil
+	}},
+	{"CAISSE_SANITY_URL", "sanity-url", "", "Sanity API base (default https://PROJECT.api.sanity.io)", func(c *Config, v string) error {
+		c.SanityURL = strings.TrimSpace(v)
+		return nil
+	}},
+	{"CAISSE_SANITY_FIELD", "sanity-field", "isAvailable", "boolean field set on the product's document", func(c *Config, v string) error {
+		c.SanityField = strings.TrimSpace(v)
+		return nil
+	}},
+	{"CAISSE_NOTIFY_URLS", "notify-urls", "", "the shop's own endpoints for outbound webhooks, comma-separated", func(c *Config, v string) error {
+		c.NotifyURLs = nil
+		for u := range strings.SplitSeq(v, ",") {
+			if u = strings.TrimSpace(u); u != "" && !slices.Contains(c.NotifyURLs, u) {
+				c.NotifyURLs = append(c.NotifyURLs, u)
+			}
+		}
+		return nil
+	}},
+	{"CAISSE_NOTIFY_SECRET", "notify-secret", "", "Standard Webhooks secret whsec_<base64> that signs the outbound webhooks (required with CAISSE_NOTIFY_URLS)", func(c *Config, v string) error {
+		c.NotifySecret = strings.TrimSpace(v)
+		return nil
+	}},
+	{"CAISSE_ALERT_SILENCE", "alert-silence", "24h", "alert when no event arrives for this long while checkouts are opened (0: never)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || (d != 0 && d < time.Minute) {
+			return fmt.Errorf("must be a duration of at least 1m, such as 24h, or 0 to turn the alert off")
+		}
+		c.AlertSilence = d
+		return nil
+	}},
+	{"CAISSE_OUTBOX_RETENTION", "outbox-retention", "2160h", "how long delivered emails, alerts and webhooks are kept in the outbox (2160h is 90 days; 0: for ever)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || (d != 0 && d < time.Hour) {
+			return fmt.Errorf("must be a duration of at least 1h, such as 2160h (90 days), or 0 to keep every delivery")
+		}
+		c.OutboxRetention = d
+		return nil
+	}},
 	{"CAISSE_RECONCILE_EVERY", "reconcile-every", "", "how often to catch up on undelivered events through Stripe's API (default 15m with STRIPE_SECRET_KEY; 0 turns it off)", func(c *Config, v string) error {
 		if v == "" {
 			c.ReconcileEvery = -1 // the default: 15m when a secret key is set
@@ -321,6 +452,18 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 	}
 	if c.RefundOversold && c.SecretKey == "" {
 		return Config{}, nil, fmt.Errorf("CAISSE_OVERSOLD_POLICY (--oversold-policy): refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds")
+	}
+	if c.SMTPURL != "" && c.MailFrom == "" {
+		return Config{}, nil, fmt.Errorf("CAISSE_MAIL_FROM (--mail-from): set the sender of emails, such as 'Shop <shop@example.com>', to send email with CAISSE_SMTP_URL")
+	}
+	if len(c.AlertEmails) > 0 && c.SMTPURL == "" {
+		return Config{}, nil, fmt.Errorf("CAISSE_ALERT_EMAIL (--alert-email): alerts by email need a mail server: set CAISSE_SMTP_URL")
+	}
+	if len(c.NotifyURLs) > 0 && c.NotifySecret == "" {
+		return Config{}, nil, fmt.Errorf("CAISSE_NOTIFY_SECRET (--notify-secret): set the whsec_… secret that signs the webhooks sent to CAISSE_NOTIFY_URLS")
+	}
+	if set := []bool{c.SanityProject != "", c.SanityDataset != "", c.SanityToken != ""}; slices.Contains(set, true) && slices.Contains(set, false) {
+		return Config{}, nil, fmt.Errorf("CAISSE_SANITY_PROJECT, CAISSE_SANITY_DATASET and CAISSE_SANITY_TOKEN go together: set all three to keep availability in Sanity, or none")
 	}
 	if c.RefundMismatch && c.SecretKey == "" {
 		return Config{}, nil, fmt.Errorf("CAISSE_MISMATCH_POLICY (--mismatch-policy): refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds")

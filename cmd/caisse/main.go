@@ -41,6 +41,10 @@ Usage:
   caisse events list [--status S] [--type T]
   caisse events show ID
   caisse events replay ID | --failed   process an event again (every dead letter with --failed)
+  caisse outbox list [--status S] [--channel C] [--order ID]
+                                       emails, alerts, CMS updates and webhooks, and what became of them
+  caisse outbox retry ID | --failed    send a failed delivery again (every failed one with --failed)
+  caisse notify test                   send one test message on each configured channel
   caisse reconcile                     store the events Stripe never delivered (needs STRIPE_SECRET_KEY)
   caisse send FILE | --example TYPE    sign an event with STRIPE_WEBHOOK_SECRET and post it to a running caisse
   caisse version
@@ -72,6 +76,10 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = m.send(ctx, rest)
 	case "reconcile":
 		err = m.reconcile(ctx, rest)
+	case "outbox":
+		err = m.outbox(ctx, rest)
+	case "notify":
+		err = m.notify(ctx, rest)
 	case "version":
 		err = m.version(rest)
 	case "help", "-h", "--help":

@@ -198,6 +198,7 @@ type Store interface {
 	caisse.OrderService
 	caisse.ProductService
 	caisse.CheckoutService
+	caisse.DeliveryService
 	// Reconcile catches up on events Stripe never delivered.
 	Reconcile(ctx context.Context) (sqlstore.ReconcileReport, error)
 	// Core is the shared store, for its settings.

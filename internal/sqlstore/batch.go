@@ -148,6 +148,9 @@ func (s *Store) applyBatch(batch []*ticket) (done int) {
 	if err == nil {
 		err = tx.Commit(ctx)
 	}
+	if err == nil {
+		s.wakeOutbox()
+	}
 	if err != nil {
 		for _, t := range batch {
 			if t.err == nil {

@@ -138,7 +138,7 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 		}
 		rec.AmountDue = rec.AmountTotal
 		rec.CheckoutTerms = caisse.Terms{AmountDue: rec.AmountTotal, Currency: rec.Currency, Livemode: rec.Livemode}
-		l := &ledger{tx: tx, now: s.now()}
+		l := s.ledger(tx)
 		unavailable, err := s.Rules.OpenCheckout(ctx, l, rec)
 		if err != nil {
 			return err
@@ -160,7 +160,7 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 func (s *Store) releaseCheckout(ctx context.Context, orderID string) error {
 	return s.retryTx(ctx, func(tx Tx) error {
 		ev := &caisse.Event{ID: "checkout_failed:" + orderID, Type: "caisse.checkout_failed"}
-		if _, err := s.Rules.CloseCheckout(ctx, &ledger{tx: tx, now: s.now()}, ev, orderID); err != nil {
+		if _, err := s.Rules.CloseCheckout(ctx, s.ledger(tx), ev, orderID); err != nil {
 			return err
 		}
 		// An event about it (a session created after all, its answer lost)
@@ -207,7 +207,7 @@ func (s *Store) SweepCheckouts(ctx context.Context, grace time.Duration) (int, e
 		err := s.retryTx(ctx, func(tx Tx) error {
 			ev := &caisse.Event{ID: "sweep:" + id, Type: "caisse.checkout_expired"}
 			var err error
-			changed, err = s.Rules.CloseCheckout(ctx, &ledger{tx: tx, now: s.now()}, ev, id)
+			changed, err = s.Rules.CloseCheckout(ctx, s.ledger(tx), ev, id)
 			return err
 		})
 		if err != nil {

@@ -178,17 +178,26 @@ func (s *Store) ReplayFailed(ctx context.Context) ([]string, error) {
 // which grow without bound, nor the job queue's tables.
 func (s *Store) EventBacklog(ctx context.Context) (caisse.EventBacklog, error) {
 	var b caisse.EventBacklog
-	var oldest int64
+	var oldest, oldestRow int64
+	pending, failed, stripeChannel := string(caisse.DeliveryPending), string(caisse.DeliveryFailed), string(caisse.ChannelStripe)
 	err := s.Driver.Reader().QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM events WHERE status = ?),
 		(SELECT count(*) FROM events WHERE status = ?),
-		COALESCE((SELECT received_at FROM events WHERE status = ? ORDER BY seq LIMIT 1), 0)`,
-		string(caisse.EventPending), string(caisse.EventFailed), string(caisse.EventPending)).Scan(&b.Pending, &b.Failed, &oldest)
+		COALESCE((SELECT received_at FROM events WHERE status = ? ORDER BY seq LIMIT 1), 0),
+		(SELECT count(*) FROM outbox WHERE status = ? AND channel <> ?),
+		(SELECT count(*) FROM outbox WHERE status = ?),
+		COALESCE((SELECT min(created_at) FROM outbox WHERE status = ? AND channel <> ?), 0)`,
+		string(caisse.EventPending), string(caisse.EventFailed), string(caisse.EventPending),
+		pending, stripeChannel, failed, pending, stripeChannel).
+		Scan(&b.Pending, &b.Failed, &oldest, &b.OutboxPending, &b.OutboxFailed, &oldestRow)
 	if err != nil {
-		return caisse.EventBacklog{}, fmt.Errorf("error counting pending and failed events: %w", err)
+		return caisse.EventBacklog{}, fmt.Errorf("error counting pending and failed events and deliveries: %w", err)
 	}
 	if oldest != 0 {
 		b.OldestPending = fromMicros(oldest)
+	}
+	if oldestRow != 0 {
+		b.OutboxOldestPending = fromMicros(oldestRow)
 	}
 	return b, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -86,6 +87,7 @@ func (s *Store) processTx(ctx context.Context, job *river.Job[ProcessEventArgs])
 	if err := tx.Commit(ctx); err != nil {
 		return ev, outcome, "", fmt.Errorf("error committing event %s: %w", ev.ID, err)
 	}
+	s.wakeOutbox()
 	return ev, outcome, status, nil
 }
 
@@ -111,7 +113,7 @@ func (s *Store) applyJob(ctx context.Context, tx Tx, job *river.Job[ProcessEvent
 		reason := ""
 		if ef.Ignored {
 			status, reason = caisse.EventIgnored, ef.Reason
-		} else if outcome, err = s.Rules.Apply(ctx, &ledger{tx: tx, now: s.now()}, ev, ef); err != nil {
+		} else if outcome, err = s.Rules.Apply(ctx, s.ledger(tx), ev, ef); err != nil {
 			return ev, outcome, "", wrap(err, "error applying event %s", ev.ID)
 		} else if outcome.Ignored != "" {
 			status, reason = caisse.EventIgnored, outcome.Ignored
@@ -146,12 +148,34 @@ func (s *Store) recordFailure(ctx context.Context, job *river.Job[ProcessEventAr
 	err := s.inTx(ctx, func(tx Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE events SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ?`,
 			string(status), msg, job.Args.EventID)
-		return err
+		if err != nil || status != caisse.EventFailed {
+			return err
+		}
+		// A dead letter is the team's to fix: tell them, once per event.
+		ev, err := findEvent(ctx, tx, job.Args.EventID)
+		if err != nil {
+			return err
+		}
+		return s.addOutbox(ctx, tx, s.now(), deadLetterAlert(ev, msg))
 	})
 	if err != nil {
 		s.Logger.Error("could not record a failed attempt", "event_id", job.Args.EventID, "error", err.Error())
 	}
 	return status
+}
+
+// deadLetterAlert is the team's alert about an event that failed for good.
+func deadLetterAlert(ev *caisse.Event, reason string) caisse.OutboxMessage {
+	fields := map[string]string{"Event": ev.ID, "Type": ev.Type, "Attempts": strconv.Itoa(ev.Attempts)}
+	if ev.OrderID != "" {
+		fields["Order"] = ev.OrderID
+	}
+	return caisse.AlertMessage(ev.ID, caisse.TopicDeadLetter, ev.OrderID, caisse.Alert{
+		Title: "Event " + ev.ID + " failed for good",
+		Text: "caisse could not apply " + ev.Type + " event " + ev.ID + ": " + reason +
+			". Fix the cause, then replay it: caisse events replay " + ev.ID + " (or replay every dead letter with --failed).",
+		Fields: fields, Link: caisse.DashboardURL(ev.ID, ev.Livemode),
+	})
 }
 
 // failureText is what an event's last_error and log line say of a failed
@@ -199,8 +223,9 @@ func (s *Store) report(r ProcessReport) {
 
 // ledger is one processing transaction, as caisse.Rules needs it.
 type ledger struct {
-	tx  Tx
-	now time.Time
+	store *Store
+	tx    Tx
+	now   time.Time
 	// decoded keeps the facts decoded in this transaction by their stored
 	// JSON: applying one event reads the same objects' facts two or three
 	// times (to merge, to link, to refresh the order), and decoding them is
@@ -365,32 +390,5 @@ func (l *ledger) MoveStock(ctx context.Context, m caisse.StockMove) (bool, int64
 }
 
 func (l *ledger) AddOutbox(ctx context.Context, m caisse.OutboxMessage) error {
-	payload, err := json.Marshal(m.Payload)
-	if err != nil {
-		return err
-	}
-	n, err := l.tx.Exec(ctx, `
-		INSERT INTO outbox (key, topic, kind, order_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (key) DO NOTHING`, m.Key, m.Topic, m.Kind, m.OrderID, string(payload), micros(l.now))
-	if err != nil {
-		return fmt.Errorf("error writing outbox message %s: %w", m.Key, err)
-	}
-	// A request to Stripe is made by a job inserted with its message, so it
-	// is made if and only if the decision to make it commits.
-	if n > 0 && m.Topic == caisse.TopicStripe {
-		var args river.JobArgs
-		switch m.Kind {
-		case caisse.KindRefundOversold:
-			args = RefundOversoldArgs{OrderID: m.OrderID}
-		case caisse.KindRefundMismatch:
-			pi, _ := m.Payload["payment_intent"].(string)
-			args = RefundMismatchArgs{OrderID: m.OrderID, PaymentIntent: pi}
-		}
-		if args != nil {
-			if err := l.tx.Insert(ctx, []river.InsertManyParams{{Args: args}}); err != nil {
-				return fmt.Errorf("error queueing the refund of order %s: %w", m.OrderID, err)
-			}
-		}
-	}
-	return nil
+	return l.store.addOutbox(ctx, l.tx, l.now, m)
 }

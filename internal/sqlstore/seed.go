@@ -39,8 +39,9 @@ func (s *Store) Seed(ctx context.Context, n int, payload []byte, factData string
 				{"timeline", `INSERT INTO order_timeline (order_id, at, event_id, type, from_status, to_status)
 					SELECT 'o_seed_' || (x / 3), ? + x, 'evt_seed_' || x, 'checkout.session.completed', 'pending', 'paid' FROM seq`,
 					[]any{now}},
-				{"outbox", `INSERT INTO outbox (key, topic, kind, order_id, payload, created_at, attempts, delivered_at)
-					SELECT 'seed:' || x, 'email', 'order_paid', 'o_seed_' || (x / 3), '{}', ? + x, 1, ? + x
+				{"outbox", `INSERT INTO outbox (id, key, channel, topic, recipient, order_id, payload, status, created_at, attempts, delivered_at)
+					SELECT 'dlv_seed_' || x, 'seed:' || x, 'email', 'order_confirmation', 'buyer@example.com', 'o_seed_' || (x / 3), '{}',
+						'delivered', ? + x, 1, ? + x
 					FROM seq WHERE x % 3 = 0`, []any{now, now}},
 				{"products", `INSERT INTO products (id, name, price, currency, stock, created_at, updated_at)
 					SELECT 'prod_seed_' || (x / 100), 'Seeded product', 2500, 'eur', 100, ?, ?

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -54,6 +55,10 @@ type Tx interface {
 	// that is no longer running (a rescued one, to run again) is left as it
 	// is: running an event again changes nothing.
 	CompleteJobs(ctx context.Context, jobs []*river.Job[ProcessEventArgs]) error
+	// SkipLocked is the clause that makes a SELECT lock the rows it returns
+	// and pass over those another transaction holds (" FOR UPDATE SKIP
+	// LOCKED"), or "" where one writer excludes every other (SQLite).
+	SkipLocked() string
 	// Lock takes locks on keys that last until the transaction ends, so two
 	// transactions touching the same Stripe object or order run one after
 	// the other. Where a transaction already excludes every other writer
@@ -126,8 +131,22 @@ type Store struct {
 	// that never arrived (0: never; needs Stripe).
 	ReconcileEvery time.Duration
 
-	ingest  ingest
-	batcher batcher
+	// Outbox says who the outbox writes rows for.
+	Outbox Recipients
+	// AlertSilence is how long without any event, while checkouts are
+	// opened, before the team is alerted (0: never).
+	AlertSilence time.Duration
+	// ChecksEvery is how often the silence and the Stripe webhook endpoint
+	// are checked.
+	ChecksEvery time.Duration
+	// WebhookPaths are the paths caisse receives Stripe's webhooks on, to
+	// recognise its endpoint among the account's.
+	WebhookPaths []string
+
+	ingest      ingest
+	batcher     batcher
+	wroteOutbox atomic.Bool
+	outboxWake  chan struct{}
 }
 
 // NewStore returns a store with caisse's defaults.
@@ -146,6 +165,8 @@ func NewStore() *Store {
 		CheckoutLimits: caisse.CheckoutLimits{MaxUnits: 20},
 		CheckoutGrace:  5 * time.Minute,
 		SweepEvery:     time.Minute,
+		outboxWake:     make(chan struct{}, 1),
+		ChecksEvery:    10 * time.Minute,
 	}
 }
 
@@ -162,9 +183,14 @@ func (s *Store) RiverConfig() *river.Config {
 	river.AddWorker(workers, &mismatchRefundWorker{store: s})
 	river.AddWorker(workers, &sweepWorker{store: s})
 	river.AddWorker(workers, &reconcileWorker{store: s})
+	river.AddWorker(workers, &checksWorker{store: s})
 	// Periodic jobs run on one instance at a time (River's leader).
 	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(max(s.SweepEvery, time.Second)),
 		func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
+	if s.ChecksEvery > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(s.ChecksEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return ChecksArgs{}, nil }, nil))
+	}
 	if s.Stripe != nil && s.ReconcileEvery > 0 {
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(s.ReconcileEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
@@ -232,7 +258,11 @@ func (s *Store) commitTx(ctx context.Context, tx Tx, fn func(tx Tx) error) error
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	s.wakeOutbox()
+	return nil
 }
 
 func micros(t time.Time) int64 { return t.UTC().UnixMicro() }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -68,9 +69,7 @@ func (s *Store) refundOversold(ctx context.Context, orderID string) error {
 			refund, micros(now), orderID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE key = ?`,
-			micros(now), "stripe:"+caisse.KindRefundOversold+":"+orderID)
-		return err
+		return s.refunded(ctx, tx, now, "stripe:"+caisse.KindRefundOversold+":"+orderID, o, "oversold", o.PaymentIntent, o.AmountPaid, o.Currency)
 	})
 	if err != nil {
 		return fmt.Errorf("error recording refund %s of order %s: %w", refund, orderID, err)
@@ -143,9 +142,9 @@ func (s *Store) refundMismatch(ctx context.Context, orderID, paymentIntent strin
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE key = ?`,
-			micros(now), "stripe:"+caisse.KindRefundMismatch+":"+orderID+":"+paymentIntent)
-		return err
+		amount, currency := mismatchAmount(ctx, tx, orderID, paymentIntent)
+		return s.refunded(ctx, tx, now, "stripe:"+caisse.KindRefundMismatch+":"+orderID+":"+paymentIntent, o,
+			"payment_mismatch", paymentIntent, amount, currency)
 	})
 	if err != nil {
 		return fmt.Errorf("error recording refund %s of a payment for order %s: %w", refund, orderID, err)
@@ -153,6 +152,48 @@ func (s *Store) refundMismatch(ctx context.Context, orderID, paymentIntent strin
 	s.Logger.Info("payment that did not pay its order refunded", "order_id", orderID, "payment_intent", paymentIntent,
 		"refund", refund, "outcome", "refunded")
 	return nil
+}
+
+// refunded records that a refund caisse asked for is made: its outbox row
+// is delivered, and the customer gets an apology that says why.
+func (s *Store) refunded(ctx context.Context, tx Tx, now time.Time, key string, o *caisse.OrderRecord, reason, paymentIntent string, amount int64, currency string) error {
+	if _, err := tx.Exec(ctx, `UPDATE outbox SET status = ?, delivered_at = ?, attempts = attempts + 1 WHERE key = ?`,
+		string(caisse.DeliveryDelivered), micros(now), key); err != nil {
+		return err
+	}
+	payload := map[string]any{"reason": reason, "payment_intent": paymentIntent}
+	if amount > 0 {
+		payload["amount"], payload["currency"] = amount, currency
+	}
+	return s.addOutbox(ctx, tx, now, caisse.OutboxMessage{
+		Key: "email:" + caisse.TopicRefundApology + ":" + o.ID + ":" + paymentIntent, Channel: caisse.ChannelEmail,
+		Topic: caisse.TopicRefundApology, Recipient: o.CustomerEmail, OrderID: o.ID, Payload: payload,
+	})
+}
+
+// mismatchAmount is what a mismatched payment brought, from its facts (0
+// when caisse does not know).
+func mismatchAmount(ctx context.Context, tx Tx, orderID, paymentIntent string) (int64, string) {
+	rows, err := tx.Query(ctx, `SELECT data FROM facts WHERE order_id = ? AND (id = ? OR payment_intent = ?)`, orderID, paymentIntent, paymentIntent)
+	if err != nil {
+		return 0, ""
+	}
+	defer rows.Close()
+	var amount int64
+	var currency string
+	for rows.Next() {
+		var data string
+		var f caisse.Fact
+		if rows.Scan(&data) != nil || json.Unmarshal([]byte(data), &f) != nil {
+			continue
+		}
+		if f.Kind == caisse.KindSession || (f.Kind == caisse.KindPaymentIntent && f.Succeeded) {
+			if a := max(f.Amount, f.AmountReceived); a > amount {
+				amount, currency = a, f.Currency
+			}
+		}
+	}
+	return amount, currency
 }
 
 // SweepArgs is the periodic job that releases the holds of checkouts that

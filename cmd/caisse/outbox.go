@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caisse/caisse"
+)
+
+// outbox lists the deliveries and sends failed ones again.
+func (m *Main) outbox(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, "usage: caisse outbox list [--status S] [--channel C] [--order ID] | retry ID|--failed [--json]\n")
+		return errUsage
+	}
+	c := m.command("outbox " + args[0])
+	status := c.fs.String("status", "", "only deliveries in this status (pending, delivered, failed, skipped)")
+	channel := c.fs.String("channel", "", "only deliveries on this channel (email, alert, sanity, webhook, stripe)")
+	order := c.fs.String("order", "", "only deliveries about this order")
+	limit := c.fs.Int("limit", 100, "most deliveries to list")
+	failed := c.fs.Bool("failed", false, "retry every failed delivery")
+	pos, err := c.parseAndOpen(ctx, args[1:])
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	switch args[0] {
+	case "list":
+		f := caisse.DeliveryFilter{Status: caisse.DeliveryStatus(*status), Channel: caisse.Channel(*channel), OrderID: *order,
+			Page: caisse.Page{Limit: *limit}}
+		deliveries, more, err := c.db.FindDeliveries(ctx, f)
+		if err != nil {
+			return err
+		}
+		return c.print(deliveries, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ID\tCHANNEL\tTOPIC\tTO\tORDER\tSTATUS\tATTEMPTS\tCREATED\tLAST ERROR")
+			for _, d := range deliveries {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Channel, d.Topic, d.Recipient, d.OrderID, d.Status,
+					d.Attempts, d.CreatedAt.Format(time.DateTime), d.LastError)
+			}
+			if more {
+				fmt.Fprintf(w, "(more: raise --limit, up to 1000)\n")
+			}
+		})
+	case "retry":
+		var ids []string
+		switch {
+		case *failed && len(pos) == 0:
+			if ids, err = c.db.RetryFailedDeliveries(ctx); err != nil {
+				return err
+			}
+		case !*failed && len(pos) == 1:
+			if _, err := c.db.RetryDelivery(ctx, pos[0]); err != nil {
+				return err
+			}
+			ids = pos
+		default:
+			return fmt.Errorf("usage: caisse outbox retry ID, or caisse outbox retry --failed")
+		}
+		if ids == nil {
+			ids = []string{}
+		}
+		return c.print(map[string]any{"retried": ids}, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "%d delivery(ies) will be sent again by the running caisse\n", len(ids))
+			for _, id := range ids {
+				fmt.Fprintln(w, id)
+			}
+		})
+	}
+	return fmt.Errorf("unknown outbox command %q: use list or retry", args[0])
+}

@@ -1,0 +1,208 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/stripe"
+)
+
+// ChecksArgs is the periodic job that looks for what the team should hear
+// of without any event saying so: a long silence from Stripe while
+// checkouts are opened, and the Stripe webhook endpoint disabled or missing.
+type ChecksArgs struct{}
+
+// Kind names the job in River's tables.
+func (ChecksArgs) Kind() string { return "checks" }
+
+type checksWorker struct {
+	river.WorkerDefaults[ChecksArgs]
+	store *Store
+}
+
+func (w *checksWorker) Work(ctx context.Context, _ *river.Job[ChecksArgs]) error {
+	var errs []error
+	if err := w.store.CheckSilence(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if w.store.Stripe != nil {
+		rep, err := w.store.CheckWebhookEndpoint(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		} else if err := w.store.alertEndpoint(ctx, rep); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckSilence alerts the team when no event has arrived for AlertSilence
+// while checkouts were opened meanwhile: payments are likely happening that
+// caisse does not hear of. It alerts at most once a day.
+func (s *Store) CheckSilence(ctx context.Context) error {
+	if s.AlertSilence <= 0 {
+		return nil
+	}
+	now := s.now()
+	since := now.Add(-s.AlertSilence)
+	r := s.Driver.Reader()
+	var last int64
+	err := r.QueryRow(ctx, `SELECT received_at FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last)
+	if err != nil && !errors.Is(err, ErrNoRows) {
+		return fmt.Errorf("error reading when the last event arrived: %w", err)
+	}
+	if last >= micros(since) {
+		return nil
+	}
+	var checkouts int64
+	if err := r.QueryRow(ctx, `SELECT count(*) FROM orders WHERE checkout_expires_at > ? AND created_at >= ?`,
+		micros(since), micros(since)).Scan(&checkouts); err != nil {
+		return fmt.Errorf("error counting recent checkouts: %w", err)
+	}
+	if checkouts == 0 {
+		return nil
+	}
+	lastText := "never"
+	if last > 0 {
+		lastText = fromMicros(last).Format(time.RFC3339)
+	}
+	return s.WriteOutbox(ctx, caisse.AlertMessage(now.UTC().Format("2006-01-02"), caisse.TopicSilence, "", caisse.Alert{
+		Title: "No Stripe event for " + s.AlertSilence.String() + " while checkouts are opened",
+		Text: fmt.Sprintf("caisse opened %d checkouts since %s but has received no event from Stripe since %s: buyers may be paying "+
+			"without caisse hearing of it. Check that the Stripe webhook endpoint points at caisse and is enabled, and that caisse is reachable.",
+			checkouts, since.Format(time.RFC3339), lastText),
+		Fields: map[string]string{"Last event": lastText, "Checkouts since": fmt.Sprint(checkouts)},
+	}))
+}
+
+// EndpointReport is what a look at the account's webhook endpoints found.
+type EndpointReport struct {
+	// Endpoints is how many the account has.
+	Endpoints int
+	// Ours are those whose path is one of caisse's webhook routes.
+	Ours []stripe.Endpoint
+	// Problem says what is wrong, empty when one of ours is enabled and
+	// sends every type caisse handles.
+	Problem string
+	// Missing are the handled types an enabled endpoint of ours does not send.
+	Missing []string
+}
+
+// CheckWebhookEndpoint reads the account's webhook endpoints and reports
+// whether one points at caisse, is enabled, and sends every type caisse
+// handles.
+func (s *Store) CheckWebhookEndpoint(ctx context.Context) (EndpointReport, error) {
+	var rep EndpointReport
+	if s.Stripe == nil {
+		return rep, caisse.Errorf(caisse.EINVALID, "checking the webhook endpoint needs STRIPE_SECRET_KEY")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	endpoints, err := s.Stripe.WebhookEndpoints(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("error listing the Stripe account's webhook endpoints: %w", err)
+	}
+	rep.Endpoints = len(endpoints)
+	enabled := false
+	for _, ep := range endpoints {
+		u, err := url.Parse(ep.URL)
+		if err != nil || !slices.Contains(s.WebhookPaths, strings.TrimRight(u.Path, "/")) {
+			continue
+		}
+		rep.Ours = append(rep.Ours, ep)
+		if ep.Status != "enabled" {
+			continue
+		}
+		enabled = true
+		if slices.Contains(ep.EnabledEvents, "*") {
+			rep.Missing = nil
+			break
+		}
+		var missing []string
+		for _, t := range caisse.HandledTypes {
+			if !slices.Contains(ep.EnabledEvents, t) {
+				missing = append(missing, t)
+			}
+		}
+		if rep.Missing == nil || len(missing) < len(rep.Missing) {
+			rep.Missing = missing
+		}
+	}
+	switch {
+	case len(rep.Ours) == 0:
+		rep.Problem = "missing"
+	case !enabled:
+		rep.Problem = "disabled"
+	case len(rep.Missing) > 0:
+		rep.Problem = "missing_types"
+	}
+	return rep, nil
+}
+
+// alertEndpoint tells the team, at most once a day per problem, that the
+// webhook endpoint is missing, disabled or deaf to types caisse needs.
+func (s *Store) alertEndpoint(ctx context.Context, rep EndpointReport) error {
+	if rep.Problem == "" {
+		return nil
+	}
+	a := caisse.Alert{Fields: map[string]string{"Endpoints": fmt.Sprint(rep.Endpoints)}}
+	switch rep.Problem {
+	case "missing":
+		a.Title = "No Stripe webhook endpoint points at caisse"
+		a.Text = "None of the Stripe account's webhook endpoints has a URL ending in /webhooks/stripe: caisse hears of payments only by catching up. Add one in the Dashboard (Developers → Webhooks)."
+	case "disabled":
+		ep := rep.Ours[0]
+		a.Title = "The Stripe webhook endpoint for caisse is disabled"
+		a.Text = "Stripe sends nothing to " + ep.URL + ": enable the endpoint in the Dashboard (Developers → Webhooks). Stripe disables an endpoint that fails for days."
+		a.Fields["Endpoint"] = ep.ID
+	case "missing_types":
+		a.Title = "The Stripe webhook endpoint for caisse does not send every event caisse needs"
+		a.Text = "Add these event types to the endpoint in the Dashboard (Developers → Webhooks): " + strings.Join(rep.Missing, ", ") + "."
+	}
+	key := rep.Problem + ":" + s.now().UTC().Format("2006-01-02")
+	return s.WriteOutbox(ctx, caisse.AlertMessage(key, caisse.TopicEndpointProblem, "", a))
+}
+
+// endpointLog is a line about the endpoint check, for the log at start.
+func (rep EndpointReport) endpointLog() (string, []any) {
+	var ids []string
+	for _, ep := range rep.Ours {
+		ids = append(ids, ep.ID+" ("+ep.Status+", API "+cmp.Or(ep.APIVersion, "the account's default")+")")
+	}
+	attrs := []any{"endpoints", rep.Endpoints, "ours", strings.Join(ids, ", ")}
+	switch rep.Problem {
+	case "missing":
+		return "no webhook endpoint of this Stripe account points at caisse (a URL ending in /webhooks/stripe): add one in the Dashboard (Developers → Webhooks), or events arrive only by catching up", attrs
+	case "disabled":
+		return "the Stripe webhook endpoint for caisse is disabled: Stripe sends it nothing; enable it in the Dashboard (Developers → Webhooks)", attrs
+	case "missing_types":
+		return "the Stripe webhook endpoint for caisse does not send every type caisse handles: add them in the Dashboard (Developers → Webhooks)",
+			append(attrs, "missing", strings.Join(rep.Missing, ","))
+	}
+	return "Stripe webhook endpoint for caisse", attrs
+}
+
+// LogWebhookEndpoint checks the endpoint and logs what it found: a warning
+// when something is wrong.
+func (s *Store) LogWebhookEndpoint(ctx context.Context) {
+	rep, err := s.CheckWebhookEndpoint(ctx)
+	if err != nil {
+		s.Logger.Warn("could not check the Stripe account's webhook endpoints", "error", err.Error())
+		return
+	}
+	msg, attrs := rep.endpointLog()
+	if rep.Problem != "" {
+		s.Logger.Warn(msg, attrs...)
+		return
+	}
+	s.Logger.Info(msg, attrs...)
+}

@@ -1,0 +1,471 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/caisse/caisse"
+)
+
+// Recipients are who the outbox writes rows for, from the configuration:
+// rows are written for the channels that are set up. A customer email is
+// always recorded, skipped at once when there is no SMTP, so the owner sees
+// that the buyer was not told.
+type Recipients struct {
+	// Email is true when SMTP is set up (CAISSE_SMTP_URL).
+	Email bool
+	// Alerts are the team's recipients: "slack" for CAISSE_ALERT_WEBHOOK_URL,
+	// and each address of CAISSE_ALERT_EMAIL.
+	Alerts []string
+	// Sanity is true when the Sanity CMS is set up.
+	Sanity bool
+	// Webhooks are the shop's endpoints (CAISSE_NOTIFY_URLS), as shown: each
+	// URL without its query.
+	Webhooks []string
+	// AlertDelay is how long an alert waits before it is sent, so that a
+	// storm of one cause goes out as one message with a count.
+	AlertDelay time.Duration
+}
+
+// RecipientSlack names the Slack-compatible webhook among alert recipients.
+const RecipientSlack = "slack"
+
+func (s *Store) ledger(tx Tx) *ledger { return &ledger{store: s, tx: tx, now: s.now()} }
+
+// DeliveryID is the id of the delivery written under key: what the
+// recipient sees as the idempotency key (Message-ID, transactionId,
+// webhook-id). Made of letters, digits and "_", whatever the key holds.
+func DeliveryID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "dlv_" + hex.EncodeToString(sum[:12])
+}
+
+// addOutbox writes a message's rows, one per recipient, in tx. A row whose
+// key exists is not written again.
+func (s *Store) addOutbox(ctx context.Context, tx Tx, now time.Time, m caisse.OutboxMessage) error {
+	type row struct {
+		key, recipient, status, lastError string
+		due                               time.Time
+	}
+	var rows []row
+	switch m.Channel {
+	case caisse.ChannelEmail:
+		r := row{key: m.Key, recipient: m.Recipient, status: string(caisse.DeliveryPending), due: now}
+		switch {
+		case !s.Outbox.Email:
+			r.status, r.lastError = string(caisse.DeliverySkipped), "no email was sent: CAISSE_SMTP_URL is not set"
+		case m.Recipient == "":
+			r.status, r.lastError = string(caisse.DeliverySkipped), "no email was sent: no address is known for the customer"
+		}
+		rows = append(rows, r)
+	case caisse.ChannelAlert:
+		for _, to := range s.Outbox.Alerts {
+			rows = append(rows, row{key: m.Key + ":" + to, recipient: to, status: string(caisse.DeliveryPending), due: now.Add(s.Outbox.AlertDelay)})
+		}
+	case caisse.ChannelSanity:
+		if s.Outbox.Sanity {
+			rows = append(rows, row{key: m.Key, recipient: "sanity", status: string(caisse.DeliveryPending), due: now})
+		}
+	case caisse.ChannelWebhook:
+		for _, to := range s.Outbox.Webhooks {
+			rows = append(rows, row{key: m.Key + ":" + to, recipient: to, status: string(caisse.DeliveryPending), due: now})
+		}
+	case caisse.ChannelStripe:
+		rows = append(rows, row{key: m.Key, recipient: "stripe", status: string(caisse.DeliveryPending), due: now})
+	default:
+		return fmt.Errorf("error writing outbox message %s: no channel %q", m.Key, m.Channel)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	payload, err := json.Marshal(m.Payload)
+	if err != nil {
+		return err
+	}
+	if m.Payload == nil {
+		payload = []byte("{}")
+	}
+	inserted := false
+	for _, r := range rows {
+		n, err := tx.Exec(ctx, `
+			INSERT INTO outbox (id, key, channel, topic, recipient, order_id, product_id, payload, status, last_error,
+				created_at, next_attempt_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO NOTHING`,
+			DeliveryID(r.key), r.key, string(m.Channel), m.Topic, r.recipient, m.OrderID, m.ProductID, string(payload),
+			r.status, r.lastError, micros(now), micros(r.due))
+		if err != nil {
+			return fmt.Errorf("error writing outbox message %s: %w", r.key, err)
+		}
+		inserted = inserted || n > 0
+	}
+	if inserted && m.Channel != caisse.ChannelStripe {
+		s.wroteOutbox.Store(true)
+	}
+	// A request to Stripe is made by a job inserted with its message, so it
+	// is made if and only if the decision to make it commits.
+	if inserted && m.Channel == caisse.ChannelStripe {
+		var args river.JobArgs
+		switch m.Topic {
+		case caisse.KindRefundOversold:
+			args = RefundOversoldArgs{OrderID: m.OrderID}
+		case caisse.KindRefundMismatch:
+			pi, _ := m.Payload["payment_intent"].(string)
+			args = RefundMismatchArgs{OrderID: m.OrderID, PaymentIntent: pi}
+		}
+		if args != nil {
+			if err := tx.Insert(ctx, []river.InsertManyParams{{Args: args}}); err != nil {
+				return fmt.Errorf("error queueing the refund of order %s: %w", m.OrderID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// WriteOutbox writes messages in a transaction of their own: alerts that no
+// event causes (a burst of bad signatures, a long silence, a failed
+// delivery).
+func (s *Store) WriteOutbox(ctx context.Context, msgs ...caisse.OutboxMessage) error {
+	err := s.retryTx(ctx, func(tx Tx) error {
+		for _, m := range msgs {
+			if err := s.addOutbox(ctx, tx, s.now(), m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		s.wakeOutbox()
+	}
+	return err
+}
+
+const deliveryColumns = `id, channel, topic, recipient, order_id, product_id, status, attempts, last_error,
+	created_at, delivered_at, next_attempt_at, payload`
+
+func scanDelivery(row Row) (*caisse.Delivery, error) {
+	var d caisse.Delivery
+	var channel, status, payload string
+	var created, next int64
+	var delivered *int64
+	if err := row.Scan(&d.ID, &channel, &d.Topic, &d.Recipient, &d.OrderID, &d.ProductID, &status, &d.Attempts,
+		&d.LastError, &created, &delivered, &next, &payload); err != nil {
+		return nil, err
+	}
+	d.Channel, d.Status, d.CreatedAt = caisse.Channel(channel), caisse.DeliveryStatus(status), fromMicros(created)
+	if delivered != nil {
+		t := fromMicros(*delivered)
+		d.DeliveredAt = &t
+	}
+	if d.Status == caisse.DeliveryPending && next > 0 {
+		t := fromMicros(next)
+		d.NextAttemptAt = &t
+	}
+	if err := json.Unmarshal([]byte(payload), &d.Payload); err != nil {
+		return nil, fmt.Errorf("delivery %s: %w", d.ID, err)
+	}
+	return &d, nil
+}
+
+// FindDelivery returns one delivery.
+func (s *Store) FindDelivery(ctx context.Context, id string) (*caisse.Delivery, error) {
+	d, err := scanDelivery(s.Driver.Reader().QueryRow(ctx, `SELECT `+deliveryColumns+` FROM outbox WHERE id = ?`, id))
+	if errors.Is(err, ErrNoRows) {
+		return nil, caisse.Errorf(caisse.ENOTFOUND, "no delivery %s", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("error reading delivery %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// FindDeliveries lists deliveries, newest first.
+func (s *Store) FindDeliveries(ctx context.Context, f caisse.DeliveryFilter) ([]*caisse.Delivery, bool, error) {
+	if err := f.Normalize(); err != nil {
+		return nil, false, err
+	}
+	r := s.Driver.Reader()
+	where, args := "WHERE 1=1", []any{}
+	if f.Status != "" {
+		where += " AND status = ?"
+		args = append(args, string(f.Status))
+	}
+	if f.Channel != "" {
+		where += " AND channel = ?"
+		args = append(args, string(f.Channel))
+	}
+	if f.OrderID != "" {
+		where += " AND order_id = ?"
+		args = append(args, f.OrderID)
+	}
+	if f.StartingAfter != "" {
+		var seq int64
+		err := r.QueryRow(ctx, `SELECT seq FROM outbox WHERE id = ?`, f.StartingAfter).Scan(&seq)
+		if errors.Is(err, ErrNoRows) {
+			return nil, false, caisse.Errorf(caisse.EINVALID, "starting_after: no delivery %s", f.StartingAfter)
+		} else if err != nil {
+			return nil, false, fmt.Errorf("error listing deliveries: %w", err)
+		}
+		where += " AND seq < ?"
+		args = append(args, seq)
+	}
+	return list(ctx, r, "delivery", f.Limit, `SELECT `+deliveryColumns+` FROM outbox `+where+` ORDER BY seq DESC LIMIT ?`, args, scanDelivery)
+}
+
+// RetryDelivery puts a failed (or skipped) delivery back to be sent now,
+// with its attempts counted from zero again.
+func (s *Store) RetryDelivery(ctx context.Context, id string) (*caisse.Delivery, error) {
+	err := s.retryTx(ctx, func(tx Tx) error {
+		var channel, status string
+		err := tx.QueryRow(ctx, `SELECT channel, status FROM outbox WHERE id = ?`, id).Scan(&channel, &status)
+		if errors.Is(err, ErrNoRows) {
+			return caisse.Errorf(caisse.ENOTFOUND, "no delivery %s", id)
+		} else if err != nil {
+			return err
+		}
+		switch {
+		case channel == string(caisse.ChannelStripe):
+			return caisse.Errorf(caisse.ECONFLICT, "delivery %s is a request to Stripe, which its own job retries: see the order", id)
+		case status == string(caisse.DeliveryDelivered):
+			return caisse.Errorf(caisse.ECONFLICT, "delivery %s was delivered already", id)
+		case status == string(caisse.DeliveryPending):
+			return nil // it is sent soon anyway
+		}
+		_, err = tx.Exec(ctx, `UPDATE outbox SET status = ?, attempts = 0, next_attempt_at = ?, lease_until = 0 WHERE id = ?`,
+			string(caisse.DeliveryPending), micros(s.now()), id)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "error retrying delivery %s", id)
+	}
+	s.wakeOutbox()
+	return s.FindDelivery(ctx, id)
+}
+
+// RetryFailedDeliveries puts every failed delivery back to be sent now and
+// returns their ids.
+func (s *Store) RetryFailedDeliveries(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := s.retryTx(ctx, func(tx Tx) error {
+		ids = ids[:0]
+		rows, err := tx.Query(ctx, `SELECT id FROM outbox WHERE status = ? AND channel <> ? ORDER BY seq`,
+			string(caisse.DeliveryFailed), string(caisse.ChannelStripe))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE outbox SET status = ?, attempts = 0, next_attempt_at = ?, lease_until = 0
+			WHERE status = ? AND channel <> ?`, string(caisse.DeliveryPending), micros(s.now()),
+			string(caisse.DeliveryFailed), string(caisse.ChannelStripe))
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "error retrying failed deliveries")
+	}
+	s.wakeOutbox()
+	return ids, nil
+}
+
+// DueChannels returns the channels that have rows to send now.
+func (s *Store) DueChannels(ctx context.Context, now time.Time) ([]caisse.Channel, error) {
+	var out []caisse.Channel
+	for _, c := range caisse.Channels {
+		if c == caisse.ChannelStripe {
+			continue // refunds are jobs of their own
+		}
+		var one int
+		err := s.Driver.Reader().QueryRow(ctx, `SELECT 1 FROM outbox WHERE status = ? AND channel = ? AND next_attempt_at <= ?
+			AND lease_until < ? LIMIT 1`, string(caisse.DeliveryPending), string(c), micros(now), micros(now)).Scan(&one)
+		if errors.Is(err, ErrNoRows) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("error looking for deliveries to send: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// ClaimDeliveries leases up to limit rows of a channel that are due, until
+// leaseUntil, and returns them oldest first. A leased row is not claimed by
+// another instance (or this one) until its lease ends: an instance that dies
+// mid-send leaves its rows to the others once the lease is over.
+func (s *Store) ClaimDeliveries(ctx context.Context, channel caisse.Channel, now, leaseUntil time.Time, limit int) ([]*caisse.Delivery, error) {
+	var out []*caisse.Delivery
+	err := s.retryTx(ctx, func(tx Tx) error {
+		out = out[:0]
+		rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM outbox
+			WHERE status = ? AND channel = ? AND next_attempt_at <= ? AND lease_until < ?
+			ORDER BY next_attempt_at, seq LIMIT ?`+tx.SkipLocked(),
+			string(caisse.DeliveryPending), string(channel), micros(now), micros(now), limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(out) == 0 {
+			return err
+		}
+		ids := make([]string, len(out))
+		for i, d := range out {
+			ids[i] = d.ID
+		}
+		_, err = tx.Exec(ctx, `UPDATE outbox SET lease_until = ? WHERE id IN (`+placeholders(len(ids))+`)`,
+			append([]any{micros(leaseUntil)}, anys(ids)...)...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error claiming %s deliveries: %w", channel, err)
+	}
+	return out, nil
+}
+
+// FinishDelivery records one attempt of a claimed row: its new status, the
+// error of a failed attempt, and when a pending row is tried again. A row
+// that is no longer pending (retried or finished by another instance
+// meanwhile) is left as it is.
+func (s *Store) FinishDelivery(ctx context.Context, id string, status caisse.DeliveryStatus, lastError string, next time.Time) error {
+	now := s.now()
+	var delivered any
+	if status == caisse.DeliveryDelivered {
+		delivered = micros(now)
+	}
+	if len(lastError) > 2000 {
+		lastError = lastError[:2000]
+	}
+	var nextMicros int64
+	if !next.IsZero() {
+		nextMicros = micros(next)
+	}
+	err := s.retryTx(ctx, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?,
+			delivered_at = COALESCE(?, delivered_at), next_attempt_at = ?, lease_until = 0
+			WHERE id = ? AND status = ?`,
+			string(status), lastError, delivered, nextMicros, id, string(caisse.DeliveryPending))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("error recording delivery %s: %w", id, err)
+	}
+	return nil
+}
+
+// FailRecipient fails every pending row to a recipient that is gone for
+// good (an endpoint answering 410), and returns how many.
+func (s *Store) FailRecipient(ctx context.Context, channel caisse.Channel, recipient, reason string) (int64, error) {
+	var n int64
+	err := s.retryTx(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.Exec(ctx, `UPDATE outbox SET status = ?, last_error = ?, lease_until = 0
+			WHERE status = ? AND channel = ? AND recipient = ?`,
+			string(caisse.DeliveryFailed), reason, string(caisse.DeliveryPending), string(channel), recipient)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("error failing the deliveries to %s: %w", recipient, err)
+	}
+	return n, nil
+}
+
+// Notice reads what a delivery is about, as it is now: its order (as the
+// admin API shows it), its product, and the names of the order's products.
+func (s *Store) Notice(ctx context.Context, d caisse.Delivery) (caisse.Notice, error) {
+	n := caisse.Notice{Delivery: d}
+	if d.OrderID != "" {
+		o, err := s.FindOrder(ctx, d.OrderID)
+		if err != nil && caisse.ErrorCode(err) != caisse.ENOTFOUND {
+			return n, err
+		}
+		n.Order = o
+	}
+	if d.ProductID != "" {
+		p, err := s.FindProduct(ctx, d.ProductID)
+		if err != nil && caisse.ErrorCode(err) != caisse.ENOTFOUND {
+			return n, err
+		}
+		n.Product = p
+	}
+	if n.Order != nil && len(n.Order.Items) > 0 {
+		ids := make([]string, 0, len(n.Order.Items))
+		for _, it := range n.Order.Items {
+			if !slices.Contains(ids, it.ProductID) {
+				ids = append(ids, it.ProductID)
+			}
+		}
+		rows, err := s.Driver.Reader().Query(ctx, `SELECT id, name FROM products WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+		if err != nil {
+			return n, fmt.Errorf("error reading the names of order %s's products: %w", d.OrderID, err)
+		}
+		defer rows.Close()
+		n.ItemNames = map[string]string{}
+		for rows.Next() {
+			var id, name string
+			if err := rows.Scan(&id, &name); err != nil {
+				return n, fmt.Errorf("error reading the names of order %s's products: %w", d.OrderID, err)
+			}
+			if name != "" {
+				n.ItemNames[id] = name
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// PruneDeliveries deletes delivered and skipped rows older than before, and
+// returns how many.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.retryTx(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.Exec(ctx, `DELETE FROM outbox WHERE status IN (?, ?) AND created_at < ?`,
+			string(caisse.DeliveryDelivered), string(caisse.DeliverySkipped), micros(before))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("error pruning old deliveries: %w", err)
+	}
+	return n, nil
+}
+
+// OutboxWake is signalled after a transaction wrote rows to send, so the
+// dispatcher of this instance sends them at once rather than at its next poll.
+func (s *Store) OutboxWake() <-chan struct{} { return s.outboxWake }
+
+// wakeOutbox signals the dispatcher if rows were written since the last
+// signal.
+func (s *Store) wakeOutbox() {
+	if s.wroteOutbox.Swap(false) {
+		select {
+		case s.outboxWake <- struct{}{}:
+		default:
+		}
+	}
+}
