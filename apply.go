@@ -373,7 +373,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 			msgs := []OutboxMessage{
 				AlertMessage(id, TopicOversold, id, Alert{Title: "Order " + id + " oversold", Text: oversoldMessage(id, refund),
 					Fields: map[string]string{"Order": id, "Items": FormatItems(items), "Paid": FormatAmount(s.AmountPaid, s.Currency)},
-					Link: DashboardURL(s.PaymentIntent, s.Livemode)}),
+					Link:   DashboardURL(s.PaymentIntent, s.Livemode)}),
 				{Key: "webhook:" + HookOrderOversold + ":" + id, Channel: ChannelWebhook, Topic: HookOrderOversold, OrderID: id},
 			}
 			if refund {
@@ -584,4 +584,3 @@ func sameDispute(a, b *Dispute) bool {
 	}
 	return *a == *b
 }
-
