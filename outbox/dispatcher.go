@@ -214,16 +214,23 @@ func (d *Dispatcher) drain(ch caisse.Channel) {
 
 // groups splits claimed rows into messages: each row alone, but alerts of
 // one topic to one recipient together, so a storm of one cause is one
-// message with a count.
+// message with a count; and a product's Sanity updates together, since each
+// sends the product's availability as it is now: two of them in flight at
+// once could land in the wrong order and leave a stale value.
 func groups(rows []*caisse.Delivery) [][]*caisse.Delivery {
 	var out [][]*caisse.Delivery
 	index := map[string]int{}
 	for _, r := range rows {
-		if r.Channel != caisse.ChannelAlert {
+		var k string
+		switch r.Channel {
+		case caisse.ChannelAlert:
+			k = "alert\x00" + r.Topic + "\x00" + r.Recipient
+		case caisse.ChannelSanity:
+			k = "sanity\x00" + r.ProductID
+		default:
 			out = append(out, []*caisse.Delivery{r})
 			continue
 		}
-		k := r.Topic + "\x00" + r.Recipient
 		if i, ok := index[k]; ok {
 			out[i] = append(out[i], r)
 			continue

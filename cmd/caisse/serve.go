@@ -17,6 +17,7 @@ import (
 	"github.com/caisse/caisse"
 	caissehttp "github.com/caisse/caisse/http"
 	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/outbox"
 	"github.com/caisse/caisse/postgres"
 	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
@@ -35,10 +36,16 @@ type Program struct {
 	PollInterval time.Duration
 	// Observe, if set, sees every processing attempt (tests wait on it).
 	Observe func(sqlstore.ProcessReport)
+	// ObserveDelivery, if set, sees every delivery attempt (tests wait on it).
+	ObserveDelivery func(d caisse.Delivery, status caisse.DeliveryStatus, err error)
+	// Backoff overrides the waits between delivery attempts.
+	Backoff []time.Duration
 
-	DB      Store
-	HTTP    *caissehttp.Server
-	Metrics *caissehttp.Metrics
+	DB       Store
+	HTTP     *caissehttp.Server
+	Metrics  *caissehttp.Metrics
+	Outbox   *outbox.Dispatcher
+	channels *channels
 
 	served chan error
 }
@@ -52,12 +59,20 @@ func (p *Program) Open(ctx context.Context) error {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
+	ch, err := openChannels(p.Config)
+	if err != nil {
+		return err
+	}
+	p.channels = ch
 	db, err := openDB(ctx, p.Config, p.Logger)
 	if err != nil {
 		return err
 	}
 	p.DB = db
 	core := db.Core()
+	core.Outbox = ch.recipients
+	core.AlertSilence = p.Config.AlertSilence
+	core.WebhookPaths = caissehttp.WebhookPaths
 	core.Now = p.Now
 	core.Rules.Now = p.Now
 	core.Retry = p.Retry
@@ -79,7 +94,7 @@ func (p *Program) Open(ctx context.Context) error {
 		return err
 	}
 	p.HTTP = &caissehttp.Server{
-		Events: db, Orders: db, Products: db, Checkouts: db, CORSOrigins: p.Config.CORSOrigins,
+		Events: db, Orders: db, Products: db, Checkouts: db, Deliveries: db, Outbox: core, CORSOrigins: p.Config.CORSOrigins,
 		CheckoutRate: p.Config.CheckoutRate, TrustedProxies: p.Config.TrustedProxies, Now: p.Now,
 		Verifier:   &stripe.Verifier{Secrets: p.Config.WebhookSecrets, Tolerance: p.Config.Tolerance, Now: p.Now},
 		Livemode:   p.Config.Livemode,
@@ -99,6 +114,17 @@ func (p *Program) Open(ctx context.Context) error {
 		db.Close()
 		return err
 	}
+	p.Outbox = &outbox.Dispatcher{
+		Store: core, Sender: ch.sender, ShopName: p.Config.ShopName, Logger: p.Logger, Now: p.Now,
+		Lease: p.Config.RescueAfter, Backoff: p.Backoff, PerChannel: 4, Retention: p.Config.OutboxRetention,
+		Observe: func(d caisse.Delivery, status caisse.DeliveryStatus, err error) {
+			p.Metrics.DeliveryAttempt(d.Channel, status)
+			if p.ObserveDelivery != nil {
+				p.ObserveDelivery(d, status, err)
+			}
+		},
+	}
+	p.Outbox.Start(ctx)
 	p.served = make(chan error, 1)
 	go func() { p.served <- p.HTTP.Serve() }()
 	p.Logger.Info("caisse is listening", "addr", p.HTTP.Addr(), "database", redactURL(p.Config.DatabaseURL),
@@ -106,42 +132,9 @@ func (p *Program) Open(ctx context.Context) error {
 		"oversold_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundOversold],
 		"mismatch_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundMismatch], "version", Version)
 	if core.Stripe != nil {
-		checkEndpoints(ctx, core.Stripe, p.Logger)
+		core.LogWebhookEndpoint(ctx)
 	}
 	return nil
-}
-
-// checkEndpoints looks up the Stripe account's webhook endpoints and warns
-// when none that points at caisse is enabled: events would then arrive only
-// through catching up. It reports each endpoint's API version.
-func checkEndpoints(ctx context.Context, api *stripe.Client, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	endpoints, err := api.WebhookEndpoints(ctx)
-	if err != nil {
-		logger.Warn("could not list the Stripe account's webhook endpoints to check the one for caisse", "error", err.Error())
-		return
-	}
-	var ours []stripe.Endpoint
-	for _, ep := range endpoints {
-		u, err := url.Parse(ep.URL)
-		if err != nil || !slices.Contains(caissehttp.WebhookPaths, strings.TrimRight(u.Path, "/")) {
-			continue
-		}
-		ours = append(ours, ep)
-		version := cmp.Or(ep.APIVersion, "the account's default")
-		if ep.Status != "enabled" {
-			logger.Warn("the Stripe webhook endpoint for caisse is disabled: Stripe sends it nothing; enable it in the Dashboard (Developers → Webhooks)",
-				"endpoint", ep.ID, "url", ep.URL, "api_version", version)
-			continue
-		}
-		logger.Info("Stripe webhook endpoint for caisse", "endpoint", ep.ID, "url", ep.URL, "status", ep.Status,
-			"api_version", version, "events", strings.Join(ep.EnabledEvents, ","))
-	}
-	if len(ours) == 0 {
-		logger.Warn("no webhook endpoint of this Stripe account points at caisse (a URL ending in /webhooks/stripe): add one in the Dashboard (Developers → Webhooks), or events arrive only by catching up",
-			"endpoints", len(endpoints))
-	}
 }
 
 // Close shuts down gracefully: stop accepting and finish in-flight requests,
@@ -158,6 +151,11 @@ func (p *Program) Close() error {
 			errs = append(errs, <-p.served)
 		}
 		p.Logger.Info("stopped accepting; in-flight requests finished", "after_ms", time.Since(start).Milliseconds())
+	}
+	if p.Outbox != nil {
+		// Sends in flight finish (or, after the timeout, are sent again by
+		// another instance once their lease ends).
+		p.Outbox.Stop(ctx)
 	}
 	if p.DB != nil {
 		errs = append(errs, p.DB.Stop(ctx))

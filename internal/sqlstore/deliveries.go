@@ -312,10 +312,17 @@ func (s *Store) ClaimDeliveries(ctx context.Context, channel caisse.Channel, now
 	var out []*caisse.Delivery
 	err := s.retryTx(ctx, func(tx Tx) error {
 		out = out[:0]
-		rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM outbox
-			WHERE status = ? AND channel = ? AND next_attempt_at <= ? AND lease_until < ?
-			ORDER BY next_attempt_at, seq LIMIT ?`+tx.SkipLocked(),
-			string(caisse.DeliveryPending), string(channel), micros(now), micros(now), limit)
+		query := `SELECT ` + deliveryColumns + ` FROM outbox
+			WHERE status = ? AND channel = ? AND next_attempt_at <= ? AND lease_until < ?`
+		args := []any{string(caisse.DeliveryPending), string(channel), micros(now), micros(now)}
+		if channel == caisse.ChannelSanity {
+			// A product whose availability is being sent already waits: the
+			// update in flight must land before the next one is read.
+			query += ` AND product_id NOT IN (SELECT product_id FROM outbox
+				WHERE status = ? AND channel = ? AND lease_until >= ?)`
+			args = append(args, string(caisse.DeliveryPending), string(channel), micros(now))
+		}
+		rows, err := tx.Query(ctx, query+` ORDER BY next_attempt_at, seq LIMIT ?`+tx.SkipLocked(), append(args, limit)...)
 		if err != nil {
 			return err
 		}
