@@ -1,0 +1,300 @@
+package smtp_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"html"
+	"io"
+	"log"
+	"math/big"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// mailServer is a real SMTP server in the test process that records what it
+// is sent.
+type mailServer struct {
+	// Host and Port are where it listens, on the loopback interface.
+	Host string
+	Port int
+
+	opts serverOptions
+
+	mu       sync.Mutex
+	messages []received
+	auths    []string // the user names of every AUTH attempt, accepted or not
+}
+
+// serverOptions say how a test server behaves.
+type serverOptions struct {
+	// TLS offers STARTTLS with the test certificate.
+	TLS bool
+	// ImplicitTLS speaks TLS from the first byte, as on port 465.
+	ImplicitTLS bool
+	// User and Password, when set, are required (AUTH PLAIN) before MAIL.
+	User, Password string
+	// RcptReply, when set, is the answer to every RCPT TO.
+	RcptReply *gosmtp.SMTPError
+}
+
+// received is one message as the server took it.
+type received struct {
+	// From and To are the envelope.
+	From string
+	To   []string
+	// Data is the message as sent, headers and body.
+	Data []byte
+	// TLS says whether the connection was encrypted when the message came.
+	TLS bool
+	// User is the user name the client signed in with, if it did.
+	User string
+}
+
+// startMailServer starts a server on 127.0.0.1, stopped when the test ends.
+func startMailServer(t *testing.T, opts serverOptions) *mailServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("error listening: %v", err)
+	}
+	ms := &mailServer{opts: opts, Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		return &session{server: ms, conn: c}, nil
+	}))
+	srv.Domain = "localhost"
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	if opts.TLS || opts.ImplicitTLS {
+		srv.TLSConfig = testCertificate().server
+	}
+	if opts.ImplicitTLS {
+		l = tls.NewListener(l, srv.TLSConfig)
+	}
+	go srv.Serve(l) //nolint:errcheck // returns when the server is closed
+	t.Cleanup(func() { srv.Close() })
+	return ms
+}
+
+// Messages returns the messages received so far.
+func (ms *mailServer) Messages() []received {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return append([]received(nil), ms.messages...)
+}
+
+// Auths returns the user names of the AUTH attempts so far.
+func (ms *mailServer) Auths() []string {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return append([]string(nil), ms.auths...)
+}
+
+// Only returns the one message received, failing the test otherwise.
+func (ms *mailServer) Only(t *testing.T) received {
+	t.Helper()
+	msgs := ms.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("the server received %d messages, want 1", len(msgs))
+	}
+	return msgs[0]
+}
+
+// session is one SMTP connection to a mailServer.
+type session struct {
+	server *mailServer
+	conn   *gosmtp.Conn
+	user   string
+	msg    received
+}
+
+func (s *session) AuthMechanisms() []string {
+	if s.server.opts.User == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, username, password string) error {
+		s.server.mu.Lock()
+		s.server.auths = append(s.server.auths, username)
+		s.server.mu.Unlock()
+		if username != s.server.opts.User || password != s.server.opts.Password {
+			return gosmtp.ErrAuthFailed
+		}
+		s.user = username
+		return nil
+	}), nil
+}
+
+func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
+	if s.server.opts.User != "" && s.user == "" {
+		return gosmtp.ErrAuthRequired
+	}
+	s.msg = received{From: from, User: s.user}
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if r := s.server.opts.RcptReply; r != nil {
+		return r
+	}
+	s.msg.To = append(s.msg.To, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.msg.Data = b
+	_, s.msg.TLS = s.conn.TLSConnectionState()
+	s.server.mu.Lock()
+	s.server.messages = append(s.server.messages, s.msg)
+	s.server.mu.Unlock()
+	return nil
+}
+
+func (s *session) Reset()        { s.msg = received{} }
+func (s *session) Logout() error { return nil }
+
+// certificates are a test certificate for 127.0.0.1 and localhost: the
+// server's configuration, and a client's that trusts it.
+type certificates struct {
+	server, client *tls.Config
+}
+
+var testCertificate = sync.OnceValue(func() certificates {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "caisse test mail server"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		panic(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return certificates{
+		server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}},
+		client: &tls.Config{RootCAs: pool},
+	}
+})
+
+// email is a received message, read as a mail client would.
+type email struct {
+	Header  mail.Header
+	Subject string
+	// Text and HTML are the decoded parts of the multipart/alternative body.
+	Text, HTML string
+}
+
+// parseEmail reads a received message, failing the test if it is not a
+// well-formed email with a text and an HTML part.
+func parseEmail(t *testing.T, data []byte) email {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("error reading the message: %v\n%s", err, data)
+	}
+	var e email
+	e.Header = m.Header
+	dec := new(mime.WordDecoder)
+	if e.Subject, err = dec.DecodeHeader(m.Header.Get("Subject")); err != nil {
+		t.Fatalf("error decoding the subject %q: %v", m.Header.Get("Subject"), err)
+	}
+	mediaType, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil || mediaType != "multipart/alternative" {
+		t.Fatalf("Content-Type is %q (%v), want multipart/alternative", m.Header.Get("Content-Type"), err)
+	}
+	parts := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := parts.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("error reading a part: %v", err)
+		}
+		// NextPart decodes quoted-printable itself; base64 is left to us.
+		var body io.Reader = p
+		if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "base64") {
+			body = base64.NewDecoder(base64.StdEncoding, p)
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatalf("error reading a part: %v", err)
+		}
+		ct, ctParams, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		if cs := ctParams["charset"]; !strings.EqualFold(cs, "utf-8") {
+			t.Errorf("part %s has charset %q, want UTF-8", ct, cs)
+		}
+		// Lines end in CRLF on the wire.
+		text := strings.ReplaceAll(string(b), "\r\n", "\n")
+		switch ct {
+		case "text/plain":
+			e.Text = text
+		case "text/html":
+			e.HTML = text
+		default:
+			t.Errorf("unexpected part %q", ct)
+		}
+	}
+	if e.Text == "" || e.HTML == "" {
+		t.Fatalf("the message lacks a part: text %d bytes, HTML %d bytes", len(e.Text), len(e.HTML))
+	}
+	return e
+}
+
+// visible returns the text a reader sees in an HTML part: tags removed,
+// entities decoded, runs of white space made one space.
+func visible(h string) string {
+	h = regexp.MustCompile(`<[^>]*>`).ReplaceAllString(h, " ")
+	return strings.Join(strings.Fields(html.UnescapeString(h)), " ")
+}
+
+// url returns an smtp:// URL for the server, with credentials when given.
+func (ms *mailServer) url(scheme, user, password string) string {
+	u := scheme + "://"
+	if user != "" {
+		u += user + ":" + password + "@"
+	}
+	return u + net.JoinHostPort(ms.Host, strconv.Itoa(ms.Port))
+}

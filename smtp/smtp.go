@@ -1,0 +1,325 @@
+// Package smtp delivers caisse's emails over SMTP: the customer emails of the
+// email channel (order confirmation, payment failed, refunds, the apology for
+// a payment caisse refunded) and team alerts sent by email.
+//
+// New checks the configuration (CAISSE_SMTP_URL, CAISSE_MAIL_FROM,
+// CAISSE_LOCALE, CAISSE_TEMPLATES) once; the *Sender it returns is a
+// caisse.Sender, safe for concurrent use, that opens one SMTP connection per
+// email. Each email's Message-ID is <DELIVERY_ID@DOMAIN>, DOMAIN being the
+// From address's, so an email sent again after a crash is recognisable as
+// the same message.
+//
+// # Languages
+//
+// Customer emails are written in the language of the order's locale (fr,
+// fr-FR… in French; en, en-GB… in English), else in Config.Locale; team
+// alerts in Config.Locale. The language is sent in a Content-Language
+// header. French emails write amounts with a decimal comma (900,00 EUR).
+//
+// # Templates
+//
+// Each email has a text part and an HTML part, written from templates
+// embedded in caisse. A file of the same name in the folder CAISSE_TEMPLATES
+// replaces the embedded template; the others stay. The names are KIND.LANG.txt
+// (text/template) and KIND.LANG.html (html/template), LANG being en or fr and
+// KIND one of:
+//
+//	order_confirmation        the order is paid                     EmailData
+//	payment_failed            a payment attempt was declined        EmailData
+//	order_refunded            the order is refunded in full         EmailData
+//	order_partially_refunded  part of the order is refunded         EmailData
+//	refund_apology            caisse refunded the payment           EmailData
+//	alert                     a team alert, or caisse notify test   AlertData
+//
+// The .txt file also gives the subject, as {{define "subject"}}…{{end}}.
+// Templates are checked at start with sample data: a template that does not
+// parse, has no subject, or names a field its data does not have stops
+// caisse with a message naming the file. Any other .txt or .html file in the
+// folder is refused too, as it is most likely a misspelt name.
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caisse/caisse"
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Sender sends caisse's emails through one mail server. It implements
+// caisse.Sender for the email channel and for team alerts by email.
+type Sender struct {
+	server    server
+	from      sender
+	shop      string
+	lang      string
+	templates templates
+	tls       *tls.Config
+	timeout   time.Duration
+	now       func() time.Time
+}
+
+var _ caisse.Sender = (*Sender)(nil)
+
+// New checks cfg and returns a Sender. Its errors name the variable to fix
+// and never contain the password.
+func New(cfg Config) (*Sender, error) {
+	srv, err := parseServer(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	from, err := parseFrom(cfg.From)
+	if err != nil {
+		return nil, err
+	}
+	lang := "en"
+	if cfg.Locale != "" {
+		if lang = language(cfg.Locale); lang == "" {
+			return nil, fmt.Errorf("CAISSE_LOCALE %q is not a language caisse writes emails in: set it to fr or en", cfg.Locale)
+		}
+	}
+	t, err := loadTemplates(cfg.Templates)
+	if err != nil {
+		return nil, err
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSConfig != nil {
+		tlsConfig = cfg.TLSConfig.Clone()
+	} else {
+		tlsConfig = &tls.Config{}
+	}
+	if tlsConfig.ServerName == "" {
+		tlsConfig.ServerName = srv.host
+	}
+	if tlsConfig.MinVersion == 0 {
+		tlsConfig.MinVersion = tls.VersionTLS12
+	}
+	s := &Sender{
+		server:    srv,
+		from:      from,
+		shop:      cfg.ShopName,
+		lang:      lang,
+		templates: t,
+		tls:       tlsConfig,
+		timeout:   cfg.Timeout,
+		now:       cfg.Now,
+	}
+	if s.timeout <= 0 {
+		s.timeout = 30 * time.Second
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// String describes the mail server without its password, such as
+// "smtp://user@mail.example.com:587 (STARTTLS)", for logs and caisse notify
+// test.
+func (s *Sender) String() string {
+	switch s.server.security {
+	case startTLS:
+		return s.server.String() + " (STARTTLS)"
+	case implicitTLS:
+		return s.server.String() + " (TLS)"
+	}
+	return s.server.String() + " (no TLS)"
+}
+
+// Send writes the notice's email and hands it to the mail server. It returns
+// nil once the server has accepted it; otherwise a *caisse.DeliveryError
+// that says, in the shop owner's words, what went wrong and what to do:
+// permanent for a refusal (a 5xx reply, wrong credentials, a recipient that
+// is not an address), to retry for anything that may pass later (a 4xx
+// reply, a server that cannot be reached).
+func (s *Sender) Send(ctx context.Context, n caisse.Notice) error {
+	d := n.Delivery
+	if !validID(d.ID) {
+		return caisse.Permanentf("email for delivery %q not sent: its id cannot be a Message-ID (only letters, digits, _ and - may be); this is a bug in caisse, please report it", d.ID)
+	}
+	to, err := s.recipient(d)
+	if err != nil {
+		return err
+	}
+	var (
+		lang string
+		r    rendered
+	)
+	switch {
+	case d.Channel == caisse.ChannelAlert || (d.Channel == caisse.ChannelEmail && d.Topic == caisse.TopicTest):
+		lang = s.lang
+		r, err = s.templates[alertKind+"."+lang].render(s.alertData(n, lang))
+	case d.Channel == caisse.ChannelEmail:
+		if d.Topic == alertKind || !slices.Contains(kinds, d.Topic) {
+			return caisse.Permanentf("email %s not sent: caisse writes no customer email for the topic %q; this is a bug in caisse, please report it", d.ID, d.Topic)
+		}
+		if n.Order == nil {
+			return caisse.Permanentf("email %s (%s) not sent: order %s was not found, so there is nothing to tell the customer", d.ID, d.Topic, d.OrderID)
+		}
+		lang = language(n.Order.Locale)
+		if lang == "" {
+			lang = s.lang
+		}
+		r, err = s.templates[d.Topic+"."+lang].render(s.emailData(n, lang))
+	default:
+		return caisse.Permanentf("delivery %s not sent: the email sender does not deliver on the %q channel; this is a bug in caisse, please report it", d.ID, d.Channel)
+	}
+	if err != nil {
+		// Every template rendered at start with sample data; one that fails
+		// now fails on this notice's values.
+		return caisse.Retryf("email %s (%s) not sent: its template did not render (%v); correct the %s.%s templates in CAISSE_TEMPLATES and restart caisse", d.ID, d.Topic, err, templateKind(d), lang)
+	}
+
+	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	m.FromMailAddress(s.from.address)
+	m.ToMailAddress(to)
+	m.Subject(r.subject)
+	m.SetMessageIDWithValue(d.ID + "@" + s.from.domain)
+	m.SetDateWithValue(s.now())
+	m.SetGenHeader(gomail.HeaderContentLang, lang)
+	// Automatic mail (RFC 3834): out-of-office replies are not sent back.
+	m.SetGenHeader("Auto-Submitted", "auto-generated")
+	m.SetBodyString(gomail.TypeTextPlain, r.text)
+	m.AddAlternativeString(gomail.TypeTextHTML, r.html)
+	return s.deliver(ctx, d, to.Address, m)
+}
+
+// templateKind is the kind of templates a delivery is written with.
+func templateKind(d caisse.Delivery) string {
+	if d.Channel == caisse.ChannelEmail && d.Topic != caisse.TopicTest {
+		return d.Topic
+	}
+	return alertKind
+}
+
+// validID says whether a delivery id can be written verbatim in a
+// Message-ID: letters, digits, _ and -.
+func validID(id string) bool {
+	if id == "" || len(id) > 200 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// recipient reads the delivery's recipient, an email address.
+func (s *Sender) recipient(d caisse.Delivery) (*mail.Address, error) {
+	fix := "contact the customer another way"
+	if d.Channel != caisse.ChannelEmail || d.Topic == caisse.TopicTest {
+		fix = "correct CAISSE_ALERT_EMAIL (addresses separated by commas) and restart caisse"
+	}
+	raw := strings.TrimSpace(d.Recipient)
+	if raw == "" {
+		return nil, caisse.Permanentf("email %s (%s) not sent: there is no recipient address; %s", d.ID, d.Topic, fix)
+	}
+	a, err := mail.ParseAddress(raw)
+	if err != nil || strings.LastIndexByte(a.Address, '@') < 1 {
+		return nil, caisse.Permanentf("email %s (%s) not sent: %q is not an email address; %s", d.ID, d.Topic, raw, fix)
+	}
+	return a, nil
+}
+
+// deliver sends m over one SMTP connection and turns a failure into a
+// *caisse.DeliveryError.
+func (s *Sender) deliver(ctx context.Context, d caisse.Delivery, to string, m *gomail.Msg) error {
+	var auth *login
+	var conns connections
+	defer conns.close()
+	opts := []gomail.Option{
+		gomail.WithTimeout(s.timeout),
+		gomail.WithTLSConfig(s.tls),
+		gomail.WithDialContextFunc(func(dialCtx context.Context, network, addr string) (net.Conn, error) {
+			return s.dial(ctx, dialCtx, network, addr, &conns)
+		}),
+	}
+	switch s.server.security {
+	case plainText:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	case startTLS:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	case implicitTLS:
+		// dial speaks TLS from the first byte; WithSSL tells the client
+		// so, and that no STARTTLS is to be asked for.
+		opts = append(opts, gomail.WithSSL())
+	}
+	if s.server.user != "" {
+		auth = &login{user: s.server.user, password: s.server.password, host: s.server.host}
+		opts = append(opts, gomail.WithSMTPAuthCustom(auth))
+	}
+	// WithPort comes last: WithSSL may set its own default port.
+	opts = append(opts, gomail.WithPort(s.server.port))
+	c, err := gomail.NewClient(s.server.host, opts...)
+	if err != nil {
+		return caisse.Permanentf("email %s not sent: the mail client could not be set up (%s); check CAISSE_SMTP_URL", d.ID, s.redact(err.Error()))
+	}
+	if err := c.DialAndSendWithContext(ctx, m); err != nil {
+		if m.IsDelivered() {
+			// The server took the email; only what came after (RSET,
+			// QUIT) failed.
+			return nil
+		}
+		return s.failure(ctx, d, to, auth, err)
+	}
+	return nil
+}
+
+// connections are the connections one send opened, closed when it ends or
+// when its context is cancelled, so a stalled server never holds a send past
+// the dispatcher's wishes.
+type connections struct {
+	mu    sync.Mutex
+	conns []net.Conn
+	stops []func() bool
+}
+
+func (c *connections) add(ctx context.Context, conn net.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conns = append(c.conns, conn)
+	c.stops = append(c.stops, context.AfterFunc(ctx, func() { conn.Close() }))
+}
+
+func (c *connections) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, conn := range c.conns {
+		c.stops[i]()
+		conn.Close()
+	}
+}
+
+// dial connects to the mail server, in TLS from the first byte for
+// smtps://. The connection follows ctx, the send's context: dialCtx is the
+// mail client's own, which ends with the dial.
+func (s *Sender) dial(ctx, dialCtx context.Context, network, addr string, conns *connections) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(dialCtx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if s.server.security == implicitTLS {
+		tc := tls.Client(conn, s.tls)
+		if err := tc.HandshakeContext(dialCtx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	conns.add(ctx, conn)
+	return conn, nil
+}
+
+// errNoMechanism is returned when the server offers no sign-in caisse uses.
+var errNoMechanism = errors.New("the server offers neither AUTH PLAIN nor AUTH LOGIN")

@@ -1,0 +1,263 @@
+package smtp
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	texttemplate "text/template"
+
+	"github.com/caisse/caisse"
+)
+
+// EmailData is what the templates of customer emails are given.
+type EmailData struct {
+	// Shop is the shop's name.
+	Shop string
+	// OrderID is the order's id.
+	OrderID string
+	// Items are the order's products, with their names and quantities.
+	Items []ItemLine
+	// Amount is the amount the email is about, formatted for its language
+	// (such as "15.00 EUR", "15,00 EUR" in French, "5000 JPY"): what was paid
+	// for order_confirmation, what was refunded for order_refunded,
+	// order_partially_refunded and refund_apology. Empty when unknown.
+	Amount string
+	// AmountPaid is what the order was paid, formatted; empty when nothing
+	// was paid.
+	AmountPaid string
+	// AmountRefunded is what was refunded of it, formatted; empty when
+	// nothing was.
+	AmountRefunded string
+	// Error is the payment's error as Stripe wrote it (payment_failed),
+	// such as "Your card was declined."; empty when Stripe gave none.
+	Error string
+	// Reason is why caisse refunded the payment (refund_apology):
+	// "oversold" (the item was no longer available) or "payment_mismatch"
+	// (the payment did not match the order).
+	Reason string
+}
+
+// ItemLine is one product of an order.
+type ItemLine struct {
+	// Name is the product's name, or its id when it has none.
+	Name string
+	// Quantity is how many were ordered.
+	Quantity int64
+}
+
+// AlertData is what the templates of team alerts are given.
+type AlertData struct {
+	// Shop is the shop's name.
+	Shop string
+	// Topic says what the alert is about, such as order_oversold.
+	Topic string
+	// Title is the alert's title, and Text what it says.
+	Title, Text string
+	// Fields are the alert's details, sorted by label.
+	Fields []AlertField
+	// Link is where to look, such as the order's admin page; may be empty.
+	Link string
+	// Count is how many alerts the email stands for: more than 1 when
+	// alerts of one topic were grouped into one email.
+	Count int
+	// Rows describe each grouped alert briefly, when Count > 1; at most
+	// maxRows of them, More says how many are left out.
+	Rows []AlertRow
+	// More is the number of grouped alerts not in Rows.
+	More int
+}
+
+// AlertField is one detail of an alert.
+type AlertField struct {
+	Label, Value string
+}
+
+// AlertRow is one alert of a group.
+type AlertRow struct {
+	// OrderID and ProductID say what the alert is about, when it is about
+	// an order or a product.
+	OrderID, ProductID string
+	// Summary is the start of the alert's text, or its title.
+	Summary string
+}
+
+// kinds are the emails caisse writes, each with a template pair per
+// language: the customer topics, and "alert" for team alerts and test
+// messages.
+var kinds = []string{
+	caisse.TopicOrderConfirmation,
+	caisse.TopicPaymentFailed,
+	caisse.TopicOrderRefunded,
+	caisse.TopicPartialRefund,
+	caisse.TopicRefundApology,
+	alertKind,
+}
+
+// alertKind names the templates of team alerts.
+const alertKind = "alert"
+
+// languages are the languages of every email.
+var languages = []string{"en", "fr"}
+
+// page is one email's templates: the text part, which also defines the
+// subject, and the HTML part.
+type page struct {
+	text *texttemplate.Template
+	html *htmltemplate.Template
+}
+
+// rendered is an email's words, ready to send.
+type rendered struct {
+	subject, text, html string
+}
+
+// render fills the page with data.
+func (p page) render(data any) (rendered, error) {
+	var subject, text, html bytes.Buffer
+	if err := p.text.ExecuteTemplate(&subject, "subject", data); err != nil {
+		return rendered{}, fmt.Errorf("error writing the subject: %w", err)
+	}
+	if err := p.text.Execute(&text, data); err != nil {
+		return rendered{}, fmt.Errorf("error writing the text part: %w", err)
+	}
+	if err := p.html.Execute(&html, data); err != nil {
+		return rendered{}, fmt.Errorf("error writing the HTML part: %w", err)
+	}
+	return rendered{
+		// A subject is one line, whatever a template or a value brings.
+		subject: strings.Join(strings.Fields(subject.String()), " "),
+		text:    strings.TrimLeft(text.String(), "\r\n"),
+		html:    html.String(),
+	}, nil
+}
+
+// templates holds every page, by kind and language ("alert.fr").
+type templates map[string]page
+
+//go:embed templates
+var embedded embed.FS
+
+// loadTemplates parses the embedded templates, each replaced by the file of
+// the same name in dir when dir is not "", and checks that every page renders
+// with sample data, so a broken override stops caisse at start rather than
+// failing each email.
+func loadTemplates(dir string) (templates, error) {
+	base, err := fs.Sub(embedded, "templates")
+	if err != nil {
+		return nil, fmt.Errorf("error reading the embedded templates: %w", err)
+	}
+	overrides := map[string]bool{}
+	var local fs.FS
+	if dir != "" {
+		local = os.DirFS(dir)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("CAISSE_TEMPLATES: cannot read the folder %s (%v): set it to a folder of templates, or leave it unset to use the built-in ones", dir, err)
+		}
+		known := templateNames()
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || (path.Ext(name) != ".txt" && path.Ext(name) != ".html") {
+				continue
+			}
+			if !slices.Contains(known, name) {
+				return nil, fmt.Errorf("CAISSE_TEMPLATES: %s in %s is not a template caisse knows: rename it to one of %s, or move it out of the folder", name, dir, strings.Join(known, ", "))
+			}
+			overrides[name] = true
+		}
+	}
+	open := func(name string) ([]byte, error) {
+		if overrides[name] {
+			b, err := fs.ReadFile(local, name)
+			if err != nil {
+				return nil, fmt.Errorf("CAISSE_TEMPLATES: cannot read %s: %w", path.Join(dir, name), err)
+			}
+			return b, nil
+		}
+		b, err := fs.ReadFile(base, name)
+		if err != nil {
+			return nil, fmt.Errorf("error reading the embedded template %s: %w", name, err)
+		}
+		return b, nil
+	}
+	where := func(name string) string {
+		if overrides[name] {
+			return "CAISSE_TEMPLATES: " + path.Join(dir, name)
+		}
+		return "embedded template " + name
+	}
+
+	t := templates{}
+	for _, kind := range kinds {
+		for _, lang := range languages {
+			key := kind + "." + lang
+			textSrc, err := open(key + ".txt")
+			if err != nil {
+				return nil, err
+			}
+			htmlSrc, err := open(key + ".html")
+			if err != nil {
+				return nil, err
+			}
+			var p page
+			if p.text, err = texttemplate.New(key + ".txt").Parse(string(textSrc)); err != nil {
+				return nil, fmt.Errorf("%s: %w", where(key+".txt"), err)
+			}
+			if p.text.Lookup("subject") == nil {
+				return nil, fmt.Errorf(`%s has no subject: start it with {{define "subject"}}…{{end}}`, where(key+".txt"))
+			}
+			if p.html, err = htmltemplate.New(key + ".html").Parse(string(htmlSrc)); err != nil {
+				return nil, fmt.Errorf("%s: %w", where(key+".html"), err)
+			}
+			data := sampleData(kind)
+			if err := p.text.ExecuteTemplate(io.Discard, "subject", data); err != nil {
+				return nil, fmt.Errorf("%s: the subject does not render: %w", where(key+".txt"), err)
+			}
+			if err := p.text.Execute(io.Discard, data); err != nil {
+				return nil, fmt.Errorf("%s does not render: %w", where(key+".txt"), err)
+			}
+			if err := p.html.Execute(io.Discard, data); err != nil {
+				return nil, fmt.Errorf("%s does not render: %w", where(key+".html"), err)
+			}
+			t[key] = p
+		}
+	}
+	return t, nil
+}
+
+// templateNames lists the file names a template folder may hold.
+func templateNames() []string {
+	var names []string
+	for _, kind := range kinds {
+		for _, lang := range languages {
+			names = append(names, kind+"."+lang+".txt", kind+"."+lang+".html")
+		}
+	}
+	return names
+}
+
+// sampleData is what a kind's templates are checked with at start: every
+// field set, so a template that names a field that does not exist fails.
+func sampleData(kind string) any {
+	if kind == alertKind {
+		return AlertData{
+			Shop: "Shop", Topic: caisse.TopicOversold, Title: "Title", Text: "Text",
+			Fields: []AlertField{{Label: "Label", Value: "Value"}},
+			Link:   "https://example.com/admin/orders/ord_1", Count: 2,
+			Rows: []AlertRow{{OrderID: "ord_1", Summary: "Text"}, {ProductID: "prod_1", Summary: "Text"}},
+			More: 1,
+		}
+	}
+	return EmailData{
+		Shop: "Shop", OrderID: "ord_1", Items: []ItemLine{{Name: "Item", Quantity: 1}},
+		Amount: "15.00 EUR", AmountPaid: "15.00 EUR", AmountRefunded: "15.00 EUR",
+		Error: "Your card was declined.", Reason: "oversold",
+	}
+}
