@@ -177,11 +177,11 @@ func (l *memLedger) snapshot() snapshot {
 	return s
 }
 
-// outboxKinds lists the kinds of outbox messages written, in order.
+// outboxKinds lists the topics of the outbox messages written, in order.
 func (l *memLedger) outboxKinds() []string {
 	var out []string
 	for _, k := range l.keys {
-		out = append(out, l.outbox[k].Kind)
+		out = append(out, l.outbox[k].Topic)
 	}
 	return out
 }
@@ -363,7 +363,7 @@ func TestApplyStockOnPaymentAndRefund(t *testing.T) {
 			if !reflect.DeepEqual(o.Holds, []Hold{{ProductID: "print", Sold: 1}}) {
 				t.Fatalf("after payment: holds %+v", o.Holds)
 			}
-			if !slices.Contains(l.outboxKinds(), "order_confirmation") || !slices.Contains(l.outboxKinds(), "order_paid") {
+			if !slices.Contains(l.outboxKinds(), TopicOrderConfirmation) || !slices.Contains(l.outboxKinds(), HookOrderPaid) {
 				t.Errorf("outbox after payment: %v", l.outboxKinds())
 			}
 
@@ -411,7 +411,7 @@ func TestApplyOversold(t *testing.T) {
 	if s, res := l.stock(t, "print"); s != 0 || res != 0 {
 		t.Fatalf("stock %d reserved %d, want 0 0", s, res)
 	}
-	if m, ok := l.outbox["oversold:ord_1"]; !ok || m.Topic != TopicAlert {
+	if m, ok := l.outbox["alert:order_oversold:ord_1"]; !ok || m.Channel != ChannelAlert {
 		t.Errorf("no oversold alert: %v", l.outboxKinds())
 	}
 
@@ -600,12 +600,12 @@ func TestApplyTimelineOnlyOnStatusChange(t *testing.T) {
 	// The failed attempt notified the customer once, and the order shows the error.
 	n := 0
 	for _, k := range l.outboxKinds() {
-		if k == "payment_attempt_failed" {
+		if k == TopicPaymentFailed {
 			n++
 		}
 	}
 	if n != 1 {
-		t.Errorf("payment_attempt_failed messages = %d, want 1 (outbox %v)", n, l.outboxKinds())
+		t.Errorf("payment_failed messages = %d, want 1 (outbox %v)", n, l.outboxKinds())
 	}
 	if o := l.order(t, "ord_1"); o.PaymentError != "Your card was declined." {
 		t.Errorf("PaymentError = %q", o.PaymentError)
@@ -677,7 +677,7 @@ func TestApplyOversoldFlagIsStored(t *testing.T) {
 	off := Rules{RestockOnRefund: false, Now: ticking()}
 	out := apply(t, off, l, evRefundFull)
 	o := l.order(t, "ord_1")
-	_, alerted := l.outbox["oversold:ord_1"]
+	_, alerted := l.outbox["alert:order_oversold:ord_1"]
 	if alerted != o.Oversold || slices.Contains(out.Oversold, "ord_1") != o.Oversold {
 		t.Errorf("oversold alert written %t, reported %v, but order.Oversold = %t", alerted, out.Oversold, o.Oversold)
 	}
@@ -732,7 +732,7 @@ func TestApplyRelinkMovesStockBetweenOrders(t *testing.T) {
 			if s, res := l.stock(t, "print"); s != 0 || res != 0 {
 				t.Errorf("stock %d reserved %d, want 0 0", s, res)
 			}
-			if _, ok := l.outbox["oversold:"+ref]; ok {
+			if _, ok := l.outbox["alert:order_oversold:"+ref]; ok {
 				t.Errorf("oversold alert for %s", ref)
 			}
 		})
@@ -754,7 +754,7 @@ func TestApplyReservationWithoutStockIsNotOversold(t *testing.T) {
 	if o.Status != StatusAwaitingPayment || o.Oversold || len(o.Holds) != 0 || len(out.Oversold) != 0 {
 		t.Fatalf("reservation with no stock: status %s oversold %t holds %+v outcome %v", o.Status, o.Oversold, o.Holds, out.Oversold)
 	}
-	if _, ok := l.outbox["oversold:ord_1"]; ok {
+	if _, ok := l.outbox["alert:order_oversold:ord_1"]; ok {
 		t.Error("oversold alert for a reservation")
 	}
 	// Stock arrives, and the payment then finds it: a plain sale.

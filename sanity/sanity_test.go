@@ -17,14 +17,15 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/sanityfake"
 	"github.com/caisse/caisse/sanity"
 )
 
-func newSender(t *testing.T, f *fakeSanity, edit func(*sanity.Config)) *sanity.Sender {
+func newSender(t *testing.T, f *sanityfake.Server, edit func(*sanity.Config)) *sanity.Sender {
 	t.Helper()
 	cfg := sanity.Config{
-		Project: f.project, Dataset: f.dataset, Token: f.token,
-		URL: f.srv.URL, HTTPClient: f.srv.Client(),
+		Project: f.Project, Dataset: f.Dataset, Token: f.Token,
+		URL: f.URL, HTTPClient: f.Client(),
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -51,54 +52,54 @@ func availability(id string, p *caisse.Product) caisse.Notice {
 
 func TestSendPatchesDocumentAndDraftByQuery(t *testing.T) {
 	t.Parallel()
-	f := newFakeSanity(t)
-	f.addDocument("art-1")
-	f.addDocument("drafts.art-1")
-	f.addDocument("art-2")
+	f := sanityfake.New(t)
+	f.AddDocument("art-1")
+	f.AddDocument("drafts.art-1")
+	f.AddDocument("art-2")
 	if err := newSender(t, f, nil).Send(context.Background(), availability("dl_0001", product("art-1", 0))); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	posts := f.received()
+	posts := f.Received()
 	if len(posts) != 1 {
 		t.Fatalf("%d requests, want 1", len(posts))
 	}
 	p := posts[0]
-	if p.path != "/v2025-02-19/data/mutate/production" || p.rawQuery != "transactionId=dl_0001" {
-		t.Errorf("request to %s?%s", p.path, p.rawQuery)
+	if p.Path != "/v2025-02-19/data/mutate/production" || p.RawQuery != "transactionId=dl_0001" {
+		t.Errorf("request to %s?%s", p.Path, p.RawQuery)
 	}
-	if p.auth != "Bearer "+f.token || !strings.HasPrefix(p.contentType, "application/json") {
-		t.Errorf("Authorization %q, Content-Type %q", p.auth, p.contentType)
+	if p.Auth != "Bearer "+f.Token || !strings.HasPrefix(p.ContentType, "application/json") {
+		t.Errorf("Authorization %q, Content-Type %q", p.Auth, p.ContentType)
 	}
 	var got, want any
-	_ = json.Unmarshal(p.body, &got)
+	_ = json.Unmarshal(p.Body, &got)
 	_ = json.Unmarshal([]byte(`{"mutations":[{"patch":{"query":"*[_id in [$id, \"drafts.\" + $id]]","params":{"id":"art-1"},"set":{"isAvailable":false}}}]}`), &want)
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("body = %s", p.body)
+		t.Errorf("body = %s", p.Body)
 	}
 	for _, id := range []string{"art-1", "drafts.art-1"} {
-		if d, _ := f.document(id); d["isAvailable"] != false {
+		if d, _ := f.Document(id); d["isAvailable"] != false {
 			t.Errorf("%s = %v, want isAvailable false", id, d)
 		}
 	}
-	if d, _ := f.document("art-2"); d["isAvailable"] != nil {
+	if d, _ := f.Document("art-2"); d["isAvailable"] != nil {
 		t.Errorf("another document was changed: %v", d)
 	}
 }
 
 func TestSendUsesSanityIDAndField(t *testing.T) {
 	t.Parallel()
-	f := newFakeSanity(t)
-	f.addDocument("product-print-2") // no draft: the patch still succeeds
+	f := sanityfake.New(t)
+	f.AddDocument("product-print-2") // no draft: the patch still succeeds
 	p := product("print-2", 3)
 	p.SanityID = "product-print-2"
 	s := newSender(t, f, func(c *sanity.Config) { c.Field = "inStock" })
 	if err := s.Send(context.Background(), availability("dl_0002", p)); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if d, _ := f.document("product-print-2"); d["inStock"] != true {
+	if d, _ := f.Document("product-print-2"); d["inStock"] != true {
 		t.Errorf("document = %v, want inStock true", d)
 	}
-	if _, ok := f.document("drafts.product-print-2"); ok {
+	if _, ok := f.Document("drafts.product-print-2"); ok {
 		t.Errorf("a draft was created")
 	}
 }
@@ -107,9 +108,9 @@ func TestSendUsesSanityIDAndField(t *testing.T) {
 // documents say so.
 func TestRefundMakesTheProductAvailableAgain(t *testing.T) {
 	t.Parallel()
-	f := newFakeSanity(t)
-	f.addDocument("art-1")
-	f.addDocument("drafts.art-1")
+	f := sanityfake.New(t)
+	f.AddDocument("art-1")
+	f.AddDocument("drafts.art-1")
 	s := newSender(t, f, nil)
 	p := product("art-1", 0) // the last unit is sold
 	if err := s.Send(context.Background(), availability("dl_sold", p)); err != nil {
@@ -120,8 +121,8 @@ func TestRefundMakesTheProductAvailableAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"art-1", "drafts.art-1"} {
-		h := f.changes(id)
-		if len(h) != 2 || h[0].set["isAvailable"] != false || h[1].set["isAvailable"] != true || h[1].tx != "dl_refund" {
+		h := f.Changes(id)
+		if len(h) != 2 || h[0].Set["isAvailable"] != false || h[1].Set["isAvailable"] != true || h[1].TransactionID != "dl_refund" {
 			t.Errorf("%s changed by %+v, want sold out then available again", id, h)
 		}
 	}
@@ -132,11 +133,11 @@ func TestRefundMakesTheProductAvailableAgain(t *testing.T) {
 // delivery, not an error, and not a second change.
 func TestSendAgainAfterALostAnswerIsDelivered(t *testing.T) {
 	t.Parallel()
-	f := newFakeSanity(t)
-	f.addDocument("art-1")
+	f := sanityfake.New(t)
+	f.AddDocument("art-1")
 	s := newSender(t, f, nil)
 	n := availability("dl_0003", product("art-1", 2))
-	f.fail(fault{status: http.StatusBadGateway, body: "upstream connect error", afterApply: true})
+	f.Fail(sanityfake.Fault{Status: http.StatusBadGateway, Body: "upstream connect error", AfterApply: true})
 	err := s.Send(context.Background(), n)
 	if de := caisse.AsDeliveryError(err); de == nil || de.Permanent {
 		t.Fatalf("first Send = %v, want an error to retry", err)
@@ -144,7 +145,7 @@ func TestSendAgainAfterALostAnswerIsDelivered(t *testing.T) {
 	if err := s.Send(context.Background(), n); err != nil {
 		t.Fatalf("Send again = %v, want nil: the transaction was applied before", err)
 	}
-	if h := f.changes("art-1"); len(h) != 1 {
+	if h := f.Changes("art-1"); len(h) != 1 {
 		t.Errorf("document changed %d times, want once", len(h))
 	}
 }
@@ -164,7 +165,7 @@ func TestDeliveriesInAnyOrderConverge(t *testing.T) {
 }
 
 func converge(t *testing.T, rng *rand.Rand) {
-	f := newFakeSanity(t)
+	f := sanityfake.New(t)
 	s := newSender(t, f, nil)
 	store := map[string]*caisse.Product{}
 	docs := map[string][]string{} // product → its documents in Sanity
@@ -177,10 +178,10 @@ func converge(t *testing.T, rng *rand.Rand) {
 		store[p.id] = product(p.id, 1)
 		store[p.id].SanityID = p.sanityID
 		doc := firstOf(p.sanityID, p.id)
-		f.addDocument(doc)
+		f.AddDocument(doc)
 		docs[p.id] = []string{doc}
 		if p.draft != "" {
-			f.addDocument(p.draft)
+			f.AddDocument(p.draft)
 			docs[p.id] = append(docs[p.id], p.draft)
 		}
 	}
@@ -192,11 +193,11 @@ func converge(t *testing.T, rng *rand.Rand) {
 	sendOne := func(i int, faults bool) {
 		d := pending[i]
 		if faults && rng.IntN(4) == 0 {
-			f.fail([]fault{
-				{status: 500, body: `{"error":{"type":"internalError","description":"Internal error"}}`},
-				{status: 502, body: "<html>Bad gateway</html>", afterApply: true},
-				{status: 429, body: `{"error":{"type":"rateLimited","description":"Rate limit exceeded"}}`},
-				{status: 503, header: http.Header{"Retry-After": {"3"}}},
+			f.Fail([]sanityfake.Fault{
+				{Status: 500, Body: `{"error":{"type":"internalError","description":"Internal error"}}`},
+				{Status: 502, Body: "<html>Bad gateway</html>", AfterApply: true},
+				{Status: 429, Body: `{"error":{"type":"rateLimited","description":"Rate limit exceeded"}}`},
+				{Status: 503, Header: http.Header{"Retry-After": {"3"}}},
 			}[rng.IntN(4)])
 		}
 		p := *store[d.ProductID]
@@ -233,21 +234,21 @@ func converge(t *testing.T, rng *rand.Rand) {
 	for _, id := range ids {
 		want := store[id].IsAvailable
 		for _, doc := range docs[id] {
-			d, _ := f.document(doc)
-			h := f.changes(doc)
-			if d["isAvailable"] != want || (len(h) > 0 && h[len(h)-1].set["isAvailable"] != want) {
+			d, _ := f.Document(doc)
+			h := f.Changes(doc)
+			if d["isAvailable"] != want || (len(h) > 0 && h[len(h)-1].Set["isAvailable"] != want) {
 				t.Errorf("%s: document %s says %v (last change %+v), product is available: %v", id, doc, d["isAvailable"], h[max(len(h)-1, 0):], want)
 			}
 			seen := map[string]bool{}
 			for _, c := range h {
-				if seen[c.tx] {
-					t.Errorf("%s: transaction %s applied twice", doc, c.tx)
+				if seen[c.TransactionID] {
+					t.Errorf("%s: transaction %s applied twice", doc, c.TransactionID)
 				}
-				seen[c.tx] = true
+				seen[c.TransactionID] = true
 			}
 		}
 	}
-	if _, ok := f.document("drafts.tee-3"); ok {
+	if _, ok := f.Document("drafts.tee-3"); ok {
 		t.Errorf("a draft was created for tee-3")
 	}
 }
@@ -264,7 +265,7 @@ func TestSendAnswers(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name       string
-		fault      *fault
+		fault      *sanityfake.Fault
 		edit       func(*sanity.Config)
 		delivered  bool
 		permanent  bool
@@ -272,25 +273,25 @@ func TestSendAnswers(t *testing.T) {
 		says       []string
 	}{
 		{name: "wrong token", edit: func(c *sanity.Config) { c.Token = "skSomeOtherToken987654321" }, permanent: true, says: []string{"CAISSE_SANITY_TOKEN", "Unauthorized - Session not found"}},
-		{name: "token without write access", fault: &fault{status: 403, body: `{"error":{"type":"mutationError","description":"Insufficient permissions; permission \"update\" required"}}`}, permanent: true, says: []string{"CAISSE_SANITY_TOKEN", "Insufficient permissions"}},
+		{name: "token without write access", fault: &sanityfake.Fault{Status: 403, Body: `{"error":{"type":"mutationError","description":"Insufficient permissions; permission \"update\" required"}}`}, permanent: true, says: []string{"CAISSE_SANITY_TOKEN", "Insufficient permissions"}},
 		{name: "unknown dataset", edit: func(c *sanity.Config) { c.Dataset = "staging" }, permanent: true, says: []string{"CAISSE_SANITY_PROJECT", "CAISSE_SANITY_DATASET", "staging"}},
-		{name: "rate limited", fault: &fault{status: 429, header: http.Header{"Retry-After": {"7"}}}, retryAfter: 7 * time.Second},
-		{name: "rate limited without Retry-After", fault: &fault{status: 429, body: `{"error":{"type":"rateLimited","description":"Rate limit exceeded"}}`}, says: []string{"Rate limit exceeded"}},
-		{name: "unavailable until a date", fault: &fault{status: 503, header: http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}}, retryAfter: 90 * time.Second},
-		{name: "server error", fault: &fault{status: 500, body: `{"error":{"type":"internalError","description":"Internal error"}}`}, says: []string{"internalError"}},
-		{name: "bad request", fault: &fault{status: 400, body: `{"error":{"type":"mutationError","description":"Mutation(s) failed with 1 error(s)","items":[{"error":{"type":"invalidPathError","description":"Invalid path"}}]}}`}, permanent: true, says: []string{"CAISSE_SANITY_FIELD", "Invalid path"}},
-		{name: "other conflict", fault: &fault{status: 409, body: `{"error":{"type":"mutationError","description":"Document \"art-1\" has unexpected revision ID"}}`}, says: []string{"unexpected revision"}},
-		{name: "answer echoing the token", fault: &fault{status: 401, body: `{"statusCode":401,"error":"Unauthorized","message":"bad token skFakeSanityToken0123456789"}`}, permanent: true, says: []string{"[secret]"}},
-		{name: "redirect", fault: &fault{status: 307, header: http.Header{"Location": {"https://elsewhere.example/"}}}, permanent: true, says: []string{"CAISSE_SANITY_URL"}},
-		{name: "an answer that is not Sanity's", fault: &fault{status: 200, body: "<html>Welcome</html>", afterApply: true}, says: []string{"CAISSE_SANITY_URL"}},
+		{name: "rate limited", fault: &sanityfake.Fault{Status: 429, Header: http.Header{"Retry-After": {"7"}}}, retryAfter: 7 * time.Second},
+		{name: "rate limited without Retry-After", fault: &sanityfake.Fault{Status: 429, Body: `{"error":{"type":"rateLimited","description":"Rate limit exceeded"}}`}, says: []string{"Rate limit exceeded"}},
+		{name: "unavailable until a date", fault: &sanityfake.Fault{Status: 503, Header: http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}}, retryAfter: 90 * time.Second},
+		{name: "server error", fault: &sanityfake.Fault{Status: 500, Body: `{"error":{"type":"internalError","description":"Internal error"}}`}, says: []string{"internalError"}},
+		{name: "bad request", fault: &sanityfake.Fault{Status: 400, Body: `{"error":{"type":"mutationError","description":"Mutation(s) failed with 1 error(s)","items":[{"error":{"type":"invalidPathError","description":"Invalid path"}}]}}`}, permanent: true, says: []string{"CAISSE_SANITY_FIELD", "Invalid path"}},
+		{name: "other conflict", fault: &sanityfake.Fault{Status: 409, Body: `{"error":{"type":"mutationError","description":"Document \"art-1\" has unexpected revision ID"}}`}, says: []string{"unexpected revision"}},
+		{name: "answer echoing the token", fault: &sanityfake.Fault{Status: 401, Body: `{"statusCode":401,"error":"Unauthorized","message":"bad token skFakeSanityToken0123456789"}`}, permanent: true, says: []string{"[secret]"}},
+		{name: "redirect", fault: &sanityfake.Fault{Status: 307, Header: http.Header{"Location": {"https://elsewhere.example/"}}}, permanent: true, says: []string{"CAISSE_SANITY_URL"}},
+		{name: "an answer that is not Sanity's", fault: &sanityfake.Fault{Status: 200, Body: "<html>Welcome</html>", AfterApply: true}, says: []string{"CAISSE_SANITY_URL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeSanity(t)
-			f.addDocument("art-1")
+			f := sanityfake.New(t)
+			f.AddDocument("art-1")
 			if tt.fault != nil {
-				f.fail(*tt.fault)
+				f.Fail(*tt.fault)
 			}
 			s := newSender(t, f, func(c *sanity.Config) {
 				c.Now = func() time.Time { return now }
@@ -317,7 +318,7 @@ func TestSendAnswers(t *testing.T) {
 					t.Errorf("message %q does not say %q", de.Message, want)
 				}
 			}
-			if strings.Contains(de.Message, f.token) {
+			if strings.Contains(de.Message, f.Token) {
 				t.Errorf("message %q contains the token", de.Message)
 			}
 		})
@@ -332,8 +333,8 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 		_, _ = io.WriteString(w, `{"transactionId":"dl_0005","results":[]}`)
 	}))
 	t.Cleanup(elsewhere.Close)
-	f := newFakeSanity(t)
-	f.fail(fault{status: http.StatusPermanentRedirect, header: http.Header{"Location": {elsewhere.URL + "/v2025-02-19/data/mutate/production"}}})
+	f := sanityfake.New(t)
+	f.Fail(sanityfake.Fault{Status: http.StatusPermanentRedirect, Header: http.Header{"Location": {elsewhere.URL + "/v2025-02-19/data/mutate/production"}}})
 	s := newSender(t, f, func(c *sanity.Config) { c.HTTPClient = &http.Client{} })
 	if err := s.Send(context.Background(), availability("dl_0005", product("art-1", 1))); err == nil {
 		t.Fatalf("Send after a redirect = nil, want a failure")
@@ -346,16 +347,16 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 
 func TestSendTestIsADryRun(t *testing.T) {
 	t.Parallel()
-	f := newFakeSanity(t)
-	f.addDocument("caisse-notify-test") // even if it existed, nothing changes
+	f := sanityfake.New(t)
+	f.AddDocument("caisse-notify-test") // even if it existed, nothing changes
 	test := caisse.Notice{Delivery: caisse.Delivery{Channel: caisse.ChannelSanity, Topic: caisse.TopicTest}}
 	if err := newSender(t, f, nil).Send(context.Background(), test); err != nil {
 		t.Fatalf("test Send: %v", err)
 	}
-	if h := f.changes("caisse-notify-test"); len(h) != 0 {
+	if h := f.Changes("caisse-notify-test"); len(h) != 0 {
 		t.Errorf("the test changed a document: %+v", h)
 	}
-	if p := f.received(); len(p) != 1 || !strings.Contains(p[0].rawQuery, "dryRun=true") {
+	if p := f.Received(); len(p) != 1 || !strings.Contains(p[0].RawQuery, "dryRun=true") {
 		t.Errorf("test requests = %+v, want one dry run", p)
 	}
 	bad := newSender(t, f, func(c *sanity.Config) { c.Token = "skRevokedToken000000000" })
@@ -367,7 +368,7 @@ func TestSendTestIsADryRun(t *testing.T) {
 
 func TestSendRefusesWhatIsNotAnAvailability(t *testing.T) {
 	t.Parallel()
-	f := newFakeSanity(t)
+	f := sanityfake.New(t)
 	s := newSender(t, f, nil)
 	for _, n := range []caisse.Notice{
 		{Delivery: caisse.Delivery{ID: "dl_1", Topic: caisse.TopicOrderConfirmation}, Product: product("art-1", 1)},
@@ -378,14 +379,14 @@ func TestSendRefusesWhatIsNotAnAvailability(t *testing.T) {
 			t.Errorf("Send(%+v) = %v, want a permanent failure", n.Delivery, de)
 		}
 	}
-	if p := f.received(); len(p) != 0 {
+	if p := f.Received(); len(p) != 0 {
 		t.Errorf("%d requests sent", len(p))
 	}
 }
 
 func TestSendInterrupted(t *testing.T) {
 	t.Parallel()
-	f := newFakeSanity(t)
+	f := sanityfake.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := newSender(t, f, nil).Send(ctx, availability("dl_0006", product("art-1", 1)))
@@ -443,12 +444,12 @@ func TestNewNamesEachVariableAtFault(t *testing.T) {
 
 func TestPrintingHidesTheToken(t *testing.T) {
 	t.Parallel()
-	f := newFakeSanity(t)
-	cfg := sanity.Config{Project: f.project, Dataset: f.dataset, Token: f.token}
+	f := sanityfake.New(t)
+	cfg := sanity.Config{Project: f.Project, Dataset: f.Dataset, Token: f.Token}
 	s := newSender(t, f, nil)
 	for _, v := range []any{cfg, &cfg, s} {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
-			if out := fmt.Sprintf(verb, v); strings.Contains(out, f.token) {
+			if out := fmt.Sprintf(verb, v); strings.Contains(out, f.Token) {
 				t.Errorf("%s prints the token: %s", verb, out)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/smtptest"
 	"github.com/caisse/caisse/smtp"
 )
 
@@ -21,21 +22,21 @@ var sentAt = time.Date(2025, 3, 14, 15, 9, 26, 0, time.FixedZone("CET", 3600))
 
 // bundle is what a test works with: a mail server and a sender to it.
 type bundle struct {
-	server *mailServer
+	server *smtptest.Server
 	sender *smtp.Sender
 }
 
 // setup starts a mail server and a Sender to it, in plain text unless the
 // options or cfg say otherwise. edit may change the configuration.
-func setup(t *testing.T, opts serverOptions, edit func(*smtp.Config)) bundle {
+func setup(t *testing.T, opts smtptest.Options, edit func(*smtp.Config)) bundle {
 	t.Helper()
-	ms := startMailServer(t, opts)
+	ms := smtptest.Start(t, opts)
 	cfg := smtp.Config{
-		URL:       ms.url("smtp", "", ""),
+		URL:       ms.URL("smtp", "", ""),
 		From:      "Boutique Lune <shop@lune.example>",
 		ShopName:  "Lune",
 		Locale:    "en",
-		TLSConfig: testCertificate().client,
+		TLSConfig: smtptest.ClientTLSConfig(),
 		Timeout:   time.Minute,
 		Now:       func() time.Time { return sentAt },
 	}
@@ -165,7 +166,7 @@ func TestCustomerEmails(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, serverOptions{}, func(c *smtp.Config) { c.Locale = tt.locale })
+			b := setup(t, smtptest.Options{}, func(c *smtp.Config) { c.Locale = tt.locale })
 			id := "dlv_" + strconv.Itoa(i) + "-x"
 			if err := b.sender.Send(context.Background(), customerNotice(id, tt.topic, tt.order, tt.payload)); err != nil {
 				t.Fatalf("Send: %v", err)
@@ -174,14 +175,14 @@ func TestCustomerEmails(t *testing.T) {
 			if got.From != "shop@lune.example" || len(got.To) != 1 || got.To[0] != "customer@example.com" {
 				t.Errorf("envelope from %q to %q, want shop@lune.example to customer@example.com", got.From, got.To)
 			}
-			e := parseEmail(t, got.Data)
+			e := smtptest.ParseEmail(t, got.Data)
 			checkHeaders(t, e, id, "customer@example.com", tt.lang)
 			for _, s := range tt.subject {
 				if !strings.Contains(e.Subject, s) {
 					t.Errorf("subject %q lacks %q", e.Subject, s)
 				}
 			}
-			htmlText := visible(e.HTML)
+			htmlText := smtptest.Visible(e.HTML)
 			for _, s := range tt.want {
 				if !strings.Contains(e.Text, s) {
 					t.Errorf("text part lacks %q:\n%s", s, e.Text)
@@ -196,7 +197,7 @@ func TestCustomerEmails(t *testing.T) {
 
 // checkHeaders checks what every email carries: From, To, the delivery's
 // Message-ID, its language and its date.
-func checkHeaders(t *testing.T, e email, id, to, lang string) {
+func checkHeaders(t *testing.T, e smtptest.Email, id, to, lang string) {
 	t.Helper()
 	from, err := e.Header.AddressList("From")
 	if err != nil || len(from) != 1 || from[0].Address != "shop@lune.example" || from[0].Name != "Boutique Lune" {
@@ -221,13 +222,13 @@ func checkHeaders(t *testing.T, e email, id, to, lang string) {
 // error Stripe's; neither can change the HTML around it.
 func TestHTMLIsEscaped(t *testing.T) {
 	t.Parallel()
-	b := setup(t, serverOptions{}, nil)
+	b := setup(t, smtptest.Options{}, nil)
 	n := customerNotice("dlv_html", caisse.TopicOrderConfirmation, caisse.Order{Currency: "eur", AmountPaid: 1500}, nil)
 	n.ItemNames["prod_tote"] = `<img src=x onerror=alert(1)>`
 	if err := b.sender.Send(context.Background(), n); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	e := parseEmail(t, b.server.Only(t).Data)
+	e := smtptest.ParseEmail(t, b.server.Only(t).Data)
 	if strings.Contains(e.HTML, "<img") || !strings.Contains(e.HTML, "&lt;img src=x onerror=alert(1)&gt;") {
 		t.Errorf("the item's name is not escaped in the HTML part:\n%s", e.HTML)
 	}
@@ -246,19 +247,19 @@ func TestTemplateOverride(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("not a template"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := setup(t, serverOptions{}, func(c *smtp.Config) { c.Templates = dir })
+	b := setup(t, smtptest.Options{}, func(c *smtp.Config) { c.Templates = dir })
 	n := customerNotice("dlv_override", caisse.TopicOrderConfirmation, caisse.Order{Locale: "fr", Currency: "eur", AmountPaid: 1500}, nil)
 	if err := b.sender.Send(context.Background(), n); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	e := parseEmail(t, b.server.Only(t).Data)
+	e := smtptest.ParseEmail(t, b.server.Only(t).Data)
 	if e.Subject != "Commande ord_1 : merci !" {
 		t.Errorf("subject is %q, want the override's", e.Subject)
 	}
 	if strings.TrimSpace(e.Text) != "Merci Tote bag prod_mug — 15,00 EUR" {
 		t.Errorf("text part is %q, want the override's", e.Text)
 	}
-	if !strings.Contains(visible(e.HTML), "Merci pour votre commande") {
+	if !strings.Contains(smtptest.Visible(e.HTML), "Merci pour votre commande") {
 		t.Errorf("the HTML part, not overridden, should be the embedded one:\n%s", e.HTML)
 	}
 
@@ -268,7 +269,7 @@ func TestTemplateOverride(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 	msgs := b.server.Messages()
-	if e := parseEmail(t, msgs[len(msgs)-1].Data); !strings.Contains(e.Subject, "confirmed") {
+	if e := smtptest.ParseEmail(t, msgs[len(msgs)-1].Data); !strings.Contains(e.Subject, "confirmed") {
 		t.Errorf("English subject is %q, want the embedded one", e.Subject)
 	}
 }
@@ -358,13 +359,13 @@ func TestStringHidesPassword(t *testing.T) {
 
 func TestStartTLSWithAuth(t *testing.T) {
 	t.Parallel()
-	opts := serverOptions{TLS: true, User: "shop@lune.example", Password: "c0rrect horse"}
-	ms := startMailServer(t, opts)
+	opts := smtptest.Options{TLS: true, User: "shop@lune.example", Password: "c0rrect horse"}
+	ms := smtptest.Start(t, opts)
 	cfg := smtp.Config{
 		// Special characters in the password are percent-encoded.
-		URL:       ms.url("smtp", "shop%40lune.example", "c0rrect%20horse"),
+		URL:       ms.URL("smtp", "shop%40lune.example", "c0rrect%20horse"),
 		From:      "Boutique Lune <shop@lune.example>",
-		TLSConfig: testCertificate().client,
+		TLSConfig: smtptest.ClientTLSConfig(),
 		Timeout:   time.Minute,
 		Now:       func() time.Time { return sentAt },
 	}
@@ -383,16 +384,16 @@ func TestStartTLSWithAuth(t *testing.T) {
 	if got.User != "shop@lune.example" {
 		t.Errorf("signed in as %q, want shop@lune.example", got.User)
 	}
-	checkHeaders(t, parseEmail(t, got.Data), "dlv_tls", "customer@example.com", "en")
+	checkHeaders(t, smtptest.ParseEmail(t, got.Data), "dlv_tls", "customer@example.com", "en")
 }
 
 func TestWrongPassword(t *testing.T) {
 	t.Parallel()
-	ms := startMailServer(t, serverOptions{TLS: true, User: "shop", Password: "right-password"})
+	ms := smtptest.Start(t, smtptest.Options{TLS: true, User: "shop", Password: "right-password"})
 	const wrong = "wr0ng-passw0rd"
 	s, err := smtp.New(smtp.Config{
-		URL: ms.url("smtp", "shop", wrong), From: "shop@lune.example",
-		TLSConfig: testCertificate().client, Timeout: time.Minute,
+		URL: ms.URL("smtp", "shop", wrong), From: "shop@lune.example",
+		TLSConfig: smtptest.ClientTLSConfig(), Timeout: time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -422,8 +423,8 @@ func TestWrongPassword(t *testing.T) {
 // not offer STARTTLS is never sent the password.
 func TestNoPasswordWithoutTLS(t *testing.T) {
 	t.Parallel()
-	ms := startMailServer(t, serverOptions{User: "shop", Password: "pw"})
-	s, err := smtp.New(smtp.Config{URL: ms.url("smtp", "shop", "pw"), From: "shop@lune.example", Timeout: time.Minute})
+	ms := smtptest.Start(t, smtptest.Options{User: "shop", Password: "pw"})
+	s, err := smtp.New(smtp.Config{URL: ms.URL("smtp", "shop", "pw"), From: "shop@lune.example", Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,10 +439,10 @@ func TestNoPasswordWithoutTLS(t *testing.T) {
 
 func TestImplicitTLS(t *testing.T) {
 	t.Parallel()
-	ms := startMailServer(t, serverOptions{ImplicitTLS: true, User: "shop", Password: "pw"})
+	ms := smtptest.Start(t, smtptest.Options{ImplicitTLS: true, User: "shop", Password: "pw"})
 	s, err := smtp.New(smtp.Config{
-		URL: ms.url("smtps", "shop", "pw"), From: "Boutique Lune <shop@lune.example>",
-		TLSConfig: testCertificate().client, Timeout: time.Minute, Now: func() time.Time { return sentAt },
+		URL: ms.URL("smtps", "shop", "pw"), From: "Boutique Lune <shop@lune.example>",
+		TLSConfig: smtptest.ClientTLSConfig(), Timeout: time.Minute, Now: func() time.Time { return sentAt },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -453,15 +454,15 @@ func TestImplicitTLS(t *testing.T) {
 	if !got.TLS || got.User != "shop" {
 		t.Errorf("TLS %v, user %q: want TLS, signed in as shop", got.TLS, got.User)
 	}
-	checkHeaders(t, parseEmail(t, got.Data), "dlv_smtps", "customer@example.com", "fr")
+	checkHeaders(t, smtptest.ParseEmail(t, got.Data), "dlv_smtps", "customer@example.com", "fr")
 }
 
 // TestUntrustedCertificate: without the test certificate's authority, the
 // server is not trusted, and the email waits for a retry.
 func TestUntrustedCertificate(t *testing.T) {
 	t.Parallel()
-	ms := startMailServer(t, serverOptions{TLS: true, User: "shop", Password: "pw"})
-	s, err := smtp.New(smtp.Config{URL: ms.url("smtp", "shop", "pw"), From: "shop@lune.example", Timeout: time.Minute})
+	ms := smtptest.Start(t, smtptest.Options{TLS: true, User: "shop", Password: "pw"})
+	s, err := smtp.New(smtp.Config{URL: ms.URL("smtp", "shop", "pw"), From: "shop@lune.example", Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +495,7 @@ func TestRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, serverOptions{RcptReply: tt.reply}, nil)
+			b := setup(t, smtptest.Options{RcptReply: tt.reply}, nil)
 			n := customerNotice("dlv_refused", caisse.TopicOrderConfirmation, caisse.Order{Currency: "eur", AmountPaid: 1500}, nil)
 			n.Delivery.Channel = tt.channel
 			n.Delivery.Payload = map[string]any{"title": "Order oversold"}
@@ -572,7 +573,7 @@ func TestBadRecipient(t *testing.T) {
 	for _, rcpt := range []string{"", "not an address", "customer@example.com\r\nBcc: everyone@example.com"} {
 		t.Run(strconv.Quote(rcpt), func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, serverOptions{}, nil)
+			b := setup(t, smtptest.Options{}, nil)
 			n := customerNotice("dlv_rcpt", caisse.TopicOrderConfirmation, caisse.Order{}, nil)
 			n.Delivery.Recipient = rcpt
 			de := caisse.AsDeliveryError(b.sender.Send(context.Background(), n))
@@ -588,7 +589,7 @@ func TestBadRecipient(t *testing.T) {
 
 func TestBadDeliveryID(t *testing.T) {
 	t.Parallel()
-	b := setup(t, serverOptions{}, nil)
+	b := setup(t, smtptest.Options{}, nil)
 	n := customerNotice("dlv>\r\nBcc: x@example.com", caisse.TopicOrderConfirmation, caisse.Order{}, nil)
 	if de := caisse.AsDeliveryError(b.sender.Send(context.Background(), n)); de == nil || !de.Permanent {
 		t.Fatalf("Send returned %v, want a permanent DeliveryError", de)
@@ -600,7 +601,7 @@ func TestBadDeliveryID(t *testing.T) {
 
 func TestAlert(t *testing.T) {
 	t.Parallel()
-	b := setup(t, serverOptions{}, nil)
+	b := setup(t, smtptest.Options{}, nil)
 	n := caisse.Notice{
 		Delivery: caisse.Delivery{
 			ID: "dlv_alert_1", Channel: caisse.ChannelAlert, Topic: caisse.TopicDisputeOpened,
@@ -621,12 +622,12 @@ func TestAlert(t *testing.T) {
 	if len(got.To) != 1 || got.To[0] != "team@lune.example" {
 		t.Errorf("envelope to %q, want team@lune.example", got.To)
 	}
-	e := parseEmail(t, got.Data)
+	e := smtptest.ParseEmail(t, got.Data)
 	checkHeaders(t, e, "dlv_alert_1", "team@lune.example", "en")
 	if e.Subject != "[Lune] Dispute opened on order ord_7" {
 		t.Errorf("subject is %q", e.Subject)
 	}
-	htmlText := visible(e.HTML)
+	htmlText := smtptest.Visible(e.HTML)
 	for _, s := range []string{"The customer's bank disputes the payment.", "fraudulent", "2025-03-21", "15.00 EUR", "https://shop.example/admin/orders/ord_7"} {
 		if !strings.Contains(e.Text, s) || !strings.Contains(htmlText, s) {
 			t.Errorf("text or HTML lacks %q:\n%s\n%s", s, e.Text, e.HTML)
@@ -642,7 +643,7 @@ func TestAlert(t *testing.T) {
 
 func TestGroupedAlert(t *testing.T) {
 	t.Parallel()
-	b := setup(t, serverOptions{}, func(c *smtp.Config) { c.Locale = "fr" })
+	b := setup(t, smtptest.Options{}, func(c *smtp.Config) { c.Locale = "fr" })
 	row := func(i int) caisse.Delivery {
 		return caisse.Delivery{
 			ID: "dlv_g" + strconv.Itoa(i), Channel: caisse.ChannelAlert, Topic: caisse.TopicPaymentMismatch,
@@ -659,12 +660,12 @@ func TestGroupedAlert(t *testing.T) {
 	if err := b.sender.Send(context.Background(), n); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	e := parseEmail(t, b.server.Only(t).Data)
+	e := smtptest.ParseEmail(t, b.server.Only(t).Data)
 	checkHeaders(t, e, "dlv_g1", "team@lune.example", "fr")
 	if e.Subject != "[Lune] 25 × Paiement non conforme" {
 		t.Errorf("subject is %q, want the count and the title", e.Subject)
 	}
-	htmlText := visible(e.HTML)
+	htmlText := smtptest.Visible(e.HTML)
 	for _, s := range []string{
 		"25 × Paiement non conforme",
 		"commande ord_1 : Payé 5,00 EUR sur 15,00 EUR dus.",
@@ -683,7 +684,7 @@ func TestGroupedAlert(t *testing.T) {
 
 func TestTestMessage(t *testing.T) {
 	t.Parallel()
-	b := setup(t, serverOptions{}, nil)
+	b := setup(t, smtptest.Options{}, nil)
 	n := caisse.Notice{
 		Delivery: caisse.Delivery{ID: "dlv_test", Channel: caisse.ChannelAlert, Topic: caisse.TopicTest, Recipient: "team@lune.example"},
 		ShopName: "Lune",
@@ -691,7 +692,7 @@ func TestTestMessage(t *testing.T) {
 	if err := b.sender.Send(context.Background(), n); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	e := parseEmail(t, b.server.Only(t).Data)
+	e := smtptest.ParseEmail(t, b.server.Only(t).Data)
 	checkHeaders(t, e, "dlv_test", "team@lune.example", "en")
 	if e.Subject != "[Lune] Test message" || !strings.Contains(e.Text, "caisse can send email to this address") {
 		t.Errorf("subject %q, text %q: want caisse's test message", e.Subject, e.Text)
@@ -702,8 +703,8 @@ func TestTestMessage(t *testing.T) {
 // which scheme to write.
 func TestSMTPSOnAPlainPort(t *testing.T) {
 	t.Parallel()
-	ms := startMailServer(t, serverOptions{TLS: true, User: "shop", Password: "pw"})
-	s, err := smtp.New(smtp.Config{URL: ms.url("smtps", "shop", "pw"), From: "shop@lune.example", TLSConfig: testCertificate().client, Timeout: time.Minute})
+	ms := smtptest.Start(t, smtptest.Options{TLS: true, User: "shop", Password: "pw"})
+	s, err := smtp.New(smtp.Config{URL: ms.URL("smtps", "shop", "pw"), From: "shop@lune.example", TLSConfig: smtptest.ClientTLSConfig(), Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -719,7 +720,7 @@ func TestSMTPSOnAPlainPort(t *testing.T) {
 
 func TestUnknownTopic(t *testing.T) {
 	t.Parallel()
-	b := setup(t, serverOptions{}, nil)
+	b := setup(t, smtptest.Options{}, nil)
 	for _, topic := range []string{"alert", "order.paid", caisse.TopicOversold} {
 		n := customerNotice("dlv_topic", topic, caisse.Order{}, nil)
 		if de := caisse.AsDeliveryError(b.sender.Send(context.Background(), n)); de == nil || !de.Permanent || !strings.Contains(de.Message, topic) {

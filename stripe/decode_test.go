@@ -204,7 +204,7 @@ func TestFacts(t *testing.T) {
 			object: `{"id":"dp_1Pabc","object":"dispute","amount":5000,"charge":"ch_3Pabc","currency":"eur",` +
 				`"payment_intent":"pi_3Pabc","reason":"fraudulent","status":"needs_response"}`,
 			want: caisse.Fact{ID: "dp_1Pabc", Kind: caisse.KindDispute, PaymentIntent: "pi_3Pabc", Charge: "ch_3Pabc",
-				Amount: 5000, Currency: "eur", DisputeStatus: "needs_response"},
+				Amount: 5000, Currency: "eur", DisputeStatus: "needs_response", DisputeReason: "fraudulent"},
 		},
 		{
 			name: "charge.dispute.updated with the charge expanded", typ: "charge.dispute.updated",

@@ -447,9 +447,19 @@ func TestStartupChecksWebhookEndpoints(t *testing.T) {
 	if !strings.Contains(b.logs.String(), "no webhook endpoint of this Stripe account points at caisse") {
 		t.Fatalf("no warning for the missing endpoint:\n%s", b.logs.String())
 	}
-	fake.SetWebhookEndpoints(stripemock.WebhookEndpoint{ID: "we_4", URL: "https://shop.example/api/webhook", Status: "enabled", APIVersion: "2025-01-27.acacia"})
+	fake.SetWebhookEndpoints(stripemock.WebhookEndpoint{ID: "we_4", URL: "https://shop.example/api/webhook", Status: "enabled",
+		APIVersion: "2025-01-27.acacia", EnabledEvents: []string{"*"}})
 	c := setup(t, sqliteDB, withStripe(fake.URL))
 	if l := c.logs.String(); strings.Contains(l, "level\":\"WARN") || !strings.Contains(l, "2025-01-27.acacia") {
 		t.Fatalf("an enabled endpoint for caisse: want its version reported and no warning:\n%s", l)
+	}
+	// An endpoint that sends only some of the types caisse handles: the
+	// missing ones are named.
+	fake.SetWebhookEndpoints(stripemock.WebhookEndpoint{ID: "we_5", URL: "https://shop.example/webhooks/stripe/", Status: "enabled",
+		EnabledEvents: slices.DeleteFunc(slices.Clone(caisse.HandledTypes), func(t string) bool { return strings.HasPrefix(t, "charge.dispute.") })})
+	d := setup(t, sqliteDB, withStripe(fake.URL))
+	if l := d.logs.String(); !strings.Contains(l, "does not send every type caisse handles") ||
+		!strings.Contains(l, "charge.dispute.created,charge.dispute.updated,charge.dispute.closed") {
+		t.Fatalf("an endpoint deaf to disputes: want the missing types named:\n%s", l)
 	}
 }

@@ -22,8 +22,11 @@ CREATE UNIQUE INDEX outbox_id ON outbox (id);
 CREATE INDEX outbox_due ON outbox (status, channel, next_attempt_at);
 CREATE INDEX outbox_order ON outbox (order_id, seq);
 CREATE INDEX outbox_channel ON outbox (channel, seq);
+-- The metrics count what waits and what failed, and how old the oldest is.
+CREATE INDEX outbox_status ON outbox (status, created_at);
 
 -- +goose Down
+DROP INDEX outbox_status;
 DROP INDEX outbox_channel;
 DROP INDEX outbox_order;
 DROP INDEX outbox_due;

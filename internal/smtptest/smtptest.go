@@ -1,4 +1,6 @@
-package smtp_test
+// Package smtptest runs a real SMTP server in-process, and parses the emails
+// it receives, for caisse's tests.
+package smtptest
 
 import (
 	"bytes"
@@ -19,7 +21,6 @@ import (
 	"net"
 	"net/mail"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,22 +30,19 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 )
 
-// mailServer is a real SMTP server in the test process that records what it
-// is sent.
-type mailServer struct {
-	// Host and Port are where it listens, on the loopback interface.
-	Host string
-	Port int
-
-	opts serverOptions
+// Server is a real SMTP server in the test process that records what it is
+// sent.
+type Server struct {
+	addr string // host:port, on the loopback interface
+	opts Options
 
 	mu       sync.Mutex
-	messages []received
+	messages []Message
 	auths    []string // the user names of every AUTH attempt, accepted or not
 }
 
-// serverOptions say how a test server behaves.
-type serverOptions struct {
+// Options say how a test server behaves.
+type Options struct {
 	// TLS offers STARTTLS with the test certificate.
 	TLS bool
 	// ImplicitTLS speaks TLS from the first byte, as on port 465.
@@ -55,8 +53,8 @@ type serverOptions struct {
 	RcptReply *gosmtp.SMTPError
 }
 
-// received is one message as the server took it.
-type received struct {
+// Message is one message as the server took it.
+type Message struct {
 	// From and To are the envelope.
 	From string
 	To   []string
@@ -68,16 +66,16 @@ type received struct {
 	User string
 }
 
-// startMailServer starts a server on 127.0.0.1, stopped when the test ends.
-func startMailServer(t *testing.T, opts serverOptions) *mailServer {
+// Start starts a server on 127.0.0.1, stopped when the test ends.
+func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("error listening: %v", err)
 	}
-	ms := &mailServer{opts: opts, Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port}
+	s := &Server{opts: opts, addr: l.Addr().String()}
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
-		return &session{server: ms, conn: c}, nil
+		return &session{server: s, conn: c}, nil
 	}))
 	srv.Domain = "localhost"
 	srv.ReadTimeout = time.Minute
@@ -91,39 +89,53 @@ func startMailServer(t *testing.T, opts serverOptions) *mailServer {
 	}
 	go srv.Serve(l) //nolint:errcheck // returns when the server is closed
 	t.Cleanup(func() { srv.Close() })
-	return ms
+	return s
+}
+
+// Addr returns the host:port the server listens on.
+func (s *Server) Addr() string { return s.addr }
+
+// URL returns a URL for the server with the given scheme (smtp or smtps),
+// with credentials when user is not empty. user and password are written as
+// given, so special characters must already be percent-encoded.
+func (s *Server) URL(scheme, user, password string) string {
+	u := scheme + "://"
+	if user != "" {
+		u += user + ":" + password + "@"
+	}
+	return u + s.addr
 }
 
 // Messages returns the messages received so far.
-func (ms *mailServer) Messages() []received {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	return append([]received(nil), ms.messages...)
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
 }
 
-// Auths returns the user names of the AUTH attempts so far.
-func (ms *mailServer) Auths() []string {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	return append([]string(nil), ms.auths...)
+// Auths returns the user names of the AUTH attempts so far, accepted or not.
+func (s *Server) Auths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.auths...)
 }
 
 // Only returns the one message received, failing the test otherwise.
-func (ms *mailServer) Only(t *testing.T) received {
+func (s *Server) Only(t testing.TB) Message {
 	t.Helper()
-	msgs := ms.Messages()
+	msgs := s.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("the server received %d messages, want 1", len(msgs))
 	}
 	return msgs[0]
 }
 
-// session is one SMTP connection to a mailServer.
+// session is one SMTP connection to a Server.
 type session struct {
-	server *mailServer
+	server *Server
 	conn   *gosmtp.Conn
 	user   string
-	msg    received
+	msg    Message
 }
 
 func (s *session) AuthMechanisms() []string {
@@ -150,7 +162,7 @@ func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
 	if s.server.opts.User != "" && s.user == "" {
 		return gosmtp.ErrAuthRequired
 	}
-	s.msg = received{From: from, User: s.user}
+	s.msg = Message{From: from, User: s.user}
 	return nil
 }
 
@@ -175,8 +187,15 @@ func (s *session) Data(r io.Reader) error {
 	return nil
 }
 
-func (s *session) Reset()        { s.msg = received{} }
+func (s *session) Reset()        { s.msg = Message{} }
 func (s *session) Logout() error { return nil }
+
+// ClientTLSConfig returns a client TLS configuration that trusts the test
+// certificate the servers present (for 127.0.0.1 and localhost). Each call
+// returns a new copy, which the caller may change.
+func ClientTLSConfig() *tls.Config {
+	return testCertificate().client.Clone()
+}
 
 // certificates are a test certificate for 127.0.0.1 and localhost: the
 // server's configuration, and a client's that trusts it.
@@ -218,23 +237,26 @@ var testCertificate = sync.OnceValue(func() certificates {
 	}
 })
 
-// email is a received message, read as a mail client would.
-type email struct {
-	Header  mail.Header
+// Email is a received message, read as a mail client would.
+type Email struct {
+	// Header is the message's header, as read.
+	Header mail.Header
+	// Subject is the Subject header, its encoded words decoded.
 	Subject string
-	// Text and HTML are the decoded parts of the multipart/alternative body.
+	// Text and HTML are the decoded parts of the multipart/alternative body,
+	// with line ends made "\n".
 	Text, HTML string
 }
 
-// parseEmail reads a received message, failing the test if it is not a
-// well-formed email with a text and an HTML part.
-func parseEmail(t *testing.T, data []byte) email {
+// ParseEmail reads a received message, failing the test if it is not a
+// well-formed email with a UTF-8 text and HTML part.
+func ParseEmail(t testing.TB, data []byte) Email {
 	t.Helper()
 	m, err := mail.ReadMessage(bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("error reading the message: %v\n%s", err, data)
 	}
-	var e email
+	var e Email
 	e.Header = m.Header
 	dec := new(mime.WordDecoder)
 	if e.Subject, err = dec.DecodeHeader(m.Header.Get("Subject")); err != nil {
@@ -283,18 +305,12 @@ func parseEmail(t *testing.T, data []byte) email {
 	return e
 }
 
-// visible returns the text a reader sees in an HTML part: tags removed,
-// entities decoded, runs of white space made one space.
-func visible(h string) string {
-	h = regexp.MustCompile(`<[^>]*>`).ReplaceAllString(h, " ")
-	return strings.Join(strings.Fields(html.UnescapeString(h)), " ")
-}
+// tag matches an HTML tag.
+var tag = regexp.MustCompile(`<[^>]*>`)
 
-// url returns an smtp:// URL for the server, with credentials when given.
-func (ms *mailServer) url(scheme, user, password string) string {
-	u := scheme + "://"
-	if user != "" {
-		u += user + ":" + password + "@"
-	}
-	return u + net.JoinHostPort(ms.Host, strconv.Itoa(ms.Port))
+// Visible returns the text a reader sees in HTML, such as an Email's HTML
+// part: tags removed, entities decoded, runs of white space made one space.
+func Visible(h string) string {
+	h = tag.ReplaceAllString(h, " ")
+	return strings.Join(strings.Fields(html.UnescapeString(h)), " ")
 }

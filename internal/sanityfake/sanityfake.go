@@ -1,9 +1,12 @@
-package sanity_test
+// Package sanityfake is a stand-in for Sanity's HTTP API for caisse's tests:
+// a local server that answers as Sanity documents its mutate endpoint.
+package sanityfake
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,7 +14,8 @@ import (
 	"testing"
 )
 
-// fakeSanity answers as Sanity's HTTP API documents its mutate endpoint:
+// Server is a local Sanity HTTP API. It answers as Sanity's HTTP API
+// documents its mutate endpoint:
 // POST /v{version}/data/mutate/{dataset}[?transactionId=…&dryRun=true] with
 // a bearer token and {"mutations":[…]}; patches select documents by a GROQ
 // query with params and set fields on each; a transaction id may be used
@@ -20,82 +24,108 @@ import (
 // {"statusCode","error","message"} from the gateway.
 //
 // It understands the two queries caisse sends, and nothing else of GROQ.
-type fakeSanity struct {
-	srv                              *httptest.Server
-	project, dataset, token, version string
+type Server struct {
+	// URL is the server's base address (httptest).
+	URL string
+	// Project, Dataset, Token and Version are what it accepts: the project
+	// it stands for, the one dataset it holds, the token it expects after
+	// "Bearer ", and the API version in its paths.
+	Project, Dataset, Token, Version string
+
+	srv *httptest.Server
 
 	mu      sync.Mutex
 	docs    map[string]map[string]any // by _id
-	history map[string][]applied      // by _id: the transactions that changed it, in order
+	history map[string][]Change       // by _id: the transactions that changed it, in order
 	used    map[string]bool           // transaction ids applied
-	faults  []fault                   // answers to give instead of the usual, first first
-	posts   []post
+	faults  []Fault                   // answers to give instead of the usual, first first
+	posts   []Request
 }
 
-// applied is one transaction's change of a document.
-type applied struct {
-	tx  string
-	set map[string]any
+// Change is one transaction's change of a document.
+type Change struct {
+	// TransactionID is the transaction's id, empty if the request gave none.
+	TransactionID string
+	// Set is the fields the transaction set.
+	Set map[string]any
 }
 
-// post is a request the fake received.
-type post struct {
-	path, rawQuery, auth, contentType string
-	body                              []byte
+// Request is a request the server received.
+type Request struct {
+	// Path and RawQuery are the request's URL path and query.
+	Path, RawQuery string
+	// Auth and ContentType are its Authorization and Content-Type headers.
+	Auth, ContentType string
+	// Body is the request's body.
+	Body []byte
 }
 
-// fault is an answer the test wants instead of the usual one.
-type fault struct {
-	status int
-	header http.Header
-	body   string
-	// afterApply applies the transaction first: the change is made but its
+// Fault is an answer the test wants instead of the usual one.
+type Fault struct {
+	// Status is the answer's status code.
+	Status int
+	// Header holds headers to add to the answer.
+	Header http.Header
+	// Body is the answer's body, written as is.
+	Body string
+	// AfterApply applies the transaction first: the change is made but its
 	// answer is lost, as when a connection drops on the way back.
-	afterApply bool
+	AfterApply bool
 }
 
-func newFakeSanity(t *testing.T) *fakeSanity {
+// New starts a Server for project "zp7mbokg", dataset "production", API
+// version "2025-02-19" and a fixed token; t.Cleanup closes it.
+func New(t testing.TB) *Server {
 	t.Helper()
-	f := &fakeSanity{
-		project: "zp7mbokg", dataset: "production", token: "skFakeSanityToken0123456789", version: "2025-02-19",
-		docs: map[string]map[string]any{}, history: map[string][]applied{}, used: map[string]bool{},
+	s := &Server{
+		Project: "zp7mbokg", Dataset: "production", Token: "skFakeSanityToken0123456789", Version: "2025-02-19",
+		docs: map[string]map[string]any{}, history: map[string][]Change{}, used: map[string]bool{},
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.srv.URL
+	t.Cleanup(s.srv.Close)
+	return s
 }
 
-// addDocument creates a document, as an editor would in the Studio.
-func (f *fakeSanity) addDocument(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.docs[id] = map[string]any{"_id": id, "_type": "product"}
+// Client returns the httptest server's client.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// AddDocument creates a document, as an editor would in the Studio.
+func (s *Server) AddDocument(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.docs[id] = map[string]any{"_id": id, "_type": "product"}
 }
 
-// fail queues answers to give instead of the usual ones.
-func (f *fakeSanity) fail(faults ...fault) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults = append(f.faults, faults...)
+// Fail queues answers to give instead of the usual ones.
+func (s *Server) Fail(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, faults...)
 }
 
-func (f *fakeSanity) document(id string) (map[string]any, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	d, ok := f.docs[id]
-	return d, ok
+// Document returns a copy of the fields of the document with this id, and
+// whether it exists.
+func (s *Server) Document(id string) (map[string]any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.docs[id]
+	return maps.Clone(d), ok
 }
 
-func (f *fakeSanity) changes(id string) []applied {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]applied(nil), f.history[id]...)
+// Changes returns the transactions that changed the document with this id,
+// in order.
+func (s *Server) Changes(id string) []Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Change(nil), s.history[id]...)
 }
 
-func (f *fakeSanity) received() []post {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]post(nil), f.posts...)
+// Received returns the requests the server received, in order.
+func (s *Server) Received() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.posts...)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -108,22 +138,22 @@ func lakeError(w http.ResponseWriter, status int, typ, description string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"type": typ, "description": description}})
 }
 
-func (f *fakeSanity) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.posts = append(f.posts, post{r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), body})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.posts = append(s.posts, Request{r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), body})
 
-	prefix := "/v" + f.version + "/data/mutate/"
+	prefix := "/v" + s.Version + "/data/mutate/"
 	if !strings.HasPrefix(r.URL.Path, prefix) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"statusCode": 404, "error": "Not Found", "message": "Not Found"})
 		return
 	}
-	if r.Header.Get("Authorization") != "Bearer "+f.token {
+	if r.Header.Get("Authorization") != "Bearer "+s.Token {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"statusCode": 401, "error": "Unauthorized", "message": "Session not found"})
 		return
 	}
-	if ds := strings.TrimPrefix(r.URL.Path, prefix); ds != f.dataset {
+	if ds := strings.TrimPrefix(r.URL.Path, prefix); ds != s.Dataset {
 		lakeError(w, http.StatusNotFound, "httpNotFound", fmt.Sprintf("Dataset %q not found", ds))
 		return
 	}
@@ -131,19 +161,19 @@ func (f *fakeSanity) serve(w http.ResponseWriter, r *http.Request) {
 		lakeError(w, http.StatusMethodNotAllowed, "httpMethodNotAllowed", "Method not allowed")
 		return
 	}
-	var next *fault
-	if len(f.faults) > 0 {
-		next = &f.faults[0]
-		f.faults = f.faults[1:]
+	var next *Fault
+	if len(s.faults) > 0 {
+		next = &s.faults[0]
+		s.faults = s.faults[1:]
 	}
-	answer := func(ft *fault) {
-		for k, v := range ft.header {
+	answer := func(ft *Fault) {
+		for k, v := range ft.Header {
 			w.Header()[k] = v
 		}
-		w.WriteHeader(ft.status)
-		_, _ = io.WriteString(w, ft.body)
+		w.WriteHeader(ft.Status)
+		_, _ = io.WriteString(w, ft.Body)
 	}
-	if next != nil && !next.afterApply {
+	if next != nil && !next.AfterApply {
 		answer(next)
 		return
 	}
@@ -169,7 +199,7 @@ func (f *fakeSanity) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	tx := r.URL.Query().Get("transactionId")
 	dry := r.URL.Query().Get("dryRun") == "true"
-	if tx != "" && f.used[tx] {
+	if tx != "" && s.used[tx] {
 		// Sanity's pages do not give the wording of this conflict; the fake
 		// writes it as the Content Lake writes its other errors, naming the
 		// transaction.
@@ -203,7 +233,7 @@ func (f *fakeSanity) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, docID := range ids {
-			doc, ok := f.docs[docID]
+			doc, ok := s.docs[docID]
 			if !ok {
 				continue // a query that matches no document patches nothing
 			}
@@ -214,11 +244,11 @@ func (f *fakeSanity) serve(w http.ResponseWriter, r *http.Request) {
 			for k, v := range m.Patch.Set {
 				doc[k] = v
 			}
-			f.history[docID] = append(f.history[docID], applied{tx, m.Patch.Set})
+			s.history[docID] = append(s.history[docID], Change{tx, m.Patch.Set})
 		}
 	}
 	if tx != "" && !dry {
-		f.used[tx] = true
+		s.used[tx] = true
 	}
 	if next != nil {
 		answer(next)
