@@ -319,6 +319,11 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		rec = &OrderRecord{Order: Order{ID: id, Status: StatusPending, CreatedAt: now}}
 	}
 	s := Summarize(facts, rec.Terms())
+	if s.CustomerEmail == "" && len(rec.CheckoutItems) > 0 {
+		// The address the shop gave caisse's checkout, until Stripe's events
+		// bring the customer's own.
+		s.CustomerEmail = rec.CustomerEmail
+	}
 	if id == out.OrderID && ev.Livemode != s.Livemode {
 		out.Ignored = fmt.Sprintf("a %s event for %s order %s: it never counts for that order", modeName(ev.Livemode), modeName(s.Livemode), id)
 	}
@@ -371,7 +376,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 			out.Oversold = append(out.Oversold, id)
 			refund := r.RefundOversold && s.PaymentIntent != ""
 			msgs := []OutboxMessage{
-				AlertMessage(id, TopicOversold, id, Alert{Title: "Order " + id + " oversold", Text: oversoldMessage(id, refund),
+				AlertMessage(id, TopicOversold, id, Alert{Title: "An order was paid, but no stock was left for it (oversold)", Text: oversoldMessage(id, refund),
 					Fields: map[string]string{"Order": id, "Items": FormatItems(items), "Paid": FormatAmount(s.AmountPaid, s.Currency)},
 					Link:   DashboardURL(s.PaymentIntent, s.Livemode)}),
 				{Key: "webhook:" + HookOrderOversold + ":" + id, Channel: ChannelWebhook, Topic: HookOrderOversold, OrderID: id},
@@ -439,7 +444,7 @@ func (r Rules) flagMismatches(ctx context.Context, l Ledger, rec *OrderRecord, s
 		rec.MismatchedPayments = append(rec.MismatchedPayments, m.ID)
 		rec.PaymentMismatch, flagged = true, true
 		msgs := []OutboxMessage{
-			AlertMessage(rec.ID+":"+m.ID, TopicPaymentMismatch, rec.ID, Alert{Title: "Payment mismatch on order " + rec.ID,
+			AlertMessage(rec.ID+":"+m.ID, TopicPaymentMismatch, rec.ID, Alert{Title: "A payment does not pay its order (payment mismatch)",
 				Text: mismatchMessage(rec.ID, m, s, refund),
 				Fields: map[string]string{"Order": rec.ID, "Paid": FormatAmount(m.Amount, m.Currency), "Due": FormatAmount(s.AmountDue, s.Currency),
 					"Payment": m.ID},

@@ -176,14 +176,14 @@ func disputeAlert(o *OrderRecord, opened bool) Alert {
 			due := time.Unix(d.EvidenceDueBy, 0).UTC().Format("2006-01-02 15:04 MST")
 			fields["Evidence due"] = due
 		}
-		return Alert{Title: "Dispute opened on order " + o.ID, Text: text, Fields: fields, Link: DashboardURL(d.ID, o.Livemode)}
+		return Alert{Title: "Dispute opened", Text: text, Fields: fields, Link: DashboardURL(d.ID, o.Livemode)}
 	}
 	fields["Outcome"] = cmpOr(d.Status, "closed")
 	text := fmt.Sprintf("The dispute on order %s is closed: %s.", o.ID, cmpOr(d.Status, "closed"))
 	if d.Status == "lost" {
 		text += " The amount is taken back by the bank; the order is dispute_lost."
 	}
-	return Alert{Title: "Dispute " + cmpOr(d.Status, "closed") + " on order " + o.ID, Text: text, Fields: fields, Link: DashboardURL(d.ID, o.Livemode)}
+	return Alert{Title: "Dispute " + cmpOr(d.Status, "closed"), Text: text, Fields: fields, Link: DashboardURL(d.ID, o.Livemode)}
 }
 
 func cmpOr(s, def string) string {

@@ -41,6 +41,8 @@ type ProductUpdate struct {
 	Currency *string `json:"currency"`
 	// Stock is the units on hand, not counting those already sold.
 	Stock *int64 `json:"stock"`
+	// SanityID is the product's document in the Sanity CMS ("" for its id).
+	SanityID *string `json:"sanity_id"`
 }
 
 // NewProductUpdate returns an update that sets every field.
@@ -65,6 +67,10 @@ func (u *ProductUpdate) Validate(id string) error {
 		return Errorf(EINVALID, "stock of %s must be a whole number from 0 to %d", id, int64(MaxAmount))
 	case u.Currency != nil && *u.Currency != "" && (len(*u.Currency) != 3 || strings.Trim(*u.Currency, "abcdefghijklmnopqrstuvwxyz") != ""):
 		return Errorf(EINVALID, "currency of %s must be a three-letter ISO code such as eur", id)
+	case u.SanityID != nil && *u.SanityID != "" && (len(*u.SanityID) > 200 || strings.ContainsFunc(*u.SanityID, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	})):
+		return Errorf(EINVALID, "sanity_id of %s must be a Sanity document id: up to 200 characters, no spaces", id)
 	}
 	return nil
 }

@@ -47,6 +47,10 @@ var Backoff = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute
 // sendTimeout bounds one send, however the sender is built.
 const sendTimeout = 30 * time.Second
 
+// maxAlertsClaimed bounds the alerts claimed at once, which are grouped by
+// topic into messages.
+const maxAlertsClaimed = 1000
+
 // maxRetryAfter bounds how long a recipient's Retry-After may hold a row.
 const maxRetryAfter = 12 * time.Hour
 
@@ -190,7 +194,13 @@ func (d *Dispatcher) drain(ch caisse.Channel) {
 		default:
 		}
 		now := d.Now()
-		rows, err := d.Store.ClaimDeliveries(d.ctx, ch, now, now.Add(d.Lease), 4*d.PerChannel)
+		limit := 4 * d.PerChannel
+		if ch == caisse.ChannelAlert {
+			// Every alert that is due, so that a storm of one cause goes out
+			// as one message.
+			limit = maxAlertsClaimed
+		}
+		rows, err := d.Store.ClaimDeliveries(d.ctx, ch, now, now.Add(d.Lease), limit)
 		if err != nil {
 			d.Logger.Warn("could not claim deliveries; trying again shortly", "channel", string(ch), "error", err.Error())
 			return

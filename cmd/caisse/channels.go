@@ -30,13 +30,18 @@ type channels struct {
 }
 
 // alertDelay is how long an alert waits before it goes out, so that a
-// storm of one cause (fifty dead letters) is one message with a count.
-const alertDelay = 5 * time.Second
+// storm of one cause (fifty dead letters) is one message with a count;
+// emailDelay how long a customer email waits, so that the session's event
+// (with the customer's language) can arrive after the payment's.
+const (
+	alertDelay = 5 * time.Second
+	emailDelay = 5 * time.Second
+)
 
 // openChannels builds the senders of every channel the configuration sets
 // up. Each refusal names its variable and shows no secret.
 func openChannels(cfg Config) (*channels, error) {
-	c := &channels{hooks: map[string]*notify.Sender{}, recipients: sqlstore.Recipients{AlertDelay: alertDelay}}
+	c := &channels{hooks: map[string]*notify.Sender{}, recipients: sqlstore.Recipients{AlertDelay: alertDelay, EmailDelay: emailDelay}}
 	var errs []error
 	if cfg.SMTPURL != "" {
 		s, err := smtp.New(smtp.Config{URL: cfg.SMTPURL, From: cfg.MailFrom, ShopName: cfg.ShopName, Locale: cfg.Locale, Templates: cfg.Templates})

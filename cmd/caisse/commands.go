@@ -318,7 +318,7 @@ func readProducts(path string) ([]productRow, error) {
 			for _, f := range []struct {
 				name string
 				dst  **string
-			}{{"name", &row.Name}, {"currency", &row.Currency}} {
+			}{{"name", &row.Name}, {"currency", &row.Currency}, {"sanity_id", &row.SanityID}} {
 				if v, ok := get(rec, f.name); ok {
 					*f.dst = &v
 				}

@@ -91,6 +91,8 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 		Retry:        retryFast{},
 		PollInterval: poll,
 		Observe:      a.observe,
+		// A failed delivery is tried 4 times in moments, then failed.
+		Backoff: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
 	}
 	if err := a.p.Open(context.Background()); err != nil {
 		t.Fatal(err)
@@ -157,7 +159,10 @@ func (a *app) until(what string, cond func() bool) {
 	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			logs := a.logs.String()
+			var logs string
+			if a.logs != nil {
+				logs = a.logs.String()
+			}
 			a.t.Fatalf("%s: not within a minute; last logs:\n%s", what, logs[max(0, len(logs)-4000):])
 		}
 		time.Sleep(20 * time.Millisecond)

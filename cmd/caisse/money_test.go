@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/smtptest"
 	"github.com/caisse/caisse/internal/stripemock"
 	"github.com/caisse/caisse/stripe"
 )
@@ -91,7 +93,8 @@ func refundRequests(fake *stripemock.Fake) []stripemock.Request {
 func TestCheapPaymentNeverPaysAnExpensiveOrder(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
 		fake := stripemock.NewFake(t)
-		a := setup(t, db, withStripe(fake.URL), func(env map[string]string) { env["CAISSE_MISMATCH_POLICY"] = "refund" })
+		r := startReceivers(t, smtptest.Options{})
+		a := setup(t, db, withStripe(fake.URL), r.env, func(env map[string]string) { env["CAISSE_MISMATCH_POLICY"] = "refund" })
 		a.putPrice("art", 500000, 1)
 		status, ans, _ := a.checkout(buy("art", 1), "")
 		if status != http.StatusCreated {
@@ -99,8 +102,9 @@ func TestCheapPaymentNeverPaysAnExpensiveOrder(t *testing.T) {
 		}
 		order := ans.OrderID
 		fake.AddPaymentIntent("pi_cheap", 100, "eur")
+		fake.AddPaymentIntent("pi_usd", 600000, "usd")
 		cheap := build(t, stripe.Example{Type: "checkout.session.completed", OrderID: order, ProductID: "sticker",
-			Session: "cs_test_cheap", PaymentIntent: "pi_cheap", Amount: 100, Currency: "eur"}, nil)
+			Session: "cs_test_cheap", PaymentIntent: "pi_cheap", Amount: 100, Currency: "eur", Email: "cheap@example.com"}, nil)
 		if ev := a.deliverAndWait(cheap); ev.Status != caisse.EventProcessed {
 			t.Fatalf("the cheap payment's event: %+v", ev)
 		}
@@ -113,9 +117,8 @@ func TestCheapPaymentNeverPaysAnExpensiveOrder(t *testing.T) {
 		if p := a.product("art"); p.Stock != 1 || p.Reserved != 1 {
 			t.Fatalf("the artwork must stay reserved, not sold: %+v", p)
 		}
-		var alerts int
-		if err := a.raw().QueryRow(`SELECT count(*) FROM outbox WHERE kind = 'order_payment_mismatch' AND order_id = $1`, order).Scan(&alerts); err != nil || alerts != 1 {
-			t.Fatalf("%d mismatch alerts (%v), want 1", alerts, err)
+		if alerts := a.deliveriesOf("channel=alert&order=" + order); len(alerts) != 1 || alerts[0].Topic != caisse.TopicPaymentMismatch {
+			t.Fatalf("alerts about the order: %+v, want one payment mismatch alert", alerts)
 		}
 		if ids := a.orderIDs("?status=payment_mismatch"); !slices.Equal(ids, []string{order}) {
 			t.Fatalf("orders flagged payment_mismatch: %v", ids)
@@ -143,7 +146,7 @@ func TestCheapPaymentNeverPaysAnExpensiveOrder(t *testing.T) {
 		// A payment of the right number in another currency pays nothing
 		// either, and never changes the order's currency.
 		usd := build(t, stripe.Example{Type: "checkout.session.completed", OrderID: order, ProductID: "art",
-			Session: "cs_test_usd", PaymentIntent: "pi_usd", Amount: 600000, Currency: "usd"}, nil)
+			Session: "cs_test_usd", PaymentIntent: "pi_usd", Amount: 600000, Currency: "usd", Email: "dollar@example.com"}, nil)
 		a.deliverAndWait(usd)
 		if o := a.order(order); o.Status != caisse.StatusPending || o.Currency != "eur" || !slices.Contains(o.MismatchedPayments, "cs_test_usd") {
 			t.Fatalf("after a payment in dollars: %+v", o)
@@ -155,6 +158,17 @@ func TestCheapPaymentNeverPaysAnExpensiveOrder(t *testing.T) {
 			Session: ans.CheckoutSessionID, PaymentIntent: "pi_real", Amount: 500000, Currency: "eur"}, nil))
 		if o := a.order(order); o.Status != caisse.StatusPaid || o.AmountPaid != 500000 || !o.PaymentMismatch {
 			t.Fatalf("after the real payment: %+v", o)
+		}
+		// The buyer of the cheap payment got an apology for its refund; the
+		// order, flagged, is never confirmed to anyone.
+		a.until("the emails sent", a.drained)
+		var topics []string
+		for _, d := range a.deliveriesOf("channel=email&order=" + order) {
+			topics = append(topics, d.Topic+" to "+d.Recipient)
+		}
+		slices.Sort(topics)
+		if fmt.Sprint(topics) != "[refund_apology to cheap@example.com refund_apology to dollar@example.com]" {
+			t.Fatalf("emails about the order: %v, want only an apology to whoever made each refunded payment", topics)
 		}
 		if p := a.product("art"); p.Stock != 0 || p.Reserved != 0 {
 			t.Fatalf("the artwork after its sale: %+v", p)

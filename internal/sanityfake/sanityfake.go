@@ -32,6 +32,11 @@ type Server struct {
 	// "Bearer ", and the API version in its paths.
 	Project, Dataset, Token, Version string
 
+	// Hold, when set before requests come, holds each answer to a mutation
+	// until it is closed: the mutation is applied, and the client still
+	// waits, as when the sender dies between sending and hearing back.
+	Hold chan struct{}
+
 	srv *httptest.Server
 
 	mu      sync.Mutex
@@ -249,6 +254,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if tx != "" && !dry {
 		s.used[tx] = true
+	}
+	if s.Hold != nil {
+		s.mu.Unlock()
+		<-s.Hold
+		s.mu.Lock()
 	}
 	if next != nil {
 		answer(next)

@@ -51,6 +51,10 @@ type Options struct {
 	User, Password string
 	// RcptReply, when set, is the answer to every RCPT TO.
 	RcptReply *gosmtp.SMTPError
+	// Hold, when set, holds the answer to each message's DATA until it is
+	// closed: the message is recorded, and the client still waits, as when
+	// the sender dies between sending and hearing back.
+	Hold chan struct{}
 }
 
 // Message is one message as the server took it.
@@ -184,6 +188,9 @@ func (s *session) Data(r io.Reader) error {
 	s.server.mu.Lock()
 	s.server.messages = append(s.server.messages, s.msg)
 	s.server.mu.Unlock()
+	if s.server.opts.Hold != nil {
+		<-s.server.opts.Hold
+	}
 	return nil
 }
 

@@ -30,10 +30,20 @@ type Recipients struct {
 	// Webhooks are the shop's endpoints (CAISSE_NOTIFY_URLS), as shown: each
 	// URL without its query.
 	Webhooks []string
-	// AlertDelay is how long an alert waits before it is sent, so that a
-	// storm of one cause goes out as one message with a count.
+	// AlertDelay is how long an alert waits before it is sent, and how long
+	// alerts of one cause must have been quiet: a storm goes out as one
+	// message with a count.
 	AlertDelay time.Duration
+	// EmailDelay is how long a customer email waits before it is sent: the
+	// events about one payment come within moments of each other, and the
+	// session's (with the customer's language) may come after the payment
+	// intent's.
+	EmailDelay time.Duration
 }
+
+// maxAlertWait bounds how long a storm of alerts of one cause is gathered
+// before it goes out.
+const maxAlertWait = time.Minute
 
 // RecipientSlack names the Slack-compatible webhook among alert recipients.
 const RecipientSlack = "slack"
@@ -58,7 +68,7 @@ func (s *Store) addOutbox(ctx context.Context, tx Tx, now time.Time, m caisse.Ou
 	var rows []row
 	switch m.Channel {
 	case caisse.ChannelEmail:
-		r := row{key: m.Key, recipient: m.Recipient, status: string(caisse.DeliveryPending), due: now}
+		r := row{key: m.Key, recipient: m.Recipient, status: string(caisse.DeliveryPending), due: now.Add(s.Outbox.EmailDelay)}
 		switch {
 		case !s.Outbox.Email:
 			r.status, r.lastError = string(caisse.DeliverySkipped), "no email was sent: CAISSE_SMTP_URL is not set"
@@ -106,6 +116,17 @@ func (s *Store) addOutbox(ctx context.Context, tx Tx, now time.Time, m caisse.Ou
 			return fmt.Errorf("error writing outbox message %s: %w", r.key, err)
 		}
 		inserted = inserted || n > 0
+		if n > 0 && m.Channel == caisse.ChannelAlert && s.Outbox.AlertDelay > 0 {
+			// Alerts of one cause wait together: each new one puts off those
+			// not yet tried, so a storm goes out as one message once it has
+			// been quiet for AlertDelay, or after maxAlertWait at the most.
+			if _, err := tx.Exec(ctx, `UPDATE outbox SET next_attempt_at = ?
+				WHERE status = ? AND channel = ? AND topic = ? AND recipient = ? AND attempts = 0 AND created_at > ?`,
+				micros(r.due), string(caisse.DeliveryPending), string(caisse.ChannelAlert), m.Topic, r.recipient,
+				micros(now.Add(-maxAlertWait))); err != nil {
+				return fmt.Errorf("error gathering the alerts of %s: %w", m.Topic, err)
+			}
+		}
 	}
 	if inserted && m.Channel != caisse.ChannelStripe {
 		s.wroteOutbox.Store(true)

@@ -16,7 +16,7 @@ const orderColumns = `id, status, items, checkout_items, checkout_open, holds, c
 	amount_paid, amount_refunded, customer_email, checkout_session, payment_intent, payment_error,
 	dispute, oversold, unknown_products, items_error, created_at, updated_at, checkout_expires_at,
 	oversold_refund, amount_due, livemode, payment_mismatch, mismatched_payments, mismatch_refunds,
-	checkout_amount_due, checkout_currency, checkout_livemode`
+	checkout_amount_due, checkout_currency, checkout_livemode, locale`
 
 func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	var o caisse.OrderRecord
@@ -26,7 +26,7 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 		&o.AmountTotal, &o.AmountPaid, &o.AmountRefunded, &o.CustomerEmail, &o.CheckoutSession,
 		&o.PaymentIntent, &o.PaymentError, &dispute, &o.Oversold, &unknown, &o.ItemsError, &created, &updated,
 		&expires, &o.OversoldRefund, &o.AmountDue, &o.Livemode, &o.PaymentMismatch, &mismatched, &refunds,
-		&o.CheckoutTerms.AmountDue, &o.CheckoutTerms.Currency, &o.CheckoutTerms.Livemode); err != nil {
+		&o.CheckoutTerms.AmountDue, &o.CheckoutTerms.Currency, &o.CheckoutTerms.Livemode, &o.Locale); err != nil {
 		return nil, err
 	}
 	o.Status = caisse.OrderStatus(status)
@@ -97,7 +97,7 @@ func putOrder(ctx context.Context, q Querier, o *caisse.OrderRecord) error {
 	}
 	_, err := q.Exec(ctx, `
 		INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-			?, ?, ?, ?, ?, ?, ?, ?)
+			?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, items = excluded.items,
 			checkout_items = excluded.checkout_items, checkout_open = excluded.checkout_open,
 			holds = excluded.holds, currency = excluded.currency, amount_total = excluded.amount_total,
@@ -111,13 +111,13 @@ func putOrder(ctx context.Context, q Querier, o *caisse.OrderRecord) error {
 			livemode = excluded.livemode, payment_mismatch = excluded.payment_mismatch,
 			mismatched_payments = excluded.mismatched_payments, mismatch_refunds = excluded.mismatch_refunds,
 			checkout_amount_due = excluded.checkout_amount_due, checkout_currency = excluded.checkout_currency,
-			checkout_livemode = excluded.checkout_livemode`,
+			checkout_livemode = excluded.checkout_livemode, locale = excluded.locale`,
 		o.ID, string(o.Status), jsonList(o.Items), jsonList(o.CheckoutItems), o.CheckoutOpen, jsonList(o.Holds),
 		o.Currency, o.AmountTotal, o.AmountPaid, o.AmountRefunded, o.CustomerEmail, o.CheckoutSession,
 		o.PaymentIntent, o.PaymentError, dispute, o.Oversold, jsonList(o.UnknownProducts), o.ItemsError,
 		micros(o.CreatedAt), micros(o.UpdatedAt), expiresMicros(o.CheckoutExpiresAt), o.OversoldRefund,
 		o.AmountDue, o.Livemode, o.PaymentMismatch, jsonList(o.MismatchedPayments), jsonList(o.MismatchRefunds),
-		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode)
+		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode, o.Locale)
 	if err != nil {
 		return fmt.Errorf("error storing order %s: %w", o.ID, err)
 	}

@@ -171,7 +171,7 @@ func deadLetterAlert(ev *caisse.Event, reason string) caisse.OutboxMessage {
 		fields["Order"] = ev.OrderID
 	}
 	return caisse.AlertMessage(ev.ID, caisse.TopicDeadLetter, ev.OrderID, caisse.Alert{
-		Title: "Event " + ev.ID + " failed for good",
+		Title: "An event failed for good",
 		Text: "caisse could not apply " + ev.Type + " event " + ev.ID + ": " + reason +
 			". Fix the cause, then replay it: caisse events replay " + ev.ID + " (or replay every dead letter with --failed).",
 		Fields: fields, Link: caisse.DashboardURL(ev.ID, ev.Livemode),

@@ -10,12 +10,12 @@ import (
 
 var _ caisse.ProductService = (*Store)(nil)
 
-const productColumns = `id, name, price, currency, stock, reserved, created_at, updated_at`
+const productColumns = `id, name, price, currency, stock, reserved, created_at, updated_at, sanity_id`
 
 func scanProduct(row Row) (*caisse.Product, error) {
 	var p caisse.Product
 	var created, updated int64
-	if err := row.Scan(&p.ID, &p.Name, &p.Price, &p.Currency, &p.Stock, &p.Reserved, &created, &updated); err != nil {
+	if err := row.Scan(&p.ID, &p.Name, &p.Price, &p.Currency, &p.Stock, &p.Reserved, &created, &updated, &p.SanityID); err != nil {
 		return nil, err
 	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -69,19 +69,20 @@ func (s *Store) PutProduct(ctx context.Context, id string, u caisse.ProductUpdat
 	price := opt(deref(u.Price), u.Price == nil)
 	currency := opt(deref(u.Currency), u.Currency == nil)
 	stock := opt(deref(u.Stock), u.Stock == nil)
+	sanityID := opt(deref(u.SanityID), u.SanityID == nil)
 	var p *caisse.Product
 	err := s.inTx(ctx, func(tx Tx) error {
 		now := micros(s.now())
 		var err error
 		p, err = scanProduct(tx.QueryRow(ctx, `
-			INSERT INTO products (id, name, price, currency, stock, reserved, created_at, updated_at)
-			VALUES (?, COALESCE(?, ''), COALESCE(?, 0), COALESCE(?, ''), COALESCE(?, 0), 0, ?, ?)
+			INSERT INTO products (id, name, price, currency, stock, reserved, created_at, updated_at, sanity_id)
+			VALUES (?, COALESCE(?, ''), COALESCE(?, 0), COALESCE(?, ''), COALESCE(?, 0), 0, ?, ?, COALESCE(?, ''))
 			ON CONFLICT (id) DO UPDATE SET name = COALESCE(?, products.name), price = COALESCE(?, products.price),
 				currency = COALESCE(?, products.currency), stock = COALESCE(?, products.stock),
-				updated_at = excluded.updated_at
+				sanity_id = COALESCE(?, products.sanity_id), updated_at = excluded.updated_at
 			WHERE COALESCE(?, products.stock) >= products.reserved
 			RETURNING `+productColumns,
-			id, name, price, currency, stock, now, now, name, price, currency, stock, stock))
+			id, name, price, currency, stock, now, now, sanityID, name, price, currency, stock, sanityID, stock))
 		if errors.Is(err, ErrNoRows) {
 			var reserved int64
 			if err := tx.QueryRow(ctx, `SELECT reserved FROM products WHERE id = ?`, id).Scan(&reserved); err != nil {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,11 +32,45 @@ type refundWorker struct {
 
 func (w *refundWorker) Work(ctx context.Context, job *river.Job[RefundOversoldArgs]) error {
 	err := w.store.refundOversold(ctx, job.Args.OrderID)
-	if err != nil && job.Attempt >= job.MaxAttempts {
-		w.store.Logger.Error("caisse could not refund an oversold order: refund it in the Stripe Dashboard",
-			"order_id", job.Args.OrderID, "error", err.Error())
+	if err != nil && (job.Attempt >= job.MaxAttempts || isCancel(err)) {
+		w.store.refundFailed(ctx, "stripe:"+caisse.KindRefundOversold+":"+job.Args.OrderID, job.Args.OrderID, "", err)
 	}
 	return err
+}
+
+func isCancel(err error) bool {
+	var cancel *river.JobCancelError
+	return errors.As(err, &cancel)
+}
+
+// refundFailed records that a refund caisse was to ask for could not be
+// made: its outbox row is failed, and the team is told to refund by hand.
+func (s *Store) refundFailed(ctx context.Context, key, orderID, paymentIntent string, cause error) {
+	ctx = context.WithoutCancel(ctx)
+	reason := cause.Error()
+	if len(reason) > 2000 {
+		reason = reason[:2000]
+	}
+	s.Logger.Error("caisse could not make a refund: refund the payment in the Stripe Dashboard",
+		"order_id", orderID, "payment_intent", paymentIntent, "error", reason)
+	err := s.retryTx(ctx, func(tx Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET status = ?, last_error = ?, attempts = attempts + 1 WHERE key = ? AND status = ?`,
+			string(caisse.DeliveryFailed), reason, key, string(caisse.DeliveryPending)); err != nil {
+			return err
+		}
+		fields := map[string]string{"Order": orderID}
+		if paymentIntent != "" {
+			fields["Payment"] = paymentIntent
+		}
+		return s.addOutbox(ctx, tx, s.now(), caisse.AlertMessage(key, caisse.TopicDeliveryFailed, orderID, caisse.Alert{
+			Title:  "A refund caisse was to make failed",
+			Text:   "caisse could not refund a payment of order " + orderID + ": " + reason + ". Refund it in the Stripe Dashboard.",
+			Fields: fields, Link: caisse.DashboardURL(cmp.Or(paymentIntent, orderID), false),
+		}))
+	})
+	if err != nil {
+		s.Logger.Error("could not record a failed refund", "order_id", orderID, "error", err.Error())
+	}
 }
 
 // refundOversold refunds an oversold order's payment, once: the idempotency
@@ -69,7 +104,8 @@ func (s *Store) refundOversold(ctx context.Context, orderID string) error {
 			refund, micros(now), orderID); err != nil {
 			return err
 		}
-		return s.refunded(ctx, tx, now, "stripe:"+caisse.KindRefundOversold+":"+orderID, o, "oversold", o.PaymentIntent, o.AmountPaid, o.Currency)
+		return s.refunded(ctx, tx, now, "stripe:"+caisse.KindRefundOversold+":"+orderID, o.ID, o.CustomerEmail, "oversold",
+			o.PaymentIntent, o.AmountPaid, o.Currency)
 	})
 	if err != nil {
 		return fmt.Errorf("error recording refund %s of order %s: %w", refund, orderID, err)
@@ -97,9 +133,9 @@ type mismatchRefundWorker struct {
 
 func (w *mismatchRefundWorker) Work(ctx context.Context, job *river.Job[RefundMismatchArgs]) error {
 	err := w.store.refundMismatch(ctx, job.Args.OrderID, job.Args.PaymentIntent)
-	if err != nil && job.Attempt >= job.MaxAttempts {
-		w.store.Logger.Error("caisse could not refund a payment that does not pay its order: refund it in the Stripe Dashboard",
-			"order_id", job.Args.OrderID, "payment_intent", job.Args.PaymentIntent, "error", err.Error())
+	if err != nil && (job.Attempt >= job.MaxAttempts || isCancel(err)) {
+		w.store.refundFailed(ctx, "stripe:"+caisse.KindRefundMismatch+":"+job.Args.OrderID+":"+job.Args.PaymentIntent,
+			job.Args.OrderID, job.Args.PaymentIntent, err)
 	}
 	return err
 }
@@ -142,8 +178,10 @@ func (s *Store) refundMismatch(ctx context.Context, orderID, paymentIntent strin
 				return err
 			}
 		}
-		amount, currency := mismatchAmount(ctx, tx, orderID, paymentIntent)
-		return s.refunded(ctx, tx, now, "stripe:"+caisse.KindRefundMismatch+":"+orderID+":"+paymentIntent, o,
+		// The apology goes to whoever made the refunded payment, who may not
+		// be the order's customer.
+		amount, currency, email := mismatchPayment(ctx, tx, orderID, paymentIntent)
+		return s.refunded(ctx, tx, now, "stripe:"+caisse.KindRefundMismatch+":"+orderID+":"+paymentIntent, o.ID, email,
 			"payment_mismatch", paymentIntent, amount, currency)
 	})
 	if err != nil {
@@ -156,7 +194,7 @@ func (s *Store) refundMismatch(ctx context.Context, orderID, paymentIntent strin
 
 // refunded records that a refund caisse asked for is made: its outbox row
 // is delivered, and the customer gets an apology that says why.
-func (s *Store) refunded(ctx context.Context, tx Tx, now time.Time, key string, o *caisse.OrderRecord, reason, paymentIntent string, amount int64, currency string) error {
+func (s *Store) refunded(ctx context.Context, tx Tx, now time.Time, key, orderID, email, reason, paymentIntent string, amount int64, currency string) error {
 	if _, err := tx.Exec(ctx, `UPDATE outbox SET status = ?, delivered_at = ?, attempts = attempts + 1 WHERE key = ?`,
 		string(caisse.DeliveryDelivered), micros(now), key); err != nil {
 		return err
@@ -166,21 +204,19 @@ func (s *Store) refunded(ctx context.Context, tx Tx, now time.Time, key string, 
 		payload["amount"], payload["currency"] = amount, currency
 	}
 	return s.addOutbox(ctx, tx, now, caisse.OutboxMessage{
-		Key: "email:" + caisse.TopicRefundApology + ":" + o.ID + ":" + paymentIntent, Channel: caisse.ChannelEmail,
-		Topic: caisse.TopicRefundApology, Recipient: o.CustomerEmail, OrderID: o.ID, Payload: payload,
+		Key: "email:" + caisse.TopicRefundApology + ":" + orderID + ":" + paymentIntent, Channel: caisse.ChannelEmail,
+		Topic: caisse.TopicRefundApology, Recipient: email, OrderID: orderID, Payload: payload,
 	})
 }
 
-// mismatchAmount is what a mismatched payment brought, from its facts (0
-// when caisse does not know).
-func mismatchAmount(ctx context.Context, tx Tx, orderID, paymentIntent string) (int64, string) {
+// mismatchPayment is what a mismatched payment brought and who made it,
+// from its facts (0 and "" when caisse does not know).
+func mismatchPayment(ctx context.Context, tx Tx, orderID, paymentIntent string) (amount int64, currency, email string) {
 	rows, err := tx.Query(ctx, `SELECT data FROM facts WHERE order_id = ? AND (id = ? OR payment_intent = ?)`, orderID, paymentIntent, paymentIntent)
 	if err != nil {
-		return 0, ""
+		return 0, "", ""
 	}
 	defer rows.Close()
-	var amount int64
-	var currency string
 	for rows.Next() {
 		var data string
 		var f caisse.Fact
@@ -192,8 +228,12 @@ func mismatchAmount(ctx context.Context, tx Tx, orderID, paymentIntent string) (
 				amount, currency = a, f.Currency
 			}
 		}
+		// The session's address first, then the payment intent's.
+		if f.CustomerEmail != "" && (email == "" || f.Kind == caisse.KindSession) {
+			email = f.CustomerEmail
+		}
 	}
-	return amount, currency
+	return amount, currency, email
 }
 
 // SweepArgs is the periodic job that releases the holds of checkouts that

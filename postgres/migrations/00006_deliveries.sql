@@ -25,7 +25,14 @@ CREATE INDEX outbox_channel ON outbox (channel, seq);
 -- The metrics count what waits and what failed, and how old the oldest is.
 CREATE INDEX outbox_status ON outbox (status, created_at);
 
+-- The customer's language, for their emails; a product's document in the
+-- Sanity CMS.
+ALTER TABLE orders ADD COLUMN locale TEXT NOT NULL DEFAULT '';
+ALTER TABLE products ADD COLUMN sanity_id TEXT NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE products DROP COLUMN sanity_id;
+ALTER TABLE orders DROP COLUMN locale;
 DROP INDEX outbox_status;
 DROP INDEX outbox_channel;
 DROP INDEX outbox_order;
