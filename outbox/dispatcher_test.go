@@ -471,3 +471,26 @@ func TestSlowChannelDelaysOnlyItself(t *testing.T) {
 		})
 	})
 }
+
+// Delivered and skipped rows older than the retention are pruned; those
+// still to send, and failed ones, stay.
+func TestOldDeliveriesArePruned(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
+		s := openStore(t, kind, kind.NewURL(t), false)
+		ctx := context.Background()
+		if err := s.Core().WriteOutbox(ctx, email("skipped", "buyer@example.com"),
+			caisse.AlertMessage("a", caisse.TopicOversold, "o1", caisse.Alert{Title: "t", Text: "x"})); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Core().PruneDeliveries(ctx, time.Now().Add(time.Hour))
+		if err != nil || n != 1 {
+			t.Fatalf("pruned %d (%v), want the skipped email only", n, err)
+		}
+		if l := deliveries(t, s, caisse.DeliveryFilter{}); len(l) != 1 || l[0].Channel != caisse.ChannelAlert || l[0].Status != caisse.DeliveryPending {
+			t.Fatalf("left %+v, want the pending alert", l)
+		}
+		if n, err := s.Core().PruneDeliveries(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("pruned %d rows younger than the retention (%v)", n, err)
+		}
+	})
+}

@@ -212,3 +212,15 @@ func (a *app) deliveriesOf(query string) []caisse.Delivery {
 func (a *app) drained() bool {
 	return len(a.deliveriesOf("status=pending")) == 0
 }
+
+// metrics returns what /metrics shows now.
+func (a *app) metrics() string {
+	a.t.Helper()
+	res, err := http.Get(a.url + "/metrics")
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}

@@ -30,15 +30,23 @@ type checksWorker struct {
 }
 
 func (w *checksWorker) Work(ctx context.Context, _ *river.Job[ChecksArgs]) error {
+	return w.store.RunChecks(ctx)
+}
+
+// RunChecks looks for what the team should hear of without any event
+// saying so, and alerts them: a long silence from Stripe while checkouts are
+// opened, and (with a secret key) the webhook endpoint missing, disabled or
+// deaf to types caisse handles.
+func (s *Store) RunChecks(ctx context.Context) error {
 	var errs []error
-	if err := w.store.CheckSilence(ctx); err != nil {
+	if err := s.CheckSilence(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if w.store.Stripe != nil {
-		rep, err := w.store.CheckWebhookEndpoint(ctx)
+	if s.Stripe != nil {
+		rep, err := s.CheckWebhookEndpoint(ctx)
 		if err != nil {
 			errs = append(errs, err)
-		} else if err := w.store.alertEndpoint(ctx, rep); err != nil {
+		} else if err := s.alertEndpoint(ctx, rep); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -24,6 +24,7 @@ type db interface {
 	caisse.OrderService
 	caisse.ProductService
 	caisse.CheckoutService
+	caisse.DeliveryService
 	Core() *sqlstore.Store
 	Open(ctx context.Context) error
 	Migrate(ctx context.Context) error
