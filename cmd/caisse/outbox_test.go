@@ -32,7 +32,9 @@ func TestOperatingTheOutbox(t *testing.T) {
 		if l := a.deliveriesOf("channel=email&order=o1"); len(l) != 1 || l[0].Status != caisse.DeliveryDelivered || l[0].Topic != caisse.TopicOrderConfirmation {
 			t.Fatalf("the confirmation: %+v", l)
 		}
-		var bad struct{ Error struct{ Code, Message string } }
+		var bad struct {
+			Error struct{ Code, Message string }
+		}
 		if s := a.admin(http.MethodGet, "/api/admin/outbox?channel=fax", nil, &bad); s != http.StatusBadRequest || !strings.Contains(bad.Error.Message, "email, alert, sanity, webhook or stripe") {
 			t.Fatalf("an unknown channel: %d %+v", s, bad)
 		}
