@@ -93,6 +93,8 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 		Observe:      a.observe,
 		// A failed delivery is tried 4 times in moments, then failed.
 		Backoff: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
+		// Alerts and emails wait a second (not five) to gather.
+		NoticeDelay: time.Second,
 	}
 	if err := a.p.Open(context.Background()); err != nil {
 		t.Fatal(err)

@@ -37,6 +37,9 @@ type Program struct {
 	ObserveDelivery func(d caisse.Delivery, status caisse.DeliveryStatus, err error)
 	// Backoff overrides the waits between delivery attempts.
 	Backoff []time.Duration
+	// NoticeDelay, when set, overrides how long alerts and customer emails
+	// wait before they go out (alertDelay, emailDelay).
+	NoticeDelay time.Duration
 
 	DB       Store
 	HTTP     *caissehttp.Server
@@ -67,6 +70,9 @@ func (p *Program) Open(ctx context.Context) error {
 	}
 	p.DB = db
 	core := db.Core()
+	if p.NoticeDelay > 0 {
+		ch.recipients.AlertDelay, ch.recipients.EmailDelay = p.NoticeDelay, p.NoticeDelay
+	}
 	core.Outbox = ch.recipients
 	core.AlertSilence = p.Config.AlertSilence
 	core.WebhookPaths = caissehttp.WebhookPaths
