@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/outbound"
 )
 
 // TestType is the type of the message `caisse notify test` sends.
@@ -150,7 +151,7 @@ func New(cfg Config) (*Sender, error) {
 	// A short query value (a page number) is no secret, and replacing it
 	// would garble every message.
 	secrets = slices.DeleteFunc(secrets, func(s string) bool { return len(s) < 6 })
-	s := &Sender{url: raw, recipient: Recipient(raw), key: key, secrets: secrets, client: httpClient(cfg.HTTPClient), now: cfg.Now}
+	s := &Sender{url: raw, recipient: Recipient(raw), key: key, secrets: secrets, client: outbound.Client(cfg.HTTPClient), now: cfg.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -250,15 +251,15 @@ func (s *Sender) Send(ctx context.Context, n caisse.Notice) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("error sending webhook %s to %s: interrupted: %w", id, s.recipient, ctx.Err())
 		}
-		return caisse.Retryf("could not reach %s (%s): caisse will try again", s.recipient, transportCause(err, s.secrets))
+		return caisse.Retryf("could not reach %s (%s): caisse will try again", s.recipient, outbound.TransportCause(err, s.secrets))
 	}
-	answer := readAnswer(resp)
+	answer := outbound.ReadAnswer(resp)
 	return s.outcome(resp, answer)
 }
 
 func (s *Sender) outcome(resp *http.Response, answer []byte) error {
 	code := resp.StatusCode
-	status := strings.TrimSpace(fmt.Sprintf("%d %s", code, snippet(answer, s.secrets)))
+	status := strings.TrimSpace(fmt.Sprintf("%d %s", code, outbound.Snippet(answer, s.secrets)))
 	switch {
 	case code >= 200 && code < 300:
 		return nil
@@ -273,7 +274,7 @@ func (s *Sender) outcome(resp *http.Response, answer []byte) error {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		return &caisse.DeliveryError{
 			Message:    fmt.Sprintf("%s asked caisse to wait (%s): caisse will try again", s.recipient, status),
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now()),
+			RetryAfter: outbound.RetryAfter(resp.Header.Get("Retry-After"), s.now()),
 		}
 	case code == http.StatusBadRequest || code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return caisse.Retryf("%s refused the webhook (%s): caisse will try again. If it keeps refusing, check that it verifies signatures with the secret in CAISSE_NOTIFY_SECRET", s.recipient, status)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/outbound"
 )
 
 // Defaults of the optional settings.
@@ -113,7 +114,7 @@ func New(cfg Config) (*Sender, error) {
 		field:   cmp.Or(strings.TrimSpace(cfg.Field), DefaultField),
 		token:   strings.TrimSpace(cfg.Token),
 		now:     cfg.Now,
-		client:  httpClient(cfg.HTTPClient),
+		client:  outbound.Client(cfg.HTTPClient),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -146,7 +147,7 @@ func New(cfg Config) (*Sender, error) {
 		switch {
 		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.User != nil:
 			errs = append(errs, errors.New("CAISSE_SANITY_URL must be a web address such as https://PROJECT.api.sanity.io, or unset"))
-		case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		case u.Scheme == "http" && !outbound.IsLoopback(u.Hostname()):
 			errs = append(errs, errors.New("CAISSE_SANITY_URL must start with https://: over plain http anyone on the way could read the token"))
 		}
 		s.base = strings.TrimRight(base, "/")
@@ -229,9 +230,9 @@ func (s *Sender) send(ctx context.Context, m mutations, query url.Values, txID s
 		if ctx.Err() != nil {
 			return fmt.Errorf("error sending availability to Sanity: interrupted: %w", ctx.Err())
 		}
-		return caisse.Retryf("could not reach Sanity (%s): caisse will try again", transportCause(err, []string{s.token}))
+		return caisse.Retryf("could not reach Sanity (%s): caisse will try again", outbound.TransportCause(err, []string{s.token}))
 	}
-	answer := readAnswer(resp)
+	answer := outbound.ReadAnswer(resp)
 	return s.outcome(resp, answer, txID)
 }
 
@@ -264,7 +265,7 @@ func (s *Sender) outcome(resp *http.Response, answer []byte, txID string) error 
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		return &caisse.DeliveryError{
 			Message:    fmt.Sprintf("Sanity asked caisse to slow down (%s): caisse will try again", status),
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now()),
+			RetryAfter: outbound.RetryAfter(resp.Header.Get("Retry-After"), s.now()),
 		}
 	case code == http.StatusConflict:
 		// Two changes of one document at once: the next attempt reads the
@@ -314,14 +315,14 @@ func describe(answer []byte, secrets []string) string {
 		for _, item := range e.Items[:min(len(e.Items), 2)] {
 			parts = append(parts, item.Error.Description)
 		}
-		return snippet([]byte(strings.Join(parts, "; ")), secrets)
+		return outbound.Snippet([]byte(strings.Join(parts, "; ")), secrets)
 	}
 	var a errorAnswer
 	var label string
 	if json.Unmarshal(answer, &a) == nil && json.Unmarshal(a.Error, &label) == nil && (label != "" || a.Message != "") {
-		return snippet([]byte(strings.TrimSpace(label+" - "+a.Message)), secrets)
+		return outbound.Snippet([]byte(strings.TrimSpace(label+" - "+a.Message)), secrets)
 	}
-	return snippet(answer, secrets)
+	return outbound.Snippet(answer, secrets)
 }
 
 // transactionUsed reports whether a 409 says that the transaction id was

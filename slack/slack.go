@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/outbound"
 )
 
 // Config is what a Sender needs.
@@ -70,7 +71,7 @@ func New(cfg Config) (*Sender, error) {
 		// url.Parse's error quotes the address, which is a secret.
 		return nil, fmt.Errorf("CAISSE_ALERT_WEBHOOK_URL is not a web address: set it to the address Slack shows for the incoming webhook, such as https://hooks.slack.com/services/…")
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !outbound.IsLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("CAISSE_ALERT_WEBHOOK_URL must start with https://: over plain http anyone on the way could read the address and post to the channel")
 	}
 	secrets := []string{raw, u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery}
@@ -91,7 +92,7 @@ func New(cfg Config) (*Sender, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Sender{url: raw, secrets: secrets, client: httpClient(cfg.HTTPClient), now: now}, nil
+	return &Sender{url: raw, secrets: secrets, client: outbound.Client(cfg.HTTPClient), now: now}, nil
 }
 
 // Send posts the alert. It returns nil once the webhook accepted it, and
@@ -112,9 +113,9 @@ func (s *Sender) Send(ctx context.Context, n caisse.Notice) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("error sending alert: interrupted: %w", ctx.Err())
 		}
-		return caisse.Retryf("could not reach the alert webhook (%s): caisse will try again", transportCause(err, s.secrets))
+		return caisse.Retryf("could not reach the alert webhook (%s): caisse will try again", outbound.TransportCause(err, s.secrets))
 	}
-	answer := readAnswer(resp)
+	answer := outbound.ReadAnswer(resp)
 	return s.outcome(resp, answer)
 }
 
@@ -124,7 +125,7 @@ func (s *Sender) Send(ctx context.Context, n caisse.Notice) error {
 // with Retry-After; 5xx a failure on Slack's side.
 func (s *Sender) outcome(resp *http.Response, answer []byte) error {
 	code := resp.StatusCode
-	said := snippet(answer, s.secrets)
+	said := outbound.Snippet(answer, s.secrets)
 	status := strings.TrimSpace(fmt.Sprintf("%d %s", code, said))
 	switch {
 	case code >= 200 && code < 300:
@@ -146,7 +147,7 @@ func (s *Sender) outcome(resp *http.Response, answer []byte) error {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		return &caisse.DeliveryError{
 			Message:    fmt.Sprintf("the alert webhook asked caisse to slow down (%s): caisse will try again", status),
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now()),
+			RetryAfter: outbound.RetryAfter(resp.Header.Get("Retry-After"), s.now()),
 		}
 	case code >= 500 || code == http.StatusRequestTimeout:
 		return caisse.Retryf("the alert webhook failed (%s): caisse will try again", status)

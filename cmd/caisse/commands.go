@@ -496,31 +496,41 @@ func (m *Main) events(ctx context.Context, args []string) error {
 			fmt.Fprintf(w, "\n%s\n", e.Payload)
 		})
 	case "replay":
-		var ids []string
-		switch {
-		case *failed && len(pos) == 0:
-			if ids, err = c.db.ReplayFailed(ctx); err != nil {
-				return err
-			}
-		case !*failed && len(pos) == 1:
-			if _, err := c.db.ReplayEvent(ctx, pos[0]); err != nil {
-				return err
-			}
-			ids = pos
-		default:
-			return fmt.Errorf("usage: caisse events replay ID, or caisse events replay --failed")
-		}
-		if ids == nil {
-			ids = []string{}
-		}
-		return c.print(map[string]any{"replayed": ids}, func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "queued %d event(s) for processing by the running caisse\n", len(ids))
-			for _, id := range ids {
-				fmt.Fprintln(w, id)
-			}
-		})
+		return c.again(pos, *failed, "replayed", "caisse events replay ID, or caisse events replay --failed",
+			"queued %d event(s) for processing by the running caisse\n",
+			func(id string) error { _, err := c.db.ReplayEvent(ctx, id); return err },
+			func() ([]string, error) { return c.db.ReplayFailed(ctx) })
 	}
 	return fmt.Errorf("unknown events command %q: use list, show or replay", args[0])
+}
+
+// again puts one item (its id the only positional argument) or, with
+// --failed, every failed one back to work, and prints their ids under key.
+func (c *command) again(pos []string, failed bool, key, usage, done string, one func(id string) error, all func() ([]string, error)) error {
+	var ids []string
+	switch {
+	case failed && len(pos) == 0:
+		var err error
+		if ids, err = all(); err != nil {
+			return err
+		}
+	case !failed && len(pos) == 1:
+		if err := one(pos[0]); err != nil {
+			return err
+		}
+		ids = pos
+	default:
+		return fmt.Errorf("usage: %s", usage)
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return c.print(map[string]any{key: ids}, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, done, len(ids))
+		for _, id := range ids {
+			fmt.Fprintln(w, id)
+		}
+	})
 }
 
 // allPages reads every page of a list.

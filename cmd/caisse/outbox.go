@@ -45,29 +45,10 @@ func (m *Main) outbox(ctx context.Context, args []string) error {
 			}
 		})
 	case "retry":
-		var ids []string
-		switch {
-		case *failed && len(pos) == 0:
-			if ids, err = c.db.RetryFailedDeliveries(ctx); err != nil {
-				return err
-			}
-		case !*failed && len(pos) == 1:
-			if _, err := c.db.RetryDelivery(ctx, pos[0]); err != nil {
-				return err
-			}
-			ids = pos
-		default:
-			return fmt.Errorf("usage: caisse outbox retry ID, or caisse outbox retry --failed")
-		}
-		if ids == nil {
-			ids = []string{}
-		}
-		return c.print(map[string]any{"retried": ids}, func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "%d delivery(ies) will be sent again by the running caisse\n", len(ids))
-			for _, id := range ids {
-				fmt.Fprintln(w, id)
-			}
-		})
+		return c.again(pos, *failed, "retried", "caisse outbox retry ID, or caisse outbox retry --failed",
+			"%d delivery(ies) will be sent again by the running caisse\n",
+			func(id string) error { _, err := c.db.RetryDelivery(ctx, id); return err },
+			func() ([]string, error) { return c.db.RetryFailedDeliveries(ctx) })
 	}
 	return fmt.Errorf("unknown outbox command %q: use list or retry", args[0])
 }

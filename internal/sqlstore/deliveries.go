@@ -227,12 +227,9 @@ func (s *Store) FindDeliveries(ctx context.Context, f caisse.DeliveryFilter) ([]
 		args = append(args, f.OrderID)
 	}
 	if f.StartingAfter != "" {
-		var seq int64
-		err := r.QueryRow(ctx, `SELECT seq FROM outbox WHERE id = ?`, f.StartingAfter).Scan(&seq)
-		if errors.Is(err, ErrNoRows) {
-			return nil, false, caisse.Errorf(caisse.EINVALID, "starting_after: no delivery %s", f.StartingAfter)
-		} else if err != nil {
-			return nil, false, fmt.Errorf("error listing deliveries: %w", err)
+		seq, err := seqOf(ctx, r, "outbox", "delivery", f.StartingAfter)
+		if err != nil {
+			return nil, false, err
 		}
 		where += " AND seq < ?"
 		args = append(args, seq)

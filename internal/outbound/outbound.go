@@ -1,4 +1,8 @@
-package sanity
+// Package outbound holds what caisse's channels that post over HTTP (team
+// alerts, Sanity, the shop's own webhooks) share: a client that never
+// follows redirects, reading Retry-After, and quoting an answer or a network
+// error without the secrets it may hold.
+package outbound
 
 import (
 	"context"
@@ -16,24 +20,24 @@ import (
 	"unicode/utf8"
 )
 
-// Timeout bounds one request to Sanity when no client is given.
+// Timeout bounds one request when no client is given.
 const Timeout = 15 * time.Second
 
 // maxRetryAfter caps how long a Retry-After can hold a delivery back, so a
-// wrong header cannot park an update for days.
+// wrong header cannot park a delivery for days.
 const maxRetryAfter = 24 * time.Hour
 
 // snippetLen is how much of an answer an error message quotes, in characters.
 const snippetLen = 120
 
-// noRedirects makes a client return a 3xx as it is: Sanity's API does not
-// redirect, so one means CAISSE_SANITY_URL points elsewhere, and a redirect
-// is not where the token should go.
+// noRedirects makes a client return a 3xx as it is: a recipient that moved
+// is one to set up again, not to chase, and a redirect is not where its
+// secrets (a token, an address that is a secret) should go.
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// httpClient returns a copy of c (or of a zero client) that never follows
+// Client returns a copy of c (or of a zero client) that never follows
 // redirects and gives up after Timeout unless c sets its own.
-func httpClient(c *http.Client) *http.Client {
+func Client(c *http.Client) *http.Client {
 	var cc http.Client
 	if c != nil {
 		cc = *c
@@ -45,18 +49,18 @@ func httpClient(c *http.Client) *http.Client {
 	return &cc
 }
 
-// readAnswer reads the start of an answer's body and discards the rest, so
+// ReadAnswer reads the start of an answer's body and discards the rest, so
 // the connection can be reused.
-func readAnswer(resp *http.Response) []byte {
+func ReadAnswer(resp *http.Response) []byte {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return b
 }
 
-// retryAfter reads a Retry-After header, in seconds or as an HTTP date, as a
+// RetryAfter reads a Retry-After header, in seconds or as an HTTP date, as a
 // delay from now; 0 when it is missing, unreadable or already past.
-func retryAfter(v string, now time.Time) time.Duration {
+func RetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
@@ -75,11 +79,11 @@ func retryAfter(v string, now time.Time) time.Duration {
 
 var tags = regexp.MustCompile(`<[^>]*>`)
 
-// snippet returns a short, printable piece of an answer that is safe to show
+// Snippet returns a short, printable piece of an answer that is safe to show
 // the owner: each secret replaced, markup and control characters removed,
 // whitespace collapsed.
-func snippet(b []byte, secrets []string) string {
-	s := redact(strings.ToValidUTF8(string(b), ""), secrets)
+func Snippet(b []byte, secrets []string) string {
+	s := Redact(strings.ToValidUTF8(string(b), ""), secrets)
 	if strings.HasPrefix(strings.TrimSpace(s), "<") {
 		s = tags.ReplaceAllString(s, " ")
 	}
@@ -96,8 +100,8 @@ func snippet(b []byte, secrets []string) string {
 	return s
 }
 
-// redact replaces each secret in s, the longest first.
-func redact(s string, secrets []string) string {
+// Redact replaces each secret in s, the longest first.
+func Redact(s string, secrets []string) string {
 	secrets = slices.Clone(secrets)
 	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 	for _, secret := range secrets {
@@ -108,9 +112,9 @@ func redact(s string, secrets []string) string {
 	return s
 }
 
-// transportCause says why a request got no answer, without net/http's
-// *url.Error around it, which quotes the whole address.
-func transportCause(err error, secrets []string) string {
+// TransportCause says why a request got no answer, without the request's
+// address: net/http's *url.Error quotes it, and the address is a secret.
+func TransportCause(err error, secrets []string) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
@@ -119,11 +123,11 @@ func transportCause(err error, secrets []string) string {
 	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
 		return "no answer in time"
 	}
-	return redact(err.Error(), secrets)
+	return Redact(err.Error(), secrets)
 }
 
-// isLoopback reports whether host names this machine.
-func isLoopback(host string) bool {
+// IsLoopback reports whether host names this machine.
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}
