@@ -24,12 +24,19 @@ func run(env map[string]string, args ...string) (int, string) {
 // set and never show them; a database URL is shown without its password.
 func TestHelpShowsNoSecret(t *testing.T) {
 	t.Parallel()
-	secrets := []string{testSecret, "sk_test_help0secret0key0123", testToken, "pw-in-userinfo", "pw-in-query", "pw-in-sslpassword"}
+	secrets := []string{testSecret, "sk_test_help0secret0key0123", testToken, "pw-in-userinfo", "pw-in-query", "pw-in-sslpassword",
+		"smtp-password-0123", "T0SLACK/B0SLACK/slack-secret-part", "sanity-token-0123", "endpoint-token-0123", notifySecret}
 	env := map[string]string{
-		"STRIPE_WEBHOOK_SECRET": testSecret,
-		"STRIPE_SECRET_KEY":     "sk_test_help0secret0key0123",
-		"CAISSE_ADMIN_TOKEN":    testToken,
-		"CAISSE_DATABASE_URL":   "postgres://caisse:pw-in-userinfo@db.internal:5432/shop?password=pw-in-query&sslpassword=pw-in-sslpassword",
+		"STRIPE_WEBHOOK_SECRET":    testSecret,
+		"STRIPE_SECRET_KEY":        "sk_test_help0secret0key0123",
+		"CAISSE_ADMIN_TOKEN":       testToken,
+		"CAISSE_DATABASE_URL":      "postgres://caisse:pw-in-userinfo@db.internal:5432/shop?password=pw-in-query&sslpassword=pw-in-sslpassword",
+		"CAISSE_SMTP_URL":          "smtp://shop:smtp-password-0123@mail.example:587",
+		"CAISSE_MAIL_FROM":         "Shop <shop@example.com>",
+		"CAISSE_ALERT_WEBHOOK_URL": "https://hooks.slack.com/services/T0SLACK/B0SLACK/slack-secret-part",
+		"CAISSE_SANITY_PROJECT":    "proj", "CAISSE_SANITY_DATASET": "production", "CAISSE_SANITY_TOKEN": "sanity-token-0123",
+		"CAISSE_NOTIFY_URLS":   "https://shop.example/hook?token=endpoint-token-0123",
+		"CAISSE_NOTIFY_SECRET": notifySecret,
 	}
 	for _, args := range [][]string{{"serve", "--help"}, {"serve", "-h"}, {"serve", "--port", "9000"}} {
 		code, out := run(env, args...)
@@ -42,6 +49,8 @@ func TestHelpShowsNoSecret(t *testing.T) {
 			}
 		}
 		for _, want := range []string{"(set from $STRIPE_WEBHOOK_SECRET)", "(set from $STRIPE_SECRET_KEY)", "(set from $CAISSE_ADMIN_TOKEN)",
+			"(set from $CAISSE_SMTP_URL)", "(set from $CAISSE_ALERT_WEBHOOK_URL)", "(set from $CAISSE_SANITY_TOKEN)",
+			"(set from $CAISSE_NOTIFY_URLS)", "(set from $CAISSE_NOTIFY_SECRET)",
 			`"postgres://caisse:…@db.internal:5432/shop?password=…&sslpassword=…"`, `(default "127.0.0.1:8080")`} {
 			if !strings.Contains(out, want) {
 				t.Errorf("caisse %s does not say %s:\n%s", strings.Join(args, " "), want, out)
