@@ -81,6 +81,13 @@ func (m *Metrics) EventProcessed(eventType string, status caisse.EventStatus, d 
 	m.Duration.Observe(d.Seconds())
 }
 
+// CountStatements exports a count of the SQL statements caisse runs.
+func (m *Metrics) CountStatements(n func() int64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "caisse_sql_statements_total", Help: "SQL statements caisse ran (each transaction's BEGIN and COMMIT included).",
+	}, func() float64 { return float64(n()) }))
+}
+
 // DeliveryAttempt records one delivery attempt and its outcome.
 func (m *Metrics) DeliveryAttempt(channel caisse.Channel, status caisse.DeliveryStatus) {
 	outcome := string(status)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -149,14 +150,15 @@ func (db *DB) Close() error {
 type driver struct{ db *DB }
 
 func (d driver) Begin(ctx context.Context) (sqlstore.Tx, error) {
+	d.db.Statements.Add(1)
 	tx, err := d.db.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &pgTx{querier: querier{tx}, tx: tx, river: d.db.river}, nil
+	return &pgTx{querier: querier{tx, &d.db.Statements}, tx: tx, river: d.db.river}, nil
 }
 
-func (d driver) Reader() sqlstore.Querier { return querier{d.db.pool} }
+func (d driver) Reader() sqlstore.Querier { return querier{d.db.pool, &d.db.Statements} }
 
 // Retryable reports deadlocks, serialization failures and lock timeouts:
 // the transaction lost a race and only needs to run again.
@@ -179,9 +181,13 @@ type execer interface {
 
 // querier runs the shared store's queries with pgx, numbering their
 // placeholders.
-type querier struct{ e execer }
+type querier struct {
+	e execer
+	n *atomic.Int64 // statements run, for the metrics
+}
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	q.n.Add(1)
 	tag, err := q.e.Exec(ctx, sqlstore.Rebind(query), args...)
 	if err != nil {
 		return 0, err
@@ -190,10 +196,12 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	q.n.Add(1)
 	return q.e.Query(ctx, sqlstore.Rebind(query), args...)
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	q.n.Add(1)
 	return row{q.e.QueryRow(ctx, sqlstore.Rebind(query), args...)}
 }
 
@@ -213,7 +221,7 @@ type pgTx struct {
 	river *river.Client[pgx.Tx]
 }
 
-func (t *pgTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t *pgTx) Commit(ctx context.Context) error   { t.n.Add(1); return t.tx.Commit(ctx) }
 func (t *pgTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
 // SkipLocked locks the rows a SELECT returns and passes over those another

@@ -181,14 +181,15 @@ func (d driver) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	if err := d.db.checkFile(); err != nil {
 		return nil, err
 	}
+	d.db.Statements.Add(1)
 	tx, err := d.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &sqliteTx{querier: querier{tx}, tx: tx, river: d.db.river}, nil
+	return &sqliteTx{querier: querier{tx, &d.db.Statements}, tx: tx, river: d.db.river}, nil
 }
 
-func (d driver) Reader() sqlstore.Querier { return querier{d.db.read} }
+func (d driver) Reader() sqlstore.Querier { return querier{d.db.read, &d.db.Statements} }
 
 // Retryable is false: with one writer holding the write lock from BEGIN,
 // SQLite has no deadlocks or serialization failures to retry.
@@ -202,9 +203,13 @@ type execer interface {
 
 // querier runs the shared store's queries on database/sql; SQLite takes its
 // ? placeholders as they are.
-type querier struct{ e execer }
+type querier struct {
+	e execer
+	n *atomic.Int64 // statements run, for the metrics
+}
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	q.n.Add(1)
 	res, err := q.e.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
@@ -213,6 +218,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	q.n.Add(1)
 	rows, err := q.e.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -221,6 +227,7 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	q.n.Add(1)
 	return q.e.QueryRowContext(ctx, query, args...)
 }
 
@@ -234,7 +241,7 @@ type sqliteTx struct {
 	river *river.Client[*sql.Tx]
 }
 
-func (t *sqliteTx) Commit(context.Context) error   { return t.tx.Commit() }
+func (t *sqliteTx) Commit(context.Context) error   { t.n.Add(1); return t.tx.Commit() }
 func (t *sqliteTx) Rollback(context.Context) error { return t.tx.Rollback() }
 
 // SkipLocked is empty: the transaction holds SQLite's only write lock, so no

@@ -83,6 +83,7 @@ func (p *Program) Open(ctx context.Context) error {
 		core.PollInterval = p.PollInterval
 	}
 	p.Metrics = caissehttp.NewMetrics(db.EventBacklog)
+	p.Metrics.CountStatements(core.Statements.Load)
 	db.Core().Processed = func(r sqlstore.ProcessReport) {
 		p.Metrics.EventProcessed(r.Event.Type, r.Status, r.Duration)
 		if p.Observe != nil {

@@ -131,6 +131,10 @@ type Store struct {
 	// that never arrived (0: never; needs Stripe).
 	ReconcileEvery time.Duration
 
+	// Statements counts the SQL statements caisse runs (transactions'
+	// BEGIN and COMMIT included), for the metrics.
+	Statements atomic.Int64
+
 	// Outbox says who the outbox writes rows for.
 	Outbox Recipients
 	// AlertSilence is how long without any event, while checkouts are
