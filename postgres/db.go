@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -22,7 +23,6 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/caisse/caisse/internal/sqlstore"
 )
@@ -46,9 +46,11 @@ type DB struct {
 func NewDB(url string) *DB {
 	db := &DB{Store: sqlstore.NewStore(), URL: url}
 	db.Driver = driver{db}
-	// PostgreSQL takes concurrent writers: several ingest transactions at
-	// once, each still grouping the events that wait.
+	// PostgreSQL takes concurrent writers: several ingest statements at
+	// once, each still grouping the events that wait, and two appliers, so
+	// that one applies in memory while the database serves the other.
 	db.Committers = 4
+	db.Appliers = 2
 	return db
 }
 
@@ -60,8 +62,15 @@ func (db *DB) Open(ctx context.Context) error {
 		return fmt.Errorf("CAISSE_DATABASE_URL is not a valid PostgreSQL URL; write it as postgres://user:password@host:5432/database")
 	}
 	if !strings.Contains(db.URL, "pool_max_conns") {
-		// Workers, webhook requests and River's own work share the pool.
-		cfg.MaxConns = int32(max(db.Workers, 1) + 16)
+		// Appliers, ingest, webhook requests and River's own work share the pool.
+		cfg.MaxConns = int32(max(db.Appliers, 1) + max(db.Committers, 1) + 16)
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && db.RescueAfter > 0 {
+		// A transaction left open by a frozen process ends after the rescue
+		// delay, and with it the locks on the events it claimed: other
+		// instances take them up. (A process that dies closes its
+		// connections, and the server ends its transactions at once.)
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(db.RescueAfter.Milliseconds(), 10)
 	}
 	db.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -125,11 +134,12 @@ func (db *DB) Ready(ctx context.Context) error {
 	return db.CheckReady(ctx, p)
 }
 
-// Start starts the workers that process stored events.
-func (db *DB) Start(ctx context.Context) error { return db.queue.Start(ctx) }
+// Start starts applying stored events, and River's periodic jobs and refunds.
+func (db *DB) Start(ctx context.Context) error { return db.queue.Start(ctx, db.Store) }
 
-// Stop lets running jobs finish (or, once ctx ends, cancels them; River hands
-// them back for a later attempt) and stops the workers.
+// Stop stops applying once the batches under way are committed, lets
+// running jobs finish (or, once ctx ends, cancels them; River hands them
+// back for a later attempt) and stops the workers.
 func (db *DB) Stop(ctx context.Context) error { return db.queue.Stop(ctx, db.Store) }
 
 // Close closes the pool.
@@ -159,6 +169,11 @@ func (d driver) Begin(ctx context.Context) (sqlstore.Tx, error) {
 }
 
 func (d driver) Reader() sqlstore.Querier { return querier{d.db.pool, &d.db.Statements} }
+
+// Writer runs each statement on the pool in a transaction of its own.
+func (d driver) Writer(context.Context) (sqlstore.Querier, error) {
+	return querier{d.db.pool, &d.db.Statements}, nil
+}
 
 // Retryable reports deadlocks, serialization failures and lock timeouts:
 // the transaction lost a race and only needs to run again.
@@ -228,33 +243,31 @@ func (t *pgTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 // transaction holds, so instances claiming work never take the same rows.
 func (t *pgTx) SkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
 
-// Lock takes a transaction-scoped advisory lock per key, in sorted order so
-// two transactions locking the same keys at once do not deadlock. Advisory
-// locks are database-wide, so the key carries the schema: shops in different
-// schemas of one database never wait on each other.
+// ForUpdate locks the rows a SELECT returns until the transaction ends.
+func (t *pgTx) ForUpdate() string { return " FOR UPDATE" }
+
+// Lock takes a transaction-scoped advisory lock per key, all in one
+// statement, in the order of the keys' hashes, so two transactions locking
+// overlapping keys at once take them in the same order and do not
+// deadlock. Advisory locks are database-wide, so the key carries the
+// schema: shops in different schemas of one database never wait on each
+// other.
 func (t *pgTx) Lock(ctx context.Context, keys ...string) error {
 	keys = slices.Clone(keys)
 	slices.Sort(keys)
-	for _, k := range slices.Compact(keys) {
-		if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1, 0))`, k); err != nil {
-			return err
-		}
+	keys = slices.Compact(keys)
+	if len(keys) == 0 {
+		return nil
 	}
-	return nil
+	t.n.Add(1)
+	_, err := t.tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(h)) FROM (
+		SELECT DISTINCT hashtextextended(current_schema() || ':' || k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS locks`, keys)
+	return err
 }
 
 func (t *pgTx) Insert(ctx context.Context, jobs []river.InsertManyParams) error {
 	// InsertManyFastTx, not Insert: the jobs must commit with the rest of
-	// the transaction (on SQLite, the single write connection is held by it).
+	// the transaction.
 	_, err := t.river.InsertManyFastTx(ctx, t.tx, jobs)
 	return err
-}
-
-func (t *pgTx) CompleteJobs(ctx context.Context, jobs []*river.Job[sqlstore.ProcessEventArgs]) error {
-	for _, job := range jobs {
-		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, t.tx, job); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
-			return err
-		}
-	}
-	return nil
 }

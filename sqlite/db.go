@@ -14,7 +14,6 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
@@ -49,11 +48,10 @@ type DB struct {
 func NewDB(path string) *DB {
 	db := &DB{Store: sqlstore.NewStore(), Path: path}
 	db.Driver = driver{db}
-	// Every write goes through one connection, so the jobs running at once
-	// share one processing transaction: the workers mostly wait for it, and
-	// the more of them, the fewer commits (fsyncs) per event.
-	db.Workers = 64
-	db.BatchSize = 64
+	// One connection writes: one applier, whose batches make way for the
+	// events waiting to be stored (see the store's applier).
+	db.Appliers = 1
+	db.YieldToIngest = true
 	return db
 }
 
@@ -134,11 +132,12 @@ func (db *DB) Ready(ctx context.Context) error {
 	return db.CheckReady(ctx, p)
 }
 
-// Start starts the workers that process stored events.
-func (db *DB) Start(ctx context.Context) error { return db.queue.Start(ctx) }
+// Start starts applying stored events, and River's periodic jobs and refunds.
+func (db *DB) Start(ctx context.Context) error { return db.queue.Start(ctx, db.Store) }
 
-// Stop lets running jobs finish (or, once ctx ends, cancels them; River hands
-// them back for a later attempt) and stops the workers.
+// Stop stops applying once the batches under way are committed, lets
+// running jobs finish (or, once ctx ends, cancels them; River hands them
+// back for a later attempt) and stops the workers.
 func (db *DB) Stop(ctx context.Context) error { return db.queue.Stop(ctx, db.Store) }
 
 // Close closes the database.
@@ -190,6 +189,15 @@ func (d driver) Begin(ctx context.Context) (sqlstore.Tx, error) {
 }
 
 func (d driver) Reader() sqlstore.Querier { return querier{d.db.read, &d.db.Statements} }
+
+// Writer runs each statement on the write connection, in a transaction of
+// its own, once the file is known to be the one caisse opened.
+func (d driver) Writer(context.Context) (sqlstore.Querier, error) {
+	if err := d.db.checkFile(); err != nil {
+		return nil, err
+	}
+	return querier{d.db.write, &d.db.Statements}, nil
+}
 
 // Retryable is false: with one writer holding the write lock from BEGIN,
 // SQLite has no deadlocks or serialization failures to retry.
@@ -244,6 +252,9 @@ type sqliteTx struct {
 func (t *sqliteTx) Commit(context.Context) error   { t.n.Add(1); return t.tx.Commit() }
 func (t *sqliteTx) Rollback(context.Context) error { return t.tx.Rollback() }
 
+// ForUpdate is empty: the transaction holds SQLite's only write lock.
+func (t *sqliteTx) ForUpdate() string { return "" }
+
 // SkipLocked is empty: the transaction holds SQLite's only write lock, so no
 // other transaction holds a row it reads.
 func (t *sqliteTx) SkipLocked() string { return "" }
@@ -256,25 +267,5 @@ func (t *sqliteTx) Insert(ctx context.Context, jobs []river.InsertManyParams) er
 	// InsertManyFastTx, not Insert: the jobs must commit with the rest of
 	// the transaction (on SQLite, the single write connection is held by it).
 	_, err := t.river.InsertManyFastTx(ctx, t.tx, jobs)
-	return err
-}
-
-// CompleteJobs completes the jobs with one statement. River's own
-// JobCompleteTx updates one job per statement through a query built for
-// every case (metadata merges, cancellation), which cost a tenth of the
-// processing CPU. For a plain completion it sets only the state and
-// finalized_at, in River's SQLite time format (see riversqlite's timeString,
-// River v0.49.0); TestJobsComplete checks River reads the result.
-func (t *sqliteTx) CompleteJobs(ctx context.Context, jobs []*river.Job[sqlstore.ProcessEventArgs]) error {
-	if len(jobs) == 0 {
-		return nil
-	}
-	args := make([]any, 0, len(jobs)+1)
-	args = append(args, time.Now().UTC().Round(time.Millisecond).Format("2006-01-02 15:04:05.000"))
-	for _, j := range jobs {
-		args = append(args, j.ID)
-	}
-	_, err := t.tx.ExecContext(ctx, `UPDATE river_job SET state = 'completed', finalized_at = ?
-		WHERE state = 'running' AND id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(jobs)), ",")+`)`, args...)
 	return err
 }

@@ -284,16 +284,17 @@ func TestNoDoubleSaleAcrossInstances(t *testing.T) {
 	}
 }
 
-// A job running when its instance is killed (SIGKILL) is picked up by
-// another instance once it is taken as lost, and its effects apply once.
+// An event being applied when its instance is killed (SIGKILL) is picked up
+// by another instance, and its effects apply once.
 func TestKilledInstanceJobIsRescued(t *testing.T) {
 	t.Parallel()
 	dbURL := postgresDB.NewURL(t)
 	first := startInstance(t, dbURL)
 	first.putProduct("tee", 5)
 
-	// Hold the lock the event's processing takes first, so its job is
-	// certainly running, inside its transaction, when the instance dies.
+	// Hold the lock the event's batch takes on its payment, so the event
+	// is certainly claimed, inside its batch's transaction, when the
+	// instance dies.
 	db, err := sql.Open("pgx", dbtest.SQLURL(dbURL))
 	if err != nil {
 		t.Fatal(err)
@@ -313,15 +314,18 @@ func TestKilledInstanceJobIsRescued(t *testing.T) {
 	deliverAny(t, []*instance{first}, 0, payload)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var running int
-		if err := db.QueryRow(`SELECT count(*) FROM river_job WHERE state = 'running'`).Scan(&running); err != nil {
+		// A transaction waiting for the payment's lock is the instance's
+		// batch (an advisory lock's 64-bit key is its classid and objid).
+		var waiting int
+		if err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND ((classid::bigint << 32) | objid::bigint) = ` + lockKey).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
-		if running == 1 {
+		if waiting == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the job never started")
+			t.Fatal("the event was never claimed")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

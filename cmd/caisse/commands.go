@@ -484,16 +484,25 @@ func (m *Main) events(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		// An ignored event's payload is pruned after CAISSE_RETENTION.
+		payload := json.RawMessage(e.Payload)
+		if len(payload) == 0 {
+			payload = json.RawMessage("null")
+		}
 		return c.print(struct {
 			*caisse.Event
 			Payload json.RawMessage `json:"payload"`
-		}{e, e.Payload}, func(w *tabwriter.Writer) {
+		}{e, payload}, func(w *tabwriter.Writer) {
 			fmt.Fprintf(w, "event\t%s\ntype\t%s\nstatus\t%s\nattempts\t%d\norder\t%s\nreceived\t%s\napi version\t%s\nlivemode\t%t\n",
 				e.ID, e.Type, e.Status, e.Attempts, e.OrderID, e.ReceivedAt.Format(time.RFC3339), e.APIVersion, e.Livemode)
 			if e.LastError != "" {
 				fmt.Fprintf(w, "last error\t%s\n", e.LastError)
 			}
-			fmt.Fprintf(w, "\n%s\n", e.Payload)
+			if len(e.Payload) == 0 {
+				fmt.Fprintf(w, "\n(the payload of this ignored event was pruned after CAISSE_RETENTION)\n")
+			} else {
+				fmt.Fprintf(w, "\n%s\n", e.Payload)
+			}
 		})
 	case "replay":
 		return c.again(pos, *failed, "replayed", "caisse events replay ID, or caisse events replay --failed",

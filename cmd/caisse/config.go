@@ -38,10 +38,12 @@ type Config struct {
 	RestockOnRefund bool
 	// MaxAttempts is how many times an event is tried before it is a dead letter (CAISSE_MAX_ATTEMPTS).
 	MaxAttempts int
-	// Workers is how many events are processed at once (CAISSE_WORKERS).
+	// Workers is how many batches of events an instance applies at once (CAISSE_WORKERS).
 	Workers int
-	// RescueAfter is when a job left running by a lost process runs again (CAISSE_RESCUE_AFTER).
+	// RescueAfter is when work left by a lost process is taken up again (CAISSE_RESCUE_AFTER).
 	RescueAfter time.Duration
+	// Retention is how long the payloads of ignored events are kept (CAISSE_RETENTION).
+	Retention time.Duration
 	// CheckoutTTL is how long a checkout holds its units (CAISSE_CHECKOUT_TTL).
 	CheckoutTTL time.Duration
 	// CORSOrigins may call /api/checkout from a browser (CAISSE_CORS_ORIGINS).
@@ -196,18 +198,18 @@ var configVars = []configVar{
 		c.MaxAttempts = n
 		return nil
 	}},
-	{"CAISSE_WORKERS", "workers", "", "events processed at once (default 2 on SQLite, 16 on PostgreSQL)", func(c *Config, v string) error {
+	{"CAISSE_WORKERS", "workers", "", "batches of events an instance applies at once on PostgreSQL (default 2; SQLite has one writer, so one)", func(c *Config, v string) error {
 		if v == "" {
 			return nil
 		}
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return fmt.Errorf("must be a whole number from 1 to 1000")
+		if err != nil || n < 1 || n > 64 {
+			return fmt.Errorf("must be a whole number from 1 to 64")
 		}
 		c.Workers = n
 		return nil
 	}},
-	{"CAISSE_RESCUE_AFTER", "rescue-after", "1m", "when an event left running by a crashed instance is processed again", func(c *Config, v string) error {
+	{"CAISSE_RESCUE_AFTER", "rescue-after", "1m", "when work left by a crashed instance (a batch of events, a delivery) is taken up by another", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {
 			return fmt.Errorf("must be a duration of at least 1s, such as 1m")
@@ -393,6 +395,14 @@ var configVars = []configVar{
 			return fmt.Errorf("must be a duration of at least 1m, such as 24h, or 0 to turn the alert off")
 		}
 		c.AlertSilence = d
+		return nil
+	}},
+	{"CAISSE_RETENTION", "retention", "2160h", "how long the payloads of ignored events are kept; their ids are kept for ever, to recognise them (2160h is 90 days; 0: for ever)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || (d != 0 && d < time.Hour) {
+			return fmt.Errorf("must be a duration of at least 1h, such as 2160h (90 days), or 0 to keep every payload")
+		}
+		c.Retention = d
 		return nil
 	}},
 	{"CAISSE_OUTBOX_RETENTION", "outbox-retention", "2160h", "how long delivered emails, alerts and webhooks are kept in the outbox (2160h is 90 days; 0: for ever)", func(c *Config, v string) error {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river/rivertype"
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/caisse/caisse"
@@ -58,8 +57,8 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// testPollInterval is a setting of setup, not of caisse: how often workers
-// look for jobs (tests use 10ms so they wait little).
+// testPollInterval is a setting of setup, not of caisse: how often an idle
+// instance looks for events and jobs (tests use 10ms so they wait little).
 const testPollInterval = "test:poll_interval"
 
 // setup starts caisse on a new database of the given kind with the test
@@ -88,7 +87,7 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 	a.p = &Program{
 		Config:       cfg,
 		Logger:       slog.New(slog.NewJSONHandler(a.logs, nil)),
-		Retry:        retryFast{},
+		Retry:        retryFast,
 		PollInterval: poll,
 		Observe:      a.observe,
 		// A failed delivery is tried 4 times in moments, then failed.
@@ -112,9 +111,7 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 }
 
 // retryFast retries soon, so tests reach the dead letter in moments.
-type retryFast struct{}
-
-func (retryFast) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(20 * time.Millisecond) }
+func retryFast(int) time.Duration { return 20 * time.Millisecond }
 
 func (a *app) observe(r sqlstore.ProcessReport) {
 	a.mu.Lock()

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/caisse/caisse"
 	caissehttp "github.com/caisse/caisse/http"
 	"github.com/caisse/caisse/internal/sqlstore"
@@ -27,9 +25,10 @@ type Program struct {
 	Logger *slog.Logger
 	// Now returns the current time (time.Now unless a test sets it).
 	Now func() time.Time
-	// Retry overrides the backoff between processing attempts.
-	Retry river.ClientRetryPolicy
-	// PollInterval overrides how often workers look for jobs.
+	// Retry overrides the backoff between an event's attempts.
+	Retry func(attempts int) time.Duration
+	// PollInterval overrides how often an idle instance looks for events
+	// (and River for jobs) that another process stored.
 	PollInterval time.Duration
 	// Observe, if set, sees every processing attempt (tests wait on it).
 	Observe func(sqlstore.ProcessReport)
@@ -78,7 +77,7 @@ func (p *Program) Open(ctx context.Context) error {
 	core.WebhookPaths = caissehttp.WebhookPaths
 	core.Now = p.Now
 	core.Rules.Now = p.Now
-	core.Retry = p.Retry
+	core.Backoff = p.Retry
 	if p.PollInterval > 0 {
 		core.PollInterval = p.PollInterval
 	}
@@ -240,10 +239,11 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	}
 	core.ReconcileEvery = cfg.ReconcileEvery
 	core.MaxAttempts = cfg.MaxAttempts
-	if cfg.Workers > 0 {
-		core.Workers = cfg.Workers
+	if _, ok := db.(*postgres.DB); ok && cfg.Workers > 0 {
+		core.Appliers = cfg.Workers
 	}
 	core.RescueAfter = cfg.RescueAfter
+	core.Retention = cfg.Retention
 	return db, nil
 }
 

@@ -138,8 +138,8 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 		}
 		rec.AmountDue = rec.AmountTotal
 		rec.CheckoutTerms = caisse.Terms{AmountDue: rec.AmountTotal, Currency: rec.Currency, Livemode: rec.Livemode}
-		l := s.ledger(tx)
-		unavailable, err := s.Rules.OpenCheckout(ctx, l, rec)
+		v := s.newView(tx)
+		unavailable, err := s.Rules.OpenCheckout(ctx, v, rec)
 		if err != nil {
 			return err
 		}
@@ -147,7 +147,7 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 			return &caisse.Error{Code: caisse.ECONFLICT, Reason: caisse.ReasonNotAvailable, Products: unavailable,
 				Message: fmt.Sprintf("not enough units of %v left: they are sold or held by another checkout", unavailable)}
 		}
-		return nil
+		return v.flush(ctx)
 	})
 	if err != nil {
 		return nil, wrap(err, "error reserving the units of a checkout")
@@ -160,7 +160,11 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 func (s *Store) releaseCheckout(ctx context.Context, orderID string) error {
 	return s.retryTx(ctx, func(tx Tx) error {
 		ev := &caisse.Event{ID: "checkout_failed:" + orderID, Type: "caisse.checkout_failed"}
-		if _, err := s.Rules.CloseCheckout(ctx, s.ledger(tx), ev, orderID); err != nil {
+		v := s.newView(tx)
+		if _, err := s.Rules.CloseCheckout(ctx, v, ev, orderID); err != nil {
+			return err
+		}
+		if err := v.flush(ctx); err != nil {
 			return err
 		}
 		// An event about it (a session created after all, its answer lost)
@@ -206,9 +210,12 @@ func (s *Store) SweepCheckouts(ctx context.Context, grace time.Duration) (int, e
 		var changed bool
 		err := s.retryTx(ctx, func(tx Tx) error {
 			ev := &caisse.Event{ID: "sweep:" + id, Type: "caisse.checkout_expired"}
+			v := s.newView(tx)
 			var err error
-			changed, err = s.Rules.CloseCheckout(ctx, s.ledger(tx), ev, id)
-			return err
+			if changed, err = s.Rules.CloseCheckout(ctx, v, ev, id); err != nil {
+				return err
+			}
+			return v.flush(ctx)
 		})
 		if err != nil {
 			return closed, fmt.Errorf("error closing the expired checkout of order %s: %w", id, err)

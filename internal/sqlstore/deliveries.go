@@ -48,8 +48,6 @@ const maxAlertWait = time.Minute
 // RecipientSlack names the Slack-compatible webhook among alert recipients.
 const RecipientSlack = "slack"
 
-func (s *Store) ledger(tx Tx) *ledger { return &ledger{store: s, tx: tx, now: s.now()} }
-
 // DeliveryID is the id of the delivery written under key: what the
 // recipient sees as the idempotency key (Message-ID, transactionId,
 // webhook-id). Made of letters, digits and "_", whatever the key holds.
@@ -58,17 +56,21 @@ func DeliveryID(key string) string {
 	return "dlv_" + hex.EncodeToString(sum[:12])
 }
 
-// addOutbox writes a message's rows, one per recipient, in tx. A row whose
-// key exists is not written again.
-func (s *Store) addOutbox(ctx context.Context, tx Tx, now time.Time, m caisse.OutboxMessage) error {
-	type row struct {
-		key, recipient, status, lastError string
-		due                               time.Time
-	}
-	var rows []row
+// outboxRow is one row a message is written as: one per recipient.
+type outboxRow struct {
+	msg                               *caisse.OutboxMessage
+	key, recipient, status, lastError string
+	due                               time.Time
+}
+
+// outboxRows fans a message out to the configured recipients of its
+// channel.
+func (s *Store) outboxRows(now time.Time, m *caisse.OutboxMessage) ([]outboxRow, error) {
+	var rows []outboxRow
+	pending := string(caisse.DeliveryPending)
 	switch m.Channel {
 	case caisse.ChannelEmail:
-		r := row{key: m.Key, recipient: m.Recipient, status: string(caisse.DeliveryPending), due: now.Add(s.Outbox.EmailDelay)}
+		r := outboxRow{msg: m, key: m.Key, recipient: m.Recipient, status: pending, due: now.Add(s.Outbox.EmailDelay)}
 		switch {
 		case !s.Outbox.Email:
 			r.status, r.lastError = string(caisse.DeliverySkipped), "no email was sent: CAISSE_SMTP_URL is not set"
@@ -78,45 +80,106 @@ func (s *Store) addOutbox(ctx context.Context, tx Tx, now time.Time, m caisse.Ou
 		rows = append(rows, r)
 	case caisse.ChannelAlert:
 		for _, to := range s.Outbox.Alerts {
-			rows = append(rows, row{key: m.Key + ":" + to, recipient: to, status: string(caisse.DeliveryPending), due: now.Add(s.Outbox.AlertDelay)})
+			rows = append(rows, outboxRow{msg: m, key: m.Key + ":" + to, recipient: to, status: pending, due: now.Add(s.Outbox.AlertDelay)})
 		}
 	case caisse.ChannelSanity:
 		if s.Outbox.Sanity {
-			rows = append(rows, row{key: m.Key, recipient: "sanity", status: string(caisse.DeliveryPending), due: now})
+			rows = append(rows, outboxRow{msg: m, key: m.Key, recipient: "sanity", status: pending, due: now})
 		}
 	case caisse.ChannelWebhook:
 		for _, to := range s.Outbox.Webhooks {
-			rows = append(rows, row{key: m.Key + ":" + to, recipient: to, status: string(caisse.DeliveryPending), due: now})
+			rows = append(rows, outboxRow{msg: m, key: m.Key + ":" + to, recipient: to, status: pending, due: now})
 		}
 	case caisse.ChannelStripe:
-		rows = append(rows, row{key: m.Key, recipient: "stripe", status: string(caisse.DeliveryPending), due: now})
+		rows = append(rows, outboxRow{msg: m, key: m.Key, recipient: "stripe", status: pending, due: now})
 	default:
-		return fmt.Errorf("error writing outbox message %s: no channel %q", m.Key, m.Channel)
+		return nil, fmt.Errorf("error writing outbox message %s: no channel %q", m.Key, m.Channel)
 	}
-	if len(rows) == 0 {
-		return nil
+	return rows, nil
+}
+
+// addOutbox writes a message's rows, one per recipient, in tx. A row whose
+// key exists is not written again.
+func (s *Store) addOutbox(ctx context.Context, tx Tx, now time.Time, m caisse.OutboxMessage) error {
+	return s.writeOutbox(ctx, tx, now, []caisse.OutboxMessage{m})
+}
+
+// writeOutbox writes messages' rows in tx, with one statement for all of
+// them (more only for very many). A row whose key exists is not written
+// again.
+func (s *Store) writeOutbox(ctx context.Context, tx Tx, now time.Time, msgs []caisse.OutboxMessage) error {
+	var rows []outboxRow
+	for i := range msgs {
+		r, err := s.outboxRows(now, &msgs[i])
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
 	}
-	payload, err := json.Marshal(m.Payload)
+	// A message written twice in one batch (two events of one payment)
+	// is one row.
+	seen := map[string]bool{}
+	rows = slices.DeleteFunc(rows, func(r outboxRow) bool {
+		dup := seen[r.key]
+		seen[r.key] = true
+		return dup
+	})
+	payloads := map[*caisse.OutboxMessage]string{}
+	for _, r := range rows {
+		if _, ok := payloads[r.msg]; ok {
+			continue
+		}
+		payload := []byte("{}")
+		if r.msg.Payload != nil {
+			var err error
+			if payload, err = json.Marshal(r.msg.Payload); err != nil {
+				return err
+			}
+		}
+		payloads[r.msg] = string(payload)
+	}
+	inserted := map[string]bool{}
+	err := rowsOf(len(rows), 12, func(from, to int, values string) error {
+		args := make([]any, 0, 12*(to-from))
+		for _, r := range rows[from:to] {
+			m := r.msg
+			args = append(args, DeliveryID(r.key), r.key, string(m.Channel), m.Topic, r.recipient, m.OrderID, m.ProductID,
+				payloads[m], r.status, r.lastError, micros(now), micros(r.due))
+		}
+		res, err := tx.Query(ctx, `
+			INSERT INTO outbox (id, key, channel, topic, recipient, order_id, product_id, payload, status, last_error,
+				created_at, next_attempt_at)
+			VALUES `+values+`
+			ON CONFLICT (key) DO NOTHING
+			RETURNING key`, args...)
+		if err != nil {
+			return fmt.Errorf("error writing outbox messages: %w", err)
+		}
+		defer res.Close()
+		for res.Next() {
+			var key string
+			if err := res.Scan(&key); err != nil {
+				return fmt.Errorf("error writing outbox messages: %w", err)
+			}
+			inserted[key] = true
+		}
+		return res.Err()
+	})
 	if err != nil {
 		return err
 	}
-	if m.Payload == nil {
-		payload = []byte("{}")
-	}
-	inserted := false
+	type cause struct{ topic, recipient string }
+	gathered := map[cause]bool{}
 	for _, r := range rows {
-		n, err := tx.Exec(ctx, `
-			INSERT INTO outbox (id, key, channel, topic, recipient, order_id, product_id, payload, status, last_error,
-				created_at, next_attempt_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (key) DO NOTHING`,
-			DeliveryID(r.key), r.key, string(m.Channel), m.Topic, r.recipient, m.OrderID, m.ProductID, string(payload),
-			r.status, r.lastError, micros(now), micros(r.due))
-		if err != nil {
-			return fmt.Errorf("error writing outbox message %s: %w", r.key, err)
+		if !inserted[r.key] {
+			continue
 		}
-		inserted = inserted || n > 0
-		if n > 0 && m.Channel == caisse.ChannelAlert && s.Outbox.AlertDelay > 0 {
+		m := r.msg
+		if m.Channel != caisse.ChannelStripe {
+			s.wroteOutbox.Store(true)
+		}
+		if m.Channel == caisse.ChannelAlert && s.Outbox.AlertDelay > 0 && !gathered[cause{m.Topic, r.recipient}] {
+			gathered[cause{m.Topic, r.recipient}] = true
 			// Alerts of one cause wait together: each new one puts off those
 			// not yet tried, so a storm goes out as one message once it has
 			// been quiet for AlertDelay, or after maxAlertWait at the most.
@@ -127,24 +190,21 @@ func (s *Store) addOutbox(ctx context.Context, tx Tx, now time.Time, m caisse.Ou
 				return fmt.Errorf("error gathering the alerts of %s: %w", m.Topic, err)
 			}
 		}
-	}
-	if inserted && m.Channel != caisse.ChannelStripe {
-		s.wroteOutbox.Store(true)
-	}
-	// A request to Stripe is made by a job inserted with its message, so it
-	// is made if and only if the decision to make it commits.
-	if inserted && m.Channel == caisse.ChannelStripe {
-		var args river.JobArgs
-		switch m.Topic {
-		case caisse.KindRefundOversold:
-			args = RefundOversoldArgs{OrderID: m.OrderID}
-		case caisse.KindRefundMismatch:
-			pi, _ := m.Payload["payment_intent"].(string)
-			args = RefundMismatchArgs{OrderID: m.OrderID, PaymentIntent: pi}
-		}
-		if args != nil {
-			if err := tx.Insert(ctx, []river.InsertManyParams{{Args: args}}); err != nil {
-				return fmt.Errorf("error queueing the refund of order %s: %w", m.OrderID, err)
+		// A request to Stripe is made by a job inserted with its message, so
+		// it is made if and only if the decision to make it commits.
+		if m.Channel == caisse.ChannelStripe {
+			var args river.JobArgs
+			switch m.Topic {
+			case caisse.KindRefundOversold:
+				args = RefundOversoldArgs{OrderID: m.OrderID}
+			case caisse.KindRefundMismatch:
+				pi, _ := m.Payload["payment_intent"].(string)
+				args = RefundMismatchArgs{OrderID: m.OrderID, PaymentIntent: pi}
+			}
+			if args != nil {
+				if err := tx.Insert(ctx, []river.InsertManyParams{{Args: args}}); err != nil {
+					return fmt.Errorf("error queueing the refund of order %s: %w", m.OrderID, err)
+				}
 			}
 		}
 	}
@@ -156,12 +216,7 @@ func (s *Store) addOutbox(ctx context.Context, tx Tx, now time.Time, m caisse.Ou
 // delivery).
 func (s *Store) WriteOutbox(ctx context.Context, msgs ...caisse.OutboxMessage) error {
 	err := s.retryTx(ctx, func(tx Tx) error {
-		for _, m := range msgs {
-			if err := s.addOutbox(ctx, tx, s.now(), m); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.writeOutbox(ctx, tx, s.now(), msgs)
 	})
 	if err == nil {
 		s.wakeOutbox()

@@ -125,18 +125,28 @@ func (s *Store) ReplayEvent(ctx context.Context, id string) (*caisse.Event, erro
 	if err != nil {
 		return nil, wrap(err, "error replaying event %s", id)
 	}
+	s.wakeApplier()
 	return e, nil
 }
 
+// replay makes an event pending and due now, with a fresh count of
+// attempts. An ignored event whose payload was pruned has nothing left to
+// apply.
 func replay(ctx context.Context, tx Tx, id string) error {
-	n, err := tx.Exec(ctx, `UPDATE events SET status = ?, last_error = '' WHERE id = ?`, string(caisse.EventPending), id)
-	if err != nil {
+	n, err := tx.Exec(ctx, `UPDATE events SET status = ?, last_error = '', attempts = 0, next_attempt_at = 0
+		WHERE id = ? AND length(payload) > 0`, string(caisse.EventPending), id)
+	if err != nil || n > 0 {
 		return err
 	}
-	if n == 0 {
+	var found int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM events WHERE id = ?`, id).Scan(&found); err != nil {
+		return err
+	}
+	if found == 0 {
 		return caisse.Errorf(caisse.ENOTFOUND, "no event %s", id)
 	}
-	return enqueue(ctx, tx, id)
+	return caisse.Errorf(caisse.ECONFLICT, "event %s was ignored, and its payload was pruned after CAISSE_RETENTION: "+
+		"there is nothing left to replay; caisse keeps only its id, to recognise it if Stripe sends it again", id)
 }
 
 // ReplayFailed puts every dead letter back into processing.
@@ -169,6 +179,7 @@ func (s *Store) ReplayFailed(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, wrap(err, "error replaying failed events")
 	}
+	s.wakeApplier()
 	return ids, nil
 }
 

@@ -12,12 +12,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/caisse/caisse"
 )
 
-// maxBatch is the most events one ingest transaction stores.
+// maxBatch is the most events one ingest statement stores.
 const maxBatch = 256
 
 // receipt is one webhook waiting for its event to be committed.
@@ -29,8 +28,8 @@ type receipt struct {
 	done     chan struct{}
 }
 
-// ingest commits events in groups: while one transaction commits, the
-// events that arrive queue up, and the next transaction stores them all.
+// ingest commits events in groups: while one statement commits, the events
+// that arrive queue up, and the next statement stores them all.
 // Each webhook is still answered only after the commit that holds its event,
 // so durability is unchanged; what is shared is the cost of the commit (an
 // fsync), which is most of the cost of storing an event.
@@ -45,13 +44,13 @@ type ingest struct {
 	closing sync.RWMutex
 	closed  bool
 	// waiting counts the webhooks waiting for their event's commit, so
-	// that processing can make way for them.
+	// that a batch being applied can make way for them (YieldToIngest).
 	waiting atomic.Int64
 }
 
-// ReceiveEvent stores a verified event and enqueues its processing, in a
-// transaction it may share with events received at the same moment. A
-// duplicate id changes nothing and enqueues nothing.
+// ReceiveEvent stores a verified event, pending, with one statement it may
+// share with events received at the same moment, and wakes the applier. A
+// duplicate id changes nothing.
 func (s *Store) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
 	in := &s.ingest
 	in.start.Do(func() {
@@ -80,20 +79,6 @@ func (s *Store) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error)
 	in.closing.RUnlock()
 	<-r.done
 	return r.inserted, r.err
-}
-
-// maxYield is the longest processing waits for webhooks to be stored
-// before it takes its turn anyway.
-const maxYield = 50 * time.Millisecond
-
-// yield waits, up to maxYield, until no webhook is waiting for its
-// event's commit. Acknowledging is what Stripe waits on and what must not
-// time out in a burst; processing can lag a little and catch up after.
-func (in *ingest) yield() {
-	deadline := time.Now().Add(maxYield)
-	for in.waiting.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // StopIngest stops the committers once the events already queued are stored.
@@ -143,10 +128,10 @@ func (in *ingest) loop() {
 	}
 }
 
-// commit stores a batch in one transaction and answers each receipt.
+// commit stores a batch with one statement and answers each receipt.
 func (in *ingest) commit(batch []*receipt) {
 	s := in.store
-	// The transaction outlives any one request: a client that hangs up does
+	// The statement outlives any one request: a client that hangs up does
 	// not undo the others' events.
 	ctx := context.WithoutCancel(batch[0].ctx)
 	changed, err := s.storeEvents(ctx, batch)
@@ -156,9 +141,9 @@ func (in *ingest) commit(batch []*receipt) {
 	case len(batch) > 1 && !errors.As(err, &noTx):
 		// One row the database refuses (an id PostgreSQL cannot store as
 		// text, say) fails the batch's one statement, and with it every
-		// other event of the batch. Store each in its own transaction, so
-		// only the bad one is refused. A database that cannot even begin a
-		// transaction is down: the events left are refused without trying.
+		// other event of the batch. Store each with a statement of its own, so
+		// only the bad one is refused. A database that cannot be written to
+		// at all: the events left are refused without trying.
 		changed = nil
 		var down error
 		for _, r := range batch {
@@ -194,84 +179,75 @@ type changedBody struct {
 	stored, received []byte
 }
 
-// storeEvents inserts the receipts' events in one transaction, with their
-// processing jobs, and sets each receipt's inserted. It returns the
-// duplicates whose body differs from the one stored.
+// storeEvents inserts the receipts' events with one statement, which
+// commits on its own, and sets each receipt's inserted. It returns the
+// duplicates whose body differs from the one stored. Nothing else is
+// written: the stored event is the applier's work.
 func (s *Store) storeEvents(ctx context.Context, batch []*receipt) ([]changedBody, error) {
 	now := s.now()
-	var changed []changedBody
-	tx, err := s.Driver.Begin(ctx)
+	w, err := s.Driver.Writer(ctx)
 	if err != nil {
 		return nil, &beginError{err}
 	}
-	err = s.commitTx(ctx, tx, func(tx Tx) error {
-		// One statement for the whole batch: on PostgreSQL each statement is
-		// a round trip, and the batch's commit waits for all of them.
-		var values strings.Builder
-		args := make([]any, 0, 9*len(batch))
-		for i, r := range batch {
-			e := r.event
-			r.inserted = false
-			e.ReceivedAt = now
-			e.Status = caisse.EventPending
-			if i > 0 {
-				values.WriteString(", ")
-			}
-			values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, e.ID, e.Type, e.Created, e.Livemode, e.APIVersion, e.ObjectID, micros(now), string(e.Status), e.Payload)
+	var values strings.Builder
+	args := make([]any, 0, 9*len(batch))
+	for i, r := range batch {
+		e := r.event
+		r.inserted = false
+		e.ReceivedAt = now
+		e.Status = caisse.EventPending
+		if i > 0 {
+			values.WriteString(", ")
 		}
-		rows, err := tx.Query(ctx, `
-			INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
-			VALUES `+values.String()+`
-			ON CONFLICT (id) DO NOTHING
-			RETURNING id`, args...)
-		if err != nil {
-			return err
-		}
-		inserted := map[string]bool{}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			inserted[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		var ids []string
-		var duplicates []*receipt
-		for _, r := range batch {
-			// The same event delivered twice in one batch is stored once:
-			// the first of its receipts counts as the insert.
-			if inserted[r.event.ID] {
-				delete(inserted, r.event.ID)
-				r.inserted = true
-				ids = append(ids, r.event.ID)
-			} else {
-				duplicates = append(duplicates, r)
-			}
-		}
-		if changed, err = changedBodies(ctx, tx, duplicates); err != nil {
-			return err
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		// The jobs commit with the events, in the same transaction (on SQLite,
-		// the single write connection is held by it).
-		return enqueue(ctx, tx, ids...)
-	})
+		values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, e.ID, e.Type, e.Created, e.Livemode, e.APIVersion, e.ObjectID, micros(now), string(e.Status), e.Payload)
+	}
+	rows, err := w.Query(ctx, `
+		INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
+		VALUES `+values.String()+`
+		ON CONFLICT (id) DO NOTHING
+		RETURNING id`, args...)
 	if err != nil {
 		return nil, err
+	}
+	inserted := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		inserted[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var duplicates []*receipt
+	for _, r := range batch {
+		// The same event delivered twice in one batch is stored once: the
+		// first of its receipts counts as the insert.
+		if inserted[r.event.ID] {
+			delete(inserted, r.event.ID)
+			r.inserted = true
+		} else {
+			duplicates = append(duplicates, r)
+		}
+	}
+	if len(duplicates) < len(batch) {
+		s.wakeApplier()
+	}
+	// The events are stored: a failure to compare the duplicates' bodies
+	// is only logged.
+	changed, err := changedBodies(ctx, s.Driver.Reader(), duplicates)
+	if err != nil {
+		s.Logger.Warn("could not compare duplicate deliveries with the stored events", "error", err.Error())
 	}
 	return changed, nil
 }
 
-// beginError is a transaction that could not even begin: the database is
-// down or unreachable, whatever the events.
+// beginError is a database that cannot even be written to (the SQLite
+// file is gone), whatever the events.
 type beginError struct{ err error }
 
 func (e *beginError) Error() string { return e.err.Error() }
@@ -281,7 +257,7 @@ func (e *beginError) Unwrap() error { return e.err }
 // event's. Stripe retries a lot, so duplicates are common: the stored bodies
 // are read with one statement for all of a batch's duplicates, and only
 // when it has any.
-func changedBodies(ctx context.Context, tx Tx, duplicates []*receipt) ([]changedBody, error) {
+func changedBodies(ctx context.Context, q Querier, duplicates []*receipt) ([]changedBody, error) {
 	if len(duplicates) == 0 {
 		return nil, nil
 	}
@@ -291,7 +267,7 @@ func changedBodies(ctx context.Context, tx Tx, duplicates []*receipt) ([]changed
 			ids = append(ids, r.event.ID)
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT id, payload FROM events WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+	rows, err := q.Query(ctx, `SELECT id, payload FROM events WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
 	if err != nil {
 		return nil, fmt.Errorf("error reading the stored bodies of duplicate events: %w", err)
 	}

@@ -89,15 +89,28 @@ func jsonList(v any) string {
 	return string(b)
 }
 
-func putOrder(ctx context.Context, q Querier, o *caisse.OrderRecord) error {
+// orderWidth is how many values orderValues gives: one per orderColumns.
+const orderWidth = 31
+
+// orderValues are an order's values in orderColumns' order.
+func orderValues(o *caisse.OrderRecord) []any {
 	dispute := ""
 	if o.Dispute != nil {
 		b, _ := json.Marshal(o.Dispute)
 		dispute = string(b)
 	}
-	_, err := q.Exec(ctx, `
-		INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-			?, ?, ?, ?, ?, ?, ?, ?, ?)
+	return []any{o.ID, string(o.Status), jsonList(o.Items), jsonList(o.CheckoutItems), o.CheckoutOpen, jsonList(o.Holds),
+		o.Currency, o.AmountTotal, o.AmountPaid, o.AmountRefunded, o.CustomerEmail, o.CheckoutSession,
+		o.PaymentIntent, o.PaymentError, dispute, o.Oversold, jsonList(o.UnknownProducts), o.ItemsError,
+		micros(o.CreatedAt), micros(o.UpdatedAt), expiresMicros(o.CheckoutExpiresAt), o.OversoldRefund,
+		o.AmountDue, o.Livemode, o.PaymentMismatch, jsonList(o.MismatchedPayments), jsonList(o.MismatchRefunds),
+		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode, o.Locale}
+}
+
+// upsertOrders is the statement that creates or replaces the orders whose
+// values are given as rows ("(?, …), (?, …)", orderWidth values each).
+func upsertOrders(rows string) string {
+	return `INSERT INTO orders (` + orderColumns + `) VALUES ` + rows + `
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, items = excluded.items,
 			checkout_items = excluded.checkout_items, checkout_open = excluded.checkout_open,
 			holds = excluded.holds, currency = excluded.currency, amount_total = excluded.amount_total,
@@ -111,17 +124,7 @@ func putOrder(ctx context.Context, q Querier, o *caisse.OrderRecord) error {
 			livemode = excluded.livemode, payment_mismatch = excluded.payment_mismatch,
 			mismatched_payments = excluded.mismatched_payments, mismatch_refunds = excluded.mismatch_refunds,
 			checkout_amount_due = excluded.checkout_amount_due, checkout_currency = excluded.checkout_currency,
-			checkout_livemode = excluded.checkout_livemode, locale = excluded.locale`,
-		o.ID, string(o.Status), jsonList(o.Items), jsonList(o.CheckoutItems), o.CheckoutOpen, jsonList(o.Holds),
-		o.Currency, o.AmountTotal, o.AmountPaid, o.AmountRefunded, o.CustomerEmail, o.CheckoutSession,
-		o.PaymentIntent, o.PaymentError, dispute, o.Oversold, jsonList(o.UnknownProducts), o.ItemsError,
-		micros(o.CreatedAt), micros(o.UpdatedAt), expiresMicros(o.CheckoutExpiresAt), o.OversoldRefund,
-		o.AmountDue, o.Livemode, o.PaymentMismatch, jsonList(o.MismatchedPayments), jsonList(o.MismatchRefunds),
-		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode, o.Locale)
-	if err != nil {
-		return fmt.Errorf("error storing order %s: %w", o.ID, err)
-	}
-	return nil
+			checkout_livemode = excluded.checkout_livemode, locale = excluded.locale`
 }
 
 // FindOrder returns an order with its timeline.

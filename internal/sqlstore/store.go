@@ -51,18 +51,20 @@ type Tx interface {
 	Rollback(ctx context.Context) error
 	// Insert inserts jobs, in this transaction.
 	Insert(ctx context.Context, jobs []river.InsertManyParams) error
-	// CompleteJobs marks processing jobs done, in this transaction. A job
-	// that is no longer running (a rescued one, to run again) is left as it
-	// is: running an event again changes nothing.
-	CompleteJobs(ctx context.Context, jobs []*river.Job[ProcessEventArgs]) error
+	// ForUpdate is the clause that makes a SELECT lock the rows it returns
+	// until the transaction ends (" FOR UPDATE"), or "" where one writer
+	// excludes every other (SQLite).
+	ForUpdate() string
 	// SkipLocked is the clause that makes a SELECT lock the rows it returns
 	// and pass over those another transaction holds (" FOR UPDATE SKIP
 	// LOCKED"), or "" where one writer excludes every other (SQLite).
 	SkipLocked() string
 	// Lock takes locks on keys that last until the transaction ends, so two
 	// transactions touching the same Stripe object or order run one after
-	// the other. Where a transaction already excludes every other writer
-	// (SQLite), it does nothing.
+	// the other, all in one statement and in one global order, so that two
+	// transactions locking overlapping keys at once do not deadlock. Where
+	// a transaction already excludes every other writer (SQLite), it does
+	// nothing.
 	Lock(ctx context.Context, keys ...string) error
 }
 
@@ -72,6 +74,9 @@ type Driver interface {
 	Begin(ctx context.Context) (Tx, error)
 	// Reader runs reads outside any transaction.
 	Reader() Querier
+	// Writer runs writes outside any transaction: each statement commits
+	// on its own, durably, when it returns.
+	Writer(ctx context.Context) (Querier, error)
 	// Retryable reports whether an error only means "try the transaction
 	// again" (a deadlock or a serialization failure).
 	Retryable(err error) bool
@@ -91,27 +96,37 @@ type Store struct {
 	// Now returns the current time.
 	Now func() time.Time
 
-	// MaxAttempts is how many times an event is tried before it becomes a dead letter.
+	// MaxAttempts is how many times an event is tried before it becomes a
+	// dead letter.
 	MaxAttempts int
-	// Retry decides how long to wait before the next attempt (nil: River's default backoff).
-	Retry river.ClientRetryPolicy
-	// PollInterval is how often idle workers look for jobs another process inserted.
+	// Backoff is how long to wait before an event's next attempt, after
+	// attempts failed ones (nil: EventBackoff).
+	Backoff func(attempts int) time.Duration
+	// PollInterval is how often an idle applier looks for events that
+	// another process stored or that became due.
 	PollInterval time.Duration
-	// Workers is how many events this process handles at once.
-	Workers int
-	// BatchSize is how many jobs one processing transaction may apply. Where
-	// there is one writer (SQLite), sharing a commit among the jobs running
-	// at once is most of the processing rate; where transactions run side by
-	// side and lock what they touch (PostgreSQL), 1 keeps each transaction's
-	// locks to one event's.
+	// Appliers is how many batches this process applies at once. Where
+	// there is one writer (SQLite), one; where transactions run side by
+	// side (PostgreSQL), two keep both the process and the database busy.
+	Appliers int
+	// BatchSize is the most events one applying transaction claims.
 	BatchSize int
-	// Committers is how many ingest transactions may run at once; events
+	// YieldToIngest makes a batch commit early when webhooks wait to store
+	// their events: where one connection writes (SQLite), acknowledging
+	// must not wait for a whole batch.
+	YieldToIngest bool
+	// Holding, if set, is told which locks a batch holds (held) and when it
+	// lets them go, for tests that check two batches never hold one lock.
+	Holding func(keys []string, held bool)
+	// Committers is how many ingest statements may run at once; events
 	// that arrive while they run share the next one.
 	Committers int
-	// RescueAfter is how long a job may stay running before it is taken to
-	// have been lost with its process (a crash, SIGKILL) and is run again by
-	// any instance. Running an event twice is harmless: its effects apply once.
+	// RescueAfter is how long work left by a lost process (a crash, a
+	// SIGKILL) waits before another instance takes it up.
 	RescueAfter time.Duration
+	// Retention is how long the payloads of ignored events are kept; their
+	// ids are kept for ever, for deduplication.
+	Retention time.Duration
 
 	// Stripe is the Stripe API, for checkout, refunds and catch-up; nil
 	// when no secret key is set.
@@ -148,7 +163,7 @@ type Store struct {
 	WebhookPaths []string
 
 	ingest      ingest
-	batcher     batcher
+	applier     applier
 	wroteOutbox atomic.Bool
 	outboxWake  chan struct{}
 }
@@ -161,15 +176,17 @@ func NewStore() *Store {
 		Now:            time.Now,
 		MaxAttempts:    10,
 		PollInterval:   time.Second,
-		Workers:        16,
+		Appliers:       1,
+		BatchSize:      256,
 		Committers:     1,
-		BatchSize:      1,
 		RescueAfter:    time.Minute,
+		Retention:      90 * 24 * time.Hour,
 		CheckoutTTL:    MinCheckoutTTL,
 		CheckoutLimits: caisse.CheckoutLimits{MaxUnits: 20},
 		CheckoutGrace:  5 * time.Minute,
 		SweepEvery:     time.Minute,
 		outboxWake:     make(chan struct{}, 1),
+		applier:        applier{wake: make(chan struct{}, 1)},
 		ChecksEvery:    10 * time.Minute,
 	}
 }
@@ -178,11 +195,13 @@ func NewStore() *Store {
 // can be configured alike.
 func (s *Store) Core() *Store { return s }
 
-// RiverConfig is the queue configuration both databases use: one queue, the
-// processing worker, the store's attempts and backoff.
+// RiverConfig is the queue configuration both databases use: River runs
+// the periodic jobs (the sweep of expired checkouts, catching up, checks)
+// and the refunds caisse asks Stripe for. Events are not River jobs: the
+// events table is their queue (see applier.go).
 func (s *Store) RiverConfig() *river.Config {
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &processWorker{store: s})
+	river.AddWorker(workers, &legacyProcessWorker{})
 	river.AddWorker(workers, &refundWorker{store: s})
 	river.AddWorker(workers, &mismatchRefundWorker{store: s})
 	river.AddWorker(workers, &sweepWorker{store: s})
@@ -203,46 +222,33 @@ func (s *Store) RiverConfig() *river.Config {
 		PeriodicJobs:      periodic,
 		Logger:            slog.New(quiet{s.Logger.Handler()}).With("component", "river"),
 		MaxAttempts:       s.MaxAttempts,
-		RetryPolicy:       s.Retry,
 		FetchPollInterval: s.PollInterval,
-		// Each fetch takes at most as many jobs as there are free workers, and
-		// fetches are at least FetchCooldown apart: keep it short, or it caps
-		// processing at Workers jobs per cooldown.
-		FetchCooldown: min(s.PollInterval, 5*time.Millisecond),
-		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(s.Workers, 1)}},
-		// An event takes milliseconds; a job still running after half the
-		// rescue delay is stuck, and one older than it was lost with its process.
+		// River's default cooldown, unless polling is set shorter (tests).
+		FetchCooldown: min(s.PollInterval, 100*time.Millisecond),
+		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		// A job still running after half the rescue delay is stuck, and one
+		// older than it was lost with its process.
 		JobTimeout:           s.RescueAfter / 2,
 		RescueStuckJobsAfter: s.RescueAfter,
 		Workers:              workers,
 	}
 }
 
-// ProcessEventArgs is the job that processes one stored event.
-type ProcessEventArgs struct {
+// legacyProcessWorker completes the "process_event" jobs that caisse
+// versions which made each event a job left behind: their events are
+// pending in the events table, and the applier takes them from there.
+type legacyProcessWorker struct {
+	river.WorkerDefaults[legacyProcessEventArgs]
+}
+
+type legacyProcessEventArgs struct {
 	EventID string `json:"event_id"`
 }
 
-// Kind names the job in River's tables.
-func (ProcessEventArgs) Kind() string { return "process_event" }
+func (legacyProcessEventArgs) Kind() string { return "process_event" }
 
-// processWorker applies one event.
-type processWorker struct {
-	river.WorkerDefaults[ProcessEventArgs]
-	store *Store
-}
-
-func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessEventArgs]) error {
-	return w.store.process(ctx, job)
-}
-
-// enqueue inserts a processing job for each event, in tx.
-func enqueue(ctx context.Context, tx Tx, eventIDs ...string) error {
-	jobs := make([]river.InsertManyParams, len(eventIDs))
-	for i, id := range eventIDs {
-		jobs[i] = river.InsertManyParams{Args: ProcessEventArgs{EventID: id}}
-	}
-	return tx.Insert(ctx, jobs)
+func (*legacyProcessWorker) Work(context.Context, *river.Job[legacyProcessEventArgs]) error {
+	return nil
 }
 
 func (s *Store) now() time.Time { return s.Now().UTC() }

@@ -237,7 +237,7 @@ func mismatchPayment(ctx context.Context, tx Tx, orderID, paymentIntent string) 
 }
 
 // SweepArgs is the periodic job that releases the holds of checkouts that
-// expired without an event.
+// expired without an event, and prunes the payloads of old ignored events.
 type SweepArgs struct{}
 
 // Kind names the job in River's tables.
@@ -249,7 +249,13 @@ type sweepWorker struct {
 }
 
 func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
-	_, err := w.store.SweepCheckouts(ctx, w.store.CheckoutGrace)
+	if _, err := w.store.SweepCheckouts(ctx, w.store.CheckoutGrace); err != nil {
+		return err
+	}
+	n, err := w.store.PruneIgnored(ctx)
+	if n > 0 {
+		w.store.Logger.Info("payloads of old ignored events pruned; their ids are kept", "events", n, "retention", w.store.Retention.String())
+	}
 	return err
 }
 

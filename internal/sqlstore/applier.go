@@ -1,0 +1,501 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caisse/caisse"
+)
+
+// The events table is the inbox: ingest stores each event as pending, and
+// an applier claims a batch of pending, due events in a transaction, loads
+// every fact, order and product they touch in a few set-based reads (a
+// view), runs the pure rules on each event in memory, writes what changed
+// back with a few set-based statements, marks the events done and commits.
+// No event is a job of its own; one transaction and a dozen statements
+// serve a whole batch.
+//
+// On PostgreSQL, the claim locks the batch's event rows (FOR UPDATE SKIP
+// LOCKED), so appliers of several instances take different events, and
+// advisory locks on the batch's payments and orders make two batches
+// about one payment run one after the other. A claim lasts as long as its
+// transaction: an instance that dies leaves its events pending, for any
+// other to take. On SQLite the one write connection excludes every other
+// writer, and a batch makes way for the webhooks waiting to store their
+// events.
+
+// minShare is how many events a batch applies before it makes way for
+// webhooks waiting to store their events (where they share the one write
+// connection).
+const minShare = 8
+
+// maxTxRetries bounds the immediate retries of a transaction that lost a
+// deadlock or a serialization race; those are not the events' fault and do
+// not count as attempts.
+const maxTxRetries = 8
+
+// applier is the state of the store's applying loops.
+type applier struct {
+	wake chan struct{}
+	// logged is when a failure to apply was last logged (Unix nanoseconds;
+	// 0: none since the last success).
+	logged  atomic.Int64
+	mu      sync.Mutex
+	stop    chan struct{}
+	stopped sync.WaitGroup
+}
+
+// EventBackoff is how long an event waits after attempts failed attempts:
+// attempts⁴ seconds (1 s, 16 s, 81 s, … about 4 hours in all for ten
+// attempts), at most a day, give or take a tenth so that events that failed
+// together are not all tried again at the same moment.
+func EventBackoff(attempts int) time.Duration {
+	a := float64(max(attempts, 1))
+	d := min(time.Duration(a*a*a*a)*time.Second, 24*time.Hour)
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+func (s *Store) backoff(attempts int) time.Duration {
+	if s.Backoff != nil {
+		return s.Backoff(attempts)
+	}
+	return EventBackoff(attempts)
+}
+
+// wakeApplier tells an idle applier that events wait.
+func (s *Store) wakeApplier() {
+	select {
+	case s.applier.wake <- struct{}{}:
+	default:
+	}
+}
+
+// StartApplier starts the loops that apply stored events.
+func (s *Store) StartApplier() {
+	a := &s.applier
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stop != nil {
+		return
+	}
+	a.stop = make(chan struct{})
+	for range max(s.Appliers, 1) {
+		a.stopped.Add(1)
+		go s.applyLoop(a.stop)
+	}
+}
+
+// StopApplier stops the applying loops once their batches are committed.
+func (s *Store) StopApplier() {
+	a := &s.applier
+	a.mu.Lock()
+	stop := a.stop
+	a.stop = nil
+	a.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		a.stopped.Wait()
+	}
+}
+
+func (s *Store) applyLoop(stop chan struct{}) {
+	defer s.applier.stopped.Done()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		more, due, err := s.ApplyBatch(context.Background())
+		wait := s.PollInterval
+		switch {
+		case err != nil:
+			// The database is down: wait twice as long each time, from a
+			// tenth of a second up to five (new events still wake the
+			// applier at once).
+			failures++
+			wait = min(100*time.Millisecond<<min(failures-1, 6), 5*time.Second)
+			// One line for all the loops, then one every half minute.
+			if last := s.applier.logged.Load(); time.Since(time.Unix(0, last)) >= 30*time.Second && s.applier.logged.CompareAndSwap(last, time.Now().UnixNano()) {
+				s.Logger.Error("could not apply events: is the database down? trying again shortly", "error", err.Error())
+			}
+		case more:
+			if failures > 0 && s.applier.logged.Swap(0) != 0 {
+				s.Logger.Info("applying events again")
+			}
+			failures = 0
+			// More wait: go on, and let another applier join in.
+			s.wakeApplier()
+			continue
+		default:
+			if failures > 0 && s.applier.logged.Swap(0) != 0 {
+				s.Logger.Info("applying events again")
+			}
+			failures = 0
+			if due > 0 && due < wait {
+				wait = due
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-stop:
+			return
+		case <-s.applier.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// item is one claimed event on its way through a batch.
+type item struct {
+	ev      *caisse.Event
+	facts   caisse.EventFacts
+	outcome caisse.Outcome
+	status  caisse.EventStatus
+	// reason is why an ignored event counts for nothing, or what made an
+	// attempt fail.
+	reason string
+	err    error
+	// next is when a failed event is tried again.
+	next time.Time
+}
+
+// isolate is a batch that failed as a whole in a way one of its events may
+// have caused: each of its events is applied alone.
+type isolate struct {
+	ids []string
+	err error
+}
+
+func (e *isolate) Error() string { return e.err.Error() }
+func (e *isolate) Unwrap() error { return e.err }
+
+// ApplyBatch applies one batch of pending, due events and reports whether
+// more may be waiting, and when the soonest of the events it retried is
+// due. An event that fails is retried later with backoff, or becomes a dead
+// letter; it never undoes or delays the rest of its batch.
+func (s *Store) ApplyBatch(ctx context.Context) (more bool, due time.Duration, err error) {
+	limit := max(s.BatchSize, 1)
+	start := time.Now()
+	var items []*item
+	var claimed int
+	for try := 0; ; try++ {
+		items, claimed, err = s.applyTx(ctx, limit, "")
+		if err == nil || try >= maxTxRetries || !s.Driver.Retryable(err) {
+			break
+		}
+	}
+	if iso, ok := err.(*isolate); ok {
+		items, err = nil, nil
+		if len(iso.ids) == 1 {
+			// It was alone already: record the failure.
+			if it := s.recordFailure(ctx, iso.ids[0], iso.err); it != nil {
+				items = append(items, it)
+			}
+		} else {
+			s.Logger.Warn("a batch of events failed as a whole: applying each alone", "events", len(iso.ids), "error", iso.err.Error())
+			for _, id := range iso.ids {
+				items = append(items, s.applyAlone(ctx, id)...)
+			}
+		}
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	for _, it := range items {
+		if it.err != nil && it.status == caisse.EventPending {
+			if d := time.Until(it.next); due == 0 || d < due {
+				due = max(d, time.Millisecond)
+			}
+		}
+		s.report(ProcessReport{Event: it.ev, Status: it.status, Err: it.err, Duration: time.Since(start), Outcome: it.outcome})
+	}
+	return claimed >= limit || len(items) < claimed, due, nil
+}
+
+// applyAlone applies one claimed event in a transaction of its own. When
+// even that fails as a whole, the failure is recorded on the event, in a
+// transaction of its own.
+func (s *Store) applyAlone(ctx context.Context, id string) []*item {
+	var items []*item
+	var err error
+	for try := 0; ; try++ {
+		items, _, err = s.applyTx(ctx, 1, id)
+		if err == nil || try >= maxTxRetries || !s.Driver.Retryable(err) {
+			break
+		}
+	}
+	if iso, ok := err.(*isolate); ok {
+		err = iso.err
+	}
+	if err == nil {
+		return items
+	}
+	it := s.recordFailure(ctx, id, err)
+	if it == nil {
+		return nil
+	}
+	return []*item{it}
+}
+
+// claimColumns are what the applier reads of a claimed event.
+const claimColumns = `id, type, created, livemode, api_version, object_id, received_at, attempts, payload`
+
+// claim locks and reads up to limit pending events that are due, oldest
+// first (or the pending event id alone). On PostgreSQL, events another
+// transaction claimed are passed over.
+func claim(ctx context.Context, tx Tx, now time.Time, limit int, id string) ([]*caisse.Event, error) {
+	query, args := `SELECT `+claimColumns+` FROM events WHERE status = ? AND next_attempt_at <= ? ORDER BY seq LIMIT ?`,
+		[]any{string(caisse.EventPending), micros(now), limit}
+	if id != "" {
+		query, args = `SELECT `+claimColumns+` FROM events WHERE status = ? AND id = ?`, []any{string(caisse.EventPending), id}
+	}
+	rows, err := tx.Query(ctx, query+tx.SkipLocked(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("error claiming pending events: %w", err)
+	}
+	defer rows.Close()
+	var evs []*caisse.Event
+	for rows.Next() {
+		e := &caisse.Event{Status: caisse.EventPending}
+		var received int64
+		if err := rows.Scan(&e.ID, &e.Type, &e.Created, &e.Livemode, &e.APIVersion, &e.ObjectID, &received, &e.Attempts, &e.Payload); err != nil {
+			return nil, fmt.Errorf("error claiming pending events: %w", err)
+		}
+		e.ReceivedAt = fromMicros(received)
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("error claiming pending events: %w", err)
+	}
+	return evs, nil
+}
+
+// applyTx claims up to limit events (or the event id), applies them and
+// commits. It returns the events it finished, and how many it claimed:
+// fewer are finished when the batch made way for webhooks.
+func (s *Store) applyTx(ctx context.Context, limit int, id string) ([]*item, int, error) {
+	tx, err := s.Driver.Begin(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("error starting to apply events: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	now := s.now()
+	evs, err := claim(ctx, tx, now, limit, id)
+	if err != nil || len(evs) == 0 {
+		return nil, 0, err
+	}
+	ids := make([]string, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	// A batch-wide failure may come from one event (a value the database
+	// refuses): its events are then applied one by one, and the failure
+	// of one alone is recorded on it.
+	fail := func(err error) ([]*item, int, error) {
+		if !s.Driver.Retryable(err) {
+			return nil, len(evs), &isolate{ids: ids, err: err}
+		}
+		return nil, len(evs), err
+	}
+
+	items := make([]*item, len(evs))
+	var facts []caisse.Fact
+	for i, e := range evs {
+		it := &item{ev: e}
+		items[i] = it
+		it.facts, it.err = s.decode(e)
+		if it.err == nil && !it.facts.Ignored {
+			facts = append(facts, it.facts.Facts...)
+		}
+	}
+	v := s.newView(tx)
+	if err := v.preload(ctx, facts); err != nil {
+		return fail(fmt.Errorf("error loading what the events touch: %w", err))
+	}
+	// Tests watch the locks a batch holds: it lets go of them just before
+	// it commits (or, failing, rolls back), so a watcher never sees the
+	// next holder take a lock before this one let go.
+	release := func() {}
+	if s.Holding != nil {
+		keys := v.heldKeys()
+		s.Holding(keys, true)
+		var once sync.Once
+		release = func() { once.Do(func() { s.Holding(keys, false) }) }
+		defer release()
+	}
+	for i, it := range items {
+		if i >= minShare && s.YieldToIngest && s.ingest.waiting.Load() > 0 {
+			// Webhooks wait for the write connection: commit what is done,
+			// and leave the rest to the next batch.
+			items = items[:i]
+			break
+		}
+		switch {
+		case it.err != nil:
+		case it.facts.Ignored:
+			it.status, it.reason = caisse.EventIgnored, it.facts.Reason
+		default:
+			v.mark()
+			if it.outcome, it.err = s.applyRules(ctx, v, it); it.err != nil {
+				v.undo()
+				if caisse.ErrorCode(it.err) == caisse.EINTERNAL {
+					// The error may come from the database, whose
+					// transaction then refuses every later statement
+					// (PostgreSQL): apply each event alone, and record
+					// the failure of one alone in a transaction of its own.
+					return fail(it.err)
+				}
+			} else if it.outcome.Ignored != "" {
+				it.status, it.reason = caisse.EventIgnored, it.outcome.Ignored
+			} else {
+				it.status = caisse.EventProcessed
+			}
+		}
+		if it.err != nil {
+			s.failed(v, it, now)
+		}
+	}
+	if err := v.flush(ctx); err != nil {
+		return fail(err)
+	}
+	if err := finish(ctx, tx, items); err != nil {
+		return fail(err)
+	}
+	release()
+	if err := tx.Commit(ctx); err != nil {
+		return fail(fmt.Errorf("error committing applied events: %w", err))
+	}
+	s.wakeOutbox()
+	return items, len(evs), nil
+}
+
+// decode reads an event's facts; a decoder that panics fails the event,
+// not the batch.
+func (s *Store) decode(e *caisse.Event) (ef caisse.EventFacts, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("reading the event panicked: %v", r)
+		}
+	}()
+	return s.Decode(e)
+}
+
+// applyRules runs the rules on one event; rules that panic fail the
+// event, not the batch.
+func (s *Store) applyRules(ctx context.Context, v *view, it *item) (out caisse.Outcome, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("processing panicked: %v", r)
+		}
+	}()
+	out, err = s.Rules.Apply(ctx, v, it.ev, it.facts)
+	if err != nil {
+		return out, wrap(err, "error applying event %s", it.ev.ID)
+	}
+	if out.OrderID != "" {
+		it.ev.OrderID = out.OrderID
+	}
+	return out, nil
+}
+
+// failed decides what becomes of an event whose attempt failed: tried again
+// after a backoff, or, after its last attempt or when trying again cannot
+// help (a signed event that makes no sense), a dead letter the team is
+// alerted about, in the same transaction.
+func (s *Store) failed(l caisse.Ledger, it *item, now time.Time) {
+	it.reason = failureText(it.err)
+	if len(it.reason) > 2000 {
+		it.reason = it.reason[:2000]
+	}
+	attempts := it.ev.Attempts + 1
+	if caisse.ErrorCode(it.err) == caisse.EINVALID || attempts >= max(s.MaxAttempts, 1) {
+		it.status = caisse.EventFailed
+		ev := *it.ev
+		ev.Attempts = attempts
+		// The alert is written by the view, in memory: it cannot fail here.
+		_ = l.AddOutbox(context.Background(), deadLetterAlert(&ev, it.reason))
+		return
+	}
+	it.status = caisse.EventPending
+	it.next = now.Add(s.backoff(attempts))
+}
+
+// finish records each finished event's status with one statement: the
+// attempt counted, why it was ignored or failed, and when a failed one is
+// tried again.
+func finish(ctx context.Context, tx Tx, items []*item) error {
+	return rowsOf(len(items), 4, func(from, to int, values string) error {
+		args := make([]any, 0, 4*(to-from))
+		for _, it := range items[from:to] {
+			next := int64(0)
+			if !it.next.IsZero() {
+				next = micros(it.next)
+			}
+			args = append(args, it.ev.ID, string(it.status), it.reason, next)
+			it.ev.Status, it.ev.LastError = it.status, it.reason
+			it.ev.Attempts++
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE events SET status = done.column2, attempts = attempts + 1, last_error = done.column3, next_attempt_at = done.column4
+			FROM (VALUES `+typed(values, "TEXT", "TEXT", "TEXT", "BIGINT")+`) AS done
+			WHERE events.id = done.column1`, args...); err != nil {
+			return fmt.Errorf("error recording the events' outcome: %w", err)
+		}
+		return nil
+	})
+}
+
+// recordFailure counts a failed attempt of an event that could not even be
+// applied alone, in a transaction of its own, and makes it a dead letter
+// after its last attempt. It returns the event as recorded, or nil when it
+// is no longer pending (another instance finished it meanwhile).
+func (s *Store) recordFailure(ctx context.Context, id string, cause error) *item {
+	ctx = context.WithoutCancel(ctx)
+	var it *item
+	err := s.retryTx(ctx, func(tx Tx) error {
+		it = nil
+		now := s.now()
+		evs, err := claim(ctx, tx, now, 1, id)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		it = &item{ev: evs[0], err: cause}
+		v := s.newView(tx)
+		s.failed(v, it, now)
+		if err := v.flush(ctx); err != nil {
+			return err
+		}
+		return finish(ctx, tx, []*item{it})
+	})
+	if err != nil {
+		s.Logger.Error("could not record a failed attempt", "event_id", id, "error", err.Error(), "cause", failureText(cause))
+		return nil
+	}
+	return it
+}
+
+// heldKeys are the lock keys a view holds, for tests that watch them.
+func (v *view) heldKeys() []string {
+	keys := make([]string, 0, len(v.locked))
+	for k := range v.locked {
+		if !strings.HasPrefix(k, "order:") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
