@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"math"
 	mathrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -33,6 +35,7 @@ import (
 // Result is one run of the load against one server.
 type Result struct {
 	Mode          string  `json:"mode"`
+	DB            string  `json:"db"`
 	Events        int     `json:"events"`
 	Deliveries    int     `json:"deliveries"`
 	Stored        int     `json:"stored"`
@@ -41,14 +44,33 @@ type Result struct {
 	P99ms         float64 `json:"ack_p99_ms"`
 	P999ms        float64 `json:"ack_p999_ms"`
 	ProcessedPerS float64 `json:"processed_per_second,omitempty"`
-	PeakRSSMiB    float64 `json:"peak_rss_mib"`
-	Errors        int64   `json:"errors"`
+	// Processed is the number of events the CPU and statements are divided
+	// by: the distinct events caisse processed, or the deliveries the inline
+	// handler or the verify-only server acknowledged (they keep nothing to
+	// recognise a second delivery by, so each one is work done).
+	Processed int `json:"processed"`
+	// CPUmsPerEvent is ProcessCPUmsPerEvent + BackendsCPUmsPerEvent.
+	CPUmsPerEvent float64 `json:"cpu_ms_per_event"`
+	// ProcessCPUmsPerEvent is the server process's CPU time (user and
+	// system, all threads) over the run, per processed event.
+	ProcessCPUmsPerEvent float64 `json:"process_cpu_ms_per_event"`
+	// BackendsCPUmsPerEvent is the CPU time of the PostgreSQL backends
+	// serving the server's connections over the run, per processed event.
+	BackendsCPUmsPerEvent float64 `json:"backends_cpu_ms_per_event"`
+	// Backends is how many PostgreSQL backends served it during the run.
+	Backends int `json:"backends"`
+	// StatementsPerEvent is the SQL statements the server ran over the run
+	// (BEGIN and COMMIT included) per processed event; 0 when not counted.
+	StatementsPerEvent float64 `json:"statements_per_event"`
+	PeakRSSMiB         float64 `json:"peak_rss_mib"`
+	Errors             int64   `json:"errors"`
 }
 
 // Modes of a run.
 const (
 	modeDurable    = "durable"
 	modeVerifyOnly = "verify-only"
+	modeInlineNode = "inline-node"
 )
 
 // options are caisse-bench's flags.
@@ -62,6 +84,7 @@ type options struct {
 	rate        int
 	verifyOnly  bool
 	stored      int
+	inlineNode  string
 	json        bool
 }
 
@@ -82,6 +105,7 @@ func (m *Main) parse(args []string) (options, error) {
 	fs.IntVar(&o.rate, "rate", 0, "events a second to send (0: as fast as caisse answers)")
 	fs.BoolVar(&o.verifyOnly, "verify-only", true, "also measure a verify-only server, the upper bound: caisse's webhook handler storing nothing")
 	fs.IntVar(&o.stored, "stored", 0, "also measure a caisse whose database already holds this many processed events (with their orders, facts and products)")
+	fs.StringVar(&o.inlineNode, "inline-node", "", "also measure the inline handler in this folder (a Node server applying each event inline; needs --db postgres, node and npm): npm install, a fresh database, the same deliveries")
 	fs.BoolVar(&o.json, "json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -98,13 +122,16 @@ func (m *Main) parse(args []string) (options, error) {
 		return o, fmt.Errorf("--db must be sqlite or postgres, not %q", o.db)
 	case o.events < 1 || o.concurrency < 1 || o.rate < 0 || o.stored < 0:
 		return o, fmt.Errorf("--events and --concurrency must be at least 1, --rate and --stored at least 0")
+	case o.inlineNode != "" && o.db != "postgres":
+		return o, fmt.Errorf("--inline-node runs the inline handler on PostgreSQL: add --db postgres")
 	}
 	return o, nil
 }
 
 // bench measures how fast caisse acknowledges and processes a realistic
-// event stream, and how close durable acknowledgement comes to verifying
-// alone.
+// event stream and what each event costs it, how close durable
+// acknowledgement comes to verifying alone, and, with --inline-node, what
+// the same stream costs a handler that applies each event inline.
 func (m *Main) bench(ctx context.Context, args []string) error {
 	o, err := m.parse(args)
 	if err != nil {
@@ -131,6 +158,21 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	} else if _, err := os.Stat(o.caisse); err != nil {
 		return fmt.Errorf("--caisse: %w", err)
 	}
+	var inlineDir string
+	if o.inlineNode != "" {
+		if inlineDir, err = prepareInlineNode(ctx, o.inlineNode, m.Stderr); err != nil {
+			return err
+		}
+	}
+	// admin watches PostgreSQL's backends and creates the inline handler's
+	// database.
+	var admin *sql.DB
+	if o.db == "postgres" {
+		if admin, err = sql.Open("pgx", o.postgresURL); err != nil {
+			return fmt.Errorf("error connecting to PostgreSQL (see --postgres-url): %w", err)
+		}
+		defer admin.Close()
+	}
 
 	rng := mathrand.New(mathrand.NewPCG(1, 2))
 	s := scenario.Generate(rng, o.events/3+1, 50)
@@ -141,111 +183,76 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fmt.Fprintf(m.Stderr, "bench: %d events (%d deliveries), %d in flight\n", len(s.Events), len(deliveries), o.concurrency)
 
 	run := func(mode string, seed int) (Result, error) {
-		r := Result{Mode: mode, Events: len(s.Events), Deliveries: len(deliveries), Stored: seed}
-		var srv *child.Process
-		base := o.url
-		if base == "" {
-			var err error
-			var stop func()
-			if srv, stop, err = m.startServer(ctx, o, mode, seed, secret, token); err != nil {
-				return r, err
-			}
-			defer stop()
-			base = srv.URL
+		r := Result{Mode: mode, DB: o.db, Events: len(s.Events), Deliveries: len(deliveries), Stored: seed}
+		srv, stop, err := m.startRun(ctx, o, mode, seed, secret, token, inlineDir, admin)
+		if err != nil {
+			return r, err
 		}
-		if mode == modeDurable {
-			if err := putProducts(base, token, s.Products); err != nil {
-				return r, err
+		defer stop()
+		switch mode {
+		case modeDurable:
+			err = putProducts(srv.url, token, s.Products)
+		case modeInlineNode:
+			err = srv.inline.putProducts(ctx, s.Products)
+		}
+		if err != nil {
+			return r, err
+		}
+
+		// The run starts here: the figures count from now.
+		statementsBefore, err := srv.statements()
+		if err != nil {
+			return r, err
+		}
+		cpuBefore := processCPU(srv.pid)
+		var backends *backendWatch
+		if srv.app != "" {
+			if backends, err = watchBackends(ctx, admin, srv.app); err != nil {
+				fmt.Fprintf(m.Stderr, "%s: PostgreSQL's CPU is left out: %v\n", mode, err)
 			}
 		}
 		start := time.Now()
-		lat := make([]time.Duration, len(deliveries))
-		var next, acked atomic.Int64
-		var errs atomic.Int64
-		var tick <-chan time.Time
-		if o.rate > 0 {
-			t := time.NewTicker(time.Second / time.Duration(o.rate))
-			defer t.Stop()
-			tick = t.C
+		acks, err := send(ctx, o, srv.url, secret, deliveries, m.Stderr, mode)
+		if err != nil {
+			return r, err
 		}
-		var gate sync.Mutex
-		var wg sync.WaitGroup
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency}}
-		for range o.concurrency {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					if tick != nil {
-						gate.Lock()
-						<-tick
-						gate.Unlock()
-					}
-					i := int(next.Add(1) - 1)
-					if i >= len(deliveries) {
-						return
-					}
-					payload := deliveries[i].Payload
-					header := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{
-						Payload: payload, Secret: secret, Timestamp: time.Now(), Scheme: "v1"}).Header
-					t0 := time.Now()
-					req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe", bytes.NewReader(payload))
-					req.Header.Set("Stripe-Signature", header)
-					res, err := client.Do(req)
-					if err == nil {
-						io.Copy(io.Discard, res.Body)
-						res.Body.Close()
-					}
-					lat[i] = time.Since(t0)
-					if err != nil || res.StatusCode != http.StatusOK {
-						errs.Add(1)
-					}
-					acked.Add(1)
-				}
-			}()
-		}
-		stop := progress(m.Stderr, mode, func() string {
-			return fmt.Sprintf("acked %d/%d", acked.Load(), len(deliveries))
-		})
-		wg.Wait()
-		ackTime := time.Since(start)
-		stop()
-		r.AckPerSecond = float64(len(deliveries)) / ackTime.Seconds()
-		slices.Sort(lat)
-		pct := func(p float64) float64 {
-			return float64(lat[min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1)].Microseconds()) / 1000
-		}
-		r.P50ms, r.P99ms, r.P999ms = pct(0.50), pct(0.99), pct(0.999)
-		r.Errors = errs.Load()
-		if mode == modeDurable {
-			stop := progress(m.Stderr, mode, func() string {
-				pending, _ := readMetric(base, "caisse_queue_depth")
-				return fmt.Sprintf("%.0f of %d events still to process", pending, len(s.Events))
-			})
-			// Done once no event is pending: a cheap question even with
-			// millions of events stored, unlike counting them.
-			for {
-				pending, err := anyPending(base, token)
-				if err != nil {
-					stop()
-					return r, err
-				}
-				if !pending {
-					break
-				}
-				select {
-				case <-ctx.Done():
-					stop()
-					return r, ctx.Err()
-				case <-time.After(100 * time.Millisecond):
-				}
+		r.AckPerSecond = float64(len(deliveries)) / acks.time.Seconds()
+		r.P50ms, r.P99ms, r.P999ms = acks.p50, acks.p99, acks.p999
+		r.Errors = acks.errors
+		switch mode {
+		case modeDurable:
+			if err := waitProcessed(ctx, srv.url, token, len(s.Events), m.Stderr); err != nil {
+				return r, err
 			}
-			stop()
-			r.ProcessedPerS = float64(len(s.Events)) / time.Since(start).Seconds()
+			r.Processed = len(s.Events)
+			r.ProcessedPerS = float64(r.Processed) / time.Since(start).Seconds()
+		case modeInlineNode:
+			r.Processed = acks.ok
+			r.ProcessedPerS = float64(r.Processed) / acks.time.Seconds()
+		default:
+			r.Processed = acks.ok
 		}
-		if srv != nil {
-			_, r.PeakRSSMiB = srv.RSS()
+
+		// The run ends here.
+		cpu := processCPU(srv.pid) - cpuBefore
+		var backendTicks int64
+		if backends != nil {
+			if backendTicks, r.Backends, err = backends.Stop(ctx); err != nil {
+				fmt.Fprintf(m.Stderr, "%s: %v\n", mode, err)
+			}
 		}
+		statementsAfter, err := srv.statements()
+		if err != nil {
+			return r, err
+		}
+		if r.Processed > 0 {
+			n := float64(r.Processed)
+			r.ProcessCPUmsPerEvent = ticksToMs(cpu) / n
+			r.BackendsCPUmsPerEvent = ticksToMs(backendTicks) / n
+			r.CPUmsPerEvent = r.ProcessCPUmsPerEvent + r.BackendsCPUmsPerEvent
+			r.StatementsPerEvent = (statementsAfter - statementsBefore) / n
+		}
+		r.PeakRSSMiB = srv.peakRSS()
 		return r, nil
 	}
 
@@ -255,7 +262,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		return err
 	}
 	results = append(results, durable)
-	var only, grown *Result
+	var only, grown, inline *Result
 	if o.verifyOnly && o.url == "" {
 		r, err := run(modeVerifyOnly, 0)
 		if err != nil {
@@ -272,35 +279,219 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		results = append(results, r)
 		grown = &results[len(results)-1]
 	}
+	if o.inlineNode != "" {
+		r, err := run(modeInlineNode, 0)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		inline = &results[len(results)-1]
+	}
 	if o.json {
 		enc := json.NewEncoder(m.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
 	}
 	w := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "MODE\tDB\tSTORED\tEVENTS\tACKED/S\tP50 MS\tP99 MS\tP99.9 MS\tPROCESSED/S\tPEAK RSS MIB\tERRORS\n")
-	for _, r := range results {
-		processed := "-"
-		if r.ProcessedPerS > 0 {
-			processed = strconv.FormatFloat(r.ProcessedPerS, 'f', 0, 64)
+	fmt.Fprintf(w, "MODE\tDB\tSTORED\tDELIVERIES\tACKED/S\tP50 MS\tP99 MS\tP99.9 MS\tPROCESSED/S\tCPU MS/EVENT\tPROCESS\tBACKENDS\tSTATEMENTS/EVENT\tPEAK RSS MIB\tERRORS\n")
+	dash := func(v float64, prec int) string {
+		if v <= 0 {
+			return "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%.0f\t%d\n", r.Mode, o.db, r.Stored, r.Deliveries,
-			r.AckPerSecond, r.P50ms, r.P99ms, r.P999ms, processed, r.PeakRSSMiB, r.Errors)
+		return strconv.FormatFloat(v, 'f', prec, 64)
+	}
+	for _, r := range results {
+		backends := dash(r.BackendsCPUmsPerEvent, 3)
+		if r.DB == "sqlite" {
+			backends = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t%.0f\t%d\n", r.Mode, r.DB, r.Stored, r.Deliveries,
+			r.AckPerSecond, r.P50ms, r.P99ms, r.P999ms, dash(r.ProcessedPerS, 0), dash(r.CPUmsPerEvent, 3),
+			dash(r.ProcessCPUmsPerEvent, 3), backends, dash(r.StatementsPerEvent, 1), r.PeakRSSMiB, r.Errors)
 	}
 	if only != nil {
 		fmt.Fprintf(w, "\ndurable ack rate / verify-only ack rate = %.2f\n", durable.AckPerSecond/only.AckPerSecond)
 	}
 	if grown != nil {
-		fmt.Fprintf(w, "with %d events stored / empty: ack rate %.2f, p99 %.2f, processing rate %.2f\n", grown.Stored,
-			grown.AckPerSecond/durable.AckPerSecond, grown.P99ms/durable.P99ms, grown.ProcessedPerS/durable.ProcessedPerS)
+		fmt.Fprintf(w, "with %d events stored / empty: ack rate %.2f, p99 %.2f, processing rate %.2f, CPU per event %.2f\n", grown.Stored,
+			grown.AckPerSecond/durable.AckPerSecond, grown.P99ms/durable.P99ms, grown.ProcessedPerS/durable.ProcessedPerS,
+			grown.CPUmsPerEvent/durable.CPUmsPerEvent)
+	}
+	if inline != nil && inline.CPUmsPerEvent > 0 {
+		fmt.Fprintf(w, "caisse / inline handler, CPU per event = %.2f (caisse %.3f ms: %.3f process + %.3f PostgreSQL; inline %.3f ms: %.3f node + %.3f PostgreSQL)\n",
+			durable.CPUmsPerEvent/inline.CPUmsPerEvent, durable.CPUmsPerEvent, durable.ProcessCPUmsPerEvent, durable.BackendsCPUmsPerEvent,
+			inline.CPUmsPerEvent, inline.ProcessCPUmsPerEvent, inline.BackendsCPUmsPerEvent)
+		fmt.Fprintf(w, "statements per event: caisse %.1f, inline handler %.1f\n", durable.StatementsPerEvent, inline.StatementsPerEvent)
 	}
 	return w.Flush()
 }
 
-// startServer starts the server one run measures: the real `caisse serve`
-// on a fresh database (first seeded with seed events) for a durable run, or
-// this program's verify-only server. stop ends it and drops its database.
-func (m *Main) startServer(ctx context.Context, o options, mode string, seed int, secret, token string) (srv *child.Process, stop func(), err error) {
+// acks is how a server answered the deliveries.
+type acks struct {
+	time           time.Duration // from the first request to the last answer
+	p50, p99, p999 float64       // latency percentiles, ms
+	ok             int           // deliveries answered 200
+	errors         int64         // deliveries not answered 200
+}
+
+// send posts the deliveries, signed with secret, to the webhook at base,
+// o.concurrency at a time (at o.rate a second when set).
+func send(ctx context.Context, o options, base, secret string, deliveries []scenario.Event, logs io.Writer, mode string) (acks, error) {
+	start := time.Now()
+	lat := make([]time.Duration, len(deliveries))
+	var next, acked, errs atomic.Int64
+	var tick <-chan time.Time
+	if o.rate > 0 {
+		t := time.NewTicker(time.Second / time.Duration(o.rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	var gate sync.Mutex
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency}}
+	defer client.CloseIdleConnections()
+	for range o.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if tick != nil {
+					gate.Lock()
+					<-tick
+					gate.Unlock()
+				}
+				i := int(next.Add(1) - 1)
+				if i >= len(deliveries) {
+					return
+				}
+				payload := deliveries[i].Payload
+				header := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{
+					Payload: payload, Secret: secret, Timestamp: time.Now(), Scheme: "v1"}).Header
+				t0 := time.Now()
+				req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe", bytes.NewReader(payload))
+				req.Header.Set("Stripe-Signature", header)
+				res, err := client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+				lat[i] = time.Since(t0)
+				if err != nil || res.StatusCode != http.StatusOK {
+					errs.Add(1)
+				}
+				acked.Add(1)
+			}
+		}()
+	}
+	stop := progress(logs, mode, func() string {
+		return fmt.Sprintf("acked %d/%d", acked.Load(), len(deliveries))
+	})
+	wg.Wait()
+	a := acks{time: time.Since(start), errors: errs.Load()}
+	stop()
+	if err := ctx.Err(); err != nil {
+		return a, err
+	}
+	a.ok = len(deliveries) - int(a.errors)
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1)].Microseconds()) / 1000
+	}
+	a.p50, a.p99, a.p999 = pct(0.50), pct(0.99), pct(0.999)
+	return a, nil
+}
+
+// waitProcessed waits until caisse at base has no event left to process.
+func waitProcessed(ctx context.Context, base, token string, events int, logs io.Writer) error {
+	stop := progress(logs, modeDurable, func() string {
+		pending, _ := readMetric(base, "caisse_queue_depth")
+		return fmt.Sprintf("%.0f of %d events still to process", pending, events)
+	})
+	defer stop()
+	// Done once no event is pending: a cheap question even with millions of
+	// events stored, unlike counting them.
+	for {
+		pending, err := anyPending(base, token)
+		if err != nil {
+			return err
+		}
+		if !pending {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// runServer is the server one run measures.
+type runServer struct {
+	// url is where it listens.
+	url string
+	// pid is its process, whose CPU is measured (0: not started by the
+	// bench, not measured).
+	pid int
+	// app is the application_name of its PostgreSQL connections, whose
+	// backends' CPU is measured ("": none).
+	app string
+	// statements returns the SQL statements it has run so far (0 when it
+	// does not count them).
+	statements func() (float64, error)
+	// peakRSS returns its peak resident memory in MiB (0: unknown).
+	peakRSS func() float64
+	// inline is the inline handler, for its run.
+	inline *inlineNode
+}
+
+// startRun starts the server one run measures: the real `caisse serve` on
+// a fresh database (first seeded with seed events) for a durable run, this
+// program's verify-only server, or the inline handler installed in
+// inlineDir on a fresh PostgreSQL database. stop ends it and drops its
+// database. With --url, a durable run measures the caisse there.
+func (m *Main) startRun(ctx context.Context, o options, mode string, seed int, secret, token, inlineDir string, admin *sql.DB) (srv runServer, stop func(), err error) {
+	noRSS := func() float64 { return 0 }
+	switch {
+	case mode == modeInlineNode:
+		n, stop, err := startInlineNode(ctx, inlineDir, o.postgresURL, admin, secret)
+		if err != nil {
+			return srv, stop, err
+		}
+		p := child.Process{Cmd: n.cmd}
+		return runServer{url: n.url, pid: n.cmd.Process.Pid, app: n.app, statements: n.statements,
+			peakRSS: func() float64 { _, peak := p.RSS(); return peak }, inline: n}, stop, nil
+	case o.url != "":
+		return runServer{url: o.url, statements: caisseStatements(o.url), peakRSS: noRSS}, func() {}, nil
+	}
+	app := ""
+	if mode == modeDurable && o.db == "postgres" {
+		app = "caisse-bench-caisse-" + randomHex(4)
+	}
+	p, stop, err := m.startServer(ctx, o, mode, seed, secret, token, app)
+	if err != nil {
+		return srv, stop, err
+	}
+	return runServer{url: p.URL, pid: p.Cmd.Process.Pid, app: app, statements: caisseStatements(p.URL),
+		peakRSS: func() float64 { _, peak := p.RSS(); return peak }}, stop, nil
+}
+
+// caisseStatements reads caisse's count of the SQL statements it ran.
+func caisseStatements(base string) func() (float64, error) {
+	return func() (float64, error) {
+		n, err := readMetric(base, "caisse_sql_statements_total")
+		if err != nil {
+			return 0, fmt.Errorf("error reading caisse_sql_statements_total from %s/metrics: %w", base, err)
+		}
+		return n, nil
+	}
+}
+
+// startServer starts the real `caisse serve` on a fresh database (first
+// seeded with seed events) for a durable run, or this program's verify-only
+// server. On PostgreSQL, caisse's connections carry application_name app.
+// stop ends it and drops its database.
+func (m *Main) startServer(ctx context.Context, o options, mode string, seed int, secret, token, app string) (srv *child.Process, stop func(), err error) {
 	var cleanups []func()
 	stop = func() {
 		for _, f := range slices.Backward(cleanups) {
@@ -330,6 +521,18 @@ func (m *Main) startServer(ctx context.Context, o options, mode string, seed int
 			if err := seedDatabase(ctx, o.db, dbURL, seed); err != nil {
 				return nil, stop, err
 			}
+		}
+		if app != "" {
+			// pgx sends it as a connection parameter: PostgreSQL shows it
+			// in pg_stat_activity, where the bench finds caisse's backends.
+			u, err := url.Parse(dbURL)
+			if err != nil {
+				return nil, stop, fmt.Errorf("error tagging caisse's database URL: %w", err)
+			}
+			q := u.Query()
+			q.Set("application_name", app)
+			u.RawQuery = q.Encode()
+			dbURL = u.String()
 		}
 		env = append(env, "CAISSE_DATABASE_URL="+dbURL, "CAISSE_ADMIN_TOKEN="+token, "CAISSE_LIVEMODE=")
 	}
@@ -379,13 +582,16 @@ func progress(w io.Writer, mode string, status func() string) (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
+		width := 0 // of the line last printed, to blank it out
 		for {
 			select {
 			case <-done:
-				fmt.Fprintf(w, "\r%-60s\r", "")
+				fmt.Fprintf(w, "\r%*s\r", width, "")
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "\r%s: %s", mode, status())
+				line := mode + ": " + status()
+				fmt.Fprintf(w, "\r%-*s", width, line)
+				width = max(width, len(line))
 			}
 		}
 	}()

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,16 +28,39 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// built is the caisse binary the tests bench, built once.
+var built struct {
+	once sync.Once
+	dir  string
+	exe  string
+	err  error
+}
+
+// caisseBinary builds the real caisse, once for all the tests.
+func caisseBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "caisse-bench-test-"); built.err == nil {
+			built.exe, built.err = buildCaisse(context.Background(), built.dir, testWriter{t})
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.exe
 }
 
 // caisse-bench builds the real caisse, runs end to end on both databases,
 // and reports every figure.
 func TestBench(t *testing.T) {
-	exe, err := buildCaisse(context.Background(), t.TempDir(), testWriter{t})
-	if err != nil {
-		t.Fatal(err)
-	}
+	exe := caisseBinary(t)
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		var out, errOut bytes.Buffer
 		m := &Main{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
@@ -58,14 +83,78 @@ func TestBench(t *testing.T) {
 			if r.Errors != 0 || r.AckPerSecond <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.PeakRSSMiB <= 0 || r.Deliveries < 300 {
 				t.Errorf("%s: %+v", r.Mode, r)
 			}
+			if r.DB != string(kind) || r.Processed <= 0 || r.ProcessCPUmsPerEvent <= 0 ||
+				r.CPUmsPerEvent != r.ProcessCPUmsPerEvent+r.BackendsCPUmsPerEvent {
+				t.Errorf("%s: no CPU per event: %+v", r.Mode, r)
+			}
 		}
-		if durable.ProcessedPerS <= 0 || grown.ProcessedPerS <= 0 {
-			t.Errorf("no processing rate: %+v, %+v", durable, grown)
+		for _, r := range []Result{durable, grown} {
+			if r.ProcessedPerS <= 0 || r.Processed != r.Events || r.StatementsPerEvent <= 0 {
+				t.Errorf("no processing rate or statements per event: %+v", r)
+			}
+			if postgres := kind == dbtest.Postgres; postgres != (r.BackendsCPUmsPerEvent > 0) || postgres != (r.Backends > 0) {
+				t.Errorf("%s: PostgreSQL backends' CPU %v ms per event (%d backends)", kind, r.BackendsCPUmsPerEvent, r.Backends)
+			}
 		}
-		if only.ProcessedPerS != 0 {
+		if only.ProcessedPerS != 0 || only.StatementsPerEvent != 0 || only.Backends != 0 || only.Processed != only.Deliveries {
 			t.Errorf("the verify-only run processed events: %+v", only)
 		}
 	})
+}
+
+// inlineNodeDir is the inline handler's folder: $CAISSE_BENCH_INLINE_NODE,
+// or ../shared/baselines/inline-node next to the repository.
+func inlineNodeDir() string {
+	if dir := os.Getenv("CAISSE_BENCH_INLINE_NODE"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "..", "..", "shared", "baselines", "inline-node")
+}
+
+// With --inline-node, the inline handler gets the same deliveries as caisse,
+// on a PostgreSQL database of its own, and its row carries the same figures:
+// every delivery it acknowledges is an event processed. The first run
+// installs its dependencies with npm, from the npm registry.
+func TestBenchInlineNode(t *testing.T) {
+	t.Parallel()
+	dir := inlineNodeDir()
+	if _, err := os.Stat(filepath.Join(dir, "server.js")); err != nil {
+		t.Skipf("no inline handler at %s (set CAISSE_BENCH_INLINE_NODE to its folder): %v", dir, err)
+	}
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed: the inline handler runs on Node, with dependencies npm installs from the npm registry", tool)
+		}
+	}
+	dbtest.RequirePostgres(t)
+	exe := caisseBinary(t)
+	var out, errOut bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+	args := []string{"--caisse", exe, "--db", "postgres", "--postgres-url", dbtest.PostgresURL(), "--events", "300",
+		"--concurrency", "8", "--verify-only=false", "--inline-node", dir, "--json"}
+	if code := m.Run(context.Background(), args); code != 0 {
+		t.Fatalf("caisse-bench exited %d: %s", code, errOut.String())
+	}
+	var results []Result
+	if err := json.Unmarshal(out.Bytes(), &results); err != nil || len(results) != 2 {
+		t.Fatalf("caisse-bench printed %s (%v)", out.String(), err)
+	}
+	durable, inline := results[0], results[1]
+	if durable.Mode != "durable" || inline.Mode != "inline-node" || inline.DB != "postgres" || inline.Deliveries != durable.Deliveries {
+		t.Fatalf("runs %+v, %+v", durable, inline)
+	}
+	if inline.Errors != 0 || inline.AckPerSecond <= 0 || inline.P50ms <= 0 || inline.PeakRSSMiB <= 0 ||
+		inline.Processed != inline.Deliveries || inline.ProcessedPerS != inline.AckPerSecond {
+		t.Errorf("inline handler: %+v", inline)
+	}
+	if inline.ProcessCPUmsPerEvent <= 0 || inline.BackendsCPUmsPerEvent <= 0 || inline.Backends == 0 ||
+		inline.CPUmsPerEvent != inline.ProcessCPUmsPerEvent+inline.BackendsCPUmsPerEvent {
+		t.Errorf("inline handler's CPU per event: %+v", inline)
+	}
+	// At least BEGIN and COMMIT for every delivery.
+	if inline.StatementsPerEvent < 2 {
+		t.Errorf("inline handler's statements per event: %v", inline.StatementsPerEvent)
+	}
 }
 
 // testWriter sends the go command's output to the test log.
@@ -156,7 +245,8 @@ func (b *syncBuffer) String() string {
 }
 
 // --help explains that the bench builds caisse from the repository; a wrong
-// flag is a usage error, and a bad --db is refused before anything starts.
+// flag is a usage error, and a bad --db, or --inline-node without PostgreSQL,
+// is refused before anything starts.
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -167,6 +257,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"--help"}, 0, "go build -o TEMPDIR/caisse github.com/caisse/caisse/cmd/caisse"},
 		{[]string{"--no-such-flag"}, 2, "flag provided but not defined: -no-such-flag"},
 		{[]string{"--db", "mysql"}, 1, "--db must be sqlite or postgres"},
+		{[]string{"--inline-node", "nowhere"}, 1, "--inline-node runs the inline handler on PostgreSQL: add --db postgres"},
 		{[]string{"--url", "http://127.0.0.1:1"}, 1, "needs its STRIPE_WEBHOOK_SECRET and CAISSE_ADMIN_TOKEN"},
 	} {
 		var out, errOut bytes.Buffer

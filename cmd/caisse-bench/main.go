@@ -1,6 +1,9 @@
 // Command caisse-bench measures how fast caisse acknowledges and processes a
-// realistic stream of signed Stripe events, and how close durable
-// acknowledgement comes to verifying alone. It is a developer's tool, run
+// realistic stream of signed Stripe events, what each event costs in CPU
+// (caisse's and its PostgreSQL backends') and SQL statements, how close
+// durable acknowledgement comes to verifying alone, and, on request, what
+// the same stream costs a handler that applies each event inline. It is a
+// developer's tool, run
 // from the caisse repository; it is not part of the caisse binary, which has
 // no way to acknowledge an event it has not stored.
 package main
@@ -31,13 +34,24 @@ type Main struct {
 }
 
 const usage = `caisse-bench measures how fast caisse acknowledges and processes a realistic
-stream of signed Stripe events, and how close durable acknowledgement comes to
-verifying alone (the verify-only upper bound, which stores nothing).
+stream of signed Stripe events, what each event costs, and how close durable
+acknowledgement comes to verifying alone (the verify-only upper bound, which
+stores nothing).
 
 Run it from the caisse repository:
 
   go run ./cmd/caisse-bench --db sqlite --events 20000
   go run ./cmd/caisse-bench --db postgres --events 20000
+  go run ./cmd/caisse-bench --db postgres --events 6000 --inline-node ../shared/baselines/inline-node
+
+CPU MS/EVENT is the CPU time (user and system) the server spent over the run,
+per event processed: the server process (PROCESS) plus, on PostgreSQL, the
+backends serving its connections (BACKENDS), read from /proc, so PostgreSQL
+must run on this machine. STATEMENTS/EVENT counts the SQL statements it ran,
+BEGIN and COMMIT included. With --inline-node, the inline handler in that
+folder (node server.js, dependencies from npm install, kept under the OS temp
+folder) gets the same deliveries on a PostgreSQL database of its own; it
+applies each delivery as it acknowledges it, so each one counts as processed.
 
 Each durable run starts the real 'caisse serve' on a fresh database. Without
 --caisse, caisse-bench first builds it with
