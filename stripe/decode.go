@@ -21,8 +21,31 @@ type envelope struct {
 	Livemode   *bool  `json:"livemode"`
 	APIVersion string `json:"api_version"`
 	Data       struct {
-		Object json.RawMessage `json:"object"`
+		Object dataObject `json:"object"`
 	} `json:"data"`
+}
+
+// dataObject is what caisse reads of data.object on receipt, in the same
+// pass as the envelope: whether it is an object, and its id.
+type dataObject struct {
+	isObject bool
+	id       string
+	err      error
+}
+
+func (d *dataObject) UnmarshalJSON(b []byte) error {
+	if b[0] != '{' {
+		return nil
+	}
+	d.isObject = true
+	var obj struct {
+		ID string `json:"id"`
+	}
+	// A data.object that is not what caisse expects says so below, not as
+	// an envelope that is not JSON.
+	d.err = json.Unmarshal(b, &obj)
+	d.id = obj.ID
+	return nil
 }
 
 // DecodeError says why a verified body is not an event caisse can store.
@@ -35,15 +58,14 @@ func (e *DecodeError) Error() string { return e.Detail }
 // snapshot event ("object":"event"); a thin (v2) event notification is refused.
 func DecodeEvent(payload []byte) (*caisse.Event, error) {
 	// A thin event's envelope differs (created is an RFC 3339 string, no
-	// data), so recognize it before reading the snapshot envelope.
-	var kind struct {
-		Object string `json:"object"`
-	}
-	if json.Unmarshal(payload, &kind) == nil && strings.HasPrefix(kind.Object, "v2.") {
+	// data): a field of the wrong type still lets the others be read, so
+	// its object says what it is.
+	var env envelope
+	err := json.Unmarshal(payload, &env)
+	if strings.HasPrefix(env.Object, "v2.") {
 		return nil, &DecodeError{Detail: "the body is a thin (v2) event notification; point a snapshot-event webhook endpoint at caisse"}
 	}
-	var env envelope
-	if err := json.Unmarshal(payload, &env); err != nil {
+	if err != nil {
 		return nil, &DecodeError{Detail: fmt.Sprintf("the body is not valid JSON: %v", err)}
 	}
 	switch {
@@ -62,17 +84,14 @@ func DecodeEvent(payload []byte) (*caisse.Event, error) {
 	case env.Livemode == nil:
 		return nil, &DecodeError{Detail: "the event has no livemode"}
 	}
-	var obj struct {
-		ID string `json:"id"`
-	}
-	trimmed := bytes.TrimSpace(env.Data.Object)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+	obj := env.Data.Object
+	if !obj.isObject {
 		return nil, &DecodeError{Detail: "the event has no data.object"}
 	}
-	if err := json.Unmarshal(trimmed, &obj); err != nil {
-		return nil, &DecodeError{Detail: fmt.Sprintf("the event's data.object is not readable: %v", err)}
+	if obj.err != nil {
+		return nil, &DecodeError{Detail: fmt.Sprintf("the event's data.object is not readable: %v", obj.err)}
 	}
-	if obj.ID != "" && !printable(obj.ID, 255) {
+	if obj.id != "" && !printable(obj.id, 255) {
 		return nil, &DecodeError{Detail: "the event's data.object.id is not a Stripe id (spaces, control characters or over 255 characters)"}
 	}
 	return &caisse.Event{
@@ -81,7 +100,7 @@ func DecodeEvent(payload []byte) (*caisse.Event, error) {
 		Created:    env.Created,
 		Livemode:   *env.Livemode,
 		APIVersion: env.APIVersion,
-		ObjectID:   obj.ID,
+		ObjectID:   obj.id,
 		Payload:    payload,
 		Status:     caisse.EventPending,
 	}, nil

@@ -31,8 +31,13 @@ import (
 
 // minShare is how many events a batch applies before it makes way for
 // webhooks waiting to store their events (where they share the one write
-// connection).
-const minShare = 8
+// connection), and shareTime how long it may apply them while webhooks
+// wait: an acknowledgement waits for at most one such batch and its
+// commit.
+const (
+	minShare  = 8
+	shareTime = 5 * time.Millisecond
+)
 
 // maxTxRetries bounds the immediate retries of a transaction that lost a
 // deadlock or a serialization race; those are not the events' fault and do
@@ -44,7 +49,10 @@ type applier struct {
 	wake chan struct{}
 	// logged is when a failure to apply was last logged (Unix nanoseconds;
 	// 0: none since the last success).
-	logged  atomic.Int64
+	logged atomic.Int64
+	// limit is how many events the next batch claims, where batches make
+	// way for webhooks (0: BatchSize).
+	limit   atomic.Int64
 	mu      sync.Mutex
 	stop    chan struct{}
 	stopped sync.WaitGroup
@@ -107,6 +115,28 @@ func (s *Store) applyLoop(stop chan struct{}) {
 	defer s.applier.stopped.Done()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	// sleep waits for d, or for a wake when wake is set; it reports false
+	// once the loop is to stop.
+	sleep := func(d time.Duration, wake bool) bool {
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(d)
+		var woken chan struct{}
+		if wake {
+			woken = s.applier.wake
+		}
+		select {
+		case <-stop:
+			return false
+		case <-woken:
+		case <-timer.C:
+		}
+		return true
+	}
 	failures := 0
 	for {
 		select {
@@ -114,48 +144,44 @@ func (s *Store) applyLoop(stop chan struct{}) {
 			return
 		default:
 		}
-		more, due, err := s.ApplyBatch(context.Background())
-		wait := s.PollInterval
-		switch {
-		case err != nil:
+		claimed, more, due, err := s.ApplyBatch(context.Background())
+		if err != nil {
 			// The database is down: wait twice as long each time, from a
 			// tenth of a second up to five (new events still wake the
 			// applier at once).
 			failures++
-			wait = min(100*time.Millisecond<<min(failures-1, 6), 5*time.Second)
 			// One line for all the loops, then one every half minute.
 			if last := s.applier.logged.Load(); time.Since(time.Unix(0, last)) >= 30*time.Second && s.applier.logged.CompareAndSwap(last, time.Now().UnixNano()) {
 				s.Logger.Error("could not apply events: is the database down? trying again shortly", "error", err.Error())
 			}
-		case more:
-			if failures > 0 && s.applier.logged.Swap(0) != 0 {
-				s.Logger.Info("applying events again")
+			if !sleep(min(100*time.Millisecond<<min(failures-1, 6), 5*time.Second), true) {
+				return
 			}
-			failures = 0
+			continue
+		}
+		if failures > 0 && s.applier.logged.Swap(0) != 0 {
+			s.Logger.Info("applying events again")
+		}
+		failures = 0
+		switch {
+		case more:
 			// More wait: go on, and let another applier join in.
 			s.wakeApplier()
-			continue
-		default:
-			if failures > 0 && s.applier.logged.Swap(0) != 0 {
-				s.Logger.Info("applying events again")
+		case claimed > 0 && s.Linger > 0:
+			// Events are coming in: let the next batch gather them for a
+			// moment. A batch's cost is mostly its dozen statements and
+			// its commit, whatever its size.
+			if !sleep(s.Linger, false) {
+				return
 			}
-			failures = 0
+		default:
+			wait := s.PollInterval
 			if due > 0 && due < wait {
 				wait = due
 			}
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
+			if !sleep(wait, true) {
+				return
 			}
-		}
-		timer.Reset(wait)
-		select {
-		case <-stop:
-			return
-		case <-s.applier.wake:
-		case <-timer.C:
 		}
 	}
 }
@@ -184,15 +210,22 @@ type isolate struct {
 func (e *isolate) Error() string { return e.err.Error() }
 func (e *isolate) Unwrap() error { return e.err }
 
-// ApplyBatch applies one batch of pending, due events and reports whether
-// more may be waiting, and when the soonest of the events it retried is
-// due. An event that fails is retried later with backoff, or becomes a dead
+// ApplyBatch applies one batch of pending, due events and reports how many
+// it claimed, whether more may be waiting, and when the soonest of the
+// events it retried is due. An event that fails is retried later with backoff, or becomes a dead
 // letter; it never undoes or delays the rest of its batch.
-func (s *Store) ApplyBatch(ctx context.Context) (more bool, due time.Duration, err error) {
+func (s *Store) ApplyBatch(ctx context.Context) (claimed int, more bool, due time.Duration, err error) {
 	limit := max(s.BatchSize, 1)
+	if s.YieldToIngest {
+		// As many as the last batches applied before making way, twice
+		// that when they had time for all: a batch that claims far more
+		// than it can apply decodes and loads the rest for nothing.
+		if n := int(s.applier.limit.Load()); n > 0 {
+			limit = min(limit, n)
+		}
+	}
 	start := time.Now()
 	var items []*item
-	var claimed int
 	for try := 0; ; try++ {
 		items, claimed, err = s.applyTx(ctx, limit, "")
 		if err == nil || try >= maxTxRetries || !s.Driver.Retryable(err) {
@@ -214,7 +247,7 @@ func (s *Store) ApplyBatch(ctx context.Context) (more bool, due time.Duration, e
 		}
 	}
 	if err != nil {
-		return false, 0, err
+		return claimed, false, 0, err
 	}
 	for _, it := range items {
 		if it.err != nil && it.status == caisse.EventPending {
@@ -224,7 +257,14 @@ func (s *Store) ApplyBatch(ctx context.Context) (more bool, due time.Duration, e
 		}
 		s.report(ProcessReport{Event: it.ev, Status: it.status, Err: it.err, Duration: time.Since(start), Outcome: it.outcome})
 	}
-	return claimed >= limit || len(items) < claimed, due, nil
+	if s.YieldToIngest && err == nil && claimed > 0 {
+		next := 2 * claimed
+		if len(items) < claimed {
+			next = len(items)
+		}
+		s.applier.limit.Store(int64(max(next, minShare)))
+	}
+	return claimed, claimed >= limit || len(items) < claimed, due, nil
 }
 
 // applyAlone applies one claimed event in a transaction of its own. When
@@ -338,8 +378,9 @@ func (s *Store) applyTx(ctx context.Context, limit int, id string) ([]*item, int
 		release = func() { once.Do(func() { s.Holding(keys, false) }) }
 		defer release()
 	}
+	started := time.Now()
 	for i, it := range items {
-		if i >= minShare && s.YieldToIngest && s.ingest.waiting.Load() > 0 {
+		if i >= minShare && s.YieldToIngest && time.Since(started) > shareTime && s.ingest.waiting.Load() > 0 {
 			// Webhooks wait for the write connection: commit what is done,
 			// and leave the rest to the next batch.
 			items = items[:i]

@@ -111,6 +111,11 @@ type Store struct {
 	Appliers int
 	// BatchSize is the most events one applying transaction claims.
 	BatchSize int
+	// Linger is how long an applier waits after a batch that took every
+	// pending event, for the next to gather more: a batch costs about the
+	// same whatever its size, and events are applied at most this much
+	// later.
+	Linger time.Duration
 	// YieldToIngest makes a batch commit early when webhooks wait to store
 	// their events: where one connection writes (SQLite), acknowledging
 	// must not wait for a whole batch.
@@ -178,6 +183,7 @@ func NewStore() *Store {
 		PollInterval:   time.Second,
 		Appliers:       1,
 		BatchSize:      256,
+		Linger:         10 * time.Millisecond,
 		Committers:     1,
 		RescueAfter:    time.Minute,
 		Retention:      90 * 24 * time.Hour,
