@@ -24,6 +24,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/sqlstore"
 )
 
@@ -36,6 +38,7 @@ type DB struct {
 	// URL is the connection string (postgres://…).
 	URL string
 
+	inbox *inbox.Inbox
 	pool  *pgxpool.Pool
 	sqldb *sql.DB
 	river *river.Client[pgx.Tx]
@@ -46,11 +49,12 @@ type DB struct {
 func NewDB(url string) *DB {
 	db := &DB{Store: sqlstore.NewStore(), URL: url}
 	db.Driver = driver{db}
+	db.inbox = inbox.New(db.Store)
 	// PostgreSQL takes concurrent writers: several ingest statements at
 	// once, each still grouping the events that wait, and two appliers, so
 	// that one applies in memory while the database serves the other.
-	db.Committers = 4
-	db.Appliers = 2
+	db.inbox.Committers = 4
+	db.inbox.Appliers = 2
 	return db
 }
 
@@ -63,7 +67,7 @@ func (db *DB) Open(ctx context.Context) error {
 	}
 	if !strings.Contains(db.URL, "pool_max_conns") {
 		// Appliers, ingest, webhook requests and River's own work share the pool.
-		cfg.MaxConns = int32(max(db.Appliers, 1) + max(db.Committers, 1) + 16)
+		cfg.MaxConns = int32(max(db.inbox.Appliers, 1) + max(db.inbox.Committers, 1) + 16)
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && db.RescueAfter > 0 {
 		// A transaction left open by a frozen process ends after the rescue
@@ -134,18 +138,35 @@ func (db *DB) Ready(ctx context.Context) error {
 	return db.CheckReady(ctx, p)
 }
 
+// Inbox is the database's ingest and applier, for their settings.
+func (db *DB) Inbox() *inbox.Inbox { return db.inbox }
+
+// ReceiveEvent stores a verified event, pending, for the applier.
+func (db *DB) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
+	return db.inbox.ReceiveEvent(ctx, e)
+}
+
 // Start starts applying stored events, and River's periodic jobs and refunds.
-func (db *DB) Start(ctx context.Context) error { return db.queue.Start(ctx, db.Store) }
+func (db *DB) Start(ctx context.Context) error {
+	if err := db.queue.Start(ctx); err != nil {
+		return err
+	}
+	db.inbox.StartApplier()
+	return nil
+}
 
 // Stop stops applying once the batches under way are committed, lets
 // running jobs finish (or, once ctx ends, cancels them; River hands them
 // back for a later attempt) and stops the workers.
-func (db *DB) Stop(ctx context.Context) error { return db.queue.Stop(ctx, db.Store) }
+func (db *DB) Stop(ctx context.Context) error {
+	db.inbox.Stop()
+	return db.queue.Stop(ctx)
+}
 
 // Close closes the pool.
 func (db *DB) Close() error {
 	// Events being stored (by a command that caught up, say) are committed first.
-	db.StopIngest()
+	db.inbox.StopIngest()
 	var err error
 	if db.sqldb != nil {
 		err = db.sqldb.Close()

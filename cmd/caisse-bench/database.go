@@ -119,7 +119,7 @@ func seedDatabase(ctx context.Context, kind, dbURL string, n int) error {
 	if err != nil {
 		return fmt.Errorf("error encoding the seed fact: %w", err)
 	}
-	if err := db.Core().Seed(ctx, n, payload, string(fact)); err != nil {
+	if err := seed(ctx, db.Core(), n, payload, string(fact)); err != nil {
 		return fmt.Errorf("error storing %d seed events: %w", n, err)
 	}
 	return nil

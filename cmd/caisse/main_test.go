@@ -16,7 +16,7 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -113,7 +113,7 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 // retryFast retries soon, so tests reach the dead letter in moments.
 func retryFast(int) time.Duration { return 20 * time.Millisecond }
 
-func (a *app) observe(r sqlstore.ProcessReport) {
+func (a *app) observe(r inbox.Report) {
 	a.mu.Lock()
 	if r.Status != caisse.EventPending && r.Status != "" {
 		a.final[r.Event.ID] = r.Status

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caisse/caisse"
 	caissehttp "github.com/caisse/caisse/http"
+	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/outbox"
 	"github.com/caisse/caisse/postgres"
@@ -31,7 +32,7 @@ type Program struct {
 	// (and River for jobs) that another process stored.
 	PollInterval time.Duration
 	// Observe, if set, sees every processing attempt (tests wait on it).
-	Observe func(sqlstore.ProcessReport)
+	Observe func(inbox.Report)
 	// ObserveDelivery, if set, sees every delivery attempt (tests wait on it).
 	ObserveDelivery func(d caisse.Delivery, status caisse.DeliveryStatus, err error)
 	// Backoff overrides the waits between delivery attempts.
@@ -77,13 +78,13 @@ func (p *Program) Open(ctx context.Context) error {
 	core.WebhookPaths = caissehttp.WebhookPaths
 	core.Now = p.Now
 	core.Rules.Now = p.Now
-	core.Backoff = p.Retry
+	db.Inbox().Backoff = p.Retry
 	if p.PollInterval > 0 {
 		core.PollInterval = p.PollInterval
 	}
 	p.Metrics = caissehttp.NewMetrics(db.EventBacklog)
 	p.Metrics.CountStatements(core.Statements.Load)
-	db.Core().Processed = func(r sqlstore.ProcessReport) {
+	db.Inbox().Processed = func(r inbox.Report) {
 		p.Metrics.EventProcessed(r.Event.Type, r.Status, r.Duration)
 		if p.Observe != nil {
 			p.Observe(r)
@@ -204,6 +205,8 @@ type Store interface {
 	Reconcile(ctx context.Context) (sqlstore.ReconcileReport, error)
 	// Core is the shared store, for its settings.
 	Core() *sqlstore.Store
+	// Inbox is the store's ingest and applier, for their settings.
+	Inbox() *inbox.Inbox
 	Open(ctx context.Context) error
 	Migrate(ctx context.Context) error
 	Ready(ctx context.Context) error
@@ -227,7 +230,7 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	}
 	core := db.Core()
 	core.Logger = logger
-	core.Decode = stripe.Facts
+	db.Inbox().Decode = stripe.Facts
 	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, RefundOversold: cfg.RefundOversold,
 		RefundMismatch: cfg.RefundMismatch, Now: time.Now}
 	core.CheckoutLimits = caisse.CheckoutLimits{MaxUnits: cfg.CheckoutMaxUnits, Origins: cfg.CORSOrigins}
@@ -238,9 +241,9 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 		core.CheckoutTTL = cfg.CheckoutTTL
 	}
 	core.ReconcileEvery = cfg.ReconcileEvery
-	core.MaxAttempts = cfg.MaxAttempts
+	db.Inbox().MaxAttempts = cfg.MaxAttempts
 	if _, ok := db.(*postgres.DB); ok && cfg.Workers > 0 {
-		core.Appliers = cfg.Workers
+		db.Inbox().Appliers = cfg.Workers
 	}
 	core.RescueAfter = cfg.RescueAfter
 	core.Retention = cfg.Retention

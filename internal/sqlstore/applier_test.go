@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/sqlite"
@@ -28,12 +29,12 @@ import (
 func TestPoisonedEventsLeaveTheirBatchAlone(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		url := kind.NewURL(t)
-		b := open(t, kind, url, func(s *sqlstore.Store) {
-			s.MaxAttempts = 2
-			s.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
+		b := open(t, kind, url, func(s *sqlstore.Store, in *inbox.Inbox) {
+			in.MaxAttempts = 2
+			in.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
 			s.Outbox.Alerts = []string{sqlstore.RecipientSlack}
-			decode := s.Decode
-			s.Decode = func(e *caisse.Event) (caisse.EventFacts, error) {
+			decode := in.Decode
+			in.Decode = func(e *caisse.Event) (caisse.EventFacts, error) {
 				switch e.ID {
 				case "evt_nonsense":
 					return caisse.EventFacts{}, caisse.Errorf(caisse.EINVALID, "event %s makes no sense", e.ID)
@@ -145,10 +146,10 @@ func TestConcurrentBatchesNeverShareAPayment(t *testing.T) {
 		var overlaps []string
 		batches, active := 0, 0
 		arrived := make(chan struct{})
-		watch := func(s *sqlstore.Store) {
-			s.Appliers = 2
-			s.BatchSize = 3
-			s.Holding = func(keys []string, held bool) {
+		watch := func(_ *sqlstore.Store, in *inbox.Inbox) {
+			in.Appliers = 2
+			in.BatchSize = 3
+			in.Holding = func(keys []string, held bool) {
 				mu.Lock()
 				for _, k := range keys {
 					if held {
@@ -242,7 +243,7 @@ func TestIgnoredPayloadsArePruned(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		now := time.Now()
 		clock := func() time.Time { return now }
-		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store) {
+		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now = clock
 			s.Retention = 90 * 24 * time.Hour
 		})

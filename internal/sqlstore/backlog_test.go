@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/caisse/caisse/inbox"
 	"strings"
 	"sync"
 	"testing"
@@ -78,7 +79,7 @@ func TestEventBacklogReadsOnlyWhatWaits(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		url := kind.NewURL(t)
 		var rec *recordingDriver
-		b := open(t, kind, url, func(s *sqlstore.Store) {
+		b := open(t, kind, url, func(s *sqlstore.Store, in *inbox.Inbox) {
 			rec = &recordingDriver{Driver: s.Driver}
 			s.Driver = rec
 		})

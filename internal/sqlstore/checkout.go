@@ -101,7 +101,7 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 // one transaction, and returns the lines the customer will pay.
 func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.Line, error) {
 	var lines []stripe.Line
-	err := s.retryTx(ctx, func(tx Tx) error {
+	err := s.RetryTx(ctx, func(tx Tx) error {
 		lines = lines[:0]
 		var unknown []string
 		rec.AmountTotal, rec.Currency = 0, ""
@@ -138,7 +138,7 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 		}
 		rec.AmountDue = rec.AmountTotal
 		rec.CheckoutTerms = caisse.Terms{AmountDue: rec.AmountTotal, Currency: rec.Currency, Livemode: rec.Livemode}
-		v := s.newView(tx)
+		v := s.NewView(tx)
 		unavailable, err := s.Rules.OpenCheckout(ctx, v, rec)
 		if err != nil {
 			return err
@@ -147,7 +147,7 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 			return &caisse.Error{Code: caisse.ECONFLICT, Reason: caisse.ReasonNotAvailable, Products: unavailable,
 				Message: fmt.Sprintf("not enough units of %v left: they are sold or held by another checkout", unavailable)}
 		}
-		return v.flush(ctx)
+		return v.Flush(ctx)
 	})
 	if err != nil {
 		return nil, wrap(err, "error reserving the units of a checkout")
@@ -158,13 +158,13 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 // releaseCheckout undoes a checkout Stripe refused: its units go back and
 // the order, which never reached Stripe, is removed with its timeline.
 func (s *Store) releaseCheckout(ctx context.Context, orderID string) error {
-	return s.retryTx(ctx, func(tx Tx) error {
+	return s.RetryTx(ctx, func(tx Tx) error {
 		ev := &caisse.Event{ID: "checkout_failed:" + orderID, Type: "caisse.checkout_failed"}
-		v := s.newView(tx)
+		v := s.NewView(tx)
 		if _, err := s.Rules.CloseCheckout(ctx, v, ev, orderID); err != nil {
 			return err
 		}
-		if err := v.flush(ctx); err != nil {
+		if err := v.Flush(ctx); err != nil {
 			return err
 		}
 		// An event about it (a session created after all, its answer lost)
@@ -208,14 +208,14 @@ func (s *Store) SweepCheckouts(ctx context.Context, grace time.Duration) (int, e
 	closed := 0
 	for _, id := range ids {
 		var changed bool
-		err := s.retryTx(ctx, func(tx Tx) error {
+		err := s.RetryTx(ctx, func(tx Tx) error {
 			ev := &caisse.Event{ID: "sweep:" + id, Type: "caisse.checkout_expired"}
-			v := s.newView(tx)
+			v := s.NewView(tx)
 			var err error
 			if changed, err = s.Rules.CloseCheckout(ctx, v, ev, id); err != nil {
 				return err
 			}
-			return v.flush(ctx)
+			return v.Flush(ctx)
 		})
 		if err != nil {
 			return closed, fmt.Errorf("error closing the expired checkout of order %s: %w", id, err)
@@ -228,12 +228,16 @@ func (s *Store) SweepCheckouts(ctx context.Context, grace time.Duration) (int, e
 	return closed, nil
 }
 
-// retryTx runs fn in a transaction, again when it loses a deadlock or a
+// MaxTxRetries bounds the immediate retries of a transaction that lost a
+// deadlock or a serialization race; those are not the work's fault.
+const MaxTxRetries = 8
+
+// RetryTx runs fn in a transaction, again when it loses a deadlock or a
 // serialization race.
-func (s *Store) retryTx(ctx context.Context, fn func(tx Tx) error) error {
+func (s *Store) RetryTx(ctx context.Context, fn func(tx Tx) error) error {
 	for try := 0; ; try++ {
 		err := s.inTx(ctx, fn)
-		if err == nil || try >= maxTxRetries || !s.Driver.Retryable(err) {
+		if err == nil || try >= MaxTxRetries || !s.Driver.Retryable(err) {
 			return err
 		}
 	}

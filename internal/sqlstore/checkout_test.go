@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/internal/stripemock"
@@ -40,7 +41,7 @@ func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 		clk := &clock{now: time.Now().UTC()}
 		fake := stripemock.NewFake(t)
 		fake.SetNow(clk.Now)
-		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store) {
+		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now = clk.Now
 			s.Rules.Now = clk.Now
 			s.Stripe = stripe.NewClient(stripemock.TestKey, fake.URL, nil)

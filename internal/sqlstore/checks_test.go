@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/internal/stripemock"
@@ -35,7 +36,7 @@ func TestSilenceIsAlerted(t *testing.T) {
 		clk := &clock{now: time.Now().UTC()}
 		fake := stripemock.NewFake(t)
 		fake.SetNow(clk.Now)
-		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store) {
+		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now, s.Rules.Now = clk.Now, clk.Now
 			s.Stripe = stripe.NewClient(stripemock.TestKey, fake.URL, nil)
 			s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
@@ -80,7 +81,7 @@ func TestSilenceIsAlerted(t *testing.T) {
 func TestEndpointProblemsAreAlerted(t *testing.T) {
 	t.Parallel()
 	fake := stripemock.NewFake(t)
-	b := open(t, dbtest.SQLite, dbtest.SQLite.NewURL(t), func(s *sqlstore.Store) {
+	b := open(t, dbtest.SQLite, dbtest.SQLite.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
 		s.Stripe = stripe.NewClient(stripemock.TestKey, fake.URL, nil)
 		s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
 		s.WebhookPaths = []string{"/webhooks/stripe"}

@@ -215,11 +215,11 @@ func (s *Store) writeOutbox(ctx context.Context, tx Tx, now time.Time, msgs []ca
 // event causes (a burst of bad signatures, a long silence, a failed
 // delivery).
 func (s *Store) WriteOutbox(ctx context.Context, msgs ...caisse.OutboxMessage) error {
-	err := s.retryTx(ctx, func(tx Tx) error {
+	err := s.RetryTx(ctx, func(tx Tx) error {
 		return s.writeOutbox(ctx, tx, s.now(), msgs)
 	})
 	if err == nil {
-		s.wakeOutbox()
+		s.WakeOutbox()
 	}
 	return err
 }
@@ -295,7 +295,7 @@ func (s *Store) FindDeliveries(ctx context.Context, f caisse.DeliveryFilter) ([]
 // RetryDelivery puts a failed (or skipped) delivery back to be sent now,
 // with its attempts counted from zero again.
 func (s *Store) RetryDelivery(ctx context.Context, id string) (*caisse.Delivery, error) {
-	err := s.retryTx(ctx, func(tx Tx) error {
+	err := s.RetryTx(ctx, func(tx Tx) error {
 		var channel, status string
 		err := tx.QueryRow(ctx, `SELECT channel, status FROM outbox WHERE id = ?`, id).Scan(&channel, &status)
 		if errors.Is(err, ErrNoRows) {
@@ -318,7 +318,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string) (*caisse.Delivery,
 	if err != nil {
 		return nil, wrap(err, "error retrying delivery %s", id)
 	}
-	s.wakeOutbox()
+	s.WakeOutbox()
 	return s.FindDelivery(ctx, id)
 }
 
@@ -326,7 +326,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string) (*caisse.Delivery,
 // returns their ids.
 func (s *Store) RetryFailedDeliveries(ctx context.Context) ([]string, error) {
 	var ids []string
-	err := s.retryTx(ctx, func(tx Tx) error {
+	err := s.RetryTx(ctx, func(tx Tx) error {
 		ids = ids[:0]
 		rows, err := tx.Query(ctx, `SELECT id FROM outbox WHERE status = ? AND channel <> ? ORDER BY seq`,
 			string(caisse.DeliveryFailed), string(caisse.ChannelStripe))
@@ -353,7 +353,7 @@ func (s *Store) RetryFailedDeliveries(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, wrap(err, "error retrying failed deliveries")
 	}
-	s.wakeOutbox()
+	s.WakeOutbox()
 	return ids, nil
 }
 
@@ -383,7 +383,7 @@ func (s *Store) DueChannels(ctx context.Context, now time.Time) ([]caisse.Channe
 // mid-send leaves its rows to the others once the lease is over.
 func (s *Store) ClaimDeliveries(ctx context.Context, channel caisse.Channel, now, leaseUntil time.Time, limit int) ([]*caisse.Delivery, error) {
 	var out []*caisse.Delivery
-	err := s.retryTx(ctx, func(tx Tx) error {
+	err := s.RetryTx(ctx, func(tx Tx) error {
 		out = out[:0]
 		query := `SELECT ` + deliveryColumns + ` FROM outbox
 			WHERE status = ? AND channel = ? AND next_attempt_at <= ? AND lease_until < ?`
@@ -442,7 +442,7 @@ func (s *Store) FinishDelivery(ctx context.Context, id string, status caisse.Del
 	if !next.IsZero() {
 		nextMicros = micros(next)
 	}
-	err := s.retryTx(ctx, func(tx Tx) error {
+	err := s.RetryTx(ctx, func(tx Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?,
 			delivered_at = COALESCE(?, delivered_at), next_attempt_at = ?, lease_until = 0
 			WHERE id = ? AND status = ?`,
@@ -459,7 +459,7 @@ func (s *Store) FinishDelivery(ctx context.Context, id string, status caisse.Del
 // good (an endpoint answering 410), and returns how many.
 func (s *Store) FailRecipient(ctx context.Context, channel caisse.Channel, recipient, reason string) (int64, error) {
 	var n int64
-	err := s.retryTx(ctx, func(tx Tx) error {
+	err := s.RetryTx(ctx, func(tx Tx) error {
 		var err error
 		n, err = tx.Exec(ctx, `UPDATE outbox SET status = ?, last_error = ?, lease_until = 0
 			WHERE status = ? AND channel = ? AND recipient = ?`,
@@ -523,7 +523,7 @@ func (s *Store) Notice(ctx context.Context, d caisse.Delivery) (caisse.Notice, e
 // returns how many.
 func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := s.retryTx(ctx, func(tx Tx) error {
+	err := s.RetryTx(ctx, func(tx Tx) error {
 		var err error
 		n, err = tx.Exec(ctx, `DELETE FROM outbox WHERE status IN (?, ?) AND created_at < ?`,
 			string(caisse.DeliveryDelivered), string(caisse.DeliverySkipped), micros(before))
@@ -539,9 +539,9 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, e
 // dispatcher of this instance sends them at once rather than at its next poll.
 func (s *Store) OutboxWake() <-chan struct{} { return s.outboxWake }
 
-// wakeOutbox signals the dispatcher if rows were written since the last
+// WakeOutbox signals the dispatcher if rows were written since the last
 // signal.
-func (s *Store) wakeOutbox() {
+func (s *Store) WakeOutbox() {
 	if s.wroteOutbox.Swap(false) {
 		select {
 		case s.outboxWake <- struct{}{}:

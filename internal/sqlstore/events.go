@@ -4,11 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/caisse/caisse"
 )
 
-var _ caisse.EventService = (*Store)(nil)
+// wakeInbox tells the inbox that events wait (replayed ones).
+func (s *Store) wakeInbox() {
+	if s.Inbox != nil {
+		s.Inbox.Wake()
+	}
+}
 
 const eventColumns = `e.id, e.type, e.created, e.livemode, e.api_version, e.object_id, e.received_at,
 	e.status, e.attempts, e.last_error, COALESCE(f.order_id, '')`
@@ -125,7 +132,7 @@ func (s *Store) ReplayEvent(ctx context.Context, id string) (*caisse.Event, erro
 	if err != nil {
 		return nil, wrap(err, "error replaying event %s", id)
 	}
-	s.wakeApplier()
+	s.wakeInbox()
 	return e, nil
 }
 
@@ -179,7 +186,7 @@ func (s *Store) ReplayFailed(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, wrap(err, "error replaying failed events")
 	}
-	s.wakeApplier()
+	s.wakeInbox()
 	return ids, nil
 }
 
@@ -234,4 +241,128 @@ func (s *Store) Probe(ctx context.Context) error {
 		return fmt.Errorf("database does not take writes: %w", err)
 	}
 	return nil
+}
+
+// claimColumns are what the applier reads of a claimed event.
+const claimColumns = `id, type, created, livemode, api_version, object_id, received_at, attempts, payload`
+
+// Claim locks and reads up to limit pending events that are due, oldest
+// first (or the pending event id alone). On PostgreSQL, events another
+// transaction claimed are passed over.
+func Claim(ctx context.Context, tx Tx, now time.Time, limit int, id string) ([]*caisse.Event, error) {
+	query, args := `SELECT `+claimColumns+` FROM events WHERE status = ? AND next_attempt_at <= ? ORDER BY seq LIMIT ?`,
+		[]any{string(caisse.EventPending), micros(now), limit}
+	if id != "" {
+		query, args = `SELECT `+claimColumns+` FROM events WHERE status = ? AND id = ?`, []any{string(caisse.EventPending), id}
+	}
+	rows, err := tx.Query(ctx, query+tx.SkipLocked(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("error claiming pending events: %w", err)
+	}
+	defer rows.Close()
+	var evs []*caisse.Event
+	for rows.Next() {
+		e := &caisse.Event{Status: caisse.EventPending}
+		var received int64
+		if err := rows.Scan(&e.ID, &e.Type, &e.Created, &e.Livemode, &e.APIVersion, &e.ObjectID, &received, &e.Attempts, &e.Payload); err != nil {
+			return nil, fmt.Errorf("error claiming pending events: %w", err)
+		}
+		e.ReceivedAt = fromMicros(received)
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("error claiming pending events: %w", err)
+	}
+	return evs, nil
+}
+
+// Finished is an event whose attempt is over: applied, ignored, or failed
+// (and then tried again at Next, or a dead letter).
+type Finished struct {
+	Event  *caisse.Event
+	Status caisse.EventStatus
+	// Reason is why an ignored event counts for nothing, or what made the
+	// attempt fail.
+	Reason string
+	Next   time.Time
+}
+
+// Finish records each finished event's status with one statement: the
+// attempt counted, why it was ignored or failed, and when a failed one is
+// tried again. The events are updated to match.
+func Finish(ctx context.Context, tx Tx, done []Finished) error {
+	return rowsOf(len(done), 4, func(from, to int, values string) error {
+		args := make([]any, 0, 4*(to-from))
+		for _, d := range done[from:to] {
+			next := int64(0)
+			if !d.Next.IsZero() {
+				next = micros(d.Next)
+			}
+			args = append(args, d.Event.ID, string(d.Status), d.Reason, next)
+			d.Event.Status, d.Event.LastError = d.Status, d.Reason
+			d.Event.Attempts++
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE events SET status = done.column2, attempts = attempts + 1, last_error = done.column3, next_attempt_at = done.column4
+			FROM (VALUES `+typed(values, "TEXT", "TEXT", "TEXT", "BIGINT")+`) AS done
+			WHERE events.id = done.column1`, args...); err != nil {
+			return fmt.Errorf("error recording the events' outcome: %w", err)
+		}
+		return nil
+	})
+}
+
+// InsertEvents stores events as pending with one statement, on q (a
+// Writer: the statement commits on its own), and returns the ids it
+// inserted; an id already stored is left as it is.
+func InsertEvents(ctx context.Context, q Querier, now time.Time, events []*caisse.Event) (map[string]bool, error) {
+	var values strings.Builder
+	args := make([]any, 0, 9*len(events))
+	for i, e := range events {
+		e.ReceivedAt = now
+		e.Status = caisse.EventPending
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, e.ID, e.Type, e.Created, e.Livemode, e.APIVersion, e.ObjectID, micros(now), string(e.Status), e.Payload)
+	}
+	rows, err := q.Query(ctx, `
+		INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
+		VALUES `+values.String()+`
+		ON CONFLICT (id) DO NOTHING
+		RETURNING id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	inserted := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		inserted[id] = true
+	}
+	return inserted, rows.Err()
+}
+
+// StoredPayloads returns the stored bodies of the events with these ids,
+// in one statement.
+func StoredPayloads(ctx context.Context, q Querier, ids []string) (map[string][]byte, error) {
+	rows, err := q.Query(ctx, `SELECT id, payload FROM events WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	stored := map[string][]byte{}
+	for rows.Next() {
+		var id string
+		var payload []byte
+		if err := rows.Scan(&id, &payload); err != nil {
+			return nil, err
+		}
+		stored[id] = payload
+	}
+	return stored, rows.Err()
 }

@@ -20,26 +20,21 @@ type Queue[TTx any] struct {
 	started bool
 }
 
-// Start starts the store's applier and River's workers.
-func (q *Queue[TTx]) Start(ctx context.Context, s *Store) error {
+// Start starts River's workers: periodic jobs and refunds.
+func (q *Queue[TTx]) Start(ctx context.Context) error {
 	if err := q.Client.Start(ctx); err != nil {
 		return fmt.Errorf("error starting the workers: %w", err)
 	}
-	s.StartApplier()
 	q.started = true
 	return nil
 }
 
-// Stop stops the store's ingest committers, then its applier once its
-// batches are committed, then lets running jobs finish (or, once ctx ends,
-// cancels them; River hands them back for a later attempt) and stops the
-// workers.
-func (q *Queue[TTx]) Stop(ctx context.Context, s *Store) error {
+// Stop lets running jobs finish (or, once ctx ends, cancels them; River
+// hands them back for a later attempt) and stops the workers.
+func (q *Queue[TTx]) Stop(ctx context.Context) error {
 	if !q.started {
 		return nil
 	}
-	s.StopIngest()
-	s.StopApplier()
 	err := q.Client.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return q.Client.StopAndCancel(context.Background())

@@ -60,7 +60,7 @@ func (s *Store) PruneIgnored(ctx context.Context) (int, error) {
 			return pruned, nil
 		}
 		var n int64
-		err = s.retryTx(ctx, func(tx Tx) error {
+		err = s.RetryTx(ctx, func(tx Tx) error {
 			var err error
 			// An event replayed meanwhile is no longer ignored, and keeps its body.
 			n, err = tx.Exec(ctx, `UPDATE events SET payload = ? WHERE status = ? AND seq IN (`+placeholders(len(seqs))+`)`,

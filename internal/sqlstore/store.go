@@ -82,50 +82,29 @@ type Driver interface {
 	Retryable(err error) bool
 }
 
+// Inbox is what the store asks of the inbox that applies its events.
+type Inbox interface {
+	// ReceiveEvent stores a verified event, pending.
+	ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error)
+	// Wake tells the inbox that events wait.
+	Wake()
+}
+
 // Store is caisse's store over a Driver.
 type Store struct {
 	Driver Driver
 	// Rules turn facts into orders and stock.
 	Rules caisse.Rules
-	// Decode reads an event's facts; the stripe package provides it.
-	Decode func(*caisse.Event) (caisse.EventFacts, error)
-	// Logger receives one line per processed event and per failure.
+	// Logger receives what the store has to say.
 	Logger *slog.Logger
-	// Processed is called after each processing attempt, for metrics.
-	Processed func(ProcessReport)
 	// Now returns the current time.
 	Now func() time.Time
-
-	// MaxAttempts is how many times an event is tried before it becomes a
-	// dead letter.
-	MaxAttempts int
-	// Backoff is how long to wait before an event's next attempt, after
-	// attempts failed ones (nil: EventBackoff).
-	Backoff func(attempts int) time.Duration
-	// PollInterval is how often an idle applier looks for events that
-	// another process stored or that became due.
+	// Inbox receives the events caisse catches up on, and is woken when
+	// events are replayed; the inbox package sets it.
+	Inbox Inbox
+	// PollInterval is how often idle instances look for work another
+	// process stored: events, and River's jobs.
 	PollInterval time.Duration
-	// Appliers is how many batches this process applies at once. Where
-	// there is one writer (SQLite), one; where transactions run side by
-	// side (PostgreSQL), two keep both the process and the database busy.
-	Appliers int
-	// BatchSize is the most events one applying transaction claims.
-	BatchSize int
-	// Linger is how long an applier waits after a batch that took every
-	// pending event, for the next to gather more: a batch costs about the
-	// same whatever its size, and events are applied at most this much
-	// later.
-	Linger time.Duration
-	// YieldToIngest makes a batch commit early when webhooks wait to store
-	// their events: where one connection writes (SQLite), acknowledging
-	// must not wait for a whole batch.
-	YieldToIngest bool
-	// Holding, if set, is told which locks a batch holds (held) and when it
-	// lets them go, for tests that check two batches never hold one lock.
-	Holding func(keys []string, held bool)
-	// Committers is how many ingest statements may run at once; events
-	// that arrive while they run share the next one.
-	Committers int
 	// RescueAfter is how long work left by a lost process (a crash, a
 	// SIGKILL) waits before another instance takes it up.
 	RescueAfter time.Duration
@@ -167,8 +146,6 @@ type Store struct {
 	// recognise its endpoint among the account's.
 	WebhookPaths []string
 
-	ingest      ingest
-	applier     applier
 	wroteOutbox atomic.Bool
 	outboxWake  chan struct{}
 }
@@ -179,12 +156,7 @@ func NewStore() *Store {
 		Rules:          caisse.Rules{RestockOnRefund: true, Now: time.Now},
 		Logger:         slog.Default(),
 		Now:            time.Now,
-		MaxAttempts:    10,
 		PollInterval:   time.Second,
-		Appliers:       1,
-		BatchSize:      256,
-		Linger:         10 * time.Millisecond,
-		Committers:     1,
 		RescueAfter:    time.Minute,
 		Retention:      90 * 24 * time.Hour,
 		CheckoutTTL:    MinCheckoutTTL,
@@ -192,7 +164,6 @@ func NewStore() *Store {
 		CheckoutGrace:  5 * time.Minute,
 		SweepEvery:     time.Minute,
 		outboxWake:     make(chan struct{}, 1),
-		applier:        applier{wake: make(chan struct{}, 1)},
 		ChecksEvery:    10 * time.Minute,
 	}
 }
@@ -227,7 +198,6 @@ func (s *Store) RiverConfig() *river.Config {
 	return &river.Config{
 		PeriodicJobs:      periodic,
 		Logger:            slog.New(quiet{s.Logger.Handler()}).With("component", "river"),
-		MaxAttempts:       s.MaxAttempts,
 		FetchPollInterval: s.PollInterval,
 		// River's default cooldown, unless polling is set shorter (tests).
 		FetchCooldown: min(s.PollInterval, 100*time.Millisecond),
@@ -277,7 +247,7 @@ func (s *Store) commitTx(ctx context.Context, tx Tx, fn func(tx Tx) error) error
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	s.wakeOutbox()
+	s.WakeOutbox()
 	return nil
 }
 

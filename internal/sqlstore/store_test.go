@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/internal/stripemock"
@@ -26,6 +27,7 @@ type db interface {
 	caisse.CheckoutService
 	caisse.DeliveryService
 	Core() *sqlstore.Store
+	Inbox() *inbox.Inbox
 	Open(ctx context.Context) error
 	Migrate(ctx context.Context) error
 	Start(ctx context.Context) error
@@ -38,13 +40,13 @@ type db interface {
 type bundle struct {
 	db
 	mu   sync.Mutex
-	done map[string]sqlstore.ProcessReport
+	done map[string]inbox.Report
 	seen chan struct{}
 }
 
 // open opens (and migrates) a store on the database at url; several stores
 // on one url behave as several caisse instances.
-func open(t testing.TB, kind dbtest.Kind, url string, configure ...func(*sqlstore.Store)) *bundle {
+func open(t testing.TB, kind dbtest.Kind, url string, configure ...func(*sqlstore.Store, *inbox.Inbox)) *bundle {
 	t.Helper()
 	var d db
 	if kind == dbtest.SQLite {
@@ -52,12 +54,13 @@ func open(t testing.TB, kind dbtest.Kind, url string, configure ...func(*sqlstor
 	} else {
 		d = postgres.NewDB(url)
 	}
-	b := &bundle{db: d, done: map[string]sqlstore.ProcessReport{}, seen: make(chan struct{}, 1)}
+	b := &bundle{db: d, done: map[string]inbox.Report{}, seen: make(chan struct{}, 1)}
 	core := d.Core()
-	core.Decode = stripe.Facts
+	in := d.Inbox()
+	in.Decode = stripe.Facts
 	core.Logger = slog.New(slog.DiscardHandler)
 	core.PollInterval = 10 * time.Millisecond
-	core.Processed = func(r sqlstore.ProcessReport) {
+	in.Processed = func(r inbox.Report) {
 		b.mu.Lock()
 		if r.Status != caisse.EventPending {
 			b.done[r.Event.ID] = r
@@ -69,7 +72,7 @@ func open(t testing.TB, kind dbtest.Kind, url string, configure ...func(*sqlstor
 		}
 	}
 	for _, c := range configure {
-		c(core)
+		c(core, in)
 	}
 	ctx := context.Background()
 	if err := d.Open(ctx); err != nil {
@@ -102,11 +105,11 @@ func (b *bundle) receive(t *testing.T, ex stripe.Example) string {
 }
 
 // waitAll waits until the stores together have finished every event.
-func waitAll(t testing.TB, stores []*bundle, ids []string) map[string]sqlstore.ProcessReport {
+func waitAll(t testing.TB, stores []*bundle, ids []string) map[string]inbox.Report {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
-		got := map[string]sqlstore.ProcessReport{}
+		got := map[string]inbox.Report{}
 		for _, b := range stores {
 			b.mu.Lock()
 			for id, r := range b.done {

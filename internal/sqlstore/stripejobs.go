@@ -53,7 +53,7 @@ func (s *Store) refundFailed(ctx context.Context, key, orderID, paymentIntent st
 	}
 	s.Logger.Error("caisse could not make a refund: refund the payment in the Stripe Dashboard",
 		"order_id", orderID, "payment_intent", paymentIntent, "error", reason)
-	err := s.retryTx(ctx, func(tx Tx) error {
+	err := s.RetryTx(ctx, func(tx Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE outbox SET status = ?, last_error = ?, attempts = attempts + 1 WHERE key = ? AND status = ?`,
 			string(caisse.DeliveryFailed), reason, key, string(caisse.DeliveryPending)); err != nil {
 			return err
@@ -96,7 +96,7 @@ func (s *Store) refundOversold(ctx context.Context, orderID string) error {
 		return err
 	}
 	now := s.now()
-	err = s.retryTx(ctx, func(tx Tx) error {
+	err = s.RetryTx(ctx, func(tx Tx) error {
 		if err := tx.Lock(ctx, "order:"+orderID); err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func (s *Store) refundMismatch(ctx context.Context, orderID, paymentIntent strin
 		return err
 	}
 	now := s.now()
-	err = s.retryTx(ctx, func(tx Tx) error {
+	err = s.RetryTx(ctx, func(tx Tx) error {
 		if err := tx.Lock(ctx, "order:"+orderID); err != nil {
 			return err
 		}
@@ -306,6 +306,9 @@ func (s *Store) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	if s.Stripe == nil {
 		return rep, caisse.Errorf(caisse.EINVALID, "catching up on events needs STRIPE_SECRET_KEY")
 	}
+	if s.Inbox == nil {
+		return rep, errors.New("catching up on events needs the store's inbox")
+	}
 	var cursor int64
 	err := s.Driver.Reader().QueryRow(ctx, `SELECT value FROM cursors WHERE name = 'stripe_events'`).Scan(&cursor)
 	if err != nil && !errors.Is(err, ErrNoRows) {
@@ -329,7 +332,7 @@ func (s *Store) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			s.Logger.Warn("Stripe listed an event caisse cannot read; skipped", "event_id", id, "error", err.Error())
 			return nil
 		}
-		inserted, err := s.ReceiveEvent(ctx, e)
+		inserted, err := s.Inbox.ReceiveEvent(ctx, e)
 		if err != nil {
 			return err
 		}
@@ -344,7 +347,7 @@ func (s *Store) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		return rep, fmt.Errorf("error catching up on events: %w", err)
 	}
 	if newest > cursor {
-		err := s.retryTx(ctx, func(tx Tx) error {
+		err := s.RetryTx(ctx, func(tx Tx) error {
 			_, err := tx.Exec(ctx, `INSERT INTO cursors (name, value) VALUES ('stripe_events', ?)
 				ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE excluded.value > cursors.value`, newest)
 			return err

@@ -7,26 +7,27 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caisse/caisse"
 )
 
-// view is one write transaction as the processing rules see it (a
+// View is one write transaction as the processing rules see it (a
 // caisse.Ledger): what they read is loaded in a few set-based reads, kept
-// in memory, and what they change is written back by flush with a few
+// in memory, and what they change is written back by Flush with a few
 // set-based statements. Load, decide, write: the rules stay pure, and the
 // database hears a handful of statements per batch instead of a dozen per
 // event.
 //
-// A view loads what the rules ask for when they ask, so it is right
-// without any preloading; preload fills it for a whole batch at once, so
+// A View loads what the rules ask for when they ask, so it is right
+// without any preloading; Preload fills it for a whole batch at once, so
 // that it rarely has to.
 //
-// Changes made for one event can be undone (undo) without touching what
+// Changes made for one event can be undone (Undo) without touching what
 // the batch's other events changed: one event's failure stays its own.
-type view struct {
+type View struct {
 	store *Store
 	tx    Tx
 	now   time.Time
@@ -58,8 +59,8 @@ type timelineRow struct {
 	entry   caisse.TimelineEntry
 }
 
-func (s *Store) newView(tx Tx) *view {
-	return &view{
+func (s *Store) NewView(tx Tx) *View {
+	return &View{
 		store: s, tx: tx, now: s.now(),
 		facts: map[string]*caisse.LinkedFact{}, byPI: map[string]map[string]bool{}, byCharge: map[string]map[string]bool{},
 		byOrder: map[string]map[string]bool{}, expanded: map[string]bool{}, orderFacts: map[string]bool{},
@@ -68,12 +69,12 @@ func (s *Store) newView(tx Tx) *view {
 	}
 }
 
-var _ caisse.Ledger = (*view)(nil)
+var _ caisse.Ledger = (*View)(nil)
 
 // --- loading -------------------------------------------------------------
 
 // lock takes the locks of keys not held yet, in one statement.
-func (v *view) lock(ctx context.Context, keys []string) error {
+func (v *View) lock(ctx context.Context, keys []string) error {
 	var need []string
 	for _, k := range keys {
 		if k != "" && !v.locked[k] {
@@ -94,7 +95,7 @@ func (v *view) lock(ctx context.Context, keys []string) error {
 
 // addFact puts a fact read from the database in the view, unless the view
 // has one already (the view's is as new or newer).
-func (v *view) addFact(f caisse.LinkedFact) {
+func (v *View) addFact(f caisse.LinkedFact) {
 	if cur, ok := v.facts[f.ID]; ok && cur != nil {
 		return
 	}
@@ -112,20 +113,20 @@ func addTo(m map[string]map[string]bool, key, id string) {
 	m[key][id] = true
 }
 
-func (v *view) index(f *caisse.LinkedFact) {
+func (v *View) index(f *caisse.LinkedFact) {
 	addTo(v.byPI, f.PaymentIntent, f.ID)
 	addTo(v.byCharge, f.Charge, f.ID)
 	addTo(v.byOrder, f.OrderID, f.ID)
 }
 
-func (v *view) unindex(f *caisse.LinkedFact) {
+func (v *View) unindex(f *caisse.LinkedFact) {
 	delete(v.byPI[f.PaymentIntent], f.ID)
 	delete(v.byCharge[f.Charge], f.ID)
 	delete(v.byOrder[f.OrderID], f.ID)
 }
 
 // readFacts runs a query of (order_id, data) rows and puts the facts in the view.
-func (v *view) readFacts(ctx context.Context, query string, args ...any) error {
+func (v *View) readFacts(ctx context.Context, query string, args ...any) error {
 	rows, err := v.tx.Query(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("error reading facts: %w", err)
@@ -146,7 +147,7 @@ func (v *view) readFacts(ctx context.Context, query string, args ...any) error {
 }
 
 // loadFacts reads the facts of ids the view does not know yet.
-func (v *view) loadFacts(ctx context.Context, ids []string) error {
+func (v *View) loadFacts(ctx context.Context, ids []string) error {
 	var need []string
 	for _, id := range ids {
 		if _, ok := v.facts[id]; !ok && id != "" && !slices.Contains(need, id) {
@@ -168,7 +169,7 @@ func (v *view) loadFacts(ctx context.Context, ids []string) error {
 
 // expand reads every fact connected to ids (the facts themselves, and
 // those naming them as payment intent or charge) that the view lacks.
-func (v *view) expand(ctx context.Context, ids []string) error {
+func (v *View) expand(ctx context.Context, ids []string) error {
 	var need []string
 	for _, id := range ids {
 		if id != "" && !v.expanded[id] && !slices.Contains(need, id) {
@@ -197,7 +198,7 @@ func (v *view) expand(ctx context.Context, ids []string) error {
 
 // loadOrderFacts reads the facts linked to orders whose facts the view does
 // not all hold yet.
-func (v *view) loadOrderFacts(ctx context.Context, orderIDs []string) error {
+func (v *View) loadOrderFacts(ctx context.Context, orderIDs []string) error {
 	var need []string
 	for _, id := range orderIDs {
 		if id != "" && !v.orderFacts[id] && !slices.Contains(need, id) {
@@ -216,7 +217,7 @@ func (v *view) loadOrderFacts(ctx context.Context, orderIDs []string) error {
 }
 
 // loadOrders locks and reads orders the view does not know yet.
-func (v *view) loadOrders(ctx context.Context, ids []string) error {
+func (v *View) loadOrders(ctx context.Context, ids []string) error {
 	var need []string
 	for _, id := range ids {
 		if _, ok := v.orders[id]; !ok && id != "" && !slices.Contains(need, id) {
@@ -262,7 +263,7 @@ func (v *view) loadOrders(ctx context.Context, ids []string) error {
 // loadProducts locks and reads the stock of products the view does not
 // know yet, in id order (so transactions taking several lock them in one
 // order).
-func (v *view) loadProducts(ctx context.Context, ids []string) error {
+func (v *View) loadProducts(ctx context.Context, ids []string) error {
 	var need []string
 	for _, id := range ids {
 		if _, ok := v.products[id]; !ok && id != "" && !slices.Contains(need, id) {
@@ -298,12 +299,12 @@ func (v *view) loadProducts(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// preload loads, for a batch of events' facts, everything the rules will
+// Preload loads, for a batch of events' facts, everything the rules will
 // read: the objects' locks first (each object's payment intent before the
 // objects, as the rules take them), the facts connected to them, the
 // orders they may link to with those orders' facts, and the products of
 // every item in sight.
-func (v *view) preload(ctx context.Context, facts []caisse.Fact) error {
+func (v *View) Preload(ctx context.Context, facts []caisse.Fact) error {
 	if len(facts) == 0 {
 		return nil
 	}
@@ -400,7 +401,7 @@ func (v *view) preload(ctx context.Context, facts []caisse.Fact) error {
 
 // --- caisse.Ledger -------------------------------------------------------
 
-func (v *view) Lock(ctx context.Context, keys []string) error { return v.lock(ctx, keys) }
+func (v *View) Lock(ctx context.Context, keys []string) error { return v.lock(ctx, keys) }
 
 // copyFact returns a fact the caller may change: its slices are its own.
 func copyFact(f caisse.LinkedFact) caisse.LinkedFact {
@@ -408,7 +409,7 @@ func copyFact(f caisse.LinkedFact) caisse.LinkedFact {
 	return f
 }
 
-func (v *view) Facts(ctx context.Context, ids []string) ([]caisse.LinkedFact, error) {
+func (v *View) Facts(ctx context.Context, ids []string) ([]caisse.LinkedFact, error) {
 	if err := v.loadFacts(ctx, ids); err != nil {
 		return nil, err
 	}
@@ -421,7 +422,7 @@ func (v *view) Facts(ctx context.Context, ids []string) ([]caisse.LinkedFact, er
 	return out, nil
 }
 
-func (v *view) Connected(ctx context.Context, ids []string) ([]caisse.LinkedFact, error) {
+func (v *View) Connected(ctx context.Context, ids []string) ([]caisse.LinkedFact, error) {
 	if err := v.expand(ctx, ids); err != nil {
 		return nil, err
 	}
@@ -444,7 +445,7 @@ func (v *view) Connected(ctx context.Context, ids []string) ([]caisse.LinkedFact
 	return out, nil
 }
 
-func (v *view) OrderFacts(ctx context.Context, orderID string) ([]caisse.Fact, error) {
+func (v *View) OrderFacts(ctx context.Context, orderID string) ([]caisse.Fact, error) {
 	if err := v.loadOrderFacts(ctx, []string{orderID}); err != nil {
 		return nil, err
 	}
@@ -457,7 +458,7 @@ func (v *view) OrderFacts(ctx context.Context, orderID string) ([]caisse.Fact, e
 	return out, nil
 }
 
-func (v *view) PutFact(_ context.Context, f caisse.LinkedFact) error {
+func (v *View) PutFact(_ context.Context, f caisse.LinkedFact) error {
 	f = copyFact(f)
 	old, existed := v.facts[f.ID]
 	wasDirty := v.dirtyFacts[f.ID]
@@ -494,7 +495,7 @@ func copyOrder(o *caisse.OrderRecord) *caisse.OrderRecord {
 	return &c
 }
 
-func (v *view) LockOrder(ctx context.Context, id string) (*caisse.OrderRecord, error) {
+func (v *View) LockOrder(ctx context.Context, id string) (*caisse.OrderRecord, error) {
 	if err := v.loadOrders(ctx, []string{id}); err != nil {
 		return nil, err
 	}
@@ -504,7 +505,7 @@ func (v *view) LockOrder(ctx context.Context, id string) (*caisse.OrderRecord, e
 	return nil, nil
 }
 
-func (v *view) PutOrder(_ context.Context, o *caisse.OrderRecord) error {
+func (v *View) PutOrder(_ context.Context, o *caisse.OrderRecord) error {
 	o = copyOrder(o)
 	old, existed := v.orders[o.ID]
 	wasDirty := v.dirtyOrders[o.ID]
@@ -521,14 +522,14 @@ func (v *view) PutOrder(_ context.Context, o *caisse.OrderRecord) error {
 	return nil
 }
 
-func (v *view) AddTimeline(_ context.Context, orderID string, e caisse.TimelineEntry) error {
+func (v *View) AddTimeline(_ context.Context, orderID string, e caisse.TimelineEntry) error {
 	n := len(v.timeline)
 	v.timeline = append(v.timeline, timelineRow{orderID, e})
 	v.undoLog = append(v.undoLog, func() { v.timeline = v.timeline[:n] })
 	return nil
 }
 
-func (v *view) KnownProducts(ctx context.Context, ids []string) (map[string]bool, error) {
+func (v *View) KnownProducts(ctx context.Context, ids []string) (map[string]bool, error) {
 	if err := v.loadProducts(ctx, ids); err != nil {
 		return nil, err
 	}
@@ -546,7 +547,7 @@ func (v *view) KnownProducts(ctx context.Context, ids []string) (map[string]bool
 // reserved never below zero, and units taken only from what is available.
 // The product's row is locked for the transaction, so the view's units are
 // the database's.
-func (v *view) MoveStock(ctx context.Context, m caisse.StockMove) (bool, int64, error) {
+func (v *View) MoveStock(ctx context.Context, m caisse.StockMove) (bool, int64, error) {
 	if err := v.loadProducts(ctx, []string{m.ProductID}); err != nil {
 		return false, 0, err
 	}
@@ -568,7 +569,7 @@ func (v *view) MoveStock(ctx context.Context, m caisse.StockMove) (bool, int64, 
 	return true, p.stock - p.reserved, nil
 }
 
-func (v *view) AddOutbox(_ context.Context, m caisse.OutboxMessage) error {
+func (v *View) AddOutbox(_ context.Context, m caisse.OutboxMessage) error {
 	n := len(v.outbox)
 	v.outbox = append(v.outbox, m)
 	v.undoLog = append(v.undoLog, func() { v.outbox = v.outbox[:n] })
@@ -577,11 +578,11 @@ func (v *view) AddOutbox(_ context.Context, m caisse.OutboxMessage) error {
 
 // --- undo and write back -------------------------------------------------
 
-// mark starts an event's changes: undo goes back to here.
-func (v *view) mark() { v.undoLog = v.undoLog[:0] }
+// Mark starts an event's changes: Undo goes back to here.
+func (v *View) Mark() { v.undoLog = v.undoLog[:0] }
 
-// undo takes back every change since mark.
-func (v *view) undo() {
+// Undo takes back every change since Mark.
+func (v *View) Undo() {
 	for i := len(v.undoLog) - 1; i >= 0; i-- {
 		v.undoLog[i]()
 	}
@@ -592,9 +593,9 @@ func (v *view) undo() {
 // PostgreSQL 65,535): longer lists are written in chunks.
 const maxParams = 8000
 
-// flush writes what the view changed, with one statement per table (more
+// Flush writes what the view changed, with one statement per table (more
 // only for very large batches).
-func (v *view) flush(ctx context.Context) error {
+func (v *View) Flush(ctx context.Context) error {
 	if err := v.flushFacts(ctx); err != nil {
 		return err
 	}
@@ -629,7 +630,7 @@ func rowsOf(count, width int, write func(from, to int, values string) error) err
 	return nil
 }
 
-func (v *view) flushFacts(ctx context.Context) error {
+func (v *View) flushFacts(ctx context.Context) error {
 	ids := slices.Sorted(maps.Keys(v.dirtyFacts))
 	ids = slices.DeleteFunc(ids, func(id string) bool { return !v.dirtyFacts[id] || v.facts[id] == nil })
 	return rowsOf(len(ids), 6, func(from, to int, values string) error {
@@ -652,7 +653,7 @@ func (v *view) flushFacts(ctx context.Context) error {
 	})
 }
 
-func (v *view) flushOrders(ctx context.Context) error {
+func (v *View) flushOrders(ctx context.Context) error {
 	ids := slices.Sorted(maps.Keys(v.dirtyOrders))
 	ids = slices.DeleteFunc(ids, func(id string) bool { return !v.dirtyOrders[id] || v.orders[id] == nil })
 	return rowsOf(len(ids), orderWidth, func(from, to int, values string) error {
@@ -667,7 +668,7 @@ func (v *view) flushOrders(ctx context.Context) error {
 	})
 }
 
-func (v *view) flushTimeline(ctx context.Context) error {
+func (v *View) flushTimeline(ctx context.Context) error {
 	return rowsOf(len(v.timeline), 6, func(from, to int, values string) error {
 		args := make([]any, 0, 6*(to-from))
 		for _, r := range v.timeline[from:to] {
@@ -681,7 +682,7 @@ func (v *view) flushTimeline(ctx context.Context) error {
 	})
 }
 
-func (v *view) flushProducts(ctx context.Context) error {
+func (v *View) flushProducts(ctx context.Context) error {
 	ids := slices.Sorted(maps.Keys(v.dirtyProducts))
 	ids = slices.DeleteFunc(ids, func(id string) bool { return !v.dirtyProducts[id] || v.products[id] == nil })
 	return rowsOf(len(ids), 3, func(from, to int, values string) error {
@@ -713,4 +714,32 @@ func typed(values string, types ...string) string {
 		casts[i] = "CAST(? AS " + t + ")"
 	}
 	return strings.ReplaceAll(values, "("+placeholders(len(types))+")", "("+strings.Join(casts, ", ")+")")
+}
+
+// HeldKeys are the lock keys the view holds on Stripe objects, for tests
+// that watch them.
+func (v *View) HeldKeys() []string {
+	keys := make([]string, 0, len(v.locked))
+	for k := range v.locked {
+		if !strings.HasPrefix(k, "order:") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// AddDeadLetter writes, with the view's other changes, the team's alert
+// about an event that failed for good.
+func (v *View) AddDeadLetter(ev *caisse.Event, reason string) {
+	fields := map[string]string{"Event": ev.ID, "Type": ev.Type, "Attempts": strconv.Itoa(ev.Attempts)}
+	if ev.OrderID != "" {
+		fields["Order"] = ev.OrderID
+	}
+	// Written in memory, it cannot fail here.
+	_ = v.AddOutbox(context.Background(), caisse.AlertMessage(ev.ID, caisse.TopicDeadLetter, ev.OrderID, caisse.Alert{
+		Title: "An event failed for good",
+		Text: "caisse could not apply " + ev.Type + " event " + ev.ID + ": " + reason +
+			". Fix the cause, then replay it: caisse events replay " + ev.ID + " (or replay every dead letter with --failed).",
+		Fields: fields, Link: caisse.DashboardURL(ev.ID, ev.Livemode),
+	}))
 }

@@ -1,4 +1,4 @@
-package sqlstore
+package inbox
 
 import (
 	"bytes"
@@ -9,11 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/sqlstore"
 )
 
 // maxBatch is the most events one ingest statement stores.
@@ -34,7 +34,7 @@ type receipt struct {
 // so durability is unchanged; what is shared is the cost of the commit (an
 // fsync), which is most of the cost of storing an event.
 type ingest struct {
-	store   *Store
+	inbox   *Inbox
 	queue   chan *receipt
 	start   sync.Once
 	stop    chan struct{}
@@ -51,64 +51,64 @@ type ingest struct {
 // ReceiveEvent stores a verified event, pending, with one statement it may
 // share with events received at the same moment, and wakes the applier. A
 // duplicate id changes nothing.
-func (s *Store) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
-	in := &s.ingest
-	in.start.Do(func() {
-		in.store = s
-		in.queue = make(chan *receipt, 4*maxBatch)
-		in.stop = make(chan struct{})
-		for range max(s.Committers, 1) {
-			in.stopped.Add(1)
-			go in.loop()
+func (in *Inbox) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
+	ig := &in.ingest
+	ig.start.Do(func() {
+		ig.inbox = in
+		ig.queue = make(chan *receipt, 4*maxBatch)
+		ig.stop = make(chan struct{})
+		for range max(in.Committers, 1) {
+			ig.stopped.Add(1)
+			go ig.loop()
 		}
 	})
 	r := &receipt{ctx: ctx, event: e, done: make(chan struct{})}
-	in.closing.RLock()
-	if in.closed {
-		in.closing.RUnlock()
+	ig.closing.RLock()
+	if ig.closed {
+		ig.closing.RUnlock()
 		return false, fmt.Errorf("error storing event %s: the store is closed", e.ID)
 	}
-	in.waiting.Add(1)
-	defer in.waiting.Add(-1)
+	ig.waiting.Add(1)
+	defer ig.waiting.Add(-1)
 	select {
-	case in.queue <- r:
+	case ig.queue <- r:
 	case <-ctx.Done():
-		in.closing.RUnlock()
+		ig.closing.RUnlock()
 		return false, ctx.Err()
 	}
-	in.closing.RUnlock()
+	ig.closing.RUnlock()
 	<-r.done
 	return r.inserted, r.err
 }
 
 // StopIngest stops the committers once the events already queued are stored.
-func (s *Store) StopIngest() {
-	in := &s.ingest
-	in.start.Do(func() {}) // a store that never ingested has nothing to stop
-	in.closing.Lock()
-	if in.stop == nil || in.closed {
-		in.closed = true
-		in.closing.Unlock()
+func (in *Inbox) StopIngest() {
+	ig := &in.ingest
+	ig.start.Do(func() {}) // a store that never ingested has nothing to stop
+	ig.closing.Lock()
+	if ig.stop == nil || ig.closed {
+		ig.closed = true
+		ig.closing.Unlock()
 		return
 	}
-	in.closed = true
-	in.closing.Unlock()
-	close(in.stop)
-	in.stopped.Wait()
+	ig.closed = true
+	ig.closing.Unlock()
+	close(ig.stop)
+	ig.stopped.Wait()
 }
 
-func (in *ingest) loop() {
-	defer in.stopped.Done()
+func (ig *ingest) loop() {
+	defer ig.stopped.Done()
 	for {
 		var first *receipt
 		select {
-		case first = <-in.queue:
-		case <-in.stop:
+		case first = <-ig.queue:
+		case <-ig.stop:
 			// Answer whatever is still queued before leaving.
 			for {
 				select {
-				case r := <-in.queue:
-					in.commit([]*receipt{r})
+				case r := <-ig.queue:
+					ig.commit([]*receipt{r})
 				default:
 					return
 				}
@@ -118,23 +118,23 @@ func (in *ingest) loop() {
 	fill:
 		for len(batch) < maxBatch {
 			select {
-			case r := <-in.queue:
+			case r := <-ig.queue:
 				batch = append(batch, r)
 			default:
 				break fill
 			}
 		}
-		in.commit(batch)
+		ig.commit(batch)
 	}
 }
 
 // commit stores a batch with one statement and answers each receipt.
-func (in *ingest) commit(batch []*receipt) {
-	s := in.store
+func (ig *ingest) commit(batch []*receipt) {
+	in := ig.inbox
 	// The statement outlives any one request: a client that hangs up does
 	// not undo the others' events.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	changed, err := s.storeEvents(ctx, batch)
+	changed, err := in.storeEvents(ctx, batch)
 	var noTx *beginError
 	switch {
 	case err == nil:
@@ -150,7 +150,7 @@ func (in *ingest) commit(batch []*receipt) {
 			err := down
 			if err == nil {
 				var c []changedBody
-				c, err = s.storeEvents(ctx, []*receipt{r})
+				c, err = in.storeEvents(ctx, []*receipt{r})
 				changed = append(changed, c...)
 				if errors.As(err, &noTx) {
 					down = err
@@ -167,7 +167,7 @@ func (in *ingest) commit(batch []*receipt) {
 			r.err = fmt.Errorf("error storing event %s: %w", r.event.ID, err)
 		}
 	}
-	s.warnChanged(changed)
+	in.warnChanged(changed)
 	for _, r := range batch {
 		close(r.done)
 	}
@@ -183,44 +183,19 @@ type changedBody struct {
 // commits on its own, and sets each receipt's inserted. It returns the
 // duplicates whose body differs from the one stored. Nothing else is
 // written: the stored event is the applier's work.
-func (s *Store) storeEvents(ctx context.Context, batch []*receipt) ([]changedBody, error) {
-	now := s.now()
-	w, err := s.Driver.Writer(ctx)
+func (in *Inbox) storeEvents(ctx context.Context, batch []*receipt) ([]changedBody, error) {
+	st := in.Store
+	w, err := st.Driver.Writer(ctx)
 	if err != nil {
 		return nil, &beginError{err}
 	}
-	var values strings.Builder
-	args := make([]any, 0, 9*len(batch))
+	events := make([]*caisse.Event, len(batch))
 	for i, r := range batch {
-		e := r.event
 		r.inserted = false
-		e.ReceivedAt = now
-		e.Status = caisse.EventPending
-		if i > 0 {
-			values.WriteString(", ")
-		}
-		values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, e.ID, e.Type, e.Created, e.Livemode, e.APIVersion, e.ObjectID, micros(now), string(e.Status), e.Payload)
+		events[i] = r.event
 	}
-	rows, err := w.Query(ctx, `
-		INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
-		VALUES `+values.String()+`
-		ON CONFLICT (id) DO NOTHING
-		RETURNING id`, args...)
+	inserted, err := sqlstore.InsertEvents(ctx, w, in.now(), events)
 	if err != nil {
-		return nil, err
-	}
-	inserted := map[string]bool{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		inserted[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var duplicates []*receipt
@@ -235,13 +210,13 @@ func (s *Store) storeEvents(ctx context.Context, batch []*receipt) ([]changedBod
 		}
 	}
 	if len(duplicates) < len(batch) {
-		s.wakeApplier()
+		in.Wake()
 	}
 	// The events are stored: a failure to compare the duplicates' bodies
 	// is only logged.
-	changed, err := changedBodies(ctx, s.Driver.Reader(), duplicates)
+	changed, err := changedBodies(ctx, st.Driver.Reader(), duplicates)
 	if err != nil {
-		s.Logger.Warn("could not compare duplicate deliveries with the stored events", "error", err.Error())
+		st.Logger.Warn("could not compare duplicate deliveries with the stored events", "error", err.Error())
 	}
 	return changed, nil
 }
@@ -257,7 +232,7 @@ func (e *beginError) Unwrap() error { return e.err }
 // event's. Stripe retries a lot, so duplicates are common: the stored bodies
 // are read with one statement for all of a batch's duplicates, and only
 // when it has any.
-func changedBodies(ctx context.Context, q Querier, duplicates []*receipt) ([]changedBody, error) {
+func changedBodies(ctx context.Context, q sqlstore.Querier, duplicates []*receipt) ([]changedBody, error) {
 	if len(duplicates) == 0 {
 		return nil, nil
 	}
@@ -267,21 +242,8 @@ func changedBodies(ctx context.Context, q Querier, duplicates []*receipt) ([]cha
 			ids = append(ids, r.event.ID)
 		}
 	}
-	rows, err := q.Query(ctx, `SELECT id, payload FROM events WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+	stored, err := sqlstore.StoredPayloads(ctx, q, ids)
 	if err != nil {
-		return nil, fmt.Errorf("error reading the stored bodies of duplicate events: %w", err)
-	}
-	defer rows.Close()
-	stored := map[string][]byte{}
-	for rows.Next() {
-		var id string
-		var payload []byte
-		if err := rows.Scan(&id, &payload); err != nil {
-			return nil, fmt.Errorf("error reading the stored bodies of duplicate events: %w", err)
-		}
-		stored[id] = payload
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("error reading the stored bodies of duplicate events: %w", err)
 	}
 	var changed []changedBody
@@ -322,9 +284,9 @@ func normalizeEvent(body []byte) ([]byte, error) {
 // the same bytes on every retry, so another body under a known id is a
 // replay with altered content (signed with the webhook secret) or a bug in
 // what sent it; either way the owner should see it.
-func (s *Store) warnChanged(changed []changedBody) {
+func (in *Inbox) warnChanged(changed []changedBody) {
 	for _, c := range changed {
-		s.Logger.Warn("an event was delivered again with a different body: caisse keeps the body it stored first; "+
+		in.Store.Logger.Warn("an event was delivered again with a different body: caisse keeps the body it stored first; "+
 			"Stripe resends the same body, so look for what else signs events with the webhook secret, and compare with the event in Stripe's Dashboard",
 			"event_id", c.id, "type", c.typ, "stored_sha256", digest(c.stored), "received_sha256", digest(c.received),
 			"stored_bytes", len(c.stored), "received_bytes", len(c.received))

@@ -1,15 +1,15 @@
-package sqlstore
+package inbox
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/sqlstore"
 )
 
 // The events table is the inbox: ingest stores each event as pending, and
@@ -39,11 +39,6 @@ const (
 	shareTime = 5 * time.Millisecond
 )
 
-// maxTxRetries bounds the immediate retries of a transaction that lost a
-// deadlock or a serialization race; those are not the events' fault and do
-// not count as attempts.
-const maxTxRetries = 8
-
 // applier is the state of the store's applying loops.
 type applier struct {
 	wake chan struct{}
@@ -68,39 +63,31 @@ func EventBackoff(attempts int) time.Duration {
 	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
 }
 
-func (s *Store) backoff(attempts int) time.Duration {
-	if s.Backoff != nil {
-		return s.Backoff(attempts)
+func (in *Inbox) backoff(attempts int) time.Duration {
+	if in.Backoff != nil {
+		return in.Backoff(attempts)
 	}
 	return EventBackoff(attempts)
 }
 
-// wakeApplier tells an idle applier that events wait.
-func (s *Store) wakeApplier() {
-	select {
-	case s.applier.wake <- struct{}{}:
-	default:
-	}
-}
-
 // StartApplier starts the loops that apply stored events.
-func (s *Store) StartApplier() {
-	a := &s.applier
+func (in *Inbox) StartApplier() {
+	a := &in.applier
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.stop != nil {
 		return
 	}
 	a.stop = make(chan struct{})
-	for range max(s.Appliers, 1) {
+	for range max(in.Appliers, 1) {
 		a.stopped.Add(1)
-		go s.applyLoop(a.stop)
+		go in.applyLoop(a.stop)
 	}
 }
 
 // StopApplier stops the applying loops once their batches are committed.
-func (s *Store) StopApplier() {
-	a := &s.applier
+func (in *Inbox) StopApplier() {
+	a := &in.applier
 	a.mu.Lock()
 	stop := a.stop
 	a.stop = nil
@@ -111,8 +98,8 @@ func (s *Store) StopApplier() {
 	}
 }
 
-func (s *Store) applyLoop(stop chan struct{}) {
-	defer s.applier.stopped.Done()
+func (in *Inbox) applyLoop(stop chan struct{}) {
+	defer in.applier.stopped.Done()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	// sleep waits for d, or for a wake when wake is set; it reports false
@@ -127,7 +114,7 @@ func (s *Store) applyLoop(stop chan struct{}) {
 		timer.Reset(d)
 		var woken chan struct{}
 		if wake {
-			woken = s.applier.wake
+			woken = in.applier.wake
 		}
 		select {
 		case <-stop:
@@ -144,38 +131,38 @@ func (s *Store) applyLoop(stop chan struct{}) {
 			return
 		default:
 		}
-		claimed, more, due, err := s.ApplyBatch(context.Background())
+		claimed, more, due, err := in.ApplyBatch(context.Background())
 		if err != nil {
 			// The database is down: wait twice as long each time, from a
 			// tenth of a second up to five (new events still wake the
 			// applier at once).
 			failures++
 			// One line for all the loops, then one every half minute.
-			if last := s.applier.logged.Load(); time.Since(time.Unix(0, last)) >= 30*time.Second && s.applier.logged.CompareAndSwap(last, time.Now().UnixNano()) {
-				s.Logger.Error("could not apply events: is the database down? trying again shortly", "error", err.Error())
+			if last := in.applier.logged.Load(); time.Since(time.Unix(0, last)) >= 30*time.Second && in.applier.logged.CompareAndSwap(last, time.Now().UnixNano()) {
+				in.Store.Logger.Error("could not apply events: is the database down? trying again shortly", "error", err.Error())
 			}
 			if !sleep(min(100*time.Millisecond<<min(failures-1, 6), 5*time.Second), true) {
 				return
 			}
 			continue
 		}
-		if failures > 0 && s.applier.logged.Swap(0) != 0 {
-			s.Logger.Info("applying events again")
+		if failures > 0 && in.applier.logged.Swap(0) != 0 {
+			in.Store.Logger.Info("applying events again")
 		}
 		failures = 0
 		switch {
 		case more:
 			// More wait: go on, and let another applier join in.
-			s.wakeApplier()
-		case claimed > 0 && s.Linger > 0:
+			in.Wake()
+		case claimed > 0 && in.Linger > 0:
 			// Events are coming in: let the next batch gather them for a
 			// moment. A batch's cost is mostly its dozen statements and
 			// its commit, whatever its size.
-			if !sleep(s.Linger, false) {
+			if !sleep(in.Linger, false) {
 				return
 			}
 		default:
-			wait := s.PollInterval
+			wait := in.Store.PollInterval
 			if due > 0 && due < wait {
 				wait = due
 			}
@@ -214,35 +201,33 @@ func (e *isolate) Unwrap() error { return e.err }
 // it claimed, whether more may be waiting, and when the soonest of the
 // events it retried is due. An event that fails is retried later with backoff, or becomes a dead
 // letter; it never undoes or delays the rest of its batch.
-func (s *Store) ApplyBatch(ctx context.Context) (claimed int, more bool, due time.Duration, err error) {
-	limit := max(s.BatchSize, 1)
-	if s.YieldToIngest {
+func (in *Inbox) ApplyBatch(ctx context.Context) (claimed int, more bool, due time.Duration, err error) {
+	limit := max(in.BatchSize, 1)
+	if in.YieldToIngest {
 		// As many as the last batches applied before making way, twice
 		// that when they had time for all: a batch that claims far more
 		// than it can apply decodes and loads the rest for nothing.
-		if n := int(s.applier.limit.Load()); n > 0 {
+		if n := int(in.applier.limit.Load()); n > 0 {
 			limit = min(limit, n)
 		}
 	}
 	start := time.Now()
 	var items []*item
-	for try := 0; ; try++ {
-		items, claimed, err = s.applyTx(ctx, limit, "")
-		if err == nil || try >= maxTxRetries || !s.Driver.Retryable(err) {
-			break
-		}
-	}
+	err = in.retry(func() (err error) {
+		items, claimed, err = in.applyTx(ctx, limit, "")
+		return err
+	})
 	if iso, ok := err.(*isolate); ok {
 		items, err = nil, nil
 		if len(iso.ids) == 1 {
 			// It was alone already: record the failure.
-			if it := s.recordFailure(ctx, iso.ids[0], iso.err); it != nil {
+			if it := in.recordFailure(ctx, iso.ids[0], iso.err); it != nil {
 				items = append(items, it)
 			}
 		} else {
-			s.Logger.Warn("a batch of events failed as a whole: applying each alone", "events", len(iso.ids), "error", iso.err.Error())
+			in.Store.Logger.Warn("a batch of events failed as a whole: applying each alone", "events", len(iso.ids), "error", iso.err.Error())
 			for _, id := range iso.ids {
-				items = append(items, s.applyAlone(ctx, id)...)
+				items = append(items, in.applyAlone(ctx, id)...)
 			}
 		}
 	}
@@ -255,14 +240,14 @@ func (s *Store) ApplyBatch(ctx context.Context) (claimed int, more bool, due tim
 				due = max(d, time.Millisecond)
 			}
 		}
-		s.report(ProcessReport{Event: it.ev, Status: it.status, Err: it.err, Duration: time.Since(start), Outcome: it.outcome})
+		in.report(Report{Event: it.ev, Status: it.status, Err: it.err, Duration: time.Since(start), Outcome: it.outcome})
 	}
-	if s.YieldToIngest && err == nil && claimed > 0 {
+	if in.YieldToIngest && err == nil && claimed > 0 {
 		next := 2 * claimed
 		if len(items) < claimed {
 			next = len(items)
 		}
-		s.applier.limit.Store(int64(max(next, minShare)))
+		in.applier.limit.Store(int64(max(next, minShare)))
 	}
 	return claimed, claimed >= limit || len(items) < claimed, due, nil
 }
@@ -270,72 +255,36 @@ func (s *Store) ApplyBatch(ctx context.Context) (claimed int, more bool, due tim
 // applyAlone applies one claimed event in a transaction of its own. When
 // even that fails as a whole, the failure is recorded on the event, in a
 // transaction of its own.
-func (s *Store) applyAlone(ctx context.Context, id string) []*item {
+func (in *Inbox) applyAlone(ctx context.Context, id string) []*item {
 	var items []*item
-	var err error
-	for try := 0; ; try++ {
-		items, _, err = s.applyTx(ctx, 1, id)
-		if err == nil || try >= maxTxRetries || !s.Driver.Retryable(err) {
-			break
-		}
-	}
+	err := in.retry(func() (err error) {
+		items, _, err = in.applyTx(ctx, 1, id)
+		return err
+	})
 	if iso, ok := err.(*isolate); ok {
 		err = iso.err
 	}
 	if err == nil {
 		return items
 	}
-	it := s.recordFailure(ctx, id, err)
+	it := in.recordFailure(ctx, id, err)
 	if it == nil {
 		return nil
 	}
 	return []*item{it}
 }
 
-// claimColumns are what the applier reads of a claimed event.
-const claimColumns = `id, type, created, livemode, api_version, object_id, received_at, attempts, payload`
-
-// claim locks and reads up to limit pending events that are due, oldest
-// first (or the pending event id alone). On PostgreSQL, events another
-// transaction claimed are passed over.
-func claim(ctx context.Context, tx Tx, now time.Time, limit int, id string) ([]*caisse.Event, error) {
-	query, args := `SELECT `+claimColumns+` FROM events WHERE status = ? AND next_attempt_at <= ? ORDER BY seq LIMIT ?`,
-		[]any{string(caisse.EventPending), micros(now), limit}
-	if id != "" {
-		query, args = `SELECT `+claimColumns+` FROM events WHERE status = ? AND id = ?`, []any{string(caisse.EventPending), id}
-	}
-	rows, err := tx.Query(ctx, query+tx.SkipLocked(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("error claiming pending events: %w", err)
-	}
-	defer rows.Close()
-	var evs []*caisse.Event
-	for rows.Next() {
-		e := &caisse.Event{Status: caisse.EventPending}
-		var received int64
-		if err := rows.Scan(&e.ID, &e.Type, &e.Created, &e.Livemode, &e.APIVersion, &e.ObjectID, &received, &e.Attempts, &e.Payload); err != nil {
-			return nil, fmt.Errorf("error claiming pending events: %w", err)
-		}
-		e.ReceivedAt = fromMicros(received)
-		evs = append(evs, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("error claiming pending events: %w", err)
-	}
-	return evs, nil
-}
-
 // applyTx claims up to limit events (or the event id), applies them and
 // commits. It returns the events it finished, and how many it claimed:
 // fewer are finished when the batch made way for webhooks.
-func (s *Store) applyTx(ctx context.Context, limit int, id string) ([]*item, int, error) {
-	tx, err := s.Driver.Begin(ctx)
+func (in *Inbox) applyTx(ctx context.Context, limit int, id string) ([]*item, int, error) {
+	tx, err := in.Store.Driver.Begin(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("error starting to apply events: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	now := s.now()
-	evs, err := claim(ctx, tx, now, limit, id)
+	now := in.now()
+	evs, err := sqlstore.Claim(ctx, tx, now, limit, id)
 	if err != nil || len(evs) == 0 {
 		return nil, 0, err
 	}
@@ -347,7 +296,7 @@ func (s *Store) applyTx(ctx context.Context, limit int, id string) ([]*item, int
 	// refuses): its events are then applied one by one, and the failure
 	// of one alone is recorded on it.
 	fail := func(err error) ([]*item, int, error) {
-		if !s.Driver.Retryable(err) {
+		if !in.Store.Driver.Retryable(err) {
 			return nil, len(evs), &isolate{ids: ids, err: err}
 		}
 		return nil, len(evs), err
@@ -358,29 +307,29 @@ func (s *Store) applyTx(ctx context.Context, limit int, id string) ([]*item, int
 	for i, e := range evs {
 		it := &item{ev: e}
 		items[i] = it
-		it.facts, it.err = s.decode(e)
+		it.facts, it.err = in.decode(e)
 		if it.err == nil && !it.facts.Ignored {
 			facts = append(facts, it.facts.Facts...)
 		}
 	}
-	v := s.newView(tx)
-	if err := v.preload(ctx, facts); err != nil {
+	v := in.Store.NewView(tx)
+	if err := v.Preload(ctx, facts); err != nil {
 		return fail(fmt.Errorf("error loading what the events touch: %w", err))
 	}
 	// Tests watch the locks a batch holds: it lets go of them just before
 	// it commits (or, failing, rolls back), so a watcher never sees the
 	// next holder take a lock before this one let go.
 	release := func() {}
-	if s.Holding != nil {
-		keys := v.heldKeys()
-		s.Holding(keys, true)
+	if in.Holding != nil {
+		keys := v.HeldKeys()
+		in.Holding(keys, true)
 		var once sync.Once
-		release = func() { once.Do(func() { s.Holding(keys, false) }) }
+		release = func() { once.Do(func() { in.Holding(keys, false) }) }
 		defer release()
 	}
 	started := time.Now()
 	for i, it := range items {
-		if i >= minShare && s.YieldToIngest && time.Since(started) > shareTime && s.ingest.waiting.Load() > 0 {
+		if i >= minShare && in.YieldToIngest && time.Since(started) > shareTime && in.ingest.waiting.Load() > 0 {
 			// Webhooks wait for the write connection: commit what is done,
 			// and leave the rest to the next batch.
 			items = items[:i]
@@ -391,9 +340,9 @@ func (s *Store) applyTx(ctx context.Context, limit int, id string) ([]*item, int
 		case it.facts.Ignored:
 			it.status, it.reason = caisse.EventIgnored, it.facts.Reason
 		default:
-			v.mark()
-			if it.outcome, it.err = s.applyRules(ctx, v, it); it.err != nil {
-				v.undo()
+			v.Mark()
+			if it.outcome, it.err = in.applyRules(ctx, v, it); it.err != nil {
+				v.Undo()
 				if caisse.ErrorCode(it.err) == caisse.EINTERNAL {
 					// The error may come from the database, whose
 					// transaction then refuses every later statement
@@ -408,45 +357,48 @@ func (s *Store) applyTx(ctx context.Context, limit int, id string) ([]*item, int
 			}
 		}
 		if it.err != nil {
-			s.failed(v, it, now)
+			in.failed(v, it, now)
 		}
 	}
-	if err := v.flush(ctx); err != nil {
+	if err := v.Flush(ctx); err != nil {
 		return fail(err)
 	}
-	if err := finish(ctx, tx, items); err != nil {
+	if err := sqlstore.Finish(ctx, tx, finished(items)); err != nil {
 		return fail(err)
 	}
 	release()
 	if err := tx.Commit(ctx); err != nil {
 		return fail(fmt.Errorf("error committing applied events: %w", err))
 	}
-	s.wakeOutbox()
+	in.Store.WakeOutbox()
 	return items, len(evs), nil
 }
 
 // decode reads an event's facts; a decoder that panics fails the event,
 // not the batch.
-func (s *Store) decode(e *caisse.Event) (ef caisse.EventFacts, err error) {
+func (in *Inbox) decode(e *caisse.Event) (ef caisse.EventFacts, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("reading the event panicked: %v", r)
 		}
 	}()
-	return s.Decode(e)
+	return in.Decode(e)
 }
 
 // applyRules runs the rules on one event; rules that panic fail the
 // event, not the batch.
-func (s *Store) applyRules(ctx context.Context, v *view, it *item) (out caisse.Outcome, err error) {
+func (in *Inbox) applyRules(ctx context.Context, v *sqlstore.View, it *item) (out caisse.Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("processing panicked: %v", r)
 		}
 	}()
-	out, err = s.Rules.Apply(ctx, v, it.ev, it.facts)
+	out, err = in.Store.Rules.Apply(ctx, v, it.ev, it.facts)
 	if err != nil {
-		return out, wrap(err, "error applying event %s", it.ev.ID)
+		if caisse.ErrorCode(err) == caisse.EINTERNAL {
+			err = fmt.Errorf("error applying event %s: %w", it.ev.ID, err)
+		}
+		return out, err
 	}
 	if out.OrderID != "" {
 		it.ev.OrderID = out.OrderID
@@ -458,85 +410,57 @@ func (s *Store) applyRules(ctx context.Context, v *view, it *item) (out caisse.O
 // after a backoff, or, after its last attempt or when trying again cannot
 // help (a signed event that makes no sense), a dead letter the team is
 // alerted about, in the same transaction.
-func (s *Store) failed(l caisse.Ledger, it *item, now time.Time) {
+func (in *Inbox) failed(v *sqlstore.View, it *item, now time.Time) {
 	it.reason = failureText(it.err)
 	if len(it.reason) > 2000 {
 		it.reason = it.reason[:2000]
 	}
 	attempts := it.ev.Attempts + 1
-	if caisse.ErrorCode(it.err) == caisse.EINVALID || attempts >= max(s.MaxAttempts, 1) {
+	if caisse.ErrorCode(it.err) == caisse.EINVALID || attempts >= max(in.MaxAttempts, 1) {
 		it.status = caisse.EventFailed
 		ev := *it.ev
 		ev.Attempts = attempts
-		// The alert is written by the view, in memory: it cannot fail here.
-		_ = l.AddOutbox(context.Background(), deadLetterAlert(&ev, it.reason))
+		v.AddDeadLetter(&ev, it.reason)
 		return
 	}
 	it.status = caisse.EventPending
-	it.next = now.Add(s.backoff(attempts))
-}
-
-// finish records each finished event's status with one statement: the
-// attempt counted, why it was ignored or failed, and when a failed one is
-// tried again.
-func finish(ctx context.Context, tx Tx, items []*item) error {
-	return rowsOf(len(items), 4, func(from, to int, values string) error {
-		args := make([]any, 0, 4*(to-from))
-		for _, it := range items[from:to] {
-			next := int64(0)
-			if !it.next.IsZero() {
-				next = micros(it.next)
-			}
-			args = append(args, it.ev.ID, string(it.status), it.reason, next)
-			it.ev.Status, it.ev.LastError = it.status, it.reason
-			it.ev.Attempts++
-		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE events SET status = done.column2, attempts = attempts + 1, last_error = done.column3, next_attempt_at = done.column4
-			FROM (VALUES `+typed(values, "TEXT", "TEXT", "TEXT", "BIGINT")+`) AS done
-			WHERE events.id = done.column1`, args...); err != nil {
-			return fmt.Errorf("error recording the events' outcome: %w", err)
-		}
-		return nil
-	})
+	it.next = now.Add(in.backoff(attempts))
 }
 
 // recordFailure counts a failed attempt of an event that could not even be
 // applied alone, in a transaction of its own, and makes it a dead letter
 // after its last attempt. It returns the event as recorded, or nil when it
 // is no longer pending (another instance finished it meanwhile).
-func (s *Store) recordFailure(ctx context.Context, id string, cause error) *item {
+func (in *Inbox) recordFailure(ctx context.Context, id string, cause error) *item {
 	ctx = context.WithoutCancel(ctx)
 	var it *item
-	err := s.retryTx(ctx, func(tx Tx) error {
+	err := in.Store.RetryTx(ctx, func(tx sqlstore.Tx) error {
 		it = nil
-		now := s.now()
-		evs, err := claim(ctx, tx, now, 1, id)
+		now := in.now()
+		evs, err := sqlstore.Claim(ctx, tx, now, 1, id)
 		if err != nil || len(evs) == 0 {
 			return err
 		}
 		it = &item{ev: evs[0], err: cause}
-		v := s.newView(tx)
-		s.failed(v, it, now)
-		if err := v.flush(ctx); err != nil {
+		v := in.Store.NewView(tx)
+		in.failed(v, it, now)
+		if err := v.Flush(ctx); err != nil {
 			return err
 		}
-		return finish(ctx, tx, []*item{it})
+		return sqlstore.Finish(ctx, tx, finished([]*item{it}))
 	})
 	if err != nil {
-		s.Logger.Error("could not record a failed attempt", "event_id", id, "error", err.Error(), "cause", failureText(cause))
+		in.Store.Logger.Error("could not record a failed attempt", "event_id", id, "error", err.Error(), "cause", failureText(cause))
 		return nil
 	}
 	return it
 }
 
-// heldKeys are the lock keys a view holds, for tests that watch them.
-func (v *view) heldKeys() []string {
-	keys := make([]string, 0, len(v.locked))
-	for k := range v.locked {
-		if !strings.HasPrefix(k, "order:") {
-			keys = append(keys, k)
-		}
+// finished is what the store records of each item.
+func finished(items []*item) []sqlstore.Finished {
+	out := make([]sqlstore.Finished, len(items))
+	for i, it := range items {
+		out[i] = sqlstore.Finished{Event: it.ev, Status: it.status, Reason: it.reason, Next: it.next}
 	}
-	return keys
+	return out
 }

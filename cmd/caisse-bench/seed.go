@@ -1,25 +1,27 @@
-package sqlstore
+package main
 
 import (
 	"context"
 	"fmt"
+
+	"github.com/caisse/caisse/internal/sqlstore"
 )
 
 // seedChunk is how many events one seeding transaction writes.
 const seedChunk = 50_000
 
-// Seed fills the database with the history of a shop that has run for a
+// seed fills the database with the history of a shop that has run for a
 // long while: n processed events (each with the given payload, so their
 // size is realistic), n/3 paid orders with their n facts, n timeline
 // entries and n/3 delivered outbox messages, and n/100 products. Their ids
 // start with "seed", so they never meet the ids of real Stripe objects.
 // It is for benchmarks that measure whether caisse slows down as its
 // tables grow.
-func (s *Store) Seed(ctx context.Context, n int, payload []byte, factData string) error {
-	now := micros(s.now())
+func seed(ctx context.Context, s *sqlstore.Store, n int, payload []byte, factData string) error {
+	now := s.Now().UTC().UnixMicro()
 	for from := 0; from < n; from += seedChunk {
 		to := min(from+seedChunk, n)
-		err := s.inTx(ctx, func(tx Tx) error {
+		err := s.RetryTx(ctx, func(tx sqlstore.Tx) error {
 			steps := []struct {
 				what  string
 				query string

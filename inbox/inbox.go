@@ -1,0 +1,102 @@
+// Package inbox receives verified Stripe events and applies them. The
+// events table is the inbox: ingest stores each event as pending with one
+// statement, shared by the events that arrive together, and an applier
+// claims batches of pending events, applies them with the pure rules in
+// memory over a view of what they touch, and writes the changes back with
+// a few set-based statements (see applier.go). The SQL lives in the store
+// (internal/sqlstore); this package is the flow.
+package inbox
+
+import (
+	"time"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/sqlstore"
+)
+
+// Inbox is the ingest and the applier of one store.
+type Inbox struct {
+	Store *sqlstore.Store
+	// Decode reads an event's facts; the stripe package provides it.
+	Decode func(*caisse.Event) (caisse.EventFacts, error)
+	// Processed is called after each attempt at an event, for metrics.
+	Processed func(Report)
+
+	// MaxAttempts is how many times an event is tried before it becomes a
+	// dead letter.
+	MaxAttempts int
+	// Backoff is how long to wait before an event's next attempt, after
+	// attempts failed ones (nil: EventBackoff).
+	Backoff func(attempts int) time.Duration
+	// Appliers is how many batches this process applies at once. Where
+	// there is one writer (SQLite), one; where transactions run side by
+	// side (PostgreSQL), two keep both the process and the database busy.
+	Appliers int
+	// BatchSize is the most events one applying transaction claims.
+	BatchSize int
+	// Linger is how long an applier waits after a batch that took every
+	// pending event, for the next to gather more: a batch costs about the
+	// same whatever its size, and events are applied at most this much
+	// later.
+	Linger time.Duration
+	// YieldToIngest makes a batch commit early when webhooks wait to store
+	// their events: where one connection writes (SQLite), acknowledging
+	// must not wait for a whole batch.
+	YieldToIngest bool
+	// Committers is how many ingest statements may run at once; events
+	// that arrive while they run share the next one.
+	Committers int
+	// Holding, if set, is told which locks a batch holds (held) and when it
+	// lets them go, for tests that check two batches never hold one lock.
+	Holding func(keys []string, held bool)
+
+	ingest  ingest
+	applier applier
+}
+
+// New returns the inbox of a store, with caisse's defaults, and makes it
+// the store's: catching up receives events through it, and a replay wakes
+// it.
+func New(s *sqlstore.Store) *Inbox {
+	in := &Inbox{
+		Store:       s,
+		MaxAttempts: 10,
+		Appliers:    1,
+		BatchSize:   256,
+		Linger:      10 * time.Millisecond,
+		Committers:  1,
+		applier:     applier{wake: make(chan struct{}, 1)},
+	}
+	s.Inbox = in
+	return in
+}
+
+var _ sqlstore.Inbox = (*Inbox)(nil)
+
+// Wake tells an idle applier that events wait.
+func (in *Inbox) Wake() {
+	select {
+	case in.applier.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stop stops storing events once those already queued are stored, then
+// stops the applier once its batches are committed.
+func (in *Inbox) Stop() {
+	in.StopIngest()
+	in.StopApplier()
+}
+
+func (in *Inbox) now() time.Time { return in.Store.Now().UTC() }
+
+// retry runs fn again while it loses a deadlock or a serialization race,
+// which is not the events' fault, a few times at most.
+func (in *Inbox) retry(fn func() error) error {
+	for try := 0; ; try++ {
+		err := fn()
+		if err == nil || try >= sqlstore.MaxTxRetries || !in.Store.Driver.Retryable(err) {
+			return err
+		}
+	}
+}
