@@ -12,6 +12,8 @@ import (
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v85"
+
+	"github.com/caisse/caisse"
 )
 
 // Client is caisse's side of Stripe's API: it creates checkout sessions,
@@ -68,53 +70,14 @@ func NewClient(key, apiURL string, httpClient *http.Client) *Client {
 	}
 }
 
-// APIError is Stripe's answer to a request it refused. Every Client method
-// returns it, wrapped, when Stripe answers with an error, so a caller can
-// find it with errors.As and pass Stripe's code on. A request that never got
-// an answer (network, timeout, cancelled) fails with an ordinary error.
-type APIError struct {
-	// Status is the HTTP status Stripe answered.
-	Status int
-	// Code is Stripe's error code (e.g. resource_missing), often empty.
-	Code string
-	// Type is Stripe's error type: api_error, card_error,
-	// idempotency_error, invalid_request_error.
-	Type string
-	// Message is Stripe's explanation.
-	Message string
-	// Param names the request parameter at fault, if any.
-	Param string
-	// RequestID is Stripe's id of the request, for its support.
-	RequestID string
-}
-
-// Error says what Stripe answered; it is the message caisse logs.
-func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "stripe answered %d %s", e.Status, e.Type)
-	if e.Code != "" {
-		fmt.Fprintf(&b, " (%s)", e.Code)
-	}
-	if e.Param != "" {
-		fmt.Fprintf(&b, " on %s", e.Param)
-	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.RequestID != "" {
-		fmt.Fprintf(&b, " [%s]", e.RequestID)
-	}
-	return b.String()
-}
-
-// apiError turns stripe-go's error into an *APIError when Stripe answered,
+// apiError turns stripe-go's error into an *caisse.StripeError when Stripe answered,
 // and makes sure no error carries the secret key. stripe-go's own error
 // prints as JSON with whatever objects Stripe attached (a payment intent's
 // client secret among them), so it is not passed on.
 func (c *Client) apiError(err error) error {
 	var se *stripego.Error
 	if errors.As(err, &se) {
-		return &APIError{
+		return &caisse.StripeError{
 			Status:    se.HTTPStatusCode,
 			Code:      string(se.Code),
 			Type:      string(se.Type),
@@ -140,51 +103,6 @@ func (c *Client) redact(s string) string {
 	return strings.ReplaceAll(s, c.key, "[secret key]")
 }
 
-// CheckoutParams is what caisse sends to create a checkout session for an
-// order whose units it has already reserved.
-type CheckoutParams struct {
-	// OrderID is caisse's order id: the session's client_reference_id and
-	// metadata.order_id, and the payment intent's metadata.order_id. It also
-	// makes the idempotency key, so a retried creation returns the same
-	// session.
-	OrderID string
-	// CustomerEmail pre-fills the customer's email; optional.
-	CustomerEmail string
-	// SuccessURL and CancelURL are where Stripe sends the customer back.
-	SuccessURL, CancelURL string
-	// ExpiresAt is when the session, and so the reservation, expires;
-	// Stripe accepts 30 minutes to 24 hours after creation. Zero leaves
-	// Stripe's default of 24 hours.
-	ExpiresAt time.Time
-	// Items is the order's items as metadata.items, e.g. "art_1:1,print_2:3",
-	// on the session and on the payment intent.
-	Items string
-	// Lines are the lines the customer sees and pays.
-	Lines []Line
-}
-
-// Line is one line of a checkout session, with its price given inline.
-type Line struct {
-	// Name is the product's name as the customer sees it.
-	Name string
-	// UnitAmount is the price of one unit in the currency's smallest unit.
-	UnitAmount int64
-	// Currency is a three-letter ISO code, lower case.
-	Currency string
-	// Quantity is the number of units.
-	Quantity int64
-}
-
-// CheckoutSession is a created checkout session.
-type CheckoutSession struct {
-	// ID is the session's id (cs_…).
-	ID string
-	// URL is the page to send the customer to.
-	URL string
-	// ExpiresAt is when Stripe expires the session.
-	ExpiresAt time.Time
-}
-
 // CheckoutIdempotencyKey is the idempotency key of the checkout session
 // created for an order.
 func CheckoutIdempotencyKey(orderID string) string { return "checkout:" + orderID }
@@ -201,12 +119,12 @@ func MismatchRefundIdempotencyKey(paymentIntent string) string {
 
 // CreateCheckoutSession creates a one-off payment checkout session for an
 // order, with the idempotency key CheckoutIdempotencyKey(p.OrderID).
-func (c *Client) CreateCheckoutSession(ctx context.Context, p CheckoutParams) (CheckoutSession, error) {
+func (c *Client) CreateCheckoutSession(ctx context.Context, p caisse.CheckoutSessionParams) (caisse.CheckoutSession, error) {
 	switch {
 	case p.OrderID == "":
-		return CheckoutSession{}, errors.New("error creating checkout session: no order id")
+		return caisse.CheckoutSession{}, errors.New("error creating checkout session: no order id")
 	case len(p.Lines) == 0:
-		return CheckoutSession{}, fmt.Errorf("error creating checkout session for order %s: no lines", p.OrderID)
+		return caisse.CheckoutSession{}, fmt.Errorf("error creating checkout session for order %s: no lines", p.OrderID)
 	}
 	params := &stripego.CheckoutSessionCreateParams{
 		Mode:              stripego.String(string(stripego.CheckoutSessionModePayment)),
@@ -242,31 +160,13 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, p CheckoutParams) (C
 	}
 	s, err := c.sc.V1CheckoutSessions.Create(ctx, params)
 	if err != nil {
-		return CheckoutSession{}, fmt.Errorf("error creating checkout session for order %s: %w", p.OrderID, c.apiError(err))
+		return caisse.CheckoutSession{}, fmt.Errorf("error creating checkout session for order %s: %w", p.OrderID, c.apiError(err))
 	}
-	return CheckoutSession{ID: s.ID, URL: s.URL, ExpiresAt: time.Unix(s.ExpiresAt, 0).UTC()}, nil
-}
-
-// RefundParams is a refund of the whole of a payment.
-type RefundParams struct {
-	// PaymentIntent is the payment to refund (pi_…).
-	PaymentIntent string
-	// OrderID is caisse's order, recorded as the refund's metadata.order_id.
-	OrderID string
-	// Reason is Stripe's reason: duplicate, fraudulent or
-	// requested_by_customer; empty for none. caisse's own reasons (such as
-	// oversold) go in Metadata: Stripe refuses any other value here.
-	Reason string
-	// Metadata is added to the refund's metadata; its order_id is always
-	// OrderID.
-	Metadata map[string]string
-	// IdempotencyKey makes the refund happen at most once, however often it
-	// is asked for: e.g. OversoldRefundIdempotencyKey(OrderID). Required.
-	IdempotencyKey string
+	return caisse.CheckoutSession{ID: s.ID, URL: s.URL, ExpiresAt: time.Unix(s.ExpiresAt, 0).UTC()}, nil
 }
 
 // Refund refunds the whole of a payment intent and returns the refund's id.
-func (c *Client) Refund(ctx context.Context, p RefundParams) (string, error) {
+func (c *Client) Refund(ctx context.Context, p caisse.RefundParams) (string, error) {
 	switch {
 	case p.PaymentIntent == "":
 		return "", fmt.Errorf("error refunding order %s: no payment intent", p.OrderID)
@@ -387,31 +287,16 @@ func (c *Client) ListEvents(ctx context.Context, since time.Time, fn func(id str
 	return nil
 }
 
-// Endpoint is a webhook endpoint of the Stripe account.
-type Endpoint struct {
-	// ID is the endpoint's id (we_…).
-	ID string
-	// URL is where Stripe delivers events.
-	URL string
-	// Status is enabled or disabled.
-	Status string
-	// APIVersion is the API version of the events sent to it; empty for the
-	// account's default.
-	APIVersion string
-	// EnabledEvents are the event types it receives; "*" for all.
-	EnabledEvents []string
-}
-
 // WebhookEndpoints lists the account's webhook endpoints.
-func (c *Client) WebhookEndpoints(ctx context.Context) ([]Endpoint, error) {
+func (c *Client) WebhookEndpoints(ctx context.Context) ([]caisse.WebhookEndpoint, error) {
 	params := &stripego.WebhookEndpointListParams{}
 	params.Limit = stripego.Int64(100)
-	var out []Endpoint
+	var out []caisse.WebhookEndpoint
 	for ep, err := range c.sc.V1WebhookEndpoints.List(ctx, params).All(ctx) {
 		if err != nil {
 			return nil, fmt.Errorf("error listing webhook endpoints: %w", c.apiError(err))
 		}
-		out = append(out, Endpoint{
+		out = append(out, caisse.WebhookEndpoint{
 			ID:            ep.ID,
 			URL:           ep.URL,
 			Status:        ep.Status,

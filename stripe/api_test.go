@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/stripemock"
 )
 
@@ -23,15 +24,15 @@ func TestMain(m *testing.M) { stripemock.Main(m) }
 // testKey looks like a real secret key, so a leak would show.
 const testKey = "sk_test_51CaisseSecretKeyThatMustNeverLeak0123456789"
 
-func checkoutParams(order string, expires time.Time) CheckoutParams {
-	return CheckoutParams{
+func checkoutParams(order string, expires time.Time) caisse.CheckoutSessionParams {
+	return caisse.CheckoutSessionParams{
 		OrderID:       order,
 		CustomerEmail: "ada@example.com",
 		SuccessURL:    "https://shop.example/thanks",
 		CancelURL:     "https://shop.example/cart",
 		ExpiresAt:     expires,
 		Items:         "art_1:1,print_2:3",
-		Lines: []Line{
+		Lines: []caisse.CheckoutLine{
 			{Name: "Artwork #1", UnitAmount: 90000, Currency: "eur", Quantity: 1},
 			{Name: "Print #2", UnitAmount: 1500, Currency: "eur", Quantity: 3},
 		},
@@ -49,10 +50,10 @@ func TestClientStripeMock(t *testing.T) {
 		t.Parallel()
 		for _, tc := range []struct {
 			name string
-			edit func(*CheckoutParams)
+			edit func(*caisse.CheckoutSessionParams)
 		}{
-			{"every field", func(*CheckoutParams) {}},
-			{"no email, items or expiry", func(p *CheckoutParams) { p.CustomerEmail, p.Items, p.ExpiresAt = "", "", time.Time{} }},
+			{"every field", func(*caisse.CheckoutSessionParams) {}},
+			{"no email, items or expiry", func(p *caisse.CheckoutSessionParams) { p.CustomerEmail, p.Items, p.ExpiresAt = "", "", time.Time{} }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -86,7 +87,7 @@ func TestClientStripeMock(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				id, err := c.Refund(t.Context(), RefundParams{
+				id, err := c.Refund(t.Context(), caisse.RefundParams{
 					PaymentIntent: "pi_123", OrderID: "ord_mock", Reason: tc.reason,
 					Metadata: map[string]string{"caisse_reason": "oversold"}, IdempotencyKey: OversoldRefundIdempotencyKey("ord_mock"),
 				})
@@ -96,9 +97,9 @@ func TestClientStripeMock(t *testing.T) {
 					}
 					return
 				}
-				var apiErr *APIError
+				var apiErr *caisse.StripeError
 				if !errors.As(err, &apiErr) || apiErr.Status != tc.wantStatus || apiErr.Type != "invalid_request_error" {
-					t.Fatalf("error %v, want an APIError %d invalid_request_error", err, tc.wantStatus)
+					t.Fatalf("error %v, want an caisse.StripeError %d invalid_request_error", err, tc.wantStatus)
 				}
 			})
 		}
@@ -138,9 +139,9 @@ func TestClientStripeMock(t *testing.T) {
 	t.Run("without a key", func(t *testing.T) {
 		t.Parallel()
 		_, err := NewClient("", stripemock.Start(t), nil).WebhookEndpoints(t.Context())
-		var apiErr *APIError
+		var apiErr *caisse.StripeError
 		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
-			t.Fatalf("error %v, want an APIError 401", err)
+			t.Fatalf("error %v, want an caisse.StripeError 401", err)
 		}
 	})
 }
@@ -157,12 +158,12 @@ func TestCreateCheckoutSession(t *testing.T) {
 	expires := time.Now().Add(40 * time.Minute).Truncate(time.Second).UTC()
 	for _, tc := range []struct {
 		name string
-		edit func(*CheckoutParams)
+		edit func(*caisse.CheckoutSessionParams)
 		want map[string]string // "" means absent
 	}{
 		{
 			name: "every field",
-			edit: func(*CheckoutParams) {},
+			edit: func(*caisse.CheckoutSessionParams) {},
 			want: map[string]string{
 				"mode":                "payment",
 				"client_reference_id": "ord_1",
@@ -185,7 +186,7 @@ func TestCreateCheckoutSession(t *testing.T) {
 		},
 		{
 			name: "no email, no items",
-			edit: func(p *CheckoutParams) { p.CustomerEmail, p.Items = "", "" },
+			edit: func(p *caisse.CheckoutSessionParams) { p.CustomerEmail, p.Items = "", "" },
 			want: map[string]string{
 				"customer_email": "", "metadata[items]": "", "payment_intent_data[metadata][items]": "",
 				"metadata[order_id]": "ord_1", "payment_intent_data[metadata][order_id]": "ord_1",
@@ -193,7 +194,7 @@ func TestCreateCheckoutSession(t *testing.T) {
 		},
 		{
 			name: "Stripe's default expiry",
-			edit: func(p *CheckoutParams) { p.ExpiresAt = time.Time{} },
+			edit: func(p *caisse.CheckoutSessionParams) { p.ExpiresAt = time.Time{} },
 			want: map[string]string{"expires_at": ""},
 		},
 	} {
@@ -263,7 +264,7 @@ func TestRefund(t *testing.T) {
 	t.Parallel()
 	c, f := setup(t)
 	f.AddPaymentIntent("pi_1", 90000, "eur")
-	p := RefundParams{
+	p := caisse.RefundParams{
 		PaymentIntent:  "pi_1",
 		OrderID:        "ord_1",
 		Metadata:       map[string]string{"caisse_reason": "oversold", "order_id": "not this one"},
@@ -287,7 +288,7 @@ func TestRefund(t *testing.T) {
 	// Under another key Stripe refuses: the payment is already refunded.
 	p.IdempotencyKey = "refund:other:ord_1"
 	_, err = c.Refund(t.Context(), p)
-	var apiErr *APIError
+	var apiErr *caisse.StripeError
 	if !errors.As(err, &apiErr) || apiErr.Code != "charge_already_refunded" {
 		t.Errorf("refund under another key: %v, want Stripe's charge_already_refunded", err)
 	}
@@ -297,10 +298,10 @@ func TestRefundNeedsItsKey(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		p    RefundParams
+		p    caisse.RefundParams
 	}{
-		{"no idempotency key", RefundParams{PaymentIntent: "pi_1", OrderID: "ord_1"}},
-		{"no payment intent", RefundParams{OrderID: "ord_1", IdempotencyKey: "refund:oversold:ord_1"}},
+		{"no idempotency key", caisse.RefundParams{PaymentIntent: "pi_1", OrderID: "ord_1"}},
+		{"no payment intent", caisse.RefundParams{OrderID: "ord_1", IdempotencyKey: "refund:oversold:ord_1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -336,9 +337,9 @@ func TestRefundRetry(t *testing.T) {
 			c, f := setup(t)
 			f.AddPaymentIntent("pi_1", 100, "eur")
 			tc.fail(f)
-			p := RefundParams{PaymentIntent: "pi_1", OrderID: "ord_1", IdempotencyKey: "refund:oversold:ord_1"}
+			p := caisse.RefundParams{PaymentIntent: "pi_1", OrderID: "ord_1", IdempotencyKey: "refund:oversold:ord_1"}
 			id, err := c.Refund(t.Context(), p)
-			var apiErr *APIError
+			var apiErr *caisse.StripeError
 			switch {
 			case tc.wantErr == 0 && err != nil:
 				t.Fatal(err)
@@ -461,7 +462,7 @@ func TestListEventsStops(t *testing.T) {
 				calls++
 				return tc.fnErr
 			})
-			var apiErr *APIError
+			var apiErr *caisse.StripeError
 			switch {
 			case tc.wantErr != nil && err != tc.wantErr:
 				t.Errorf("error %v, want fn's error as it is", err)
@@ -496,7 +497,7 @@ func TestListEventsEndless(t *testing.T) {
 func TestWebhookEndpoints(t *testing.T) {
 	t.Parallel()
 	c, f := setup(t)
-	want := []Endpoint{
+	want := []caisse.WebhookEndpoint{
 		{ID: "we_1", URL: "https://shop.example/webhooks/stripe", Status: "enabled", APIVersion: "2025-03-31.basil", EnabledEvents: []string{"checkout.session.completed", "charge.refunded"}},
 		{ID: "we_2", URL: "https://old.example/hook", Status: "disabled", EnabledEvents: []string{"*"}},
 	}
@@ -514,7 +515,7 @@ func TestWebhookEndpoints(t *testing.T) {
 	}
 }
 
-// TestAPIErrors checks every call returns Stripe's refusal as an *APIError
+// TestAPIErrors checks every call returns Stripe's refusal as an *caisse.StripeError
 // through the wrapping, and no error ever shows the secret key.
 func TestAPIErrors(t *testing.T) {
 	t.Parallel()
@@ -527,7 +528,7 @@ func TestAPIErrors(t *testing.T) {
 			return err
 		}},
 		{http.MethodPost, "/v1/refunds", func(ctx context.Context, c *Client) error {
-			_, err := c.Refund(ctx, RefundParams{PaymentIntent: "pi_1", OrderID: "ord_1", IdempotencyKey: "refund:oversold:ord_1"})
+			_, err := c.Refund(ctx, caisse.RefundParams{PaymentIntent: "pi_1", OrderID: "ord_1", IdempotencyKey: "refund:oversold:ord_1"})
 			return err
 		}},
 		{http.MethodGet, "/v1/events", func(ctx context.Context, c *Client) error {
@@ -545,13 +546,13 @@ func TestAPIErrors(t *testing.T) {
 			// A message that quotes the key, as a proxy in front of Stripe might.
 			f.FailNext(call.method, call.path, stripemock.Error{Status: http.StatusUnauthorized, Code: "api_key_expired", Param: "key", Message: "Expired API Key provided: " + testKey})
 			err := call.call(t.Context(), c)
-			var apiErr *APIError
+			var apiErr *caisse.StripeError
 			if !errors.As(err, &apiErr) {
-				t.Fatalf("error %v (%T), want an *APIError inside", err, err)
+				t.Fatalf("error %v (%T), want an *caisse.StripeError inside", err, err)
 			}
-			want := APIError{Status: http.StatusUnauthorized, Code: "api_key_expired", Type: "invalid_request_error", Param: "key", Message: "Expired API Key provided: [secret key]", RequestID: "req_fake_1"}
+			want := caisse.StripeError{Status: http.StatusUnauthorized, Code: "api_key_expired", Type: "invalid_request_error", Param: "key", Message: "Expired API Key provided: [secret key]", RequestID: "req_fake_1"}
 			if *apiErr != want {
-				t.Errorf("APIError %+v, want %+v", *apiErr, want)
+				t.Errorf("caisse.StripeError %+v, want %+v", *apiErr, want)
 			}
 			if s := fmt.Sprintf("%v %+v %#v", err, err, apiErr); strings.Contains(s, testKey) {
 				t.Errorf("the error shows the secret key: %s", s)
@@ -582,7 +583,7 @@ func TestAPIErrors(t *testing.T) {
 			t.Run(tc.name+call.path, func(t *testing.T) {
 				t.Parallel()
 				err := call.call(tc.ctx, NewClient(testKey, tc.url, nil))
-				var apiErr *APIError
+				var apiErr *caisse.StripeError
 				switch {
 				case err == nil || errors.As(err, &apiErr):
 					t.Fatalf("error %v, want an ordinary error", err)

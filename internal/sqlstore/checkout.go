@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/stripe"
 )
 
 var _ caisse.CheckoutService = (*Store)(nil)
@@ -58,7 +57,7 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stripeTimeout)
 	defer cancel()
-	session, err := s.Stripe.CreateCheckoutSession(ctx, stripe.CheckoutParams{
+	session, err := s.Stripe.CreateCheckoutSession(ctx, caisse.CheckoutSessionParams{
 		OrderID: rec.ID, CustomerEmail: req.CustomerEmail, SuccessURL: req.SuccessURL, CancelURL: req.CancelURL,
 		ExpiresAt: rec.CheckoutExpiresAt, Items: caisse.FormatItems(rec.Items), Lines: lines,
 	})
@@ -70,7 +69,7 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 			s.Logger.Error("could not release a failed checkout's units; they are released when it expires",
 				"order_id", rec.ID, "error", rerr.Error())
 		}
-		var apiErr *stripe.APIError
+		var apiErr *caisse.StripeError
 		if errors.As(err, &apiErr) {
 			// Stripe's own words stay in the log above: they can name the
 			// account's configuration or part of its key, and this answer
@@ -99,8 +98,8 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 
 // reserve checks the products and reserves their units for a new order, in
 // one transaction, and returns the lines the customer will pay.
-func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.Line, error) {
-	var lines []stripe.Line
+func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]caisse.CheckoutLine, error) {
+	var lines []caisse.CheckoutLine
 	err := s.RetryTx(ctx, func(tx Tx) error {
 		lines = lines[:0]
 		var unknown []string
@@ -126,7 +125,7 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]stripe.
 			// the checkout's limits, so this cannot overflow; the total is
 			// checked against what Stripe charges below.
 			rec.AmountTotal += p.Price * it.Quantity
-			lines = append(lines, stripe.Line{Name: cmp.Or(p.Name, p.ID), UnitAmount: p.Price, Currency: p.Currency, Quantity: it.Quantity})
+			lines = append(lines, caisse.CheckoutLine{Name: cmp.Or(p.Name, p.ID), UnitAmount: p.Price, Currency: p.Currency, Quantity: it.Quantity})
 		}
 		if rec.AmountTotal > caisse.MaxAmount {
 			return &caisse.Error{Code: caisse.EINVALID, Reason: caisse.ReasonInvalidItems,

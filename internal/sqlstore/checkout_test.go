@@ -10,7 +10,6 @@ import (
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
-	"github.com/caisse/caisse/internal/stripemock"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -34,17 +33,16 @@ func (c *clock) Add(d time.Duration) {
 
 // A checkout whose session expires without any event has its units
 // released by the periodic sweep, once the grace period is over; a checkout
-// paid in time keeps its unit. The Fake stands in for Stripe, with the
-// test's clock, since stripe-mock cannot be told the time.
+// paid in time keeps its unit. A small fake of Stripe's API stands in for
+// Stripe, with the test's clock.
 func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		clk := &clock{now: time.Now().UTC()}
-		fake := stripemock.NewFake(t)
-		fake.SetNow(clk.Now)
+		fake := newStripeFake(clk.Now)
 		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now = clk.Now
 			s.Rules.Now = clk.Now
-			s.Stripe = stripe.NewClient(stripemock.TestKey, fake.URL, nil)
+			s.Stripe = fake
 			s.SweepEvery = 20 * time.Millisecond
 			s.CheckoutGrace = 5 * time.Minute
 		})

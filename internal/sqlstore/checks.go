@@ -13,7 +13,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/stripe"
 )
 
 // ChecksArgs is the periodic job that looks for what the team should hear
@@ -97,7 +96,7 @@ type EndpointReport struct {
 	// Endpoints is how many the account has.
 	Endpoints int
 	// Ours are those whose path is one of caisse's webhook routes.
-	Ours []stripe.Endpoint
+	Ours []caisse.WebhookEndpoint
 	// Problem says what is wrong, empty when one of ours is enabled and
 	// sends every type caisse handles.
 	Problem string

@@ -10,7 +10,6 @@ import (
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
-	"github.com/caisse/caisse/internal/stripemock"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -34,16 +33,15 @@ func alerts(t *testing.T, b *bundle, topic string) []*caisse.Delivery {
 func TestSilenceIsAlerted(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		clk := &clock{now: time.Now().UTC()}
-		fake := stripemock.NewFake(t)
-		fake.SetNow(clk.Now)
+		fake := newStripeFake(clk.Now)
 		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now, s.Rules.Now = clk.Now, clk.Now
-			s.Stripe = stripe.NewClient(stripemock.TestKey, fake.URL, nil)
+			s.Stripe = fake
 			s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
 			s.AlertSilence = 24 * time.Hour
 		})
 		ctx := context.Background()
-		fake.SetWebhookEndpoints(stripemock.WebhookEndpoint{ID: "we_1", URL: "https://shop.example/webhooks/stripe", Status: "enabled",
+		fake.setEndpoints(caisse.WebhookEndpoint{ID: "we_1", URL: "https://shop.example/webhooks/stripe", Status: "enabled",
 			EnabledEvents: []string{"*"}})
 		b.Core().WebhookPaths = []string{"/webhooks/stripe"}
 		b.receive(t, stripe.Example{Type: "checkout.session.expired", OrderID: "old"})
@@ -80,23 +78,23 @@ func TestSilenceIsAlerted(t *testing.T) {
 // to a handled type, the team hears of it once a day.
 func TestEndpointProblemsAreAlerted(t *testing.T) {
 	t.Parallel()
-	fake := stripemock.NewFake(t)
+	fake := newStripeFake(time.Now)
 	b := open(t, dbtest.SQLite, dbtest.SQLite.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
-		s.Stripe = stripe.NewClient(stripemock.TestKey, fake.URL, nil)
+		s.Stripe = fake
 		s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
 		s.WebhookPaths = []string{"/webhooks/stripe"}
 	})
 	ctx := context.Background()
 	for _, tc := range []struct {
-		endpoint stripemock.WebhookEndpoint
+		endpoint caisse.WebhookEndpoint
 		says     string
 	}{
-		{stripemock.WebhookEndpoint{ID: "we_1", URL: "https://shop.example/webhooks/stripe", Status: "disabled", EnabledEvents: []string{"*"}}, "is disabled"},
-		{stripemock.WebhookEndpoint{ID: "we_2", URL: "https://shop.example/elsewhere", Status: "enabled", EnabledEvents: []string{"*"}}, "No Stripe webhook endpoint points at caisse"},
-		{stripemock.WebhookEndpoint{ID: "we_3", URL: "https://shop.example/webhooks/stripe", Status: "enabled",
+		{caisse.WebhookEndpoint{ID: "we_1", URL: "https://shop.example/webhooks/stripe", Status: "disabled", EnabledEvents: []string{"*"}}, "is disabled"},
+		{caisse.WebhookEndpoint{ID: "we_2", URL: "https://shop.example/elsewhere", Status: "enabled", EnabledEvents: []string{"*"}}, "No Stripe webhook endpoint points at caisse"},
+		{caisse.WebhookEndpoint{ID: "we_3", URL: "https://shop.example/webhooks/stripe", Status: "enabled",
 			EnabledEvents: []string{"checkout.session.completed"}}, "charge.dispute.created"},
 	} {
-		fake.SetWebhookEndpoints(tc.endpoint)
+		fake.setEndpoints(tc.endpoint)
 		for range 2 {
 			if err := b.Core().RunChecks(ctx); err != nil {
 				t.Fatal(err)

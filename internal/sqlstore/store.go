@@ -17,7 +17,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/stripe"
 )
 
 // ErrNoRows is what Row.Scan returns when the query found nothing, whatever
@@ -114,7 +113,7 @@ type Store struct {
 
 	// Stripe is the Stripe API, for checkout, refunds and catch-up; nil
 	// when no secret key is set.
-	Stripe *stripe.Client
+	Stripe caisse.StripeAPI
 	// CheckoutTTL is how long a checkout holds its units (at least
 	// MinCheckoutTTL, Stripe's minimum).
 	CheckoutTTL time.Duration

@@ -13,7 +13,6 @@ import (
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
-	"github.com/caisse/caisse/internal/stripemock"
 	"github.com/caisse/caisse/postgres"
 	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
@@ -360,6 +359,3 @@ func TestConcurrentEventsOnOneOrder(t *testing.T) {
 		}
 	})
 }
-
-// TestMain stops the stripe-mock the tests may share.
-func TestMain(m *testing.M) { stripemock.Main(m) }

@@ -87,7 +87,7 @@ func (s *Store) refundOversold(ctx context.Context, orderID string) error {
 	if o == nil || !o.Oversold || o.OversoldRefund != "" || o.PaymentIntent == "" {
 		return nil
 	}
-	refund, err := s.Stripe.Refund(ctx, stripe.RefundParams{
+	refund, err := s.Stripe.Refund(ctx, caisse.RefundParams{
 		PaymentIntent: o.PaymentIntent, OrderID: orderID,
 		Metadata:       map[string]string{"caisse_reason": "oversold"},
 		IdempotencyKey: stripe.OversoldRefundIdempotencyKey(orderID),
@@ -153,7 +153,7 @@ func (s *Store) refundMismatch(ctx context.Context, orderID, paymentIntent strin
 	if o == nil || !o.PaymentMismatch || paymentIntent == "" {
 		return nil
 	}
-	refund, err := s.Stripe.Refund(ctx, stripe.RefundParams{
+	refund, err := s.Stripe.Refund(ctx, caisse.RefundParams{
 		PaymentIntent: paymentIntent, OrderID: orderID,
 		Metadata:       map[string]string{"caisse_reason": "payment_mismatch"},
 		IdempotencyKey: stripe.MismatchRefundIdempotencyKey(paymentIntent),
