@@ -63,7 +63,7 @@ func New(s *sqlstore.Store) *Inbox {
 		MaxAttempts: 10,
 		Appliers:    1,
 		BatchSize:   256,
-		Linger:      10 * time.Millisecond,
+		Linger:      20 * time.Millisecond,
 		Committers:  1,
 		applier:     applier{wake: make(chan struct{}, 1)},
 	}
