@@ -22,7 +22,7 @@ const (
 )
 
 // handleWebhook receives one Stripe event: verify the raw bytes, store the
-// event with its processing job, and only then answer 200.
+// event, pending, and only then answer 200.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	log := s.Logger.With("path", r.URL.Path, "remote", r.RemoteAddr)

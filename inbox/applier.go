@@ -39,7 +39,7 @@ const (
 	shareTime = 5 * time.Millisecond
 )
 
-// applier is the state of the store's applying loops.
+// applier is the state of the inbox's applying loops.
 type applier struct {
 	wake chan struct{}
 	// logged is when a failure to apply was last logged (Unix nanoseconds;
@@ -59,8 +59,8 @@ type applier struct {
 // together are not all tried again at the same moment.
 func EventBackoff(attempts int) time.Duration {
 	a := float64(max(attempts, 1))
-	d := min(time.Duration(a*a*a*a)*time.Second, 24*time.Hour)
-	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+	d := min(a*a*a*a*float64(time.Second), float64(24*time.Hour))
+	return time.Duration(d * (0.9 + 0.2*rand.Float64()))
 }
 
 func (in *Inbox) backoff(attempts int) time.Duration {
@@ -412,9 +412,6 @@ func (in *Inbox) applyRules(ctx context.Context, v *sqlstore.View, it *item) (ou
 // alerted about, in the same transaction.
 func (in *Inbox) failed(v *sqlstore.View, it *item, now time.Time) {
 	it.reason = failureText(it.err)
-	if len(it.reason) > 2000 {
-		it.reason = it.reason[:2000]
-	}
 	attempts := it.ev.Attempts + 1
 	if caisse.ErrorCode(it.err) == caisse.EINVALID || attempts >= max(in.MaxAttempts, 1) {
 		it.status = caisse.EventFailed

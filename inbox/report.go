@@ -1,7 +1,9 @@
 package inbox
 
 import (
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caisse/caisse"
 )
@@ -17,12 +19,22 @@ type Report struct {
 
 // failureText is what an event's last_error and log line say of a failed
 // attempt: an application error's message as it is, any other error with
-// its context.
+// its context; valid UTF-8 (a text column refuses anything else), and at
+// most 2,000 bytes, cut between two characters.
 func failureText(err error) string {
+	msg := err.Error()
 	if caisse.ErrorCode(err) != caisse.EINTERNAL {
-		return caisse.ErrorMessage(err)
+		msg = caisse.ErrorMessage(err)
 	}
-	return err.Error()
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	if len(msg) > 2000 {
+		n := 2000
+		for n > 0 && !utf8.RuneStart(msg[n]) {
+			n--
+		}
+		msg = msg[:n]
+	}
+	return msg
 }
 
 // report logs an attempt, one line per event, and tells Processed.

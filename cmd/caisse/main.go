@@ -48,7 +48,7 @@ type Main struct {
 const usage = `caisse receives Stripe webhooks and keeps a shop's orders, payments and stock right.
 
 Usage:
-  caisse serve [flags]                 run the webhook receiver, workers and admin API
+  caisse serve [flags]                 run the webhook receiver, applier, workers and admin API
   caisse migrate                       apply database migrations
   caisse products import FILE          create or update products from JSON or CSV
   caisse products list

@@ -19,7 +19,7 @@ import (
 	"github.com/caisse/caisse/stripe"
 )
 
-// Program is a running caisse: store, workers and HTTP server, built
+// Program is a running caisse: store, applier, workers and HTTP server, built
 // explicitly from a Config.
 type Program struct {
 	Config Config
@@ -50,7 +50,7 @@ type Program struct {
 	served chan error
 }
 
-// Open opens and migrates the database, starts the workers and starts
+// Open opens and migrates the database, starts the applier and workers and starts
 // answering HTTP on Config.Addr.
 func (p *Program) Open(ctx context.Context) error {
 	if len(p.Config.WebhookSecrets) == 0 {
@@ -111,9 +111,10 @@ func (p *Program) Open(ctx context.Context) error {
 		db.Close()
 		return fmt.Errorf("CAISSE_ADDR: cannot listen on %s: %w", p.Config.Addr, err)
 	}
-	// The workers outlive ctx, which ends at SIGTERM: Close stops them
-	// gracefully, letting running jobs finish, where a cancelled context
-	// would cancel every running job at once.
+	// The applier and River's workers outlive ctx, which ends at SIGTERM:
+	// Close stops them gracefully, committing the batch under way and
+	// letting running jobs finish, where a cancelled context would cancel
+	// them at once.
 	if err := db.Start(context.WithoutCancel(ctx)); err != nil {
 		db.Close()
 		return err
@@ -142,8 +143,8 @@ func (p *Program) Open(ctx context.Context) error {
 }
 
 // Close shuts down gracefully: stop accepting and finish in-flight requests,
-// let running jobs finish (or hand them back after the timeout), then close
-// the database.
+// commit the batch of events under way, let running jobs finish (or hand
+// them back after the timeout), then close the database.
 func (p *Program) Close() error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -163,7 +164,7 @@ func (p *Program) Close() error {
 	}
 	if p.DB != nil {
 		errs = append(errs, p.DB.Stop(ctx))
-		p.Logger.Info("workers stopped; unfinished jobs are left to other instances", "after_ms", time.Since(start).Milliseconds())
+		p.Logger.Info("applier and workers stopped; pending events and unfinished jobs are left to other instances", "after_ms", time.Since(start).Milliseconds())
 		errs = append(errs, p.DB.Close())
 	}
 	return errors.Join(errs...)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -175,7 +176,9 @@ func (s *Store) writeOutbox(ctx context.Context, tx Tx, now time.Time, msgs []ca
 			continue
 		}
 		m := r.msg
-		if m.Channel != caisse.ChannelStripe {
+		if m.Channel != caisse.ChannelStripe && r.status == string(caisse.DeliveryPending) {
+			// Something to send: the dispatcher is woken at commit. A
+			// skipped row (no SMTP) has nothing to send.
 			s.wroteOutbox.Store(true)
 		}
 		if m.Channel == caisse.ChannelAlert && s.Outbox.AlertDelay > 0 && !gathered[cause{m.Topic, r.recipient}] {
@@ -357,22 +360,42 @@ func (s *Store) RetryFailedDeliveries(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// DueChannels returns the channels that have rows to send now.
+// DueChannels returns the channels that have rows to send now, in one
+// statement: a look per channel at the status index, which stops at the
+// first due row.
 func (s *Store) DueChannels(ctx context.Context, now time.Time) ([]caisse.Channel, error) {
-	var out []caisse.Channel
+	var parts []string
+	var args []any
+	var channels []caisse.Channel
 	for _, c := range caisse.Channels {
 		if c == caisse.ChannelStripe {
 			continue // refunds are jobs of their own
 		}
-		var one int
-		err := s.Driver.Reader().QueryRow(ctx, `SELECT 1 FROM outbox WHERE status = ? AND channel = ? AND next_attempt_at <= ?
-			AND lease_until < ? LIMIT 1`, string(caisse.DeliveryPending), string(c), micros(now), micros(now)).Scan(&one)
-		if errors.Is(err, ErrNoRows) {
-			continue
-		} else if err != nil {
+		parts = append(parts, `SELECT ? WHERE EXISTS (SELECT 1 FROM outbox WHERE status = ? AND channel = ? AND next_attempt_at <= ? AND lease_until < ?)`)
+		args = append(args, string(c), string(caisse.DeliveryPending), string(c), micros(now), micros(now))
+		channels = append(channels, c)
+	}
+	rows, err := s.Driver.Reader().Query(ctx, strings.Join(parts, " UNION ALL "), args...)
+	if err != nil {
+		return nil, fmt.Errorf("error looking for deliveries to send: %w", err)
+	}
+	defer rows.Close()
+	due := map[string]bool{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
 			return nil, fmt.Errorf("error looking for deliveries to send: %w", err)
 		}
-		out = append(out, c)
+		due[c] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("error looking for deliveries to send: %w", err)
+	}
+	var out []caisse.Channel
+	for _, c := range channels {
+		if due[string(c)] {
+			out = append(out, c)
+		}
 	}
 	return out, nil
 }

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -75,12 +74,7 @@ var _ caisse.Ledger = (*View)(nil)
 
 // lock takes the locks of keys not held yet, in one statement.
 func (v *View) lock(ctx context.Context, keys []string) error {
-	var need []string
-	for _, k := range keys {
-		if k != "" && !v.locked[k] {
-			need = append(need, k)
-		}
-	}
+	need := missing(keys, func(k string) bool { return v.locked[k] })
 	if len(need) == 0 {
 		return nil
 	}
@@ -148,12 +142,7 @@ func (v *View) readFacts(ctx context.Context, query string, args ...any) error {
 
 // loadFacts reads the facts of ids the view does not know yet.
 func (v *View) loadFacts(ctx context.Context, ids []string) error {
-	var need []string
-	for _, id := range ids {
-		if _, ok := v.facts[id]; !ok && id != "" && !slices.Contains(need, id) {
-			need = append(need, id)
-		}
-	}
+	need := missing(ids, func(id string) bool { _, ok := v.facts[id]; return ok })
 	for chunk := range slices.Chunk(need, maxParams) {
 		if err := v.readFacts(ctx, `SELECT order_id, data FROM facts WHERE id IN (`+placeholders(len(chunk))+`)`, anys(chunk)...); err != nil {
 			return err
@@ -170,12 +159,7 @@ func (v *View) loadFacts(ctx context.Context, ids []string) error {
 // expand reads every fact connected to ids (the facts themselves, and
 // those naming them as payment intent or charge) that the view lacks.
 func (v *View) expand(ctx context.Context, ids []string) error {
-	var need []string
-	for _, id := range ids {
-		if id != "" && !v.expanded[id] && !slices.Contains(need, id) {
-			need = append(need, id)
-		}
-	}
+	need := missing(ids, func(id string) bool { return v.expanded[id] })
 	for chunk := range slices.Chunk(need, maxParams/3) {
 		p, args := placeholders(len(chunk)), anys(chunk)
 		// A UNION, not ORs: each part uses its own index (SQLite scans the
@@ -199,12 +183,7 @@ func (v *View) expand(ctx context.Context, ids []string) error {
 // loadOrderFacts reads the facts linked to orders whose facts the view does
 // not all hold yet.
 func (v *View) loadOrderFacts(ctx context.Context, orderIDs []string) error {
-	var need []string
-	for _, id := range orderIDs {
-		if id != "" && !v.orderFacts[id] && !slices.Contains(need, id) {
-			need = append(need, id)
-		}
-	}
+	need := missing(orderIDs, func(id string) bool { return v.orderFacts[id] })
 	for chunk := range slices.Chunk(need, maxParams) {
 		if err := v.readFacts(ctx, `SELECT order_id, data FROM facts WHERE order_id IN (`+placeholders(len(chunk))+`)`, anys(chunk)...); err != nil {
 			return err
@@ -218,12 +197,7 @@ func (v *View) loadOrderFacts(ctx context.Context, orderIDs []string) error {
 
 // loadOrders locks and reads orders the view does not know yet.
 func (v *View) loadOrders(ctx context.Context, ids []string) error {
-	var need []string
-	for _, id := range ids {
-		if _, ok := v.orders[id]; !ok && id != "" && !slices.Contains(need, id) {
-			need = append(need, id)
-		}
-	}
+	need := missing(ids, func(id string) bool { _, ok := v.orders[id]; return ok })
 	if len(need) == 0 {
 		return nil
 	}
@@ -264,12 +238,7 @@ func (v *View) loadOrders(ctx context.Context, ids []string) error {
 // know yet, in id order (so transactions taking several lock them in one
 // order).
 func (v *View) loadProducts(ctx context.Context, ids []string) error {
-	var need []string
-	for _, id := range ids {
-		if _, ok := v.products[id]; !ok && id != "" && !slices.Contains(need, id) {
-			need = append(need, id)
-		}
-	}
+	need := missing(ids, func(id string) bool { _, ok := v.products[id]; return ok })
 	slices.Sort(need)
 	for chunk := range slices.Chunk(need, maxParams) {
 		rows, err := v.tx.Query(ctx, `SELECT id, stock, reserved FROM products WHERE id IN (`+placeholders(len(chunk))+`)
@@ -300,23 +269,17 @@ func (v *View) loadProducts(ctx context.Context, ids []string) error {
 }
 
 // Preload loads, for a batch of events' facts, everything the rules will
-// read: the objects' locks first (each object's payment intent before the
-// objects, as the rules take them), the facts connected to them, the
-// orders they may link to with those orders' facts, and the products of
-// every item in sight.
+// read: the locks of every object in sight (in one statement, so in one
+// global order), the facts connected to them, the orders they may link to
+// with those orders' facts, and the products of every item in sight.
 func (v *View) Preload(ctx context.Context, facts []caisse.Fact) error {
 	if len(facts) == 0 {
 		return nil
 	}
-	var anchors, ids []string
+	var frontier []string
 	for _, f := range facts {
-		anchors = append(anchors, cmp.Or(f.PaymentIntent, f.Charge, f.ID))
-		ids = append(ids, f.ID, f.PaymentIntent, f.Charge)
+		frontier = append(frontier, f.ID, f.PaymentIntent, f.Charge)
 	}
-	if err := v.lock(ctx, anchors); err != nil {
-		return err
-	}
-	frontier := ids
 	for len(frontier) > 0 {
 		if err := v.lock(ctx, frontier); err != nil {
 			return err
@@ -324,53 +287,41 @@ func (v *View) Preload(ctx context.Context, facts []caisse.Fact) error {
 		if err := v.expand(ctx, frontier); err != nil {
 			return err
 		}
-		var next []string
+		// The objects the facts found name in turn, until none is new.
+		var next unique
 		for _, f := range v.facts {
-			if f == nil {
-				continue
-			}
-			for _, ref := range []string{f.ID, f.PaymentIntent, f.Charge} {
-				if ref != "" && !v.expanded[ref] && !slices.Contains(next, ref) {
-					next = append(next, ref)
+			if f != nil {
+				for _, ref := range []string{f.ID, f.PaymentIntent, f.Charge} {
+					if !v.expanded[ref] {
+						next.add(ref)
+					}
 				}
 			}
 		}
-		for _, f := range facts {
-			for _, ref := range []string{f.ID, f.PaymentIntent, f.Charge} {
-				if ref != "" && !v.expanded[ref] && !slices.Contains(next, ref) {
-					next = append(next, ref)
-				}
-			}
-		}
-		frontier = next
+		frontier = next.ids
 	}
 	// The orders the batch may touch: those the facts are linked to, those
 	// they name, and sessions that may be their own order.
-	var orders []string
-	add := func(id string) {
-		if id != "" && !slices.Contains(orders, id) {
-			orders = append(orders, id)
-		}
-	}
+	var orders unique
 	for _, f := range v.facts {
 		if f != nil {
-			add(f.OrderID)
-			add(f.OrderRef)
+			orders.add(f.OrderID)
+			orders.add(f.OrderRef)
 			if f.Kind == caisse.KindSession {
-				add(f.ID)
+				orders.add(f.ID)
 			}
 		}
 	}
 	for _, f := range facts {
-		add(f.OrderRef)
+		orders.add(f.OrderRef)
 		if f.Kind == caisse.KindSession {
-			add(f.ID)
+			orders.add(f.ID)
 		}
 	}
-	if err := v.loadOrders(ctx, orders); err != nil {
+	if err := v.loadOrders(ctx, orders.ids); err != nil {
 		return err
 	}
-	if err := v.loadOrderFacts(ctx, orders); err != nil {
+	if err := v.loadOrderFacts(ctx, orders.ids); err != nil {
 		return err
 	}
 	var products []string
@@ -397,6 +348,34 @@ func (v *View) Preload(ctx context.Context, facts []caisse.Fact) error {
 		}
 	}
 	return v.loadProducts(ctx, products)
+}
+
+// unique gathers ids once each, in the order first given, leaving out "".
+type unique struct {
+	seen map[string]bool
+	ids  []string
+}
+
+func (u *unique) add(id string) {
+	if id == "" || u.seen[id] {
+		return
+	}
+	if u.seen == nil {
+		u.seen = map[string]bool{}
+	}
+	u.seen[id] = true
+	u.ids = append(u.ids, id)
+}
+
+// missing returns the ids, once each, that known does not know.
+func missing(ids []string, known func(string) bool) []string {
+	var u unique
+	for _, id := range ids {
+		if !known(id) {
+			u.add(id)
+		}
+	}
+	return u.ids
 }
 
 // --- caisse.Ledger -------------------------------------------------------
