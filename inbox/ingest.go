@@ -194,7 +194,7 @@ func (in *Inbox) storeEvents(ctx context.Context, batch []*receipt) ([]changedBo
 		r.inserted = false
 		events[i] = r.event
 	}
-	inserted, err := sqlstore.InsertEvents(ctx, w, in.now(), events)
+	inserted, existing, err := sqlstore.InsertEvents(ctx, w, in.now(), events, st.Driver.WritableCTE())
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +214,7 @@ func (in *Inbox) storeEvents(ctx context.Context, batch []*receipt) ([]changedBo
 	}
 	// The events are stored: a failure to compare the duplicates' bodies
 	// is only logged.
-	changed, err := changedBodies(ctx, st.Driver.Reader(), duplicates)
+	changed, err := changedBodies(ctx, st.Driver.Reader(), duplicates, existing)
 	if err != nil {
 		st.Logger.Warn("could not compare duplicate deliveries with the stored events", "error", err.Error())
 	}
@@ -230,21 +230,23 @@ func (e *beginError) Unwrap() error { return e.err }
 
 // changedBodies returns the duplicates whose body differs from the stored
 // event's. Stripe retries a lot, so duplicates are common: the stored bodies
-// are read with one statement for all of a batch's duplicates, and only
-// when it has any.
-func changedBodies(ctx context.Context, q sqlstore.Querier, duplicates []*receipt) ([]changedBody, error) {
+// come with the insert where the database can (stored), else are read with
+// one statement for all of a batch's duplicates, and only when it has any.
+func changedBodies(ctx context.Context, q sqlstore.Querier, duplicates []*receipt, stored map[string][]byte) ([]changedBody, error) {
 	if len(duplicates) == 0 {
 		return nil, nil
 	}
-	var ids []string
-	for _, r := range duplicates {
-		if !slices.Contains(ids, r.event.ID) {
-			ids = append(ids, r.event.ID)
+	if stored == nil {
+		var ids []string
+		for _, r := range duplicates {
+			if !slices.Contains(ids, r.event.ID) {
+				ids = append(ids, r.event.ID)
+			}
 		}
-	}
-	stored, err := sqlstore.StoredPayloads(ctx, q, ids)
-	if err != nil {
-		return nil, fmt.Errorf("error reading the stored bodies of duplicate events: %w", err)
+		var err error
+		if stored, err = sqlstore.StoredPayloads(ctx, q, ids); err != nil {
+			return nil, fmt.Errorf("error reading the stored bodies of duplicate events: %w", err)
+		}
 	}
 	var changed []changedBody
 	for _, r := range duplicates {

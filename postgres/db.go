@@ -53,7 +53,7 @@ func NewDB(url string) *DB {
 	// PostgreSQL takes concurrent writers: several ingest statements at
 	// once, each still grouping the events that wait, and two appliers, so
 	// that one applies in memory while the database serves the other.
-	db.inbox.Committers = 4
+	db.inbox.Committers = 2
 	db.inbox.Appliers = 2
 	return db
 }
@@ -208,6 +208,9 @@ func (d driver) Retryable(err error) bool {
 	}
 	return false
 }
+
+// WritableCTE is true: a WITH clause may insert, and the statement read.
+func (d driver) WritableCTE() bool { return true }
 
 type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)

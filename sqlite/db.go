@@ -223,6 +223,9 @@ func (d driver) Writer(context.Context) (sqlstore.Querier, error) {
 // SQLite has no deadlocks or serialization failures to retry.
 func (d driver) Retryable(error) bool { return false }
 
+// WritableCTE is false: SQLite's WITH clauses only read.
+func (d driver) WritableCTE() bool { return false }
+
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

@@ -81,6 +81,7 @@ type options struct {
 	caisse      string
 	events      int
 	concurrency int
+	duplicates  int
 	rate        int
 	verifyOnly  bool
 	stored      int
@@ -100,7 +101,8 @@ func (m *Main) parse(args []string) (options, error) {
 	fs.StringVar(&o.postgresURL, "postgres-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for --db postgres (the bench creates and drops a schema)")
 	fs.StringVar(&o.url, "url", "", "bench a running caisse at this URL instead (its STRIPE_WEBHOOK_SECRET and CAISSE_ADMIN_TOKEN must be set here)")
 	fs.StringVar(&o.caisse, "caisse", "", "the caisse binary to start (default: build it from the caisse repository in the current folder)")
-	fs.IntVar(&o.events, "events", 20000, "distinct events to send (about 1 in 10 is also sent twice)")
+	fs.IntVar(&o.events, "events", 20000, "distinct events to send")
+	fs.IntVar(&o.duplicates, "duplicates", 10, "about 1 event in this many is delivered again, and 1 in this many of those once more, as Stripe retries (3: half as many deliveries again as events; 0: none)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "requests in flight")
 	fs.IntVar(&o.rate, "rate", 0, "events a second to send (0: as fast as caisse answers)")
 	fs.BoolVar(&o.verifyOnly, "verify-only", true, "also measure a verify-only server, the upper bound: caisse's webhook handler storing nothing")
@@ -120,8 +122,8 @@ func (m *Main) parse(args []string) (options, error) {
 	switch {
 	case o.db != "sqlite" && o.db != "postgres":
 		return o, fmt.Errorf("--db must be sqlite or postgres, not %q", o.db)
-	case o.events < 1 || o.concurrency < 1 || o.rate < 0 || o.stored < 0:
-		return o, fmt.Errorf("--events and --concurrency must be at least 1, --rate and --stored at least 0")
+	case o.events < 1 || o.concurrency < 1 || o.rate < 0 || o.stored < 0 || o.duplicates < 0 || o.duplicates == 1:
+		return o, fmt.Errorf("--events and --concurrency must be at least 1, --rate and --stored at least 0, --duplicates 0 or at least 2")
 	case o.inlineNode != "" && o.db != "postgres":
 		return o, fmt.Errorf("--inline-node runs the inline handler on PostgreSQL: add --db postgres")
 	}
@@ -179,7 +181,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if len(s.Events) > o.events {
 		s.Events = s.Events[:o.events]
 	}
-	deliveries := s.Shuffled(rng, 10)
+	deliveries := s.Shuffled(rng, o.duplicates)
 	fmt.Fprintf(m.Stderr, "bench: %d events (%d deliveries), %d in flight\n", len(s.Events), len(deliveries), o.concurrency)
 
 	run := func(mode string, seed int) (Result, error) {

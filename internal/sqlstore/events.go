@@ -314,10 +314,14 @@ func Finish(ctx context.Context, tx Tx, done []Finished) error {
 
 // InsertEvents stores events as pending with one statement, on q (a
 // Writer: the statement commits on its own), and returns the ids it
-// inserted; an id already stored is left as it is.
-func InsertEvents(ctx context.Context, q Querier, now time.Time, events []*caisse.Event) (map[string]bool, error) {
+// inserted; an id already stored is left as it is. Where the database can
+// read in the statement that writes (withStored: PostgreSQL), it also
+// returns the stored bodies of the ids that were there already, so that
+// duplicates are compared without a second round trip; otherwise
+// existing is nil.
+func InsertEvents(ctx context.Context, q Querier, now time.Time, events []*caisse.Event, withStored bool) (inserted map[string]bool, existing map[string][]byte, err error) {
 	var values strings.Builder
-	args := make([]any, 0, 9*len(events))
+	args := make([]any, 0, 10*len(events))
 	for i, e := range events {
 		e.ReceivedAt = now
 		e.Status = caisse.EventPending
@@ -327,24 +331,46 @@ func InsertEvents(ctx context.Context, q Querier, now time.Time, events []*caiss
 		values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		args = append(args, e.ID, e.Type, e.Created, e.Livemode, e.APIVersion, e.ObjectID, micros(now), string(e.Status), e.Payload)
 	}
-	rows, err := q.Query(ctx, `
-		INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
-		VALUES `+values.String()+`
+	insert := `INSERT INTO events (id, type, created, livemode, api_version, object_id, received_at, status, payload)
+		VALUES ` + values.String() + `
 		ON CONFLICT (id) DO NOTHING
-		RETURNING id`, args...)
+		RETURNING id`
+	query := insert
+	if withStored {
+		// The SELECT sees the table as it was before the INSERT: the rows
+		// it finds are the duplicates'.
+		query = `WITH inserted AS (` + insert + `)
+			SELECT id, TRUE, NULL FROM inserted
+			UNION ALL SELECT id, FALSE, payload FROM events WHERE id IN (` + placeholders(len(events)) + `)`
+		for _, e := range events {
+			args = append(args, e.ID)
+		}
+		existing = map[string][]byte{}
+	}
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	inserted := map[string]bool{}
+	inserted = map[string]bool{}
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+		var payload []byte
+		isNew := true
+		dest := []any{&id}
+		if withStored {
+			dest = append(dest, &isNew, &payload)
 		}
-		inserted[id] = true
+		if err := rows.Scan(dest...); err != nil {
+			return nil, nil, err
+		}
+		if isNew {
+			inserted[id] = true
+		} else {
+			existing[id] = payload
+		}
 	}
-	return inserted, rows.Err()
+	return inserted, existing, rows.Err()
 }
 
 // StoredPayloads returns the stored bodies of the events with these ids,

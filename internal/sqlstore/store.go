@@ -79,6 +79,9 @@ type Driver interface {
 	// Retryable reports whether an error only means "try the transaction
 	// again" (a deadlock or a serialization failure).
 	Retryable(err error) bool
+	// WritableCTE reports whether one statement may both write and read
+	// (WITH … INSERT … RETURNING, then SELECT: PostgreSQL).
+	WritableCTE() bool
 }
 
 // Inbox is what the store asks of the inbox that applies its events.

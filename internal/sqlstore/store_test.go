@@ -142,11 +142,16 @@ func TestReceiveEvent(t *testing.T) {
 		ctx := context.Background()
 		payload, _ := stripe.Build(stripe.Example{Type: "checkout.session.expired", EventID: "evt_1", OrderID: "o1"})
 		// The first delivery is stored with one statement, which is its
-		// transaction; a duplicate also reads the stored body, to compare.
+		// transaction; a duplicate also reads the stored body, to compare,
+		// in the same statement on PostgreSQL.
+		dup := int64(2)
+		if kind == dbtest.Postgres {
+			dup = 1
+		}
 		for i, want := range []struct {
 			inserted   bool
 			statements int64
-		}{{true, 1}, {false, 2}, {false, 2}} {
+		}{{true, 1}, {false, dup}, {false, dup}} {
 			e, _ := stripe.DecodeEvent(payload)
 			before := b.Core().Statements.Load()
 			inserted, err := b.ReceiveEvent(ctx, e)
