@@ -177,7 +177,7 @@ func (s *Store) Core() *Store { return s }
 // RiverConfig is the queue configuration both databases use: River runs
 // the periodic jobs (the sweep of expired checkouts, catching up, checks)
 // and the refunds caisse asks Stripe for. Events are not River jobs: the
-// events table is their queue (see applier.go).
+// events table is their queue (see package inbox).
 func (s *Store) RiverConfig() *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &legacyProcessWorker{})
