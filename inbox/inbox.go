@@ -8,6 +8,7 @@
 package inbox
 
 import (
+	"context"
 	"time"
 
 	"github.com/caisse/caisse"
@@ -67,7 +68,7 @@ func New(s *sqlstore.Store) *Inbox {
 		Committers:  1,
 		applier:     applier{wake: make(chan struct{}, 1)},
 	}
-	s.Inbox = in
+	s.Incoming = in
 	return in
 }
 
@@ -99,4 +100,43 @@ func (in *Inbox) retry(fn func() error) error {
 			return err
 		}
 	}
+}
+
+// Jobs are what runs beside the inbox: River's periodic jobs and refunds.
+type Jobs interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// Runner starts and stops a database's inbox with its jobs, and receives
+// its events: each database embeds one.
+type Runner struct {
+	In   *Inbox
+	Jobs Jobs
+}
+
+// Inbox is the database's ingest and applier, for their settings.
+func (r *Runner) Inbox() *Inbox { return r.In }
+
+// ReceiveEvent stores a verified event, pending, for the applier.
+func (r *Runner) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
+	return r.In.ReceiveEvent(ctx, e)
+}
+
+// Start starts applying stored events, and the jobs.
+func (r *Runner) Start(ctx context.Context) error {
+	if err := r.Jobs.Start(ctx); err != nil {
+		return err
+	}
+	r.In.StartApplier()
+	return nil
+}
+
+// Stop stops storing events once those queued are stored, and applying
+// once the batches under way are committed; then it lets running jobs
+// finish (or, once ctx ends, cancels them; River hands them back for a
+// later attempt) and stops them.
+func (r *Runner) Stop(ctx context.Context) error {
+	r.In.Stop()
+	return r.Jobs.Stop(ctx)
 }

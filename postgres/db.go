@@ -24,7 +24,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/sqlstore"
 )
@@ -35,10 +34,10 @@ var migrations embed.FS
 // DB is caisse's PostgreSQL store and queue.
 type DB struct {
 	*sqlstore.Store
+	inbox.Runner
 	// URL is the connection string (postgres://…).
 	URL string
 
-	inbox *inbox.Inbox
 	pool  *pgxpool.Pool
 	sqldb *sql.DB
 	river *river.Client[pgx.Tx]
@@ -49,12 +48,12 @@ type DB struct {
 func NewDB(url string) *DB {
 	db := &DB{Store: sqlstore.NewStore(), URL: url}
 	db.Driver = driver{db}
-	db.inbox = inbox.New(db.Store)
+	db.Runner = inbox.Runner{In: inbox.New(db.Store), Jobs: &db.queue}
 	// PostgreSQL takes concurrent writers: several ingest statements at
 	// once, each still grouping the events that wait, and two appliers, so
 	// that one applies in memory while the database serves the other.
-	db.inbox.Committers = 2
-	db.inbox.Appliers = 2
+	db.In.Committers = 2
+	db.In.Appliers = 2
 	return db
 }
 
@@ -67,7 +66,7 @@ func (db *DB) Open(ctx context.Context) error {
 	}
 	if !strings.Contains(db.URL, "pool_max_conns") {
 		// Appliers, ingest, webhook requests and River's own work share the pool.
-		cfg.MaxConns = int32(max(db.inbox.Appliers, 1) + max(db.inbox.Committers, 1) + 16)
+		cfg.MaxConns = int32(max(db.In.Appliers, 1) + max(db.In.Committers, 1) + 16)
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && db.RescueAfter > 0 {
 		// A transaction left open by a frozen process ends after the rescue
@@ -138,35 +137,10 @@ func (db *DB) Ready(ctx context.Context) error {
 	return db.CheckReady(ctx, p)
 }
 
-// Inbox is the database's ingest and applier, for their settings.
-func (db *DB) Inbox() *inbox.Inbox { return db.inbox }
-
-// ReceiveEvent stores a verified event, pending, for the applier.
-func (db *DB) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
-	return db.inbox.ReceiveEvent(ctx, e)
-}
-
-// Start starts applying stored events, and River's periodic jobs and refunds.
-func (db *DB) Start(ctx context.Context) error {
-	if err := db.queue.Start(ctx); err != nil {
-		return err
-	}
-	db.inbox.StartApplier()
-	return nil
-}
-
-// Stop stops applying once the batches under way are committed, lets
-// running jobs finish (or, once ctx ends, cancels them; River hands them
-// back for a later attempt) and stops the workers.
-func (db *DB) Stop(ctx context.Context) error {
-	db.inbox.Stop()
-	return db.queue.Stop(ctx)
-}
-
 // Close closes the pool.
 func (db *DB) Close() error {
 	// Events being stored (by a command that caught up, say) are committed first.
-	db.inbox.StopIngest()
+	db.In.StopIngest()
 	var err error
 	if db.sqldb != nil {
 		err = db.sqldb.Close()

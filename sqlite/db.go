@@ -31,10 +31,10 @@ var migrations embed.FS
 // DB is caisse's SQLite store and queue.
 type DB struct {
 	*sqlstore.Store
+	inbox.Runner
 	// Path is the database file.
 	Path string
 
-	inbox *inbox.Inbox
 	write *sql.DB
 	read  *sql.DB
 	river *river.Client[*sql.Tx]
@@ -50,11 +50,11 @@ type DB struct {
 func NewDB(path string) *DB {
 	db := &DB{Store: sqlstore.NewStore(), Path: path}
 	db.Driver = driver{db}
-	db.inbox = inbox.New(db.Store)
+	db.Runner = inbox.Runner{In: inbox.New(db.Store), Jobs: &db.queue}
 	// One connection writes: one applier, whose batches make way for the
 	// events waiting to be stored.
-	db.inbox.Appliers = 1
-	db.inbox.YieldToIngest = true
+	db.In.Appliers = 1
+	db.In.YieldToIngest = true
 	return db
 }
 
@@ -135,35 +135,10 @@ func (db *DB) Ready(ctx context.Context) error {
 	return db.CheckReady(ctx, p)
 }
 
-// Inbox is the database's ingest and applier, for their settings.
-func (db *DB) Inbox() *inbox.Inbox { return db.inbox }
-
-// ReceiveEvent stores a verified event, pending, for the applier.
-func (db *DB) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
-	return db.inbox.ReceiveEvent(ctx, e)
-}
-
-// Start starts applying stored events, and River's periodic jobs and refunds.
-func (db *DB) Start(ctx context.Context) error {
-	if err := db.queue.Start(ctx); err != nil {
-		return err
-	}
-	db.inbox.StartApplier()
-	return nil
-}
-
-// Stop stops applying once the batches under way are committed, lets
-// running jobs finish (or, once ctx ends, cancels them; River hands them
-// back for a later attempt) and stops the workers.
-func (db *DB) Stop(ctx context.Context) error {
-	db.inbox.Stop()
-	return db.queue.Stop(ctx)
-}
-
 // Close closes the database.
 func (db *DB) Close() error {
 	// Events being stored (by a command that caught up, say) are committed first.
-	db.inbox.StopIngest()
+	db.In.StopIngest()
 	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())

@@ -12,8 +12,8 @@ import (
 
 // wakeInbox tells the inbox that events wait (replayed ones).
 func (s *Store) wakeInbox() {
-	if s.Inbox != nil {
-		s.Inbox.Wake()
+	if s.Incoming != nil {
+		s.Incoming.Wake()
 	}
 }
 

@@ -101,9 +101,9 @@ type Store struct {
 	Logger *slog.Logger
 	// Now returns the current time.
 	Now func() time.Time
-	// Inbox receives the events caisse catches up on, and is woken when
+	// Incoming receives the events caisse catches up on, and is woken when
 	// events are replayed; the inbox package sets it.
-	Inbox Inbox
+	Incoming Inbox
 	// PollInterval is how often idle instances look for work another
 	// process stored: events, and River's jobs.
 	PollInterval time.Duration

@@ -306,7 +306,7 @@ func (s *Store) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	if s.Stripe == nil {
 		return rep, caisse.Errorf(caisse.EINVALID, "catching up on events needs STRIPE_SECRET_KEY")
 	}
-	if s.Inbox == nil {
+	if s.Incoming == nil {
 		return rep, errors.New("catching up on events needs the store's inbox")
 	}
 	var cursor int64
@@ -332,7 +332,7 @@ func (s *Store) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			s.Logger.Warn("Stripe listed an event caisse cannot read; skipped", "event_id", id, "error", err.Error())
 			return nil
 		}
-		inserted, err := s.Inbox.ReceiveEvent(ctx, e)
+		inserted, err := s.Incoming.ReceiveEvent(ctx, e)
 		if err != nil {
 			return err
 		}
