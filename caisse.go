@@ -7,6 +7,8 @@ package caisse
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Error codes. Each maps to one HTTP status at the edge (http package).
@@ -65,6 +67,20 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "Internal error."
+}
+
+// Clip returns a text as it can be stored and shown: valid UTF-8 (a
+// PostgreSQL text refuses anything else) and at most n bytes, cut between
+// two characters.
+func Clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Page asks for one page of a list, newest first.

@@ -1,9 +1,7 @@
 package inbox
 
 import (
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/caisse/caisse"
 )
@@ -26,15 +24,7 @@ func failureText(err error) string {
 	if caisse.ErrorCode(err) != caisse.EINTERNAL {
 		msg = caisse.ErrorMessage(err)
 	}
-	msg = strings.ToValidUTF8(msg, "\uFFFD")
-	if len(msg) > 2000 {
-		n := 2000
-		for n > 0 && !utf8.RuneStart(msg[n]) {
-			n--
-		}
-		msg = msg[:n]
-	}
-	return msg
+	return caisse.Clip(msg, 2000)
 }
 
 // report logs an attempt, one line per event, and tells Processed.

@@ -190,7 +190,7 @@ var configVars = []configVar{
 		c.RestockOnRefund = b
 		return nil
 	}},
-	{"CAISSE_MAX_ATTEMPTS", "max-attempts", "10", "processing attempts before an event is a dead letter", func(c *Config, v string) error {
+	{"CAISSE_MAX_ATTEMPTS", "max-attempts", "10", "attempts before an event is a dead letter (and before a refund caisse asks Stripe for fails for good)", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
 			return fmt.Errorf("must be a whole number from 1 to 100")

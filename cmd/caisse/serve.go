@@ -243,6 +243,7 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	}
 	core.ReconcileEvery = cfg.ReconcileEvery
 	db.Inbox().MaxAttempts = cfg.MaxAttempts
+	core.MaxAttempts = cfg.MaxAttempts
 	if _, ok := db.(*postgres.DB); ok && cfg.Workers > 0 {
 		db.Inbox().Appliers = cfg.Workers
 	}

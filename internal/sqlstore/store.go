@@ -107,6 +107,9 @@ type Store struct {
 	// PollInterval is how often idle instances look for work another
 	// process stored: events, and River's jobs.
 	PollInterval time.Duration
+	// MaxAttempts is how many times a refund caisse asks Stripe for is
+	// tried before it fails for good (CAISSE_MAX_ATTEMPTS, like events).
+	MaxAttempts int
 	// RescueAfter is how long work left by a lost process (a crash, a
 	// SIGKILL) waits before another instance takes it up.
 	RescueAfter time.Duration
@@ -159,6 +162,7 @@ func NewStore() *Store {
 		Logger:         slog.Default(),
 		Now:            time.Now,
 		PollInterval:   time.Second,
+		MaxAttempts:    10,
 		RescueAfter:    time.Minute,
 		Retention:      90 * 24 * time.Hour,
 		CheckoutTTL:    MinCheckoutTTL,
@@ -200,6 +204,7 @@ func (s *Store) RiverConfig() *river.Config {
 	return &river.Config{
 		PeriodicJobs:      periodic,
 		Logger:            slog.New(quiet{s.Logger.Handler()}).With("component", "river"),
+		MaxAttempts:       s.MaxAttempts,
 		FetchPollInterval: s.PollInterval,
 		// River's default cooldown, unless polling is set shorter (tests).
 		FetchCooldown: min(s.PollInterval, 100*time.Millisecond),

@@ -47,10 +47,7 @@ func isCancel(err error) bool {
 // made: its outbox row is failed, and the team is told to refund by hand.
 func (s *Store) refundFailed(ctx context.Context, key, orderID, paymentIntent string, cause error) {
 	ctx = context.WithoutCancel(ctx)
-	reason := cause.Error()
-	if len(reason) > 2000 {
-		reason = reason[:2000]
-	}
+	reason := caisse.Clip(cause.Error(), 2000)
 	s.Logger.Error("caisse could not make a refund: refund the payment in the Stripe Dashboard",
 		"order_id", orderID, "payment_intent", paymentIntent, "error", reason)
 	err := s.RetryTx(ctx, func(tx Tx) error {
