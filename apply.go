@@ -327,7 +327,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	if id == out.OrderID && ev.Livemode != s.Livemode {
 		out.Ignored = fmt.Sprintf("a %s event for %s order %s: it never counts for that order", modeName(ev.Livemode), modeName(s.Livemode), id)
 	}
-	from, wasOversold, wasMismatched := rec.Status, rec.Oversold, slices.Clone(rec.MismatchedPayments)
+	from, wasOversold, wasMismatched, heldBefore := rec.Status, rec.Oversold, slices.Clone(rec.MismatchedPayments), rec.Holds
 	if err := r.flagMismatches(ctx, l, rec, s, ev, out); err != nil {
 		return nil, err
 	}
@@ -420,7 +420,8 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		return rec, nil
 	}
 	out.Transitions = append(out.Transitions, Transition{OrderID: id, From: from, To: s.Status})
-	if err := l.AddTimeline(ctx, id, TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status}); err != nil {
+	entry := TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status, Stock: StockMoves(heldBefore, want)}
+	if err := l.AddTimeline(ctx, id, entry); err != nil {
 		return nil, err
 	}
 	for _, m := range transitionMessages(rec, from, ev) {
@@ -546,7 +547,7 @@ func (r Rules) OpenCheckout(ctx context.Context, l Ledger, rec *OrderRecord) ([]
 	if err := l.PutOrder(ctx, rec); err != nil {
 		return nil, err
 	}
-	return nil, l.AddTimeline(ctx, rec.ID, TimelineEntry{At: rec.CreatedAt, Type: ev.Type, To: rec.Status})
+	return nil, l.AddTimeline(ctx, rec.ID, TimelineEntry{At: rec.CreatedAt, Type: ev.Type, To: rec.Status, Stock: StockMoves(nil, want)})
 }
 
 // CloseCheckout ends an order's caisse checkout whose session expired

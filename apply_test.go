@@ -612,6 +612,47 @@ func TestApplyTimelineOnlyOnStatusChange(t *testing.T) {
 	}
 }
 
+// Each timeline entry carries what its change did to the stock: the units
+// reserved while payment is pending, the reservation turned into a sale,
+// the units put back by a full refund (RestockOnRefund), and nothing for a
+// change that moves no unit.
+func TestApplyTimelineRecordsStockMoves(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(map[string]int64{"print": 2})
+	r := Rules{RestockOnRefund: true, Now: ticking()}
+	for _, e := range []testEvent{evCompletedUnpaid, evAsyncSucceeded, evRefundPartial, evRefundFull} {
+		apply(t, r, l, e)
+	}
+	want := []TimelineEntry{
+		{From: StatusPending, To: StatusAwaitingPayment, Stock: []StockMove{{ProductID: "print", Reserved: 1}}},
+		{From: StatusAwaitingPayment, To: StatusPaid, Stock: []StockMove{{ProductID: "print", Reserved: -1, Sold: 1}}},
+		{From: StatusPaid, To: StatusPartiallyRefunded},
+		{From: StatusPartiallyRefunded, To: StatusRefunded, Stock: []StockMove{{ProductID: "print", Sold: -1}}},
+	}
+	tl := l.timeline["ord_1"]
+	if len(tl) != len(want) {
+		t.Fatalf("timeline %+v, want %d entries", tl, len(want))
+	}
+	for i, e := range tl {
+		if e.From != want[i].From || e.To != want[i].To || !reflect.DeepEqual(e.Stock, want[i].Stock) {
+			t.Errorf("entry %d: %s → %s moved %+v, want %s → %s moving %+v", i, e.From, e.To, e.Stock, want[i].From, want[i].To, want[i].Stock)
+		}
+	}
+	if s, res := l.stock(t, "print"); s != 2 || res != 0 {
+		t.Errorf("stock %d reserved %d, want the unit back: 2 0", s, res)
+	}
+
+	// A caisse checkout's entry records its reservation.
+	rec := &OrderRecord{Order: Order{ID: "ord_2", Status: StatusPending, Items: []Item{{"print", 2}}, CreatedAt: time.Now()},
+		CheckoutItems: []Item{{"print", 2}}, CheckoutOpen: true}
+	if unavailable, err := r.OpenCheckout(context.Background(), l, rec); err != nil || len(unavailable) > 0 {
+		t.Fatalf("OpenCheckout: %v %v", unavailable, err)
+	}
+	if tl := l.timeline["ord_2"]; len(tl) != 1 || !reflect.DeepEqual(tl[0].Stock, []StockMove{{ProductID: "print", Reserved: 2}}) {
+		t.Errorf("checkout's timeline %+v, want its reservation of 2", tl)
+	}
+}
+
 func TestApplyTwiceChangesNothing(t *testing.T) {
 	t.Parallel()
 	sequences := map[string][]testEvent{

@@ -1,6 +1,9 @@
 package caisse
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // EventBacklog is what waits in the events table and the outbox, as the
 // metrics report it.
@@ -20,4 +23,26 @@ type EventBacklog struct {
 	OutboxPending       int64
 	OutboxFailed        int64
 	OutboxOldestPending time.Time
+}
+
+// Dashboard is what the owner's first page shows: how events arrive and
+// fare, and what needs the owner.
+type Dashboard struct {
+	// EventsHour and EventsDay count the events received in the last hour
+	// and day; FailedDay those of the last day that are failed now.
+	EventsHour, EventsDay, FailedDay int64
+	// LastReceivedAt is when the newest event was received (zero if none).
+	LastReceivedAt time.Time
+	// Backlog is the pending and failed events and deliveries.
+	Backlog EventBacklog
+	// Oversold and PaymentMismatch count the orders flagged so.
+	Oversold, PaymentMismatch int64
+	// Disputes are the orders whose dispute is still open (not won, lost
+	// or warning_closed), the soonest evidence due date first, at most 50.
+	Disputes []*Order
+}
+
+// DashboardService reads the dashboard's figures.
+type DashboardService interface {
+	Dashboard(ctx context.Context, now time.Time) (*Dashboard, error)
 }

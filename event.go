@@ -42,13 +42,22 @@ type Event struct {
 type EventFilter struct {
 	Status EventStatus
 	Type   string
+	// OrderID keeps the events about one order's Stripe objects.
+	OrderID string
+	// Since and Until keep the events received in [Since, Until); a zero
+	// time leaves that side open.
+	Since, Until time.Time
 	Page
 }
 
-// Normalize checks the status and the page.
+// Normalize checks the status, the time range and the page.
 func (f *EventFilter) Normalize() error {
 	if f.Status != "" && !slices.Contains(EventStatuses, f.Status) {
 		return Errorf(EINVALID, "unknown event status %q: use pending, processed, ignored or failed", f.Status)
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return Errorf(EINVALID, "the time range holds nothing: until (%s) must be after since (%s); give a later until, or leave one out",
+			f.Until.UTC().Format(time.RFC3339), f.Since.UTC().Format(time.RFC3339))
 	}
 	return f.Page.Normalize()
 }
@@ -67,6 +76,13 @@ type EventService interface {
 	ReplayEvent(ctx context.Context, id string) (*Event, error)
 	// ReplayFailed puts every failed event back into processing and returns their ids.
 	ReplayFailed(ctx context.Context) ([]string, error)
+	// CountReplayable counts the events a ReplayEvents with this filter
+	// would put back (its page is not used): those matching it whose
+	// payload is kept.
+	CountReplayable(ctx context.Context, filter EventFilter) (int64, error)
+	// ReplayEvents puts every event matching the filter (its page is not
+	// used) back into processing, as ReplayEvent does, and returns how many.
+	ReplayEvents(ctx context.Context, filter EventFilter) (int64, error)
 }
 
 // HandledTypes are the Stripe event types caisse acts on. Others are stored

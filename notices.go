@@ -21,7 +21,10 @@ type OutboxMessage struct {
 	Recipient string
 	OrderID   string
 	ProductID string
-	Payload   map[string]any
+	// EventID is the Stripe event whose processing wrote the message; the
+	// store fills it in. Empty for messages no event caused.
+	EventID string
+	Payload map[string]any
 }
 
 // Kinds of request to Stripe's API, the topics of the stripe channel.

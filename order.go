@@ -59,6 +59,9 @@ type TimelineEntry struct {
 	Type    string      `json:"type"`
 	From    OrderStatus `json:"from"`
 	To      OrderStatus `json:"to"`
+	// Stock is what the change did to the products' units (empty when it
+	// moved none).
+	Stock []StockMove `json:"stock,omitempty"`
 }
 
 // Order is a shop order as caisse derives it from Stripe's facts.
@@ -113,6 +116,9 @@ const (
 type OrderFilter struct {
 	// Status is an order status, or a flag (FlagOversold, FlagPaymentMismatch).
 	Status OrderStatus
+	// Query keeps the orders whose id, checkout session, payment intent or
+	// customer email (any case) is exactly this.
+	Query string
 	Page
 }
 
@@ -602,11 +608,11 @@ func WantedHolds(items []Item, kind HoldKind) []Hold {
 // StockMove is the change to one product's stock that moves an order from one
 // hold to another.
 type StockMove struct {
-	ProductID string
+	ProductID string `json:"product_id"`
 	// Reserved is added to the product's reserved units.
-	Reserved int64
+	Reserved int64 `json:"reserved"`
 	// Sold is taken out of the product's stock (negative puts units back).
-	Sold int64
+	Sold int64 `json:"sold"`
 }
 
 // Need is the number of units the move takes from the product's available

@@ -79,9 +79,11 @@ type Delivery struct {
 	Topic string `json:"topic"`
 	// Recipient is who receives it: the customer's address, a team address,
 	// "slack", or the shop endpoint's address without its query. Never a secret.
-	Recipient     string         `json:"recipient"`
-	OrderID       string         `json:"order_id"`
-	ProductID     string         `json:"product_id"`
+	Recipient string `json:"recipient"`
+	OrderID   string `json:"order_id"`
+	ProductID string `json:"product_id"`
+	// EventID is the Stripe event that caused it, "" when none did.
+	EventID       string         `json:"event_id"`
 	Status        DeliveryStatus `json:"status"`
 	Attempts      int            `json:"attempts"`
 	LastError     string         `json:"last_error"`

@@ -340,7 +340,7 @@ func (in *Inbox) applyTx(ctx context.Context, limit int, id string) ([]*item, in
 		case it.facts.Ignored:
 			it.status, it.reason = caisse.EventIgnored, it.facts.Reason
 		default:
-			v.Mark()
+			v.Mark(it.ev.ID)
 			if it.outcome, it.err = in.applyRules(ctx, v, it); it.err != nil {
 				v.Undo()
 				if caisse.ErrorCode(it.err) == caisse.EINTERNAL {

@@ -91,3 +91,11 @@ func (discardEvents) ReplayEvent(context.Context, string) (*caisse.Event, error)
 
 // ReplayFailed finds nothing to replay.
 func (discardEvents) ReplayFailed(context.Context) ([]string, error) { return nil, nil }
+
+// CountReplayable finds nothing to replay, as ReplayFailed does.
+func (discardEvents) CountReplayable(context.Context, caisse.EventFilter) (int64, error) {
+	return 0, nil
+}
+
+// ReplayEvents finds nothing to replay, as ReplayFailed does.
+func (discardEvents) ReplayEvents(context.Context, caisse.EventFilter) (int64, error) { return 0, nil }

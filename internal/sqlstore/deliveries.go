@@ -140,15 +140,15 @@ func (s *Store) writeOutbox(ctx context.Context, tx Tx, now time.Time, msgs []ca
 		payloads[r.msg] = string(payload)
 	}
 	inserted := map[string]bool{}
-	err := rowsOf(len(rows), 12, func(from, to int, values string) error {
-		args := make([]any, 0, 12*(to-from))
+	err := rowsOf(len(rows), 13, func(from, to int, values string) error {
+		args := make([]any, 0, 13*(to-from))
 		for _, r := range rows[from:to] {
 			m := r.msg
 			args = append(args, DeliveryID(r.key), r.key, string(m.Channel), m.Topic, r.recipient, m.OrderID, m.ProductID,
-				payloads[m], r.status, r.lastError, micros(now), micros(r.due))
+				m.EventID, payloads[m], r.status, r.lastError, micros(now), micros(r.due))
 		}
 		res, err := tx.Query(ctx, `
-			INSERT INTO outbox (id, key, channel, topic, recipient, order_id, product_id, payload, status, last_error,
+			INSERT INTO outbox (id, key, channel, topic, recipient, order_id, product_id, event_id, payload, status, last_error,
 				created_at, next_attempt_at)
 			VALUES `+values+`
 			ON CONFLICT (key) DO NOTHING
@@ -227,7 +227,7 @@ func (s *Store) WriteOutbox(ctx context.Context, msgs ...caisse.OutboxMessage) e
 	return err
 }
 
-const deliveryColumns = `id, channel, topic, recipient, order_id, product_id, status, attempts, last_error,
+const deliveryColumns = `id, channel, topic, recipient, order_id, product_id, event_id, status, attempts, last_error,
 	created_at, delivered_at, next_attempt_at, payload`
 
 func scanDelivery(row Row) (*caisse.Delivery, error) {
@@ -235,7 +235,7 @@ func scanDelivery(row Row) (*caisse.Delivery, error) {
 	var channel, status, payload string
 	var created, next int64
 	var delivered *int64
-	if err := row.Scan(&d.ID, &channel, &d.Topic, &d.Recipient, &d.OrderID, &d.ProductID, &status, &d.Attempts,
+	if err := row.Scan(&d.ID, &channel, &d.Topic, &d.Recipient, &d.OrderID, &d.ProductID, &d.EventID, &status, &d.Attempts,
 		&d.LastError, &created, &delivered, &next, &payload); err != nil {
 		return nil, err
 	}

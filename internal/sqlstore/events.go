@@ -90,12 +90,10 @@ func list[T any](ctx context.Context, q Querier, what string, limit int, query s
 	return out, more, nil
 }
 
-// FindEvents lists events, newest first.
-func (s *Store) FindEvents(ctx context.Context, filter caisse.EventFilter) ([]*caisse.Event, bool, error) {
-	if err := filter.Normalize(); err != nil {
-		return nil, false, err
-	}
-	r := s.Driver.Reader()
+// eventWhere is the WHERE clause that keeps the events a filter selects,
+// its page aside, over the events table named e. FindEvents and the replay
+// of a filter's events share it, so a replay puts back what the list shows.
+func eventWhere(filter caisse.EventFilter) (string, []any) {
 	where, args := "WHERE 1=1", []any{}
 	if filter.Status != "" {
 		where += " AND e.status = ?"
@@ -105,6 +103,30 @@ func (s *Store) FindEvents(ctx context.Context, filter caisse.EventFilter) ([]*c
 		where += " AND e.type = ?"
 		args = append(args, filter.Type)
 	}
+	if filter.OrderID != "" {
+		// The order's objects through the facts' order index, then their
+		// events through the events' object index.
+		where += " AND e.object_id IN (SELECT id FROM facts WHERE order_id = ?)"
+		args = append(args, filter.OrderID)
+	}
+	if !filter.Since.IsZero() {
+		where += " AND e.received_at >= ?"
+		args = append(args, micros(filter.Since))
+	}
+	if !filter.Until.IsZero() {
+		where += " AND e.received_at < ?"
+		args = append(args, micros(filter.Until))
+	}
+	return where, args
+}
+
+// FindEvents lists events, newest first.
+func (s *Store) FindEvents(ctx context.Context, filter caisse.EventFilter) ([]*caisse.Event, bool, error) {
+	if err := filter.Normalize(); err != nil {
+		return nil, false, err
+	}
+	r := s.Driver.Reader()
+	where, args := eventWhere(filter)
 	if filter.StartingAfter != "" {
 		seq, err := seqOf(ctx, r, "events", "event", filter.StartingAfter)
 		if err != nil {
@@ -115,6 +137,57 @@ func (s *Store) FindEvents(ctx context.Context, filter caisse.EventFilter) ([]*c
 	}
 	return list(ctx, r, "event", filter.Limit, `SELECT `+eventColumns+eventFrom+where+` ORDER BY e.seq DESC LIMIT ?`, args,
 		func(row Row) (*caisse.Event, error) { return scanEvent(row) })
+}
+
+// replayableWhere is the WHERE clause of the events a replay of the filter
+// puts back: those it selects, whatever its page, whose payload is kept
+// (see replay).
+func replayableWhere(filter caisse.EventFilter) (string, []any, error) {
+	filter.Page = caisse.Page{}
+	if err := filter.Normalize(); err != nil {
+		return "", nil, err
+	}
+	where, args := eventWhere(filter)
+	return where + " AND length(e.payload) > 0", args, nil
+}
+
+// CountReplayable counts the events ReplayEvents would put back, so the
+// owner sees how many before confirming.
+func (s *Store) CountReplayable(ctx context.Context, filter caisse.EventFilter) (int64, error) {
+	where, args, err := replayableWhere(filter)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := s.Driver.Reader().QueryRow(ctx, `SELECT count(*) FROM events e `+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("error counting the events to replay: %w", err)
+	}
+	return n, nil
+}
+
+// ReplayEvents puts every event the filter selects back into processing,
+// as ReplayEvent does, with one statement: however many there are, they go
+// back together or not at all. Events whose payload was pruned are left
+// as they are. It returns how many it put back.
+func (s *Store) ReplayEvents(ctx context.Context, filter caisse.EventFilter) (int64, error) {
+	where, args, err := replayableWhere(filter)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = s.inTx(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.Exec(ctx, `UPDATE events AS e SET status = ?, last_error = '', attempts = 0, next_attempt_at = 0 `+where,
+			append([]any{string(caisse.EventPending)}, args...)...)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("error replaying events: %w", err)
+	}
+	if n > 0 {
+		s.wakeInbox()
+	}
+	return n, nil
 }
 
 // ReplayEvent puts an event back into processing, whatever its status.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caisse/caisse"
@@ -89,6 +90,15 @@ func jsonList(v any) string {
 	return string(b)
 }
 
+// stockMoves writes a timeline entry's stock moves as a JSON list, or ""
+// when it moved none (as the rows written before moves were recorded).
+func stockMoves(moves []caisse.StockMove) string {
+	if len(moves) == 0 {
+		return ""
+	}
+	return jsonList(moves)
+}
+
 // orderWidth is how many values orderValues gives: one per orderColumns.
 const orderWidth = 31
 
@@ -138,7 +148,7 @@ func (s *Store) FindOrder(ctx context.Context, id string) (*caisse.Order, error)
 	}
 	o := rec.Order
 	rows, err := r.Query(ctx, `
-		SELECT at, event_id, type, from_status, to_status FROM order_timeline WHERE order_id = ? ORDER BY seq`, id)
+		SELECT at, event_id, type, from_status, to_status, stock FROM order_timeline WHERE order_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("error reading the timeline of order %s: %w", id, err)
 	}
@@ -147,14 +157,36 @@ func (s *Store) FindOrder(ctx context.Context, id string) (*caisse.Order, error)
 	for rows.Next() {
 		var e caisse.TimelineEntry
 		var at int64
-		var from, to string
-		if err := rows.Scan(&at, &e.EventID, &e.Type, &from, &to); err != nil {
+		var from, to, stock string
+		if err := rows.Scan(&at, &e.EventID, &e.Type, &from, &to, &stock); err != nil {
 			return nil, fmt.Errorf("error reading the timeline of order %s: %w", id, err)
+		}
+		if stock != "" {
+			if err := json.Unmarshal([]byte(stock), &e.Stock); err != nil {
+				return nil, fmt.Errorf("error reading the timeline of order %s: its stock moves: %w", id, err)
+			}
 		}
 		e.At, e.From, e.To = fromMicros(at), caisse.OrderStatus(from), caisse.OrderStatus(to)
 		o.Timeline = append(o.Timeline, e)
 	}
 	return &o, rows.Err()
+}
+
+// orderQuery is the condition that keeps the orders a search finds: the
+// order with this id, and those whose checkout session or payment intent
+// it is, found through indexes (the facts name both, and an open caisse
+// checkout, which has no facts yet, is among the few open checkouts); or,
+// for an address (only an address holds an @), those of that customer in
+// any case, which reads every order.
+func orderQuery(q string) (string, []any) {
+	if strings.Contains(q, "@") {
+		return " AND (id = ? OR lower(customer_email) = lower(?))", []any{q, q}
+	}
+	// One IN list at the top of the condition, which both databases read
+	// as a join on the orders' id index; ORs of IN lists scan the orders.
+	return ` AND id IN (SELECT CAST(? AS TEXT)
+		UNION SELECT order_id FROM facts WHERE id = ? OR payment_intent = ?
+		UNION SELECT id FROM orders WHERE checkout_open = ? AND checkout_session = ?)`, []any{q, q, q, true, q}
 }
 
 // FindOrders lists orders, newest first. The list leaves out timelines.
@@ -173,6 +205,11 @@ func (s *Store) FindOrders(ctx context.Context, filter caisse.OrderFilter) ([]*c
 	default:
 		where += " AND status = ?"
 		args = append(args, string(filter.Status))
+	}
+	if q := strings.TrimSpace(filter.Query); q != "" {
+		w, a := orderQuery(q)
+		where += w
+		args = append(args, a...)
 	}
 	if filter.StartingAfter != "" {
 		seq, err := seqOf(ctx, r, "orders", "order", filter.StartingAfter)

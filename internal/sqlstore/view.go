@@ -48,6 +48,9 @@ type View struct {
 	timeline                               []timelineRow
 	outbox                                 []caisse.OutboxMessage
 	undoLog                                []func()
+	// eventID is the event whose changes are being made (see Mark): the
+	// outbox rows they write name it.
+	eventID string
 }
 
 // stock is a product's units, as the rules move them.
@@ -549,6 +552,9 @@ func (v *View) MoveStock(ctx context.Context, m caisse.StockMove) (bool, int64, 
 }
 
 func (v *View) AddOutbox(_ context.Context, m caisse.OutboxMessage) error {
+	if m.EventID == "" {
+		m.EventID = v.eventID
+	}
 	n := len(v.outbox)
 	v.outbox = append(v.outbox, m)
 	v.undoLog = append(v.undoLog, func() { v.outbox = v.outbox[:n] })
@@ -557,8 +563,12 @@ func (v *View) AddOutbox(_ context.Context, m caisse.OutboxMessage) error {
 
 // --- undo and write back -------------------------------------------------
 
-// Mark starts an event's changes: Undo goes back to here.
-func (v *View) Mark() { v.undoLog = v.undoLog[:0] }
+// Mark starts the changes of event eventID: Undo goes back to here, and
+// the outbox rows written until the next Mark name the event.
+func (v *View) Mark(eventID string) {
+	v.undoLog = v.undoLog[:0]
+	v.eventID = eventID
+}
 
 // Undo takes back every change since Mark.
 func (v *View) Undo() {
@@ -648,13 +658,14 @@ func (v *View) flushOrders(ctx context.Context) error {
 }
 
 func (v *View) flushTimeline(ctx context.Context) error {
-	return rowsOf(len(v.timeline), 6, func(from, to int, values string) error {
-		args := make([]any, 0, 6*(to-from))
+	return rowsOf(len(v.timeline), 7, func(from, to int, values string) error {
+		args := make([]any, 0, 7*(to-from))
 		for _, r := range v.timeline[from:to] {
-			args = append(args, r.orderID, micros(r.entry.At), r.entry.EventID, r.entry.Type, string(r.entry.From), string(r.entry.To))
+			args = append(args, r.orderID, micros(r.entry.At), r.entry.EventID, r.entry.Type, string(r.entry.From), string(r.entry.To),
+				stockMoves(r.entry.Stock))
 		}
 		if _, err := v.tx.Exec(ctx, `
-			INSERT INTO order_timeline (order_id, at, event_id, type, from_status, to_status) VALUES `+values, args...); err != nil {
+			INSERT INTO order_timeline (order_id, at, event_id, type, from_status, to_status, stock) VALUES `+values, args...); err != nil {
 			return fmt.Errorf("error recording order timelines: %w", err)
 		}
 		return nil
@@ -708,17 +719,20 @@ func (v *View) HeldKeys() []string {
 }
 
 // AddDeadLetter writes, with the view's other changes, the team's alert
-// about an event that failed for good.
+// about an event that failed for good. The alert names the event itself:
+// an event that could not even be read was never marked.
 func (v *View) AddDeadLetter(ev *caisse.Event, reason string) {
 	fields := map[string]string{"Event": ev.ID, "Type": ev.Type, "Attempts": strconv.Itoa(ev.Attempts)}
 	if ev.OrderID != "" {
 		fields["Order"] = ev.OrderID
 	}
-	// Written in memory, it cannot fail here.
-	_ = v.AddOutbox(context.Background(), caisse.AlertMessage(ev.ID, caisse.TopicDeadLetter, ev.OrderID, caisse.Alert{
+	m := caisse.AlertMessage(ev.ID, caisse.TopicDeadLetter, ev.OrderID, caisse.Alert{
 		Title: "An event failed for good",
 		Text: "caisse could not apply " + ev.Type + " event " + ev.ID + ": " + reason +
 			". Fix the cause, then replay it: caisse events replay " + ev.ID + " (or replay every dead letter with --failed).",
 		Fields: fields, Link: caisse.DashboardURL(ev.ID, ev.Livemode),
-	}))
+	})
+	m.EventID = ev.ID
+	// Written in memory, it cannot fail here.
+	_ = v.AddOutbox(context.Background(), m)
 }
