@@ -45,3 +45,41 @@ func FormatAmount(amount int64, currency string) string {
 	}
 	return sign + digits + " " + strings.ToUpper(currency)
 }
+
+// ParseAmount reads an amount as people write it in a currency's units
+// ("15.00" or "15" EUR is 1500; "5000" JPY is 5000) into the currency's
+// smallest unit. It refuses more decimals than the currency has, a
+// negative amount, and one over MaxAmount.
+func ParseAmount(s, currency string) (int64, error) {
+	s = strings.TrimSpace(s)
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if !hasDot {
+		whole, frac, hasDot = strings.Cut(s, ",")
+	}
+	exp := CurrencyExponent(currency)
+	unit := strings.ToUpper(currency)
+	bad := func() (int64, error) {
+		if exp == 0 {
+			return 0, Errorf(EINVALID, "%q is not an amount of %s: write a whole number such as 5000 (%s has no decimals)", s, unit, unit)
+		}
+		return 0, Errorf(EINVALID, "%q is not an amount of %s: write it in %s such as 15 or 15.%s (at most %d decimals)",
+			s, unit, unit, strings.Repeat("0", exp), exp)
+	}
+	digits := func(v string) bool {
+		for _, c := range v {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	if whole == "" || !digits(whole) || !digits(frac) || len(frac) > exp || (hasDot && frac == "") || len(whole) > 15 {
+		return bad()
+	}
+	frac += strings.Repeat("0", exp-len(frac))
+	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil || n > MaxAmount {
+		return 0, Errorf(EINVALID, "%s %s is more than caisse takes (at most %s)", s, unit, FormatAmount(MaxAmount, currency))
+	}
+	return n, nil
+}

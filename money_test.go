@@ -2,6 +2,7 @@ package caisse
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -49,6 +50,34 @@ func TestAmountsSaturate(t *testing.T) {
 	} {
 		if got := shareOf(tt.amount, tt.part, tt.whole); got != tt.want {
 			t.Errorf("shareOf(%d, %d, %d) = %d, want %d", tt.amount, tt.part, tt.whole, got, tt.want)
+		}
+	}
+}
+
+func TestParseAmount(t *testing.T) {
+	for _, c := range []struct {
+		in, currency string
+		want         int64
+	}{
+		{"15.00", "eur", 1500}, {"15", "eur", 1500}, {"15.5", "eur", 1550}, {"0.07", "EUR", 7}, {"15,50", "eur", 1550},
+		{"5000", "jpy", 5000}, {"1.234", "kwd", 1234}, {" 3 ", "usd", 300},
+	} {
+		got, err := ParseAmount(c.in, c.currency)
+		if err != nil || got != c.want {
+			t.Errorf("ParseAmount(%q, %s) = %d, %v; want %d", c.in, c.currency, got, err, c.want)
+		}
+		if back := FormatAmount(got, c.currency); c.currency != "" && err == nil {
+			if again, err := ParseAmount(strings.Fields(back)[0], c.currency); err != nil || again != got {
+				t.Errorf("%s does not read back: %d, %v", back, again, err)
+			}
+		}
+	}
+	for _, c := range []struct{ in, currency string }{
+		{"15.001", "eur"}, {"50.00", "jpy"}, {"-3", "eur"}, {"", "eur"}, {"1e3", "eur"}, {"15.", "eur"}, {".5", "eur"},
+		{"9999999999999", "eur"}, {"12345678901234567890", "eur"}, {"abc", "usd"},
+	} {
+		if got, err := ParseAmount(c.in, c.currency); err == nil || ErrorCode(err) != EINVALID {
+			t.Errorf("ParseAmount(%q, %s) = %d, %v; want an invalid-amount error", c.in, c.currency, got, err)
 		}
 	}
 }

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -198,7 +196,7 @@ func (m *Main) products(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		changes, err := importProducts(ctx, c.db, rows, *setStock)
+		changes, err := caisse.ImportCatalogue(ctx, c.db, rows, *setStock, false)
 		if err != nil {
 			return err
 		}
@@ -213,140 +211,16 @@ func (m *Main) products(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown products command %q: use import or list", args[0])
 }
 
-type productRow struct {
-	ID string `json:"id"`
-	caisse.ProductUpdate
-}
-
-// productChange is what importing one product did.
-type productChange struct {
-	ID      string          `json:"id"`
-	Change  string          `json:"change"`
-	Product *caisse.Product `json:"product"`
-}
-
-// importProducts creates or updates each product. The stock of a product
-// that exists already is kept unless setStock says otherwise: a catalogue
-// file holds the stock a product started with, and importing it again must
-// never put back units that were sold.
-func importProducts(ctx context.Context, db Store, rows []productRow, setStock bool) ([]productChange, error) {
-	var out []productChange
-	for _, r := range rows {
-		before, err := db.FindProduct(ctx, r.ID)
-		if err != nil && caisse.ErrorCode(err) != caisse.ENOTFOUND {
-			return out, err
-		}
-		u := r.ProductUpdate
-		var kept string
-		if before != nil && u.Stock != nil && !setStock {
-			if *u.Stock != before.Stock {
-				kept = fmt.Sprintf("stock kept at %d (the file says %d; --set-stock sets it)", before.Stock, *u.Stock)
-			}
-			u.Stock = nil
-		}
-		after, err := db.PutProduct(ctx, r.ID, u)
-		if err != nil {
-			return out, fmt.Errorf("product %s: %s (products before it were imported)", r.ID, userMessage(err))
-		}
-		out = append(out, productChange{ID: r.ID, Change: describeChange(before, after, kept), Product: after})
-	}
-	return out, nil
-}
-
-// describeChange says what an import did to a product.
-func describeChange(before, after *caisse.Product, kept string) string {
-	if before == nil {
-		return fmt.Sprintf("new: %s, price %s, stock %d", after.Name, money(after.Price, after.Currency), after.Stock)
-	}
-	var parts []string
-	if before.Name != after.Name {
-		parts = append(parts, fmt.Sprintf("name %q → %q", before.Name, after.Name))
-	}
-	if before.Price != after.Price || before.Currency != after.Currency {
-		parts = append(parts, fmt.Sprintf("price %s → %s", money(before.Price, before.Currency), money(after.Price, after.Currency)))
-	}
-	if before.Stock != after.Stock {
-		parts = append(parts, fmt.Sprintf("stock %d → %d", before.Stock, after.Stock))
-	}
-	if kept != "" {
-		parts = append(parts, kept)
-	}
-	if len(parts) == 0 {
-		return "unchanged"
-	}
-	return strings.Join(parts, "; ")
-}
-
-// readProducts reads a JSON array of products or a CSV with a header row. A
-// field or column the file leaves out is left as it is on an existing
-// product. The same id twice is refused.
-func readProducts(path string) ([]productRow, error) {
+// readProducts reads a catalogue file (caisse.ParseCatalogue), naming the
+// file in its errors.
+func readProducts(path string) ([]caisse.CatalogueRow, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var rows []productRow
-	if trimmed := strings.TrimSpace(string(data)); strings.HasPrefix(trimmed, "[") {
-		if err := json.Unmarshal(data, &rows); err != nil {
-			return nil, fmt.Errorf("%s: not a JSON array of {id, name, price, currency, stock}: %w", path, err)
-		}
-	} else {
-		r := csv.NewReader(strings.NewReader(string(data)))
-		records, err := r.ReadAll()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if len(records) == 0 {
-			return nil, fmt.Errorf("%s is empty", path)
-		}
-		col := map[string]int{}
-		for i, h := range records[0] {
-			col[strings.ToLower(strings.TrimSpace(h))] = i
-		}
-		if _, ok := col["id"]; !ok {
-			return nil, fmt.Errorf("%s: the CSV header must name the columns id,name,price,currency,stock", path)
-		}
-		get := func(rec []string, name string) (string, bool) {
-			if i, ok := col[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i]), true
-			}
-			return "", false
-		}
-		for n, rec := range records[1:] {
-			id, _ := get(rec, "id")
-			row := productRow{ID: id}
-			for _, f := range []struct {
-				name string
-				dst  **string
-			}{{"name", &row.Name}, {"currency", &row.Currency}, {"sanity_id", &row.SanityID}} {
-				if v, ok := get(rec, f.name); ok {
-					*f.dst = &v
-				}
-			}
-			for _, f := range []struct {
-				name string
-				dst  **int64
-			}{{"price", &row.Price}, {"stock", &row.Stock}} {
-				if v, ok := get(rec, f.name); ok && v != "" {
-					n64, err := strconv.ParseInt(v, 10, 64)
-					if err != nil {
-						return nil, fmt.Errorf("%s line %d: %s %q is not a whole number", path, n+2, f.name, v)
-					}
-					*f.dst = &n64
-				}
-			}
-			rows = append(rows, row)
-		}
-	}
-	seen := map[string]int{}
-	for i, r := range rows {
-		if err := r.Validate(r.ID); err != nil {
-			return nil, fmt.Errorf("%s, product %d: %s", path, i+1, userMessage(err))
-		}
-		if first, ok := seen[r.ID]; ok {
-			return nil, fmt.Errorf("%s: product %d has the id %s of product %d; each id may appear once", path, i+1, r.ID, first)
-		}
-		seen[r.ID] = i + 1
+	rows, err := caisse.ParseCatalogue(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", path, caisse.ErrorMessage(err))
 	}
 	return rows, nil
 }
