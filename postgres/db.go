@@ -11,6 +11,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +27,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/caisse/caisse/inbox"
+	"github.com/caisse/caisse/internal/jobsui"
 	"github.com/caisse/caisse/internal/sqlstore"
 )
 
@@ -42,6 +45,9 @@ type DB struct {
 	sqldb *sql.DB
 	river *river.Client[pgx.Tx]
 	queue sqlstore.Queue[pgx.Tx]
+	// jobsUI ends the background work of River's web UI when the
+	// database closes.
+	jobsUI jobsui.Lifetime
 }
 
 // NewDB returns a store for the database at url. Call Open next.
@@ -141,6 +147,8 @@ func (db *DB) Ready(ctx context.Context) error {
 func (db *DB) Close() error {
 	// Events being stored (by a command that caught up, say) are committed first.
 	db.In.StopIngest()
+	// River's web UI stops counting jobs before the connections close.
+	db.jobsUI.End()
 	var err error
 	if db.sqldb != nil {
 		err = db.sqldb.Close()
@@ -149,6 +157,15 @@ func (db *DB) Close() error {
 		db.pool.Close()
 	}
 	return err
+}
+
+// JobsUI returns River's web UI for this database's jobs, to be mounted at
+// prefix (such as "/admin/jobs") of the caller's mux with
+// mux.Handle(prefix+"/", h): the handler strips prefix itself. It runs
+// until Close, counting jobs by state in the background every few seconds
+// meanwhile, on connections of the pool. Call it after Open.
+func (db *DB) JobsUI(logger *slog.Logger, prefix string) (http.Handler, error) {
+	return jobsui.New(&db.jobsUI, db.river, logger, prefix)
 }
 
 // driver gives the shared store PostgreSQL's pool and River's pgx driver.

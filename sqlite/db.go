@@ -10,6 +10,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/inbox"
+	"github.com/caisse/caisse/internal/jobsui"
 	"github.com/caisse/caisse/internal/sqlstore"
 )
 
@@ -39,6 +42,9 @@ type DB struct {
 	read  *sql.DB
 	river *river.Client[*sql.Tx]
 	queue sqlstore.Queue[*sql.Tx]
+	// jobsUI ends the background work of River's web UI when the
+	// database closes.
+	jobsUI jobsui.Lifetime
 
 	// file is the database file as opened; gone is set once the file at
 	// Path is no longer it.
@@ -139,6 +145,8 @@ func (db *DB) Ready(ctx context.Context) error {
 func (db *DB) Close() error {
 	// Events being stored (by a command that caught up, say) are committed first.
 	db.In.StopIngest()
+	// River's web UI stops counting jobs before the connections close.
+	db.jobsUI.End()
 	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -147,6 +155,17 @@ func (db *DB) Close() error {
 		errs = append(errs, db.write.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// JobsUI returns River's web UI for this database's jobs, to be mounted at
+// prefix (such as "/admin/jobs") of the caller's mux with
+// mux.Handle(prefix+"/", h): the handler strips prefix itself. It runs
+// until Close, counting jobs by state in the background every few seconds
+// meanwhile. Call it after Open. Its queries and actions go through River's
+// driver, on the one write connection: each takes the write lock for as
+// long as it runs, like any other write.
+func (db *DB) JobsUI(logger *slog.Logger, prefix string) (http.Handler, error) {
+	return jobsui.New(&db.jobsUI, db.river, logger, prefix)
 }
 
 // checkFile reports an error when the file at Path is no longer the one
