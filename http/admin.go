@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/caisse/caisse"
 )
@@ -79,7 +80,7 @@ func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	f := caisse.OrderFilter{Status: caisse.OrderStatus(r.URL.Query().Get("status")), Page: p}
+	f := caisse.OrderFilter{Status: caisse.OrderStatus(r.URL.Query().Get("status")), Query: strings.TrimSpace(r.URL.Query().Get("q")), Page: p}
 	orders, more, err := s.Orders.FindOrders(r.Context(), f)
 	if err != nil {
 		s.Error(w, r, err)
@@ -103,7 +104,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	f := caisse.EventFilter{Status: caisse.EventStatus(r.URL.Query().Get("status")), Type: r.URL.Query().Get("type"), Page: p}
+	f, err := eventFilter(r.URL.Query())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f.Page = p
 	events, more, err := s.Events.FindEvents(r.Context(), f)
 	if err != nil {
 		s.Error(w, r, err)

@@ -47,8 +47,17 @@ type Server struct {
 	Verifier *stripe.Verifier
 	// Livemode is "live" or "test" to refuse events of the other mode, or "".
 	Livemode string
-	// AdminToken guards /api/admin/*; empty turns the admin API off (404).
+	// AdminToken guards /api/admin/* and the admin pages; empty turns them
+	// off (404).
 	AdminToken string
+	// Dashboard reads the figures of the admin pages' first page.
+	Dashboard caisse.DashboardService
+	// Jobs, when set, is River's UI, served at /admin/jobs/ to signed-in
+	// owners.
+	Jobs http.Handler
+	// PublicURL is the address the shop reaches caisse at; an https:// one
+	// makes the session cookie Secure.
+	PublicURL string
 	// Ready reports whether the database is reachable and migrated.
 	Ready func(context.Context) error
 	// Metrics counts what the server and workers do.
@@ -61,6 +70,8 @@ type Server struct {
 	checkout   limiter
 	ready      readiness
 	signatures signatureAlarm
+	signIns    limiter
+	sessions   sessions
 }
 
 func (s *Server) now() time.Time {
@@ -122,6 +133,9 @@ func (s *Server) Handler() http.Handler {
 		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no admin route %s %s", r.Method, r.URL.Path))
 	})
 	mux.Handle("/api/admin/", s.requireAdmin(admin))
+	pages := s.pages()
+	mux.Handle("/admin", pages)
+	mux.Handle("/admin/", pages)
 	mux.HandleFunc("/", s.handleNotFound)
 	return mux
 }

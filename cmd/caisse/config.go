@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,8 +29,11 @@ type Config struct {
 	SecretKey string
 	// APIURL is the Stripe API base (STRIPE_API_URL).
 	APIURL string
-	// AdminToken guards the admin API (CAISSE_ADMIN_TOKEN); empty turns it off.
+	// AdminToken guards the admin API and pages (CAISSE_ADMIN_TOKEN); empty
+	// turns them off.
 	AdminToken string
+	// PublicURL is the address people reach caisse at (CAISSE_PUBLIC_URL).
+	PublicURL string
 	// Tolerance is the signature timestamp tolerance (CAISSE_TOLERANCE).
 	Tolerance time.Duration
 	// Livemode is "live", "test" or "" (CAISSE_LIVEMODE).
@@ -160,11 +164,21 @@ var configVars = []configVar{
 		c.APIURL = v
 		return nil
 	}},
-	{"CAISSE_ADMIN_TOKEN", "admin-token", "", "bearer token for /api/admin/* (admin off if empty)", func(c *Config, v string) error {
+	{"CAISSE_ADMIN_TOKEN", "admin-token", "", "token for /api/admin/* and the admin pages at /admin/ (both off if empty)", func(c *Config, v string) error {
 		if v != "" && len(v) < 16 {
 			return fmt.Errorf("must be at least 16 characters, so it cannot be guessed")
 		}
 		c.AdminToken = v
+		return nil
+	}},
+	{"CAISSE_PUBLIC_URL", "public-url", "", "the address people reach caisse at, such as https://pay.example.com; https:// makes the admin session cookie Secure", func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("must be an http:// or https:// URL such as https://pay.example.com")
+			}
+		}
+		c.PublicURL = strings.TrimSuffix(v, "/")
 		return nil
 	}},
 	{"CAISSE_TOLERANCE", "tolerance", "5m", "signature timestamp tolerance", func(c *Config, v string) error {

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caisse/caisse"
@@ -103,6 +105,9 @@ func (p *Program) Open(ctx context.Context) error {
 		Verifier:   &stripe.Verifier{Secrets: p.Config.WebhookSecrets, Tolerance: p.Config.Tolerance, Now: p.Now},
 		Livemode:   p.Config.Livemode,
 		AdminToken: p.Config.AdminToken,
+		Dashboard:  db,
+		Jobs:       lazyJobsUI(db, p.Logger),
+		PublicURL:  p.Config.PublicURL,
 		Ready:      db.Ready,
 		Metrics:    p.Metrics,
 		Logger:     p.Logger,
@@ -202,6 +207,7 @@ type Store interface {
 	caisse.ProductService
 	caisse.CheckoutService
 	caisse.DeliveryService
+	caisse.DashboardService
 	// Reconcile catches up on events Stripe never delivered.
 	Reconcile(ctx context.Context) (sqlstore.ReconcileReport, error)
 	// Core is the shared store, for its settings.
@@ -214,6 +220,8 @@ type Store interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	Close() error
+	// JobsUI is River's UI for the database's jobs, served at prefix.
+	JobsUI(logger *slog.Logger, prefix string) (http.Handler, error)
 	// EventBacklog reads what waits to be processed, for the metrics.
 	EventBacklog(ctx context.Context) (caisse.EventBacklog, error)
 }
@@ -260,4 +268,23 @@ func redactURL(u string) string {
 		return u
 	}
 	return postgres.RedactURL(u)
+}
+
+// lazyJobsUI serves River's UI at /admin/jobs/, started at its first
+// request: once started it counts the jobs every few seconds, which an
+// instance nobody looks at should not pay for (on SQLite, with the one
+// writer webhooks need).
+func lazyJobsUI(db Store, logger *slog.Logger) http.Handler {
+	var once sync.Once
+	var h http.Handler
+	var err error
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { h, err = db.JobsUI(logger, "/admin/jobs") })
+		if err != nil {
+			logger.Error("River's jobs UI could not start", "error", err.Error())
+			http.Error(w, "The jobs page could not start; caisse's log says why.", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -1,0 +1,464 @@
+package http
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caisse/caisse"
+)
+
+// pageSize is how many rows a list page shows.
+const pageSize = 50
+
+// staleAfter is how long without an event before the dashboard warns.
+const staleAfter = 24 * time.Hour
+
+// formTime is how the pages write a time in a link or a form field (the
+// value of an <input type="datetime-local">, in UTC).
+const formTime = "2006-01-02T15:04"
+
+func (s *Server) pageDashboard(w http.ResponseWriter, r *http.Request) {
+	now := s.now().UTC()
+	d, err := s.Dashboard.Dashboard(r.Context(), now)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	data := map[string]any{
+		"D":       d,
+		"HourAgo": now.Add(-time.Hour).Format(formTime),
+		"DayAgo":  now.Add(-24 * time.Hour).Format(formTime),
+		"Now":     now,
+	}
+	if d.EventsDay > 0 {
+		data["FailureRate"] = fmt.Sprintf("%.1f %%", 100*float64(d.FailedDay)/float64(d.EventsDay))
+	}
+	if !d.LastReceivedAt.IsZero() {
+		ago := now.Sub(d.LastReceivedAt)
+		data["LastAgo"] = roughly(ago)
+		data["Stale"] = ago > staleAfter
+	}
+	if !d.Backlog.OldestPending.IsZero() {
+		data["Lag"] = roughly(now.Sub(d.Backlog.OldestPending))
+	}
+	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", data)
+}
+
+// roughly writes a duration as people say it.
+func roughly(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "less than a second"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h %d min", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// eventFilter reads the events filter of a page's query or form.
+func eventFilter(v url.Values) (caisse.EventFilter, error) {
+	f := caisse.EventFilter{Status: caisse.EventStatus(v.Get("status")), Type: strings.TrimSpace(v.Get("type")),
+		OrderID: strings.TrimSpace(v.Get("order"))}
+	var err error
+	if f.Since, err = parseFormTime("from", v.Get("since")); err != nil {
+		return f, err
+	}
+	if f.Until, err = parseFormTime("until", v.Get("until")); err != nil {
+		return f, err
+	}
+	f.Page = caisse.Page{Limit: pageSize, StartingAfter: v.Get("starting_after")}
+	return f, f.Normalize()
+}
+
+// parseFormTime reads a time written in UTC, to the minute or the day.
+func parseFormTime(what, v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{formTime, "2006-01-02T15:04:05", time.RFC3339, "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, caisse.Errorf(caisse.EINVALID, "the %q time %q is not one caisse reads: write it as 2026-12-01T14:30 (UTC)", what, v)
+}
+
+// filterPairs is a filter as query pairs, for links and hidden fields.
+func filterPairs(f caisse.EventFilter) []any {
+	pairs := []any{"status", f.Status, "type", f.Type, "order", f.OrderID}
+	if !f.Since.IsZero() {
+		pairs = append(pairs, "since", f.Since.Format(formTime))
+	}
+	if !f.Until.IsZero() {
+		pairs = append(pairs, "until", f.Until.Format(formTime))
+	}
+	return pairs
+}
+
+func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	data := map[string]any{"Statuses": caisse.EventStatuses, "Types": caisse.HandledTypes, "Q": q, "ID": strings.TrimSpace(q.Get("id"))}
+	f, err := eventFilter(q)
+	data["Filter"] = f
+	if err != nil {
+		data["Problem"] = caisse.ErrorMessage(err)
+		s.render(w, r, http.StatusBadRequest, "events", "Events", data)
+		return
+	}
+	data["FilterQuery"] = queryString(filterPairs(f)...)
+	var events []*caisse.Event
+	var more bool
+	if id := data["ID"].(string); id != "" {
+		e, err := s.Events.FindEvent(r.Context(), id)
+		if err != nil && caisse.ErrorCode(err) != caisse.ENOTFOUND {
+			s.pageError(w, r, err)
+			return
+		}
+		if e != nil {
+			events = []*caisse.Event{e}
+		}
+	} else if events, more, err = s.Events.FindEvents(r.Context(), f); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	data["Events"] = events
+	if more {
+		data["Next"] = queryString(append(filterPairs(f), "starting_after", events[len(events)-1].ID)...)
+	}
+	s.render(w, r, http.StatusOK, "events", "Events", data)
+}
+
+// change is one thing an event did to an order, as the pages show it.
+type change struct {
+	Entry      caisse.TimelineEntry
+	Deliveries []*caisse.Delivery
+}
+
+func (s *Server) pageEvent(w http.ResponseWriter, r *http.Request) {
+	e, err := s.Events.FindEvent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	data := map[string]any{"E": e}
+	var pretty bytes.Buffer
+	if len(e.Payload) == 0 {
+		data["Payload"] = "(pruned: caisse keeps an ignored event's body for CAISSE_RETENTION, then only its id)"
+	} else if json.Indent(&pretty, e.Payload, "", "  ") == nil {
+		data["Payload"] = pretty.String()
+	} else {
+		data["Payload"] = string(e.Payload)
+	}
+	if e.OrderID != "" {
+		o, err := s.Orders.FindOrder(r.Context(), e.OrderID)
+		if err != nil && caisse.ErrorCode(err) != caisse.ENOTFOUND {
+			s.pageError(w, r, err)
+			return
+		}
+		if o != nil {
+			data["Order"] = o
+			changes, err := s.changes(r, o)
+			if err != nil {
+				s.pageError(w, r, err)
+				return
+			}
+			var entries []caisse.TimelineEntry
+			var caused []*caisse.Delivery
+			for _, c := range changes {
+				if c.Entry.EventID == e.ID {
+					entries = append(entries, c.Entry)
+				}
+				for _, d := range c.Deliveries {
+					if d.EventID == e.ID {
+						caused = append(caused, d)
+					}
+				}
+			}
+			data["Entries"], data["Deliveries"] = entries, caused
+		}
+	}
+	s.render(w, r, http.StatusOK, "event", "Event "+e.ID, data)
+}
+
+// changes pairs an order's timeline with the deliveries each entry's event
+// caused. Deliveries no timeline entry names come last, on their own.
+func (s *Server) changes(r *http.Request, o *caisse.Order) ([]change, error) {
+	deliveries, _, err := s.Deliveries.FindDeliveries(r.Context(), caisse.DeliveryFilter{OrderID: o.ID, Page: caisse.Page{Limit: 1000}})
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(deliveries) // oldest first, as the timeline
+	out := make([]change, 0, len(o.Timeline))
+	used := map[string]bool{}
+	for _, t := range o.Timeline {
+		c := change{Entry: t}
+		if t.EventID != "" && !used[t.EventID] {
+			for _, d := range deliveries {
+				if d.EventID == t.EventID {
+					c.Deliveries = append(c.Deliveries, d)
+				}
+			}
+			used[t.EventID] = true
+		}
+		out = append(out, c)
+	}
+	var rest []*caisse.Delivery
+	for _, d := range deliveries {
+		if !used[d.EventID] {
+			rest = append(rest, d)
+		}
+	}
+	if len(rest) > 0 {
+		out = append(out, change{Deliveries: rest})
+	}
+	return out, nil
+}
+
+func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
+	e, err := s.Events.ReplayEvent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	redirect(w, r, "/admin/events/"+url.PathEscape(e.ID), "done", "replayed", "n", 1)
+}
+
+func (s *Server) pageReplayConfirm(w http.ResponseWriter, r *http.Request) {
+	f, err := eventFilter(r.URL.Query())
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	n, err := s.Events.CountReplayable(r.Context(), f)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "replay", "Replay events", map[string]any{"Filter": f, "Count": n,
+		"FilterQuery": queryString(filterPairs(f)...), "Fields": hiddenFields(filterPairs(f))})
+}
+
+// hiddenFields turns query pairs into the name/value pairs of a form.
+func hiddenFields(pairs []any) [][2]string {
+	var out [][2]string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if v := fmt.Sprint(pairs[i+1]); v != "" {
+			out = append(out, [2]string{fmt.Sprint(pairs[i]), v})
+		}
+	}
+	return out
+}
+
+func (s *Server) postReplayFilter(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the form could not be read: %v", err))
+		return
+	}
+	f, err := eventFilter(r.PostForm)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	n, err := s.Events.ReplayEvents(r.Context(), f)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.Logger.Info("replayed events from the admin pages", "count", n, "status", f.Status, "type", f.Type, "order", f.OrderID)
+	redirect(w, r, "/admin/events", append(filterPairs(f), "done", "replayed", "n", n)...)
+}
+
+func (s *Server) pageOrders(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := caisse.OrderFilter{Status: caisse.OrderStatus(q.Get("status")), Query: strings.TrimSpace(q.Get("q")),
+		Page: caisse.Page{Limit: pageSize, StartingAfter: q.Get("starting_after")}}
+	data := map[string]any{"Filter": f, "Statuses": caisse.OrderStatuses,
+		"Flags": []caisse.OrderStatus{caisse.FlagOversold, caisse.FlagPaymentMismatch}}
+	orders, more, err := s.Orders.FindOrders(r.Context(), f)
+	if caisse.ErrorCode(err) == caisse.EINVALID {
+		data["Problem"] = caisse.ErrorMessage(err)
+		s.render(w, r, http.StatusBadRequest, "orders", "Orders", data)
+		return
+	} else if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	data["Orders"] = orders
+	if more {
+		data["Next"] = queryString("status", f.Status, "q", f.Query, "starting_after", orders[len(orders)-1].ID)
+	}
+	s.render(w, r, http.StatusOK, "orders", "Orders", data)
+}
+
+func (s *Server) pageOrder(w http.ResponseWriter, r *http.Request) {
+	o, err := s.Orders.FindOrder(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	changes, err := s.changes(r, o)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "order", "Order "+o.ID, map[string]any{"O": o, "Changes": changes})
+}
+
+func (s *Server) pageProducts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	products, more, err := s.Products.FindProducts(r.Context(), caisse.Page{Limit: 200, StartingAfter: q.Get("starting_after")})
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	data := map[string]any{"Products": products}
+	if more {
+		data["Next"] = queryString("starting_after", products[len(products)-1].ID)
+	}
+	s.render(w, r, http.StatusOK, "products", "Products", data)
+}
+
+// postProduct changes a product's stock and price, with the API's rule: the
+// stock is the units on hand, never below those reserved by open checkouts.
+func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p, err := s.Products.FindProduct(r.Context(), id)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	var u caisse.ProductUpdate
+	if v := strings.TrimSpace(r.PostFormValue("stock")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the stock of %s must be a whole number of units, got %q", id, v))
+			return
+		}
+		u.Stock = &n
+	}
+	if v := strings.TrimSpace(r.PostFormValue("price")); v != "" {
+		n, err := caisse.ParseAmount(v, p.Currency)
+		if err != nil {
+			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the price of %s: %s", id, caisse.ErrorMessage(err)))
+			return
+		}
+		u.Price = &n
+	}
+	if _, err := s.Products.PutProduct(r.Context(), id, u); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	redirect(w, r, "/admin/products", "done", "saved", "product", id)
+}
+
+// maxCatalogue bounds the catalogue file the import takes.
+const maxCatalogue = 5 << 20
+
+// postImport previews a catalogue file's changes, or applies them once the
+// owner confirms the preview (which carries the file back, so what is
+// applied is what was previewed).
+func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxCatalogue+1<<20)
+	var data []byte
+	if encoded := r.PostFormValue("data"); encoded != "" {
+		var err error
+		if data, err = base64.StdEncoding.DecodeString(encoded); err != nil {
+			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the previewed file did not come back intact: choose it again"))
+			return
+		}
+	} else {
+		file, _, err := r.FormFile("file")
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the file is larger than %d MiB: split it", maxCatalogue>>20))
+				return
+			}
+			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "choose a catalogue file (CSV or JSON) to import"))
+			return
+		}
+		defer file.Close()
+		if data, err = io.ReadAll(io.LimitReader(file, maxCatalogue+1)); err != nil {
+			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the file could not be read: %v", err))
+			return
+		} else if len(data) > maxCatalogue {
+			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the file is larger than %d MiB: split it", maxCatalogue>>20))
+			return
+		}
+	}
+	rows, err := caisse.ParseCatalogue(data)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	setStock := r.PostFormValue("set_stock") != ""
+	apply := r.PostFormValue("apply") != ""
+	changes, err := caisse.ImportCatalogue(r.Context(), s.Products, rows, setStock, !apply)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if apply {
+		s.Logger.Info("imported a catalogue from the admin pages", "products", len(changes), "set_stock", setStock)
+		redirect(w, r, "/admin/products", "done", "imported", "n", len(changes))
+		return
+	}
+	s.render(w, r, http.StatusOK, "import", "Import preview", map[string]any{"Changes": changes, "SetStock": setStock,
+		"Data": base64.StdEncoding.EncodeToString(data)})
+}
+
+func (s *Server) pageDeliveries(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := caisse.DeliveryFilter{Status: caisse.DeliveryStatus(q.Get("status")), Channel: caisse.Channel(q.Get("channel")),
+		OrderID: strings.TrimSpace(q.Get("order")), Page: caisse.Page{Limit: pageSize, StartingAfter: q.Get("starting_after")}}
+	data := map[string]any{"Filter": f, "Statuses": caisse.DeliveryStatuses, "Channels": caisse.Channels}
+	deliveries, more, err := s.Deliveries.FindDeliveries(r.Context(), f)
+	if caisse.ErrorCode(err) == caisse.EINVALID {
+		data["Problem"] = caisse.ErrorMessage(err)
+		s.render(w, r, http.StatusBadRequest, "deliveries", "Deliveries", data)
+		return
+	} else if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	data["Deliveries"] = deliveries
+	data["Back"] = r.URL.RequestURI()
+	if more {
+		data["Next"] = queryString("status", f.Status, "channel", f.Channel, "order", f.OrderID,
+			"starting_after", deliveries[len(deliveries)-1].ID)
+	}
+	s.render(w, r, http.StatusOK, "deliveries", "Deliveries", data)
+}
+
+func (s *Server) postRetryDelivery(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.Deliveries.RetryDelivery(r.Context(), r.PathValue("id")); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	back, _, _ := strings.Cut(safeNext(r.PostFormValue("back")), "?")
+	redirect(w, r, back, "done", "retried", "n", 1)
+}
+
+func (s *Server) postRetryFailed(w http.ResponseWriter, r *http.Request) {
+	ids, err := s.Deliveries.RetryFailedDeliveries(r.Context())
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	redirect(w, r, "/admin/deliveries", "done", "retried", "n", len(ids))
+}
