@@ -14,6 +14,13 @@ type LinkedFact struct {
 	OrderID string
 }
 
+// FactService reads the facts caisse keeps, for the owner's pages.
+type FactService interface {
+	// FindFact returns the fact stored for a Stripe object (its state after
+	// every event about it so far) and the order it is linked to.
+	FindFact(ctx context.Context, id string) (*LinkedFact, error)
+}
+
 // OrderRecord is an order as stored, with the units it holds.
 type OrderRecord struct {
 	Order

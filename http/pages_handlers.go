@@ -164,6 +164,17 @@ func (s *Server) pageEvent(w http.ResponseWriter, r *http.Request) {
 	} else {
 		data["Payload"] = string(e.Payload)
 	}
+	if e.ObjectID != "" && s.Facts != nil {
+		f, err := s.Facts.FindFact(r.Context(), e.ObjectID)
+		if err != nil && caisse.ErrorCode(err) != caisse.ENOTFOUND {
+			s.pageError(w, r, err)
+			return
+		}
+		if f != nil {
+			b, _ := json.MarshalIndent(f.Fact, "", "  ")
+			data["Fact"], data["FactOrder"] = string(b), f.OrderID
+		}
+	}
 	if e.OrderID != "" {
 		o, err := s.Orders.FindOrder(r.Context(), e.OrderID)
 		if err != nil && caisse.ErrorCode(err) != caisse.ENOTFOUND {

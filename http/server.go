@@ -50,6 +50,8 @@ type Server struct {
 	// AdminToken guards /api/admin/* and the admin pages; empty turns them
 	// off (404).
 	AdminToken string
+	// Facts reads the facts caisse keeps about Stripe objects.
+	Facts caisse.FactService
 	// Dashboard reads the figures of the admin pages' first page.
 	Dashboard caisse.DashboardService
 	// Jobs, when set, is River's UI, served at /admin/jobs/ to signed-in

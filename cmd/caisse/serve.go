@@ -106,6 +106,7 @@ func (p *Program) Open(ctx context.Context) error {
 		Livemode:   p.Config.Livemode,
 		AdminToken: p.Config.AdminToken,
 		Dashboard:  db,
+		Facts:      db,
 		Jobs:       lazyJobsUI(db, p.Logger),
 		PublicURL:  p.Config.PublicURL,
 		Ready:      db.Ready,
@@ -208,6 +209,7 @@ type Store interface {
 	caisse.CheckoutService
 	caisse.DeliveryService
 	caisse.DashboardService
+	caisse.FactService
 	// Reconcile catches up on events Stripe never delivered.
 	Reconcile(ctx context.Context) (sqlstore.ReconcileReport, error)
 	// Core is the shared store, for its settings.
