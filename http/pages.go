@@ -377,16 +377,8 @@ func flash(q url.Values) string {
 
 // pageError shows an error as a page, with the status the API would answer.
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
-	code := caisse.ErrorCode(err)
-	status, ok := statuses[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	if code == caisse.EINTERNAL {
-		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "error", err.Error())
-	}
-	s.Metrics.Errors.WithLabelValues(code).Inc()
-	s.render(w, r, status, "error", "Error", map[string]any{"Status": status, "Message": caisse.ErrorMessage(err)})
+	status, _, msg := s.failure(r, err)
+	s.render(w, r, status, "error", "Error", map[string]any{"Status": status, "Message": msg})
 }
 
 // redirect answers a POST with the page to show next and its flash.

@@ -286,15 +286,7 @@ var statuses = map[string]int{
 // Error answers with an application error. Internal errors are logged with
 // their detail and answered with a generic message.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
-	code, msg := caisse.ErrorCode(err), caisse.ErrorMessage(err)
-	status, ok := statuses[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	if code == caisse.EINTERNAL {
-		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "error", err.Error())
-	}
-	s.Metrics.Errors.WithLabelValues(code).Inc()
+	status, code, msg := s.failure(r, err)
 	body := map[string]any{"code": code, "message": msg}
 	var e *caisse.Error
 	if errors.As(err, &e) {
@@ -306,6 +298,22 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	writeJSON(w, status, map[string]any{"error": body})
+}
+
+// failure is what an error answers: its HTTP status, code and message. It
+// logs an internal error's detail, which the answer leaves out, and counts
+// the error.
+func (s *Server) failure(r *http.Request, err error) (status int, code, msg string) {
+	code, msg = caisse.ErrorCode(err), caisse.ErrorMessage(err)
+	status, ok := statuses[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if code == caisse.EINTERNAL {
+		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	}
+	s.Metrics.Errors.WithLabelValues(code).Inc()
+	return status, code, msg
 }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {

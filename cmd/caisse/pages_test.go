@@ -442,6 +442,15 @@ func TestAdminPagesRender(t *testing.T) {
 				}
 			}
 		}
+		resp, err := c.Get(a.url + "/admin/orders/o1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") ||
+			resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("an order's page is served with CSP %q and X-Frame-Options %q", csp, resp.Header.Get("X-Frame-Options"))
+		}
 		for path, want := range map[string]int{
 			"/admin/orders/nope":               http.StatusNotFound,
 			"/admin/events/evt_nope":           http.StatusNotFound,
@@ -603,5 +612,11 @@ func TestAdminPagesImport(t *testing.T) {
 	}
 	if status, page := post(nil, "id,name\nx,X\nx,Y\n"); status != http.StatusBadRequest || !strings.Contains(page, "each id may appear once") {
 		t.Fatalf("a duplicate id answered %d:\n%s", status, page)
+	}
+	if status, page := post(nil, "id,name\n"+strings.Repeat("x,X\n", 2<<20)); status != http.StatusBadRequest || !strings.Contains(page, "larger than 5 MiB") {
+		t.Fatalf("an 8 MiB file answered %d:\n%.300s", status, page)
+	}
+	if status := a.admin(http.MethodGet, "/api/admin/products/x", nil, nil); status != http.StatusNotFound {
+		t.Fatalf("a refused file wrote a product (%d)", status)
 	}
 }

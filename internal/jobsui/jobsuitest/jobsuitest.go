@@ -3,8 +3,10 @@
 package jobsuitest
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -16,6 +18,57 @@ import (
 
 // Prefix is where the tests mount the UI, as the admin pages do.
 const Prefix = "/admin/jobs"
+
+// DB is a database of caisse with River's UI.
+type DB interface {
+	Open(ctx context.Context) error
+	Migrate(ctx context.Context) error
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Close() error
+	JobsUI(logger *slog.Logger, prefix string) (http.Handler, error)
+}
+
+// Lifecycle checks that db serves River's UI once open and started (Check),
+// and refuses to before it is open or once it is closed.
+func Lifecycle(t *testing.T, db DB) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.JobsUI(nil, Prefix); err == nil || !strings.Contains(err.Error(), "open the database first") {
+		t.Fatalf("JobsUI before Open: %v, want an error saying to open the database first", err)
+	}
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			db.Close()
+		}
+	})
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ui, err := db.JobsUI(nil, Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Check(t, ui)
+
+	if err := db.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closed = true
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.JobsUI(nil, Prefix); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("JobsUI after Close: %v, want an error saying the database is closed", err)
+	}
+}
 
 // Check mounts ui at Prefix, behind Go's cross-origin protection as the
 // admin pages put it, and checks that it serves River UI's index page and
