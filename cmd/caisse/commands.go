@@ -72,15 +72,54 @@ func (c *command) parse(args []string) ([]string, error) {
 	return positional, nil
 }
 
-// open opens the store and checks it is migrated.
+// openWait is how long a command waits for a `caisse serve` that is still
+// starting to create and migrate the database.
+const openWait = 15 * time.Second
+
+// open opens the store and checks it is migrated, waiting a little for a
+// `caisse serve` that is still starting to create and migrate it.
 func (c *command) open(ctx context.Context) error {
+	return c.openWaiting(ctx, openWait)
+}
+
+// openWaiting opens the store, trying again for at most wait while the
+// SQLite file does not exist yet or migrations are pending.
+func (c *command) openWaiting(ctx context.Context, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	said := false
+	for {
+		err := c.openOnce(ctx)
+		if err == nil || !errors.Is(err, errNotYet) || time.Now().After(deadline) {
+			return err
+		}
+		if !said {
+			fmt.Fprintf(c.m.Stderr, "waiting for the database %s to be created and migrated (by a starting `caisse serve`)…\n", redactURL(c.cfg.DatabaseURL))
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// errNotYet marks a database that a starting `caisse serve` may still create
+// or migrate.
+var errNotYet = errors.New("not yet")
+
+type notYet struct{ error }
+
+func (notYet) Is(target error) bool { return target == errNotYet }
+
+func (c *command) openOnce(ctx context.Context) error {
 	db, err := openDB(ctx, c.cfg, c.m.logger())
 	if err != nil {
 		return err
 	}
 	if path, ok := c.cfg.SQLitePath(); ok {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("no database at %s: run `caisse migrate` (or start `caisse serve`) first, or set CAISSE_DATABASE_URL", path)
+			return notYet{fmt.Errorf("no database at %s: run `caisse migrate` (or start `caisse serve`) first, or set CAISSE_DATABASE_URL", path)}
 		}
 	}
 	if err := db.Open(ctx); err != nil {
@@ -88,7 +127,11 @@ func (c *command) open(ctx context.Context) error {
 	}
 	if err := db.Ready(ctx); err != nil {
 		db.Close()
-		return fmt.Errorf("database %s is not ready: %w", redactURL(c.cfg.DatabaseURL), err)
+		err = fmt.Errorf("database %s is not ready: %w", redactURL(c.cfg.DatabaseURL), err)
+		if strings.Contains(err.Error(), "migrations are pending") {
+			return notYet{err}
+		}
+		return err
 	}
 	c.db = db
 	return nil
@@ -289,9 +332,9 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 			if o.ItemsError != "" {
 				fmt.Fprintf(w, "items error\t%s\n", o.ItemsError)
 			}
-			fmt.Fprintf(w, "\nTIMELINE\tEVENT\tTYPE\tFROM\tTO\n")
+			fmt.Fprintf(w, "\nTIMELINE\tEVENT\tTYPE\tFROM\tTO\tSTOCK\n")
 			for _, e := range o.Timeline {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.DateTime), e.EventID, e.Type, e.From, e.To)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.DateTime), e.EventID, e.Type, e.From, e.To, stockText(e.Stock))
 			}
 		})
 	}
@@ -431,6 +474,21 @@ func allPages[T any](find func(caisse.Page) ([]T, bool, error), id func(T) strin
 		}
 		p.StartingAfter = id(items[len(items)-1])
 	}
+}
+
+// stockText says what a timeline entry did to the stock, such as
+// "print-1 stock -1".
+func stockText(moves []caisse.StockMove) string {
+	var parts []string
+	for _, m := range moves {
+		if m.Sold != 0 {
+			parts = append(parts, fmt.Sprintf("%s stock %+d", m.ProductID, -m.Sold))
+		}
+		if m.Reserved != 0 {
+			parts = append(parts, fmt.Sprintf("%s reserved %+d", m.ProductID, m.Reserved))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func money(amount int64, currency string) string { return caisse.FormatAmount(amount, currency) }
