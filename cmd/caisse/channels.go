@@ -176,11 +176,8 @@ func fromAddress(from string) string {
 // notify sends one test message on each configured channel and says what
 // worked, and why not.
 func (m *Main) notify(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "test" {
-		fmt.Fprint(m.Stderr, "usage: caisse notify test [--json]\n\n"+
-			"Sends one test message on each channel that is set up (email, alert webhook, Sanity, the shop's\n"+
-			"webhooks) and prints what worked. Example: CAISSE_SMTP_URL=smtp://127.0.0.1:1025 CAISSE_MAIL_FROM='Shop <shop@example.com>' caisse notify test\n")
-		return errUsage
+	if ok, err := m.group("notify", args); ok {
+		return err
 	}
 	c := m.command("notify test")
 	if _, err := c.parse(args[1:]); err != nil {

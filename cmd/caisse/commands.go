@@ -18,13 +18,6 @@ import (
 // errUsage means the usage was already printed.
 var errUsage = errors.New("usage")
 
-func flagError(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return errUsage
-	}
-	return err
-}
-
 // userMessage is what a failed command prints: application errors as they
 // are, anything else with its context.
 func userMessage(err error) string {
@@ -37,6 +30,7 @@ func userMessage(err error) string {
 // command holds what most commands share: config, a --json flag, the store.
 type command struct {
 	m    *Main
+	name string
 	fs   *flag.FlagSet
 	json bool
 	cfg  Config
@@ -44,18 +38,36 @@ type command struct {
 }
 
 func (m *Main) command(name string) *command {
-	c := &command{m: m, fs: flag.NewFlagSet("caisse "+name, flag.ContinueOnError)}
+	c := &command{m: m, name: name, fs: flag.NewFlagSet("caisse "+name, flag.ContinueOnError)}
 	c.fs.SetOutput(m.Stderr)
+	// parse prints the help itself: on stdout for --help, on stderr after
+	// a mistaken flag.
+	c.fs.Usage = func() {}
 	c.fs.BoolVar(&c.json, "json", false, "print JSON")
 	return c
+}
+
+// parseFlags reads flags, printing the command's help for --help (then
+// errHelp) or after a flag it does not know (then errUsage).
+func (c *command) parseFlags(args []string) error {
+	err := c.fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		c.printHelp(c.m.Stdout, c.name)
+		return errHelp
+	} else if err != nil {
+		fmt.Fprintln(c.m.Stderr)
+		c.printHelp(c.m.Stderr, c.name)
+		return errUsage
+	}
+	return nil
 }
 
 // parse reads flags (anywhere among args) and the configuration.
 func (c *command) parse(args []string) ([]string, error) {
 	var positional []string
 	for {
-		if err := c.fs.Parse(args); err != nil {
-			return nil, flagError(err)
+		if err := c.parseFlags(args); err != nil {
+			return nil, err
 		}
 		args = c.fs.Args()
 		if len(args) == 0 {
@@ -198,8 +210,8 @@ func (m *Main) migrate(ctx context.Context, args []string) error {
 
 func (m *Main) version(args []string) error {
 	c := m.command("version")
-	if err := c.fs.Parse(args); err != nil {
-		return flagError(err)
+	if err := c.parseFlags(args); err != nil {
+		return err
 	}
 	return c.print(map[string]string{"version": Version}, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "caisse %s\n", Version)
@@ -207,9 +219,8 @@ func (m *Main) version(args []string) error {
 }
 
 func (m *Main) products(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(m.Stderr, "usage: caisse products import FILE | list [--json]\n")
-		return errUsage
+	if ok, err := m.group("products", args); ok {
+		return err
 	}
 	c := m.command("products " + args[0])
 	setStock := c.fs.Bool("set-stock", false, "import: also set the stock of products that exist already (a restock: units sold stay sold, the file's stock becomes the units on hand)")
@@ -269,13 +280,15 @@ func readProducts(path string) ([]caisse.CatalogueRow, error) {
 }
 
 func (m *Main) orders(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(m.Stderr, "usage: caisse orders list [--status S] | show ID [--json]\n")
-		return errUsage
+	if ok, err := m.group("orders", args); ok {
+		return err
 	}
 	c := m.command("orders " + args[0])
 	status := c.fs.String("status", "", "only orders in this status, or flagged oversold or payment_mismatch")
-	limit := c.fs.Int("limit", 100, "most orders to list")
+	var page listFlags
+	if args[0] == "list" {
+		page = c.listFlags("orders")
+	}
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
 		return err
@@ -283,7 +296,9 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 	defer c.close()
 	switch args[0] {
 	case "list":
-		orders, _, err := c.db.FindOrders(ctx, caisse.OrderFilter{Status: caisse.OrderStatus(*status), Page: caisse.Page{Limit: *limit}})
+		orders, err := listPage(c, page, "orders", func(p caisse.Page) ([]*caisse.Order, bool, error) {
+			return c.db.FindOrders(ctx, caisse.OrderFilter{Status: caisse.OrderStatus(*status), Page: p})
+		}, func(o *caisse.Order) string { return o.ID })
 		if err != nil {
 			return err
 		}
@@ -366,14 +381,16 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 }
 
 func (m *Main) events(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(m.Stderr, "usage: caisse events list [--status S] [--type T] | show ID | replay ID|--failed [--json]\n")
-		return errUsage
+	if ok, err := m.group("events", args); ok {
+		return err
 	}
 	c := m.command("events " + args[0])
 	status := c.fs.String("status", "", "only events in this status (pending, processed, ignored, failed)")
 	typ := c.fs.String("type", "", "only events of this type")
-	limit := c.fs.Int("limit", 100, "most events to list")
+	var page listFlags
+	if args[0] == "list" {
+		page = c.listFlags("events")
+	}
 	failed := c.fs.Bool("failed", false, "replay every failed event")
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
@@ -382,7 +399,9 @@ func (m *Main) events(ctx context.Context, args []string) error {
 	defer c.close()
 	switch args[0] {
 	case "list":
-		events, _, err := c.db.FindEvents(ctx, caisse.EventFilter{Status: caisse.EventStatus(*status), Type: *typ, Page: caisse.Page{Limit: *limit}})
+		events, err := listPage(c, page, "events", func(p caisse.Page) ([]*caisse.Event, bool, error) {
+			return c.db.FindEvents(ctx, caisse.EventFilter{Status: caisse.EventStatus(*status), Type: *typ, Page: p})
+		}, func(e *caisse.Event) string { return e.ID })
 		if err != nil {
 			return err
 		}

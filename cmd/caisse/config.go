@@ -458,7 +458,7 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 	}
 	if fs != nil {
 		if err := fs.Parse(args); err != nil {
-			return Config{}, nil, err
+			return Config{}, nil, flagParseError{err}
 		}
 		args = fs.Args()
 	}
@@ -500,3 +500,9 @@ func (c Config) SQLitePath() (string, bool) {
 	path, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:")
 	return strings.TrimPrefix(path, "//"), ok
 }
+
+// flagParseError is a command line the flags could not read (the flag
+// package has said why), as opposed to a setting that is wrong.
+type flagParseError struct{ error }
+
+func (e flagParseError) Unwrap() error { return e.error }

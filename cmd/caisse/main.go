@@ -109,6 +109,9 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		if err == errUsage {
 			return 2
 		}
+		if err == errHelp {
+			return 0
+		}
 		fmt.Fprintf(m.Stderr, "caisse: %s\n", userMessage(err))
 		return 1
 	}

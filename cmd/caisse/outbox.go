@@ -11,15 +11,17 @@ import (
 
 // outbox lists the deliveries and sends failed ones again.
 func (m *Main) outbox(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(m.Stderr, "usage: caisse outbox list [--status S] [--channel C] [--order ID] | retry ID|--failed [--json]\n")
-		return errUsage
+	if ok, err := m.group("outbox", args); ok {
+		return err
 	}
 	c := m.command("outbox " + args[0])
 	status := c.fs.String("status", "", "only deliveries in this status (pending, delivered, failed, skipped)")
 	channel := c.fs.String("channel", "", "only deliveries on this channel (email, alert, sanity, webhook, stripe)")
 	order := c.fs.String("order", "", "only deliveries about this order")
-	limit := c.fs.Int("limit", 100, "most deliveries to list")
+	var page listFlags
+	if args[0] == "list" {
+		page = c.listFlags("deliveries")
+	}
 	failed := c.fs.Bool("failed", false, "retry every failed delivery")
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
@@ -28,9 +30,10 @@ func (m *Main) outbox(ctx context.Context, args []string) error {
 	defer c.close()
 	switch args[0] {
 	case "list":
-		f := caisse.DeliveryFilter{Status: caisse.DeliveryStatus(*status), Channel: caisse.Channel(*channel), OrderID: *order,
-			Page: caisse.Page{Limit: *limit}}
-		deliveries, more, err := c.db.FindDeliveries(ctx, f)
+		deliveries, err := listPage(c, page, "deliveries", func(p caisse.Page) ([]*caisse.Delivery, bool, error) {
+			return c.db.FindDeliveries(ctx, caisse.DeliveryFilter{Status: caisse.DeliveryStatus(*status), Channel: caisse.Channel(*channel),
+				OrderID: *order, Page: p})
+		}, func(d *caisse.Delivery) string { return d.ID })
 		if err != nil {
 			return err
 		}
@@ -39,9 +42,6 @@ func (m *Main) outbox(ctx context.Context, args []string) error {
 			for _, d := range deliveries {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Channel, d.Topic, d.Recipient, d.OrderID, d.Status,
 					d.Attempts, d.CreatedAt.Format(time.DateTime), d.LastError)
-			}
-			if more {
-				fmt.Fprintf(w, "(more: raise --limit, up to 1000)\n")
 			}
 		})
 	case "retry":

@@ -69,9 +69,9 @@ func TestReadmeTryIt(t *testing.T) {
 			}
 			return nil
 		},
-		"print-1: stock 0":                        stockIs("print-1", "0"),
+		"print-1: stock 0": stockIs("print-1", "0"),
 		"o1: paid → refunded · print-1 stock 0 → 1": contains("o1: paid → refunded · print-1 stock 0 → 1"),
-		"print-1: stock 1 again":                  stockIs("print-1", "1"),
+		"print-1: stock 1 again":                    stockIs("print-1", "1"),
 		`the order as JSON: "status":"refunded"`: func(out string) error {
 			var o struct{ ID, Status string }
 			if err := json.Unmarshal([]byte(out), &o); err != nil || o.ID != "o1" || o.Status != "refunded" {

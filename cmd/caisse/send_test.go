@@ -30,6 +30,9 @@ func TestSendSaysWhatHappened(t *testing.T) {
 		Changes    []struct{ From, To string }
 	}
 	out, err = a.cli("send", "--example", "charge.refunded", "--order", "o1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := json.Unmarshal([]byte(out), &sent); err != nil || sent.Processing != caisse.EventProcessed ||
 		len(sent.Changes) != 1 || sent.Changes[0].To != "refunded" {
 		t.Fatalf("send --json: %v %+v\n%s", err, sent, out)
@@ -41,7 +44,7 @@ func TestSendSaysWhatHappened(t *testing.T) {
 	}
 
 	for args, want := range map[string]string{
-		"--example charge.dispute.created --dispute-status banana": "use one of warning_needs_response",
+		"--example charge.dispute.created --dispute-status banana":  "use one of warning_needs_response",
 		"--example checkout.session.completed --dispute-status won": "only applies to charge.dispute",
 		"--example checkout.session.completed --amount -5":          "from 0 to",
 		"--example checkout.session.completed --quantity 0":         "--quantity must be between 1",

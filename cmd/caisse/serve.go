@@ -177,11 +177,21 @@ func (p *Program) Close() error {
 }
 
 func (m *Main) serve(ctx context.Context, args []string) error {
+	c := m.command("serve")
 	fs := flag.NewFlagSet("caisse serve", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {}
+	c.fs = fs
 	cfg, _, err := LoadConfig(m.Getenv, fs, args)
-	if err != nil {
-		return flagError(err)
+	if errors.Is(err, flag.ErrHelp) {
+		c.printHelp(m.Stdout, "serve")
+		return errHelp
+	} else if errors.As(err, new(flagParseError)) {
+		fmt.Fprintln(m.Stderr)
+		c.printHelp(m.Stderr, "serve")
+		return errUsage
+	} else if err != nil {
+		return err
 	}
 	p := &Program{Config: cfg, Logger: m.logger()}
 	if err := p.Open(ctx); err != nil {

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/caisse/caisse"
+)
+
+// errHelp ends a command that printed its help: exit status 0.
+var errHelp = errors.New("help printed")
+
+// help is what `caisse COMMAND --help` prints beside the flags.
+type help struct {
+	usage, about string
+	examples     []string
+}
+
+// helps holds the help of every command, by name ("orders list").
+var helps = map[string]help{
+	"serve": {"caisse serve [flags]",
+		"Runs caisse: receives Stripe's webhooks, applies them, sends the notifications, and serves the admin API and pages.",
+		[]string{"STRIPE_WEBHOOK_SECRET=whsec_… caisse serve", "caisse serve --addr 0.0.0.0:8080 --database-url postgres://caisse@db/caisse"}},
+	"migrate": {"caisse migrate", "Brings the database's schema up to date (serve does it too when it starts).",
+		[]string{"CAISSE_DATABASE_URL=postgres://caisse@db/caisse caisse migrate"}},
+	"products import": {"caisse products import [--set-stock] [--dry-run] FILE",
+		"Creates or updates products from a catalogue file, a CSV or a JSON array (see the README's \"Catalogue files\"), and prints what changed. Products that exist keep their stock unless --set-stock.",
+		[]string{"caisse products import catalogue.csv", "caisse products import --dry-run catalogue.csv", "caisse products import --set-stock restock.csv"}},
+	"products list": {"caisse products list", "Lists every product: price, stock, units reserved by open checkouts, units available.",
+		[]string{"caisse products list", "caisse products list --json"}},
+	"orders list": {"caisse orders list [--status S] [--limit N] [--starting-after ID | --all]",
+		"Lists orders, newest first. --status takes a status (" + joinStatuses(caisse.OrderStatuses) + ") or a flag (oversold, payment_mismatch).",
+		[]string{"caisse orders list --status paid", "caisse orders list --status oversold --all"}},
+	"orders show": {"caisse orders show ID", "Shows an order: items, amounts, dispute, flags, and its timeline (each status change, the event that made it, the stock it moved).",
+		[]string{"caisse orders show o1"}},
+	"events list": {"caisse events list [--status S] [--type T] [--limit N] [--starting-after ID | --all]",
+		"Lists the Stripe events caisse received, newest first, with their attempts and last error. --status takes pending, processed, ignored or failed (dead letters).",
+		[]string{"caisse events list --status failed", "caisse events list --type charge.refunded --limit 20"}},
+	"events show": {"caisse events show ID", "Shows an event: status, attempts, last error, and its payload as received.",
+		[]string{"caisse events show evt_1Q…"}},
+	"events replay": {"caisse events replay ID | --failed",
+		"Puts an event (or, with --failed, every dead letter) back into processing; the running caisse applies it again. Applying is idempotent: an event already applied changes nothing.",
+		[]string{"caisse events replay evt_1Q…", "caisse events replay --failed"}},
+	"outbox list": {"caisse outbox list [--status S] [--channel C] [--order ID] [--limit N] [--starting-after ID | --all]",
+		"Lists the deliveries: emails, alerts, Sanity updates, the shop's webhooks and requests to Stripe, and what became of each. --status takes pending, delivered, failed or skipped; --channel email, alert, sanity, webhook or stripe.",
+		[]string{"caisse outbox list --status failed", "caisse outbox list --order o1"}},
+	"outbox retry": {"caisse outbox retry ID | --failed", "Sends a failed or skipped delivery (or, with --failed, every failed one) again.",
+		[]string{"caisse outbox retry dlv_…", "caisse outbox retry --failed"}},
+	"notify test": {"caisse notify test", "Sends one test message on each notification channel that is set up, and prints what worked and why not.",
+		[]string{"CAISSE_SMTP_URL=smtp://127.0.0.1:1025 CAISSE_MAIL_FROM='Shop <shop@example.com>' caisse notify test"}},
+	"reconcile": {"caisse reconcile", "Asks Stripe for the events of the last 30 days and stores those caisse never received (needs STRIPE_SECRET_KEY). serve does it every CAISSE_RECONCILE_EVERY.",
+		[]string{"STRIPE_SECRET_KEY=sk_test_… caisse reconcile"}},
+	"send": {"caisse send FILE | --example TYPE [flags]",
+		"Signs an event with STRIPE_WEBHOOK_SECRET, posts it to a running caisse, waits until caisse has processed it, and says what it did. Example types: " + strings.Join(caisse.HandledTypes, ", ") + ".",
+		[]string{"caisse send --example checkout.session.completed --order o1 --product print-1 --amount 90000",
+			"caisse send --example charge.dispute.created --order o1 --dispute-status needs_response", "caisse send event.json --no-wait"}},
+	"version": {"caisse version", "Prints caisse's version.", []string{"caisse version --json"}},
+}
+
+// groups are the commands that take a subcommand, with each one's summary.
+var groups = map[string][][2]string{
+	"products": {{"import", "create or update products from a CSV or JSON catalogue"}, {"list", "list the products and their stock"}},
+	"orders":   {{"list", "list orders, by status or flag"}, {"show", "an order and its timeline"}},
+	"events":   {{"list", "list the events received"}, {"show", "an event and its payload"}, {"replay", "process an event, or every dead letter, again"}},
+	"outbox":   {{"list", "list the deliveries and what became of them"}, {"retry", "send a delivery, or every failed one, again"}},
+	"notify":   {{"test", "send a test message on each channel that is set up"}},
+}
+
+func joinStatuses(statuses []caisse.OrderStatus) string {
+	out := make([]string, len(statuses))
+	for i, s := range statuses {
+		out[i] = string(s)
+	}
+	return strings.Join(out, ", ")
+}
+
+// printHelp writes a command's help and its flags.
+func (c *command) printHelp(w io.Writer, name string) {
+	h, ok := helps[name]
+	if !ok {
+		h.usage = "caisse " + name
+	}
+	fmt.Fprintf(w, "usage: %s\n", h.usage)
+	if h.about != "" {
+		fmt.Fprintf(w, "\n%s\n", h.about)
+	}
+	fmt.Fprintf(w, "\nflags:\n")
+	c.fs.SetOutput(w)
+	c.fs.PrintDefaults()
+	c.fs.SetOutput(c.m.Stderr)
+	if len(h.examples) > 0 {
+		fmt.Fprintf(w, "\nexamples:\n")
+		for _, e := range h.examples {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+}
+
+// group handles `caisse GROUP` without a known subcommand: its help with
+// --help or help (exit 0), or the list of subcommands and exit 2. It
+// reports whether it answered.
+func (m *Main) group(name string, args []string) (bool, error) {
+	subs := groups[name]
+	if len(args) > 0 {
+		for _, s := range subs {
+			if args[0] == s[0] {
+				return false, nil
+			}
+		}
+	}
+	w, err := m.Stderr, errUsage
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
+		w, err = m.Stdout, errHelp
+	} else if len(args) > 0 {
+		fmt.Fprintf(w, "caisse %s: unknown command %q\n\n", name, args[0])
+	}
+	fmt.Fprintf(w, "usage: caisse %s COMMAND [flags]\n\ncommands:\n", name)
+	for _, s := range subs {
+		fmt.Fprintf(w, "  %-8s %s\n", s[0], s[1])
+	}
+	fmt.Fprintf(w, "\n'caisse %s COMMAND --help' shows a command's flags and examples.\n", name)
+	return true, err
+}
+
+// listFlags are the paging flags of a list command.
+type listFlags struct {
+	limit *int
+	after *string
+	all   *bool
+}
+
+func (c *command) listFlags(what string) listFlags {
+	return listFlags{
+		limit: c.fs.Int("limit", 100, "most "+what+" to list (1 to 1000)"),
+		after: c.fs.String("starting-after", "", "list the "+what+" after this id (the last of the previous page)"),
+		all:   c.fs.Bool("all", false, "list every one, page after page"),
+	}
+}
+
+// moreCounted is how far listPage counts what a page leaves out.
+const moreCounted = 10_000
+
+// listPage returns the page the flags ask for (every page with --all) and,
+// when more follow, writes how many to stderr and how to see them, so
+// --json output stays a plain list.
+func listPage[T any](c *command, f listFlags, what string, find func(caisse.Page) ([]T, bool, error), id func(T) string) ([]T, error) {
+	if *f.all {
+		var all []T
+		p := caisse.Page{Limit: 1000, StartingAfter: *f.after}
+		for {
+			items, more, err := find(p)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, items...)
+			if !more || len(items) == 0 {
+				return all, nil
+			}
+			p.StartingAfter = id(items[len(items)-1])
+		}
+	}
+	items, more, err := find(caisse.Page{Limit: *f.limit, StartingAfter: *f.after})
+	if err != nil || !more || len(items) == 0 {
+		return items, err
+	}
+	last := id(items[len(items)-1])
+	n, p := 0, caisse.Page{Limit: 1000, StartingAfter: last}
+	for more && n < moreCounted {
+		var rest []T
+		if rest, more, err = find(p); err != nil {
+			return nil, err
+		}
+		n += len(rest)
+		if len(rest) > 0 {
+			p.StartingAfter = id(rest[len(rest)-1])
+		}
+	}
+	count := fmt.Sprint(n)
+	if more {
+		count = fmt.Sprintf("more than %d", n)
+	}
+	fmt.Fprintf(c.m.Stderr, "%s more %s — use --starting-after %s for the next page, or --all\n", count, what, last)
+	return items, nil
+}
