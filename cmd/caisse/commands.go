@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/sqlstore"
 )
 
 // errUsage means the usage was already printed.
@@ -370,7 +371,16 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.close()
+	show, done := c.progress()
+	if show != nil {
+		c.db.Core().ReconcileProgress = func(r sqlstore.ReconcileReport) {
+			show(fmt.Sprintf("%d events listed by Stripe since %s, %d new", r.Found, r.Since.Format(time.DateTime), r.Stored))
+		}
+	}
 	rep, err := c.db.Reconcile(ctx)
+	if done != nil {
+		done()
+	}
 	// The events stored before an error are kept and counted.
 	if perr := c.print(rep, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "found %d events since %s, stored %d new\n", rep.Found, rep.Since.Format(time.RFC3339), rep.Stored)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/caisse/caisse"
@@ -183,4 +184,24 @@ func listPage[T any](c *command, f listFlags, what string, find func(caisse.Page
 	}
 	fmt.Fprintf(c.m.Stderr, "%s more %s — use --starting-after %s for the next page, or --all\n", count, what, last)
 	return items, nil
+}
+
+// progress returns a func that shows how a long command goes, on one line
+// of a terminal that it rewrites, and one that ends that line; nil for
+// both when stderr is not a terminal (a script or a log has no use for it).
+func (c *command) progress() (show func(string), done func()) {
+	f, ok := c.m.Stderr.(*os.File)
+	if !ok || c.json {
+		return nil, nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil, nil
+	}
+	shown := false
+	return func(line string) { shown = true; fmt.Fprintf(f, "\r\033[K%s", line) },
+		func() {
+			if shown {
+				fmt.Fprintln(f)
+			}
+		}
 }

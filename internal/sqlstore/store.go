@@ -134,6 +134,9 @@ type Store struct {
 	// ReconcileEvery is how often Stripe's events API is read for events
 	// that never arrived (0: never; needs Stripe).
 	ReconcileEvery time.Duration
+	// ReconcileProgress, when set, is told how catching up goes, every 100
+	// events Stripe lists (the command line shows it on a terminal).
+	ReconcileProgress func(ReconcileReport)
 
 	// Statements counts the SQL statements caisse runs (transactions'
 	// BEGIN and COMMIT included), for the metrics.

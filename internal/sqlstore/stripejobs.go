@@ -338,6 +338,9 @@ func (s *Store) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			s.Logger.Info("event caught up: it was never delivered", "event_id", id, "type", e.Type, "outcome", "stored")
 		}
 		newest = max(newest, created)
+		if s.ReconcileProgress != nil && rep.Found%100 == 0 {
+			s.ReconcileProgress(rep)
+		}
 		return nil
 	})
 	if err != nil {
