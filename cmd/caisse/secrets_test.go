@@ -40,8 +40,8 @@ func TestHelpShowsNoSecret(t *testing.T) {
 	}
 	for _, args := range [][]string{{"serve", "--help"}, {"serve", "-h"}, {"serve", "--port", "9000"}} {
 		code, out := run(env, args...)
-		if code == 0 {
-			t.Errorf("caisse %s: exit 0, want the usage and an error", strings.Join(args, " "))
+		if mistaken := args[1] == "--port"; mistaken != (code != 0) || !strings.Contains(out, "usage: caisse serve") {
+			t.Errorf("caisse %s: exit %d, want the usage and an exit status of 0 for help, 2 for a mistaken flag", strings.Join(args, " "), code)
 		}
 		for _, s := range secrets {
 			if strings.Contains(out, s) {
@@ -127,7 +127,7 @@ func TestDatabasePasswordIsNeverShown(t *testing.T) {
 		env := map[string]string{"CAISSE_DATABASE_URL": dbURL, "STRIPE_WEBHOOK_SECRET": testSecret, "CAISSE_ADDR": "127.0.0.1:0"}
 		for _, args := range [][]string{{"migrate"}, {"orders", "list"}, {"serve", "--help"}} {
 			code, out := run(env, args...)
-			if code == 0 {
+			if code == 0 && args[0] != "serve" {
 				t.Errorf("caisse %s on %s: exit 0", strings.Join(args, " "), dbURL)
 			}
 			check("caisse "+strings.Join(args, " "), out)
