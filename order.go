@@ -512,7 +512,7 @@ type StatusFacts struct {
 	AwaitingPayment bool  // session completed with payment_status unpaid
 }
 
-// DeriveStatus applies DESIGN.md's precedence table: the first match wins.
+// DeriveStatus applies the precedence table of docs/domain.md: the first match wins.
 func DeriveStatus(f StatusFacts) OrderStatus {
 	switch {
 	case f.DisputeOpen:

@@ -17,7 +17,7 @@ func TestDeriveStatus(t *testing.T) {
 		in   StatusFacts
 		want OrderStatus
 	}{
-		// One row per row of DESIGN.md's status table.
+		// One row per row of the status table in docs/domain.md.
 		{"disputed: a dispute is open", StatusFacts{DisputeOpen: true, Paid: true, AmountPaid: 1000}, StatusDisputed},
 		{"dispute_lost: a dispute was lost", StatusFacts{DisputeLost: true, Paid: true, AmountPaid: 1000}, StatusDisputeLost},
 		{"refunded: 0 < paid <= refunded", StatusFacts{Paid: true, AmountPaid: 1000, AmountRefunded: 1000}, StatusRefunded},

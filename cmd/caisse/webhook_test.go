@@ -173,7 +173,7 @@ func TestUnknownTypeIsIgnored(t *testing.T) {
 	})
 }
 
-// Every rejection of DESIGN.md: its status code, a log line that says why,
+// Every webhook rejection of docs/interface.md: its status code, a log line that says why,
 // and nothing stored.
 func TestRejections(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
