@@ -21,7 +21,7 @@ func TestCLI(t *testing.T) {
 		jsonFile := filepath.Join(dir, "products.json")
 		csvFile := filepath.Join(dir, "products.csv")
 		os.WriteFile(jsonFile, []byte(`[{"id":"tee-m","name":"Tee M","price":2500,"currency":"EUR","stock":5}]`), 0o600)
-		os.WriteFile(csvFile, []byte("id,name,price,currency,stock\nprint-1,Print one,90000,eur,1\n"), 0o600)
+		os.WriteFile(csvFile, []byte("id,name,price,currency,stock\nprint-1,Print one,900.00,eur,1\n"), 0o600)
 
 		mustRun := func(args ...string) string {
 			t.Helper()

@@ -225,6 +225,8 @@ func (m *Main) products(ctx context.Context, args []string) error {
 	}
 	c := m.command("products " + args[0])
 	setStock := c.fs.Bool("set-stock", false, "import: also set the stock of products that exist already (a restock: units sold stay sold, the file's stock becomes the units on hand)")
+	dryRun := c.fs.Bool("dry-run", false, "import: only show what would change; write nothing")
+	force := c.fs.Bool("force", false, "import: apply even prices 100 times off the current ones (a file in the wrong unit, most often)")
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
 		return err
@@ -245,23 +247,58 @@ func (m *Main) products(ctx context.Context, args []string) error {
 		})
 	case "import":
 		if len(pos) != 1 {
-			return fmt.Errorf("usage: caisse products import [--set-stock] FILE (a JSON array or a CSV with a header id,name,price,currency,stock)")
+			return fmt.Errorf("usage: caisse products import [--set-stock] [--dry-run] [--json] FILE\n" +
+				"  FILE is a CSV (\",\" or \";\" separated, UTF-8) whose first line names the columns, such as\n" +
+				"    id;name;price;currency;stock\n    print-1;Print #1;900,00;eur;1\n" +
+				"  (price in the currency's units; unit_amount instead for the smallest unit, 90000), or a JSON list:\n" +
+				"    [{\"id\":\"print-1\",\"name\":\"Print #1\",\"price\":90000,\"currency\":\"eur\",\"stock\":1}]\n" +
+				"  (a JSON number price is in the smallest unit, a string \"900.00\" in the currency's units).\n" +
+				"  Columns: id, name, price, unit_amount, currency, stock, sanity_id (the README's \"Catalogue files\" says more)")
 		}
 		rows, err := readProducts(pos[0])
 		if err != nil {
 			return err
 		}
-		changes, err := caisse.ImportCatalogue(ctx, c.db, rows, *setStock, false)
+		inFile := func(err error) error { return inFile(pos[0], err) }
+		// The preview checks every row and writes nothing; then the import.
+		changes, err := caisse.ImportCatalogue(ctx, c.db, rows, *setStock, true)
 		if err != nil {
-			return err
+			return inFile(err)
 		}
-		return c.print(changes, func(w *tabwriter.Writer) {
+		table := func(w *tabwriter.Writer) {
 			fmt.Fprintln(w, "ID\tCHANGE")
 			for _, ch := range changes {
 				fmt.Fprintf(w, "%s\t%s\n", ch.ID, ch.Change)
 			}
-			fmt.Fprintf(w, "imported %d products\n", len(changes))
-		})
+		}
+		if !c.json {
+			if err := c.print(nil, table); err != nil {
+				return err
+			}
+		}
+		if suspect := countWarnings(changes); suspect > 0 && !*dryRun && !*force {
+			return fmt.Errorf("%s: nothing imported: %d price(s) are 100 times off the current price (see above), the sign of a file in the wrong unit; "+
+				"check the file, or import it as it is with --force", pos[0], suspect)
+		}
+		if !*dryRun {
+			if changes, err = caisse.ImportCatalogue(ctx, c.db, rows, *setStock, false); err != nil {
+				return inFile(err)
+			}
+		}
+		if c.json {
+			return c.print(changes, nil)
+		}
+		count := map[string]int{}
+		for _, ch := range changes {
+			count[ch.Action]++
+		}
+		summary := fmt.Sprintf("%d new, %d updated, %d unchanged", count["new"], count["update"], count["unchanged"])
+		if *dryRun {
+			fmt.Fprintf(c.m.Stdout, "dry run, nothing written: %s; without --dry-run, caisse imports them\n", summary)
+		} else {
+			fmt.Fprintf(c.m.Stdout, "imported %d products: %s\n", len(changes), summary)
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown products command %q: use import or list", args[0])
 }
@@ -275,9 +312,33 @@ func readProducts(path string) ([]caisse.CatalogueRow, error) {
 	}
 	rows, err := caisse.ParseCatalogue(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s", path, caisse.ErrorMessage(err))
+		return nil, inFile(path, err)
 	}
 	return rows, nil
+}
+
+// inFile names the catalogue file in an error about its content: one
+// problem on the line of the file's name, several below it.
+func inFile(path string, err error) error {
+	if caisse.ErrorCode(err) != caisse.EINVALID {
+		return err
+	}
+	msg, sep := caisse.ErrorMessage(err), " "
+	if strings.Contains(msg, "\n") {
+		msg, sep = strings.ReplaceAll(msg, "\n", "\n  "), "\n  "
+	}
+	return caisse.Errorf(caisse.EINVALID, "%s:%s%s", path, sep, msg)
+}
+
+// countWarnings counts the changes of an import that look like a mistake.
+func countWarnings(changes []caisse.ImportChange) int {
+	n := 0
+	for _, ch := range changes {
+		if ch.Warning != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func (m *Main) orders(ctx context.Context, args []string) error {

@@ -589,7 +589,7 @@ func TestAdminPagesImport(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	csv := "id,name,price,currency,stock\ntee,Tee,2500,eur,5\nprint-2,Print #2,90000,eur,1\n"
+	csv := "id,name,price,currency,stock\ntee,Tee,25.00,eur,5\nprint-2,Print #2,900.00,eur,1\n"
 	status, page := post(nil, csv)
 	if status != http.StatusOK || !strings.Contains(page, "new: Print #2, price 900.00 EUR, stock 1") ||
 		!strings.Contains(page, "stock kept at 0 (the file says 5") {

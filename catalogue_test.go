@@ -1,0 +1,303 @@
+package caisse
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A catalogue row as the tests compare it.
+type rowWant struct {
+	where, id string
+	price     any // int64, the PriceText string, or nil
+	currency  any // string or nil
+	stock     any // int64 or nil
+}
+
+func rowGot(r CatalogueRow) rowWant {
+	w := rowWant{where: r.Where, id: r.ID}
+	switch {
+	case r.Price != nil:
+		w.price = *r.Price
+	case r.PriceText != "":
+		w.price = r.PriceText
+	}
+	if r.Currency != nil {
+		w.currency = *r.Currency
+	}
+	if r.Stock != nil {
+		w.stock = *r.Stock
+	}
+	return w
+}
+
+// Catalogue files as spreadsheets and people write them are read; what is
+// wrong is refused with the line and how to fix it.
+func TestParseCatalogue(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		want       []rowWant
+		err        []string // what the error says, every part of it
+	}{
+		{name: "plain CSV", file: "id,name,price,currency,stock\nprint-1,Print #1,900.00,eur,1\n",
+			want: []rowWant{{"line 2", "print-1", int64(90000), "eur", int64(1)}}},
+		{name: "Excel in France: BOM, semicolons, CRLF, decimal comma, blank trailing lines",
+			file: "\ufeffid;name;price;currency;stock\r\nprint-1;Print #1;15,00;EUR;1\r\ntee;Tee, large;25,5;eur;12\r\n;;;;\r\n\r\n\r\n",
+			want: []rowWant{{"line 2", "print-1", int64(1500), "eur", int64(1)}, {"line 3", "tee", int64(2550), "eur", int64(12)}}},
+		{name: "whole units, spaces around the cells", file: "id, name, price, currency, stock\nx, X, 15 , eur, 2\n",
+			want: []rowWant{{"line 2", "x", int64(1500), "eur", int64(2)}}},
+		{name: "a price as a spreadsheet shows it", file: "id;price;currency\nx;1 234,50 €;eur\ny;EUR 15.00;eur\n",
+			want: []rowWant{{"line 2", "x", int64(123450), "eur", nil}, {"line 3", "y", int64(1500), "eur", nil}}},
+		{name: "JPY and KWD", file: "id,price,currency\nj,5000,jpy\nk,1.234,kwd\n",
+			want: []rowWant{{"line 2", "j", int64(5000), "jpy", nil}, {"line 3", "k", int64(1234), "kwd", nil}}},
+		{name: "unit_amount is the smallest unit", file: "id,unit_amount,currency\nx,1500,eur\nj,5000,jpy\n",
+			want: []rowWant{{"line 2", "x", int64(1500), "eur", nil}, {"line 3", "j", int64(5000), "jpy", nil}}},
+		{name: "both columns, one per row", file: "id,price,unit_amount,currency\nx,15.00,,eur\ny,,1500,eur\n",
+			want: []rowWant{{"line 2", "x", int64(1500), "eur", nil}, {"line 3", "y", int64(1500), "eur", nil}}},
+		{name: "a price without a currency waits for the product's", file: "id,price\nx,15.00\n",
+			want: []rowWant{{"line 2", "x", "15.00", nil, nil}}},
+		{name: "empty cells keep the product's values", file: "id,name,price,currency,stock\nx,,,,\n",
+			want: []rowWant{{"line 2", "x", nil, nil, nil}}},
+		{name: "JSON: a number price is the smallest unit, a string one the currency's units",
+			file: "\ufeff[\n  {\"id\":\"print-1\",\"name\":\"Print #1\",\"price\":90000,\"currency\":\"EUR\",\"stock\":1},\n" +
+				"  {\"id\":\"tee\",\"price\":\"15,50\",\"currency\":\"eur\",\"stock\":\"3\"},\n  {\"id\":\"j\",\"unit_amount\":5000,\"currency\":\"jpy\",\"price\":null}\n]\n",
+			want: []rowWant{{"product 1 (line 2)", "print-1", int64(90000), "eur", int64(1)},
+				{"product 2 (line 3)", "tee", int64(1550), "eur", int64(3)}, {"product 3 (line 4)", "j", int64(5000), "jpy", nil}}},
+		{name: "JSON from caisse products list --json imports back",
+			file: `[{"id":"x","name":"X","price":2500,"currency":"eur","stock":0,"reserved":0,"available":0,"is_available":false,"sanity_id":"","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}]`,
+			want: []rowWant{{"product 1 (line 1)", "x", int64(2500), "eur", int64(0)}}},
+
+		{name: "empty file", file: "\ufeff \r\n", err: []string{"the file is empty"}},
+		{name: "header only", file: "id;name\r\n", err: []string{"the file holds no product"}},
+		{name: "JSON object", file: ` {"id":"x","price":100}`, err: []string{"the file holds one JSON object; wrap it in [ … ]"}},
+		{name: "empty JSON list", file: `[]`, err: []string{"empty list"}},
+		{name: "too many decimals", file: "id,name,price,currency,stock\nx,X,15.001,eur,1\n",
+			err: []string{`line 2: price "15.001" is not an amount of EUR: write it in EUR such as 15 or 15.00 (at most 2 decimals)`}},
+		{name: "decimals in JPY", file: "id;price;currency\nj;50,5;jpy\n", err: []string{`line 2: price "50,5" is not an amount of JPY: write a whole number`}},
+		{name: "price and unit_amount on one row", file: "id,price,unit_amount,currency\nx,15.00,1500,eur\n",
+			err: []string{"line 2: give price or unit_amount, not both"}},
+		{name: "unit_amount with decimals", file: "id,unit_amount,currency\nx,15.00,eur\n",
+			err: []string{`line 2: unit_amount "15.00" is not a whole number`, "use the column price"}},
+		{name: "unknown column", file: "id,name,prix,currency\nx,X,15,eur\n",
+			err: []string{`line 1: caisse does not know the column "prix": the columns are id, name, price, unit_amount, currency, stock, sanity_id`}},
+		{name: "no header", file: "print-1,Print #1,15.00,eur,1\n", err: []string{"line 1 must name the columns", `it reads "print-1,Print #1`}},
+		{name: "no id column", file: "name;price;currency;stock\nX;15;eur;1\n", err: []string{"line 1: the header has no column id"}},
+		{name: "a column twice", file: "id,price,price\nx,1,2\n", err: []string{"the column price twice"}},
+		{name: "duplicates name both lines", file: "id,name\nx,X\ny,Y\nx,X again\n",
+			err: []string{"line 4: the id x is also on line 2; each id may appear once"}},
+		{name: "JSON duplicates", file: "[{\"id\":\"x\"},\n{\"id\":\"x\"}]",
+			err: []string{"product 2 (line 2): the id x is also on product 1 (line 1)"}},
+		{name: "more fields than the header", file: "id,name,price,currency,stock\nx,X,15,00,eur,1\n",
+			err: []string{"line 2 has 6 values but the header (line 1) has 5 columns", "double quotes", "15.00 rather than 15,00"}},
+		{name: "fewer fields than the header", file: "id;name;price;currency;stock\r\nx;X;15\r\n",
+			err: []string{"line 2 has 3 values but the header (line 1) has 5 columns", "even an empty one"}},
+		{name: "every row's problem at once", file: "id,price,currency,stock\nx,1.001,eur,1\ny,1,eur,2.5\nz,1,euro,1\n",
+			err: []string{`line 2: price "1.001"`, `line 3: stock "2.5" is not a whole number`, "line 4: currency of z must be a three-letter ISO code"}},
+		{name: "a row without id", file: "id,name\n,X\n", err: []string{"line 2 has no id"}},
+		{name: "a stray quote", file: "id,name\nx,Print 12\" x 16\"\n", err: []string{"line 2: a \" inside a value", `"Print 12"" x 16"""`}},
+		{name: "not UTF-8 (Excel's plain CSV on Windows)", file: "id;name\nx;\xc9preuve\n", err: []string{"line 2 is not UTF-8 text", "CSV UTF-8"}},
+		{name: "JSON number price with decimals", file: `[{"id":"x","price":15.50,"currency":"eur"}]`,
+			err: []string{"product 1 (line 1): price 15.50: a JSON number is in the currency's smallest unit", `as a string, such as "15.50"`}},
+		{name: "JSON unknown key", file: `[{"id":"x","prix":1}]`, err: []string{`caisse does not know the key(s) "prix"`}},
+		{name: "JSON not a product", file: "[\n1]", err: []string{"product 1 (line 2) is not an object"}},
+		{name: "broken JSON", file: "[\n{\"id\":\"x\",}\n]", err: []string{"line 2: the JSON is not well formed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := ParseCatalogue([]byte(tc.file))
+			if tc.err != nil {
+				if err == nil {
+					t.Fatalf("accepted: %+v", rows)
+				}
+				if ErrorCode(err) != EINVALID {
+					t.Errorf("error code %s, want %s", ErrorCode(err), EINVALID)
+				}
+				for _, want := range tc.err {
+					if !strings.Contains(ErrorMessage(err), want) {
+						t.Errorf("the error\n%s\ndoes not say\n%s", ErrorMessage(err), want)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []rowWant
+			for _, r := range rows {
+				got = append(got, rowGot(r))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("read\n%v\nwant\n%v", got, tc.want)
+			}
+		})
+	}
+}
+
+// memProducts is a ProductService in memory.
+type memProducts map[string]*Product
+
+func (m memProducts) FindProduct(_ context.Context, id string) (*Product, error) {
+	if p, ok := m[id]; ok {
+		c := *p
+		return &c, nil
+	}
+	return nil, Errorf(ENOTFOUND, "no product %s", id)
+}
+
+func (m memProducts) String() string {
+	var b strings.Builder
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(&b, "%+v\n", *m[id])
+	}
+	return b.String()
+}
+
+func (m memProducts) FindProducts(context.Context, Page) ([]*Product, bool, error) {
+	return nil, false, nil
+}
+
+func (m memProducts) PutProduct(ctx context.Context, id string, u ProductUpdate) (*Product, error) {
+	before, _ := m.FindProduct(ctx, id)
+	m[id] = previewUpdate(id, before, u)
+	return m.FindProduct(ctx, id)
+}
+
+// Importing checks every row against the shop before it writes anything,
+// and says what each row changes, warning of a price 100 times off.
+func TestImportCatalogue(t *testing.T) {
+	ctx := context.Background()
+	shop := func() memProducts {
+		return memProducts{
+			"tee":     {ID: "tee", Name: "Tee", Price: 1500, Currency: "eur", Stock: 0},
+			"print-1": {ID: "print-1", Name: "Print #1", Price: 90000, Currency: "eur", Stock: 1},
+			"kw":      {ID: "kw", Name: "KW", Price: 1234, Currency: "kwd", Stock: 1},
+			"j":       {ID: "j", Name: "J", Price: 5000, Currency: "jpy", Stock: 1},
+		}
+	}
+	for _, tc := range []struct {
+		name, file string
+		setStock   bool
+		changes    []string // id: change
+		warnings   int
+		err        []string
+	}{
+		{name: "new, kept, changed, unchanged",
+			file: "id;name;price;currency;stock\nprint-2;Print #2;900,00;eur;1\ntee;Tee;15,00;eur;5\nprint-1;Print #1;950;eur;1\nj;J;5000;jpy;1\n",
+			changes: []string{"print-2: new: Print #2, price 900.00 EUR, stock 1", "tee: stock kept at 0 (the file says 5; --set-stock sets it)",
+				"print-1: price 900.00 EUR → 950.00 EUR", "j: unchanged"}},
+		{name: "set stock", file: "id,stock\ntee,5\n", setStock: true, changes: []string{"tee: stock 0 → 5"}},
+		{name: "a price in the product's currency", file: "id,price\ntee,18\nkw,2.5\nj,6000\n",
+			changes: []string{"tee: price 15.00 EUR → 18.00 EUR", "kw: price 1.234 KWD → 2.500 KWD", "j: price 5000 JPY → 6000 JPY"}},
+		{name: "a file in cents under price", file: "id,price\ntee,1500\n", warnings: 1,
+			changes: []string{"tee: price 15.00 EUR → 1500.00 EUR (100 times the current price: is the file in cents? use the column unit_amount for cents)"}},
+		{name: "euros under unit_amount", file: "id,unit_amount\ntee,15\n", warnings: 1,
+			changes: []string{"tee: price 15.00 EUR → 0.15 EUR (1/100 of the current price: unit_amount is in cents; for amounts such as 15.00 EUR, use the column price)"}},
+		{name: "euros as a JSON number", file: `[{"id":"print-1","price":900}]`, warnings: 1,
+			changes: []string{`print-1: price 900.00 EUR → 9.00 EUR (1/100 of the current price: a JSON number is in cents; write an amount such as 15.00 EUR as a string, "15.00")`}},
+		{name: "KWD is 1000 times", file: "id,price\nkw,1234\n", warnings: 1,
+			changes: []string{"kw: price 1.234 KWD → 1234.000 KWD (1000 times the current price: is the file in the smallest unit of KWD? use the column unit_amount for the smallest unit of KWD)"}},
+		{name: "no warning in JPY", file: "id,price\nj,500000\n", changes: []string{"j: price 5000 JPY → 500000 JPY"}},
+		{name: "a new product needs its stock", file: "id,name,price,currency\nprint-2,Print #2,900.00,eur\n",
+			err: []string{"line 2: print-2 is a new product, so it needs a stock (the units on hand, 0 if none yet): the file has no column stock"}},
+		{name: "a new product with empty cells", file: "id;name;price;currency;stock\nprint-2;;900;eur;\n",
+			err: []string{"line 2: print-2 is a new product, so it needs a name and a stock (the units on hand, 0 if none yet): its name and stock are empty"}},
+		{name: "a new product needs everything", file: "id\nprint-2\n",
+			err: []string{"needs a name, a price (or unit_amount), a currency (such as eur) and a stock", "the file has no columns name, price (or unit_amount), currency and stock"}},
+		{name: "a new JSON product", file: `[{"id":"print-2","name":"P","price":100}]`,
+			err: []string{`product 1 (line 1): print-2 is a new product, so it needs a currency (such as eur) and a stock (the units on hand, 0 if none yet): it has no "currency" or "stock"`}},
+		{name: "a price in units needs the product's currency", file: "id,price\ntee,20\nnope,20\n",
+			err: []string{"line 3: nope is a new product"}},
+		{name: "too many decimals in the product's currency", file: "id,price\nj,50.5\n",
+			err: []string{`line 2: price "50.5" is not an amount of JPY`}},
+		{name: "another currency needs a price", file: "id,currency\ntee,usd\n",
+			err: []string{"line 2: the currency of tee changes from EUR to USD, but the row gives no price: give its price in USD"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := ParseCatalogue([]byte(tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, preview := range []bool{true, false} {
+				products := shop()
+				changes, err := ImportCatalogue(ctx, products, rows, tc.setStock, preview)
+				if tc.err != nil {
+					if err == nil || ErrorCode(err) != EINVALID {
+						t.Fatalf("imported: %v %+v", err, changes)
+					}
+					for _, want := range tc.err {
+						if !strings.Contains(ErrorMessage(err), want) {
+							t.Errorf("the error\n%s\ndoes not say\n%s", ErrorMessage(err), want)
+						}
+					}
+					if products.String() != shop().String() {
+						t.Errorf("a refused file changed the products")
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				warnings := 0
+				for _, ch := range changes {
+					got = append(got, ch.ID+": "+ch.Change)
+					if ch.Warning != "" {
+						warnings++
+					}
+					if p := products[ch.ID]; !preview && (p == nil || p.Price != ch.Product.Price || p.Stock != ch.Product.Stock) {
+						t.Errorf("%s stored %+v, the change says %+v", ch.ID, p, ch.Product)
+					}
+				}
+				if strings.Join(got, "\n") != strings.Join(tc.changes, "\n") {
+					t.Errorf("preview %v:\n%s\nwant\n%s", preview, strings.Join(got, "\n"), strings.Join(tc.changes, "\n"))
+				}
+				if warnings != tc.warnings {
+					t.Errorf("%d warnings, want %d", warnings, tc.warnings)
+				}
+				if preview && products.String() != shop().String() {
+					t.Errorf("the preview wrote")
+				}
+			}
+		})
+	}
+}
+
+// The README's "Catalogue files" examples read as they say: the same two
+// products in each.
+func TestCatalogueReadmeExamples(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "\n### Catalogue files\n")
+	if start < 0 {
+		t.Fatal(`README.md has no section "Catalogue files"`)
+	}
+	section := text[start+1:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	blocks := regexp.MustCompile("(?s)```(csv|json)\n(.*?)```").FindAllStringSubmatch(section, -1)
+	if len(blocks) != 3 {
+		t.Fatalf("the section has %d csv and json examples, want 3", len(blocks))
+	}
+	want := "[print-1 Print #1 90000 eur 1] [tee-m Tee, size M 2550 eur 12]"
+	for _, b := range blocks {
+		rows, err := ParseCatalogue([]byte(b[2]))
+		if err != nil {
+			t.Fatalf("the %s example: %v", b[1], err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, fmt.Sprint([]any{r.ID, *r.Name, *r.Price, *r.Currency, *r.Stock}))
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("the %s example reads %s, want %s", b[1], strings.Join(got, " "), want)
+		}
+	}
+}
