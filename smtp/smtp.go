@@ -234,14 +234,33 @@ func (s *Sender) recipient(d caisse.Delivery) (*mail.Address, error) {
 // deliver sends m over one SMTP connection and turns a failure into a
 // *caisse.DeliveryError.
 func (s *Sender) deliver(ctx context.Context, d caisse.Delivery, to string, m *gomail.Msg) error {
-	var auth *login
 	var conns connections
 	defer conns.close()
+	c, auth, err := s.client(ctx, &conns)
+	if err != nil {
+		return caisse.Permanentf("email %s not sent: the mail client could not be set up (%s); check CAISSE_SMTP_URL", d.ID, s.redact(err.Error()))
+	}
+	if err := c.DialAndSendWithContext(ctx, m); err != nil {
+		if m.IsDelivered() {
+			// The server took the email; only what came after (RSET,
+			// QUIT) failed.
+			return nil
+		}
+		return s.failure(ctx, d, to, auth, err)
+	}
+	return nil
+}
+
+// client returns a mail client for one exchange with the server, set up as
+// CAISSE_SMTP_URL says (TLS, STARTTLS, signing in), whose connections
+// follow ctx; and the login it signs in with, nil without a user name.
+func (s *Sender) client(ctx context.Context, conns *connections) (*gomail.Client, *login, error) {
+	var auth *login
 	opts := []gomail.Option{
 		gomail.WithTimeout(s.timeout),
 		gomail.WithTLSConfig(s.tls),
 		gomail.WithDialContextFunc(func(dialCtx context.Context, network, addr string) (net.Conn, error) {
-			return s.dial(ctx, dialCtx, network, addr, &conns)
+			return s.dial(ctx, dialCtx, network, addr, conns)
 		}),
 	}
 	switch s.server.security {
@@ -261,18 +280,7 @@ func (s *Sender) deliver(ctx context.Context, d caisse.Delivery, to string, m *g
 	// WithPort comes last: WithSSL may set its own default port.
 	opts = append(opts, gomail.WithPort(s.server.port))
 	c, err := gomail.NewClient(s.server.host, opts...)
-	if err != nil {
-		return caisse.Permanentf("email %s not sent: the mail client could not be set up (%s); check CAISSE_SMTP_URL", d.ID, s.redact(err.Error()))
-	}
-	if err := c.DialAndSendWithContext(ctx, m); err != nil {
-		if m.IsDelivered() {
-			// The server took the email; only what came after (RSET,
-			// QUIT) failed.
-			return nil
-		}
-		return s.failure(ctx, d, to, auth, err)
-	}
-	return nil
+	return c, auth, err
 }
 
 // connections are the connections one send opened, closed when it ends or

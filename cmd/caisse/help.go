@@ -58,6 +58,8 @@ var helps = map[string]help{
 		[]string{"caisse send --example checkout.session.completed --order o1 --product print-1 --amount 90000",
 			"caisse send --example charge.dispute.created --order o1 --dispute-status needs_response", "caisse send event.json --no-wait"}},
 	"version": {"caisse version", "Prints caisse's version.", []string{"caisse version --json"}},
+	"doctor": {"caisse doctor [--json]", "Checks the webhook secret, the configuration, the database, Stripe (key, mode, webhook endpoint) and each notification channel, sending nothing, and says what to fix; exits 1 if a check fails.",
+		[]string{"caisse doctor", "caisse doctor --json"}},
 }
 
 // groups are the commands that take a subcommand, with each one's summary.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -102,6 +103,65 @@ type EndpointReport struct {
 	Problem string
 	// Missing are the handled types an enabled endpoint of ours does not send.
 	Missing []string
+	// Best is the enabled endpoint of ours that sends the most handled
+	// types (ID empty if none is enabled).
+	Best caisse.WebhookEndpoint
+}
+
+// EvaluateEndpoints says whether one of the endpoints points at caisse (its
+// URL's path is one of paths and, when host is not empty, its host is host,
+// the port included when it is not the scheme's default), is enabled, and
+// sends every type caisse handles.
+func EvaluateEndpoints(endpoints []caisse.WebhookEndpoint, paths []string, host string) EndpointReport {
+	var rep EndpointReport
+	rep.Endpoints = len(endpoints)
+	enabled := false
+	for _, ep := range endpoints {
+		u, err := url.Parse(ep.URL)
+		if err != nil || !slices.Contains(paths, strings.TrimRight(u.Path, "/")) {
+			continue
+		}
+		if host != "" && !strings.EqualFold(URLHost(u), host) {
+			continue
+		}
+		rep.Ours = append(rep.Ours, ep)
+		if ep.Status != "enabled" {
+			continue
+		}
+		enabled = true
+		if slices.Contains(ep.EnabledEvents, "*") {
+			rep.Missing, rep.Best = nil, ep
+			break
+		}
+		var missing []string
+		for _, t := range caisse.HandledTypes {
+			if !slices.Contains(ep.EnabledEvents, t) {
+				missing = append(missing, t)
+			}
+		}
+		if rep.Best.ID == "" || len(missing) < len(rep.Missing) {
+			rep.Missing, rep.Best = missing, ep
+		}
+	}
+	switch {
+	case len(rep.Ours) == 0:
+		rep.Problem = "missing"
+	case !enabled:
+		rep.Problem = "disabled"
+	case len(rep.Missing) > 0:
+		rep.Problem = "missing_types"
+	}
+	return rep
+}
+
+// URLHost is u's host in lower case, with its port only when it is not the
+// scheme's default: https://Pay.example.com:443/x is pay.example.com.
+func URLHost(u *url.URL) string {
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port == "" || (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // CheckWebhookEndpoint reads the account's webhook endpoints and reports
@@ -118,41 +178,7 @@ func (s *Store) CheckWebhookEndpoint(ctx context.Context) (EndpointReport, error
 	if err != nil {
 		return rep, fmt.Errorf("error listing the Stripe account's webhook endpoints: %w", err)
 	}
-	rep.Endpoints = len(endpoints)
-	enabled := false
-	for _, ep := range endpoints {
-		u, err := url.Parse(ep.URL)
-		if err != nil || !slices.Contains(s.WebhookPaths, strings.TrimRight(u.Path, "/")) {
-			continue
-		}
-		rep.Ours = append(rep.Ours, ep)
-		if ep.Status != "enabled" {
-			continue
-		}
-		enabled = true
-		if slices.Contains(ep.EnabledEvents, "*") {
-			rep.Missing = nil
-			break
-		}
-		var missing []string
-		for _, t := range caisse.HandledTypes {
-			if !slices.Contains(ep.EnabledEvents, t) {
-				missing = append(missing, t)
-			}
-		}
-		if rep.Missing == nil || len(missing) < len(rep.Missing) {
-			rep.Missing = missing
-		}
-	}
-	switch {
-	case len(rep.Ours) == 0:
-		rep.Problem = "missing"
-	case !enabled:
-		rep.Problem = "disabled"
-	case len(rep.Missing) > 0:
-		rep.Problem = "missing_types"
-	}
-	return rep, nil
+	return EvaluateEndpoints(endpoints, s.WebhookPaths, ""), nil
 }
 
 // alertEndpoint tells the team, at most once a day per problem, that the

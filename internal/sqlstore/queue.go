@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
@@ -50,9 +52,28 @@ func (s *Store) CheckReady(ctx context.Context, p *goose.Provider) error {
 		return fmt.Errorf("database unreachable: %w", err)
 	}
 	if pending {
-		return errors.New("migrations are pending: run caisse migrate")
+		return fmt.Errorf("migrations are pending%s: run caisse migrate", pendingNames(ctx, p))
 	}
 	return s.Probe(ctx)
+}
+
+// pendingNames names the migrations left to apply, as " (00007_inbox,
+// 00008_admin)", or "" if it cannot tell.
+func pendingNames(ctx context.Context, p *goose.Provider) string {
+	status, err := p.Status(ctx)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, m := range status {
+		if m.State == goose.StatePending && m.Source != nil {
+			names = append(names, strings.TrimSuffix(path.Base(m.Source.Path), ".sql"))
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(names, ", ") + ")"
 }
 
 // Migrate brings a database up to date: River's tables, then caisse's.
