@@ -281,7 +281,16 @@ func (m *Main) products(ctx context.Context, args []string) error {
 				"check the file, or import it as it is with --force", pos[0], suspect)
 		}
 		if !*dryRun {
-			if changes, err = caisse.ImportCatalogue(ctx, c.db, rows, *setStock, false); err != nil {
+			var products caisse.ProductService = c.db
+			show, done := c.progress()
+			if show != nil {
+				products = &importProgress{ProductService: c.db, total: len(rows), show: show}
+			}
+			changes, err = caisse.ImportCatalogue(ctx, products, rows, *setStock, false)
+			if done != nil {
+				done()
+			}
+			if err != nil {
 				return inFile(err)
 			}
 		}
@@ -328,6 +337,21 @@ func inFile(path string, err error) error {
 		msg, sep = strings.ReplaceAll(msg, "\n", "\n  "), "\n  "
 	}
 	return caisse.Errorf(caisse.EINVALID, "%s:%s%s", path, sep, msg)
+}
+
+// importProgress shows how an import goes as it writes the products.
+type importProgress struct {
+	caisse.ProductService
+	total, done int
+	show        func(string)
+}
+
+func (p *importProgress) PutProduct(ctx context.Context, id string, u caisse.ProductUpdate) (*caisse.Product, error) {
+	prod, err := p.ProductService.PutProduct(ctx, id, u)
+	if p.done++; p.done%100 == 0 || p.done == p.total {
+		p.show(fmt.Sprintf("imported %d of %d products", p.done, p.total))
+	}
+	return prod, err
 }
 
 // countWarnings counts the changes of an import that look like a mistake.

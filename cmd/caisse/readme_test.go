@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,9 +50,8 @@ func TestReadmeTryIt(t *testing.T) {
 		t.Fatalf("the Try it section should build caisse in its first block, then try it in the second: %q", blocks)
 	}
 	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "caisse"), ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := os.Link(caisseBinary(t), filepath.Join(dir, "caisse")); err != nil {
+		t.Fatal(err)
 	}
 
 	// What each comment claims, checked against its line's output.
@@ -146,6 +146,32 @@ func TestReadmeTryIt(t *testing.T) {
 	}
 }
 
+var built struct {
+	sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// caisseBinary builds the caisse command once for the tests that run it as
+// a user does, and returns its path.
+func caisseBinary(t *testing.T) string {
+	t.Helper()
+	built.Do(func() {
+		dir, err := os.MkdirTemp("", "caisse-bin")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.path = filepath.Join(dir, "caisse")
+		built.out, built.err = exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
+	}
+	return built.path
+}
+
 func contains(want string) func(string) error {
 	return func(out string) error {
 		if !strings.Contains(out, want) {
@@ -180,5 +206,41 @@ func stockIs(product, stock string) func(string) error {
 			}
 		}
 		return fmt.Errorf("no row for %s", product)
+	}
+}
+
+// On a terminal a long import says how far it got, on one line it
+// rewrites; in a pipe or a log it says nothing of the kind.
+func TestImportShowsProgressOnATerminal(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("needs script(1), from util-linux, to give the command a terminal")
+	}
+	bin, dir := caisseBinary(t), t.TempDir()
+	env := append(os.Environ(), "CAISSE_DATABASE_URL=sqlite:"+filepath.Join(dir, "caisse.db"))
+	migrate := exec.Command(bin, "migrate")
+	migrate.Env = env
+	if out, err := migrate.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	var csv strings.Builder
+	csv.WriteString("id,name,price,currency,stock\n")
+	for i := range 250 {
+		fmt.Fprintf(&csv, "p%d,Product %d,10.00,eur,1\n", i, i)
+	}
+	file := filepath.Join(dir, "catalogue.csv")
+	if err := os.WriteFile(file, []byte(csv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	onTerminal := exec.Command("script", "-qec", bin+" products import --set-stock "+file, "/dev/null")
+	onTerminal.Env = env
+	out, err := onTerminal.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "\r\x1b[Kimported 200 of 250 products") || !strings.Contains(string(out), "imported 250 of 250 products") {
+		t.Fatalf("on a terminal: %v\n%q", err, out[max(0, len(out)-400):])
+	}
+	inPipe := exec.Command(bin, "products", "import", "--set-stock", file)
+	inPipe.Env = env
+	out, err = inPipe.CombinedOutput()
+	if err != nil || strings.Contains(string(out), " of 250 products") {
+		t.Fatalf("in a pipe: %v\n%s", err, out)
 	}
 }
