@@ -45,7 +45,7 @@ func run(in io.Reader, out io.Writer, now func() time.Time) int {
 	key := func(e event) string { return e.Package + " " + e.Test }
 	short := func(pkg string) string {
 		if pkg == module {
-			return "."
+			return "caisse"
 		}
 		return strings.TrimPrefix(pkg, module+"/")
 	}

@@ -28,7 +28,7 @@ func TestRun(t *testing.T) {
 {"Action":"pass","Package":"github.com/caisse/caisse","Elapsed":0.5}
 {"Action":"skip","Package":"github.com/caisse/caisse/internal/child"}`,
 			want: []string{"PASS http.TestA (0.25s)\n", "SKIP http.TestB: db.go:3: no PostgreSQL: set CAISSE_TEST_POSTGRES_URL\n",
-				"ok   http (1.5s)\n", "ok   . (0.5s)\n", "2 tests passed, 0 failed, 1 skipped, in 2 packages"},
+				"ok   http (1.5s)\n", "ok   caisse (0.5s)\n", "2 tests passed, 0 failed, 1 skipped, in 2 packages"},
 			not: []string{"noise", "TestA/sub", "internal/child"}},
 		{name: "a test fails", status: 1, events: `{"Action":"output","Package":"github.com/caisse/caisse/inbox","Test":"TestX","Output":"    x_test.go:9: want 2, got 3\n"}
 {"Action":"fail","Package":"github.com/caisse/caisse/inbox","Test":"TestX","Elapsed":0.01}
