@@ -247,7 +247,7 @@ func (m *Main) products(ctx context.Context, args []string) error {
 		})
 	case "import":
 		if len(pos) != 1 {
-			return fmt.Errorf("usage: caisse products import [--set-stock] [--dry-run] [--json] FILE\n" +
+			return fmt.Errorf("usage: caisse products import [--set-stock] [--dry-run] [--force] [--json] FILE\n" +
 				"  FILE is a CSV (\",\" or \";\" separated, UTF-8) whose first line names the columns, such as\n" +
 				"    id;name;price;currency;stock\n    print-1;Print #1;900,00;eur;1\n" +
 				"  (price in the currency's units; unit_amount instead for the smallest unit, 90000), or a JSON list:\n" +
