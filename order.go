@@ -613,6 +613,9 @@ type StockMove struct {
 	Reserved int64 `json:"reserved"`
 	// Sold is taken out of the product's stock (negative puts units back).
 	Sold int64 `json:"sold"`
+	// OnHand is the product's stock right after the move, as a timeline
+	// entry records it (nil where it was not recorded).
+	OnHand *int64 `json:"on_hand,omitempty"`
 }
 
 // Need is the number of units the move takes from the product's available

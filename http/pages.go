@@ -287,6 +287,9 @@ var pageTemplates = func() map[string]*template.Template {
 		"query":     queryString,
 		"hasPrefix": strings.HasPrefix,
 		"move":      moveText,
+		// path escapes an id for one segment of a URL path: an id holding
+		// "/", "?" or "#" must not reach another route or product.
+		"path": url.PathEscape,
 	}
 	out := map[string]*template.Template{}
 	names, err := fs.Glob(pageFiles, "pages/*.html")
@@ -365,7 +368,7 @@ func flash(q url.Values) string {
 	case "retried":
 		return "Retrying " + n + " delivery(ies)."
 	case "saved":
-		return "Saved " + q.Get("product") + "."
+		return "Saved."
 	case "imported":
 		return "Imported " + n + " product(s)."
 	}

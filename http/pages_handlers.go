@@ -354,10 +354,19 @@ func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var u caisse.ProductUpdate
-	if v := strings.TrimSpace(r.PostFormValue("stock")); v != "" {
+	// The form carries the stock the page showed: unless the owner changed
+	// it, a save leaves the stock alone, so a sale made since the page
+	// loaded stays a sale. A stock changed on the page while sales moved it
+	// is refused rather than overwriting them.
+	if v := strings.TrimSpace(r.PostFormValue("stock")); v != "" && v != strings.TrimSpace(r.PostFormValue("stock_was")) {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the stock of %s must be a whole number of units, got %q", id, v))
+			return
+		}
+		if was := r.PostFormValue("stock_was"); was != "" && was != strconv.FormatInt(p.Stock, 10) {
+			s.pageError(w, r, caisse.Errorf(caisse.ECONFLICT, "the stock of %s changed since the page showed %s: it is %d now (sales or returns moved it); "+
+				"reload the products and set it again", id, was, p.Stock))
 			return
 		}
 		u.Stock = &n
@@ -374,7 +383,7 @@ func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	redirect(w, r, "/admin/products", "done", "saved", "product", id)
+	redirect(w, r, "/admin/products", "done", "saved")
 }
 
 // maxCatalogue bounds the catalogue file the import takes.
@@ -384,7 +393,8 @@ const maxCatalogue = 5 << 20
 // owner confirms the preview (which carries the file back, so what is
 // applied is what was previewed).
 func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxCatalogue+1<<20)
+	// The apply carries the previewed file back in base64, a third larger.
+	r.Body = http.MaxBytesReader(w, r.Body, maxCatalogue*4/3+1<<20)
 	var data []byte
 	if encoded := r.PostFormValue("data"); encoded != "" {
 		var err error

@@ -620,3 +620,53 @@ func TestAdminPagesImport(t *testing.T) {
 		t.Fatalf("a refused file wrote a product (%d)", status)
 	}
 }
+
+// Saving a product on its page: a price change leaves the stock as sales
+// left it, a stock typed over a stock that sales moved meanwhile is
+// refused, and an id holding "#" edits that product, not another.
+func TestAdminPagesProductEdit(t *testing.T) {
+	a := setup(t, sqliteDB)
+	a.putProduct("tee", 10)
+	a.putProduct("print", 5)
+	if status := a.admin(http.MethodPut, "/api/admin/products/"+url.PathEscape("print#2"), caisse.NewProductUpdate("Print 2", 2500, "eur", 5), nil); status != http.StatusOK {
+		t.Fatalf("PUT print#2: %d", status)
+	}
+	c, _ := signedInClient(t, a)
+	if _, page := get(t, c, a.url+"/admin/products"); !strings.Contains(page, `action="/admin/products/print%232"`) {
+		t.Fatalf("the form of print#2 does not post to its own path:\n%s", page)
+	}
+	// A sale after the page loaded (it showed 10).
+	a.wait(a.send(stripe.Example{Type: "checkout.session.completed", OrderID: "o1", ProductID: "tee"}))
+	post := func(path string, form url.Values) int {
+		t.Helper()
+		resp, err := c.PostForm(a.url+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := post("/admin/products/tee", url.Values{"stock_was": {"10"}, "stock": {"10"}, "price": {"30.00"}}); status != http.StatusOK {
+		t.Fatalf("saving a price answered %d", status)
+	}
+	if p := a.product("tee"); p.Stock != 9 || p.Price != 3000 {
+		t.Fatalf("after a price change: %+v, want the sold unit still sold (stock 9) at 30.00", p)
+	}
+	if status := post("/admin/products/tee", url.Values{"stock_was": {"10"}, "stock": {"12"}}); status != http.StatusConflict {
+		t.Fatalf("a stock set over a stale one answered %d, want 409", status)
+	}
+	if status := post("/admin/products/tee", url.Values{"stock_was": {"9"}, "stock": {"12"}}); status != http.StatusOK {
+		t.Fatalf("a restock answered %d", status)
+	}
+	if p := a.product("tee"); p.Stock != 12 {
+		t.Fatalf("after a restock: %+v", p)
+	}
+	if status := post("/admin/products/print%232", url.Values{"stock_was": {"5"}, "stock": {"7"}}); status != http.StatusOK {
+		t.Fatalf("saving print#2 answered %d", status)
+	}
+	var p2 caisse.Product
+	a.admin(http.MethodGet, "/api/admin/products/"+url.PathEscape("print#2"), nil, &p2)
+	if p2.Stock != 7 || a.product("print").Stock != 5 {
+		t.Fatalf("print#2 %+v, print %+v: the save went to the wrong product", p2, a.product("print"))
+	}
+}

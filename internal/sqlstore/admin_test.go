@@ -172,17 +172,20 @@ func TestTimelineShowsStockMoves(t *testing.T) {
 			from, to caisse.OrderStatus
 			stock    []caisse.StockMove
 		}
+		// Each move also records the units on hand right after it: 10, 8
+		// after the sale, 10 again after the refund, 9 after the late sale.
+		onHand := func(n int64) *int64 { return &n }
 		for order, want := range map[string][]change{
 			"o_sold": {
-				{caisse.StatusPending, caisse.StatusPaid, []caisse.StockMove{{ProductID: "print", Sold: 2}}},
-				{caisse.StatusPaid, caisse.StatusRefunded, []caisse.StockMove{{ProductID: "print", Sold: -2}}},
+				{caisse.StatusPending, caisse.StatusPaid, []caisse.StockMove{{ProductID: "print", Sold: 2, OnHand: onHand(8)}}},
+				{caisse.StatusPaid, caisse.StatusRefunded, []caisse.StockMove{{ProductID: "print", Sold: -2, OnHand: onHand(10)}}},
 			},
 			"o_late": {
-				{caisse.StatusPending, caisse.StatusAwaitingPayment, []caisse.StockMove{{ProductID: "print", Reserved: 1}}},
-				{caisse.StatusAwaitingPayment, caisse.StatusPaid, []caisse.StockMove{{ProductID: "print", Reserved: -1, Sold: 1}}},
+				{caisse.StatusPending, caisse.StatusAwaitingPayment, []caisse.StockMove{{ProductID: "print", Reserved: 1, OnHand: onHand(10)}}},
+				{caisse.StatusAwaitingPayment, caisse.StatusPaid, []caisse.StockMove{{ProductID: "print", Reserved: -1, Sold: 1, OnHand: onHand(9)}}},
 			},
 			"o_gone":         {{caisse.StatusPending, caisse.StatusExpired, nil}},
-			checkout.OrderID: {{"", caisse.StatusPending, []caisse.StockMove{{ProductID: "print", Reserved: 3}}}},
+			checkout.OrderID: {{"", caisse.StatusPending, []caisse.StockMove{{ProductID: "print", Reserved: 3, OnHand: onHand(9)}}}},
 		} {
 			o, err := b.FindOrder(ctx, order)
 			if err != nil {
@@ -200,7 +203,7 @@ func TestTimelineShowsStockMoves(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j, _ := json.Marshal(o.Timeline[0]); !strings.Contains(string(j), `"stock":[{"product_id":"print","reserved":0,"sold":2}]`) {
+		if j, _ := json.Marshal(o.Timeline[0]); !strings.Contains(string(j), `"stock":[{"product_id":"print","reserved":0,"sold":2,"on_hand":8}]`) {
 			t.Errorf("timeline entry as the API shows it: %s", j)
 		}
 		var stored string

@@ -504,7 +504,18 @@ func (v *View) PutOrder(_ context.Context, o *caisse.OrderRecord) error {
 	return nil
 }
 
+// AddTimeline records an order's change with, for each stock move it
+// made, the product's units on hand right after it.
 func (v *View) AddTimeline(_ context.Context, orderID string, e caisse.TimelineEntry) error {
+	if len(e.Stock) > 0 {
+		e.Stock = slices.Clone(e.Stock)
+		for i, m := range e.Stock {
+			if p := v.products[m.ProductID]; p != nil {
+				onHand := p.stock
+				e.Stock[i].OnHand = &onHand
+			}
+		}
+	}
 	n := len(v.timeline)
 	v.timeline = append(v.timeline, timelineRow{orderID, e})
 	v.undoLog = append(v.undoLog, func() { v.timeline = v.timeline[:n] })
