@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -339,6 +340,9 @@ func csvProblem(err error, sep rune) string {
 // wholeNumber reads a count or an amount in the smallest unit, allowing
 // the spaces that group thousands ("1 000").
 func wholeNumber(s string) (int64, bool) {
+	if bare := strings.TrimSpace(s); strings.ContainsFunc(bare, unicode.IsSpace) && !grouped.MatchString(bare) {
+		return 0, false // "15 00" is not 1500
+	}
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
 			return -1
@@ -362,6 +366,11 @@ var currencySymbols = map[string][]string{
 // readPrice reads a price in a currency's units, as ParseAmount does, also
 // as spreadsheets show it: "1 234,50 €", "EUR 15.00", "1'234.50".
 func readPrice(text, currency string) (int64, error) {
+	if CurrencyExponent(currency) == 3 && ambiguousComma.MatchString(strings.TrimSpace(text)) {
+		// "1,500" is 1.500 in French and 1500 in English.
+		return 0, Errorf(EINVALID, "%q could be read two ways in %s: write 1.500 for one and a half, or 1500 for fifteen hundred",
+			text, strings.ToUpper(currency))
+	}
 	n, err := ParseAmount(text, currency)
 	if err == nil {
 		return n, nil
@@ -376,19 +385,27 @@ func readPrice(text, currency string) (int64, error) {
 			break
 		}
 	}
+	bare := strings.TrimSpace(s)
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) || r == '\'' || r == '’' {
 			return -1
 		}
 		return r
 	}, s)
-	if s != "" && s != text {
+	// Spaces and apostrophes may only group the digits of the whole part
+	// by three ("1 234,50", "1'234.50"): "15 00" is not 1500.
+	if s != "" && s != text && grouped.MatchString(bare) {
 		if n, err2 := ParseAmount(s, currency); err2 == nil {
 			return n, nil
 		}
 	}
 	return 0, err
 }
+
+var (
+	ambiguousComma = regexp.MustCompile(`^\d{1,3},\d{3}$`)
+	grouped        = regexp.MustCompile(`^\d{1,3}([ \x{00a0}\x{202f}'’]\d{3})*([.,]\d+)?$`)
+)
 
 // parseJSONCatalogue reads a JSON list of products; a problem with the
 // file as a whole is its error, those of products go to p.
@@ -443,10 +460,20 @@ func parseJSONCatalogue(data []byte, p *problems) ([]CatalogueRow, error) {
 // parseJSONProduct reads one product of a JSON catalogue into row,
 // reporting whether it could.
 func parseJSONProduct(row *CatalogueRow, obj map[string]json.RawMessage, p *problems) bool {
-	var unknown []string
+	var unknown, twice []string
 	fields := map[string]json.RawMessage{}
+	seen := map[string]string{}
 	for k, v := range obj {
 		key := strings.ToLower(k)
+		// "stock" and "Stock" in one product: which one counts would
+		// depend on the order a map is read in.
+		if other, ok := seen[key]; ok {
+			pair := []string{strconv.Quote(other), strconv.Quote(k)}
+			slices.Sort(pair)
+			twice = append(twice, strings.Join(pair, " and "))
+			continue
+		}
+		seen[key] = k
 		switch {
 		case slices.Contains(CatalogueColumns, key):
 			if string(v) != "null" {
@@ -455,6 +482,11 @@ func parseJSONProduct(row *CatalogueRow, obj map[string]json.RawMessage, p *prob
 		case !slices.Contains(catalogueOutputKeys, key):
 			unknown = append(unknown, strconv.Quote(k))
 		}
+	}
+	if len(twice) > 0 {
+		slices.Sort(twice)
+		p.add("%s: the keys %s name the same field: keep one", row.where(), strings.Join(twice, ", "))
+		return false
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
@@ -570,6 +602,12 @@ func ImportCatalogue(ctx context.Context, products ProductService, rows []Catalo
 		u, notice, problem := r.resolve(before)
 		if problem != "" {
 			p.add("%s: %s", r.where(), problem)
+			continue
+		}
+		if before != nil && u.Stock != nil && setStock && *u.Stock < before.Reserved {
+			// Checked here, so the import is refused whole, not half-way.
+			p.add("%s: %s's stock %d is below the %d units open checkouts reserve; set at least %d, or wait for them to end",
+				r.where(), r.ID, *u.Stock, before.Reserved, before.Reserved)
 			continue
 		}
 		var kept string

@@ -106,6 +106,12 @@ func TestParseCatalogue(t *testing.T) {
 		{name: "JSON unknown key", file: `[{"id":"x","prix":1}]`, err: []string{`caisse does not know the key(s) "prix"`}},
 		{name: "JSON not a product", file: "[\n1]", err: []string{"product 1 (line 2) is not an object"}},
 		{name: "broken JSON", file: "[\n{\"id\":\"x\",}\n]", err: []string{"line 2: the JSON is not well formed"}},
+		{name: "JSON keys that differ only in case", file: `[{"id":"x","stock":5,"Stock":500}]`,
+			err: []string{`product 1 (line 1): the keys "Stock" and "stock" name the same field: keep one`}},
+		{name: "a comma and three digits in a three-decimal currency", file: "id;price;currency\nk;1,500;kwd\n",
+			err: []string{`line 2: price "1,500" could be read two ways in KWD: write 1.500 for one and a half, or 1500 for fifteen hundred`}},
+		{name: "spaces that do not group thousands", file: "id;price;currency\nx;15 00;eur\n", err: []string{`line 2: price "15 00"`}},
+		{name: "a stock with spaces that do not group thousands", file: "id,stock\nx,1 0\n", err: []string{`line 2: stock "1 0" is not a whole number`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := ParseCatalogue([]byte(tc.file))
@@ -176,6 +182,7 @@ func TestImportCatalogue(t *testing.T) {
 			"print-1": {ID: "print-1", Name: "Print #1", Price: 90000, Currency: "eur", Stock: 1},
 			"kw":      {ID: "kw", Name: "KW", Price: 1234, Currency: "kwd", Stock: 1},
 			"j":       {ID: "j", Name: "J", Price: 5000, Currency: "jpy", Stock: 1},
+			"res":     {ID: "res", Name: "Reserved", Price: 1000, Currency: "eur", Stock: 5, Reserved: 3},
 		}
 	}
 	for _, tc := range []struct {
@@ -190,6 +197,8 @@ func TestImportCatalogue(t *testing.T) {
 			changes: []string{"print-2: new: Print #2, price 900.00 EUR, stock 1", "tee: stock kept at 0 (the file says 5; --set-stock sets it)",
 				"print-1: price 900.00 EUR → 950.00 EUR", "j: unchanged"}},
 		{name: "set stock", file: "id,stock\ntee,5\n", setStock: true, changes: []string{"tee: stock 0 → 5"}},
+		{name: "set stock below what open checkouts reserve, refused whole", file: "id,stock\nprint-1,4\nres,1\n", setStock: true,
+			err: []string{"line 3: res's stock 1 is below the 3 units open checkouts reserve; set at least 3"}},
 		{name: "a price in the product's currency", file: "id,price\ntee,18\nkw,2.5\nj,6000\n",
 			changes: []string{"tee: price 15.00 EUR → 18.00 EUR", "kw: price 1.234 KWD → 2.500 KWD", "j: price 5000 JPY → 6000 JPY"}},
 		{name: "a file in cents under price", file: "id,price\ntee,1500\n", warnings: 1,
