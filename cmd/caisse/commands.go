@@ -277,8 +277,12 @@ func (m *Main) products(ctx context.Context, args []string) error {
 			}
 		}
 		if suspect := countWarnings(changes); suspect > 0 && !*dryRun && !*force {
-			return fmt.Errorf("%s: nothing imported: %d price(s) are 100 times off the current price (see above), the sign of a file in the wrong unit; "+
-				"check the file, or import it as it is with --force", pos[0], suspect)
+			seen := "see above"
+			if c.json {
+				seen = "see them with --dry-run"
+			}
+			return fmt.Errorf("%s: nothing imported: %d price(s) are 100 times off the current price (%s), the sign of a file in the wrong unit; "+
+				"check the file, or import it as it is with --force", pos[0], suspect, seen)
 		}
 		if !*dryRun {
 			var products caisse.ProductService = c.db

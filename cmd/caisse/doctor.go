@@ -733,7 +733,11 @@ func (d *doctor) shopWebhook(ctx context.Context, raw string) check {
 	s, err := notify.New(notify.Config{URL: raw, Secret: d.cfg.NotifySecret})
 	name := "shop webhook"
 	if err != nil {
-		detail, fix := splitFix(err.Error(), "correct CAISSE_NOTIFY_URLS")
+		fixWhat := "correct CAISSE_NOTIFY_URLS"
+		if strings.Contains(err.Error(), "CAISSE_NOTIFY_SECRET") {
+			fixWhat = "correct CAISSE_NOTIFY_SECRET: a Standard Webhooks secret, whsec_ and base64"
+		}
+		detail, fix := splitFix(err.Error(), fixWhat)
 		return failed(name, detail, fix)
 	}
 	name += " " + s.Recipient()

@@ -184,6 +184,9 @@ func listPage[T any](c *command, f listFlags, what string, find func(caisse.Page
 	if more {
 		count = fmt.Sprintf("more than %d", n)
 	}
+	if n == 1 && !more {
+		what = map[string]string{"orders": "order", "events": "event", "deliveries": "delivery"}[what]
+	}
 	fmt.Fprintf(c.m.Stderr, "%s more %s — use --starting-after %s for the next page, or --all\n", count, what, last)
 	return items, nil
 }

@@ -83,14 +83,14 @@ func TestListsPage(t *testing.T) {
 	}
 	code, out, errOut = runCaisse(a.env, "orders", "list", "--limit", "2", "--starting-after", "o3")
 	if code != 0 || !strings.Contains(out, "o2") || !strings.Contains(out, "o1") || strings.Contains(out, "o3") ||
-		!strings.Contains(errOut, "1 more orders — use --starting-after o1") {
+		!strings.Contains(errOut, "1 more order — use --starting-after o1") {
 		t.Fatalf("the next page exited %d:\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = runCaisse(a.env, "orders", "list", "--all", "--json")
 	if code != 0 || strings.Count(out, `"id": "o`) != 5 || errOut != "" {
 		t.Fatalf("orders list --all --json exited %d:\n%s%s", code, out, errOut)
 	}
-	if code, out, errOut = runCaisse(a.env, "events", "list", "--limit", "4"); code != 0 || !strings.Contains(errOut, "1 more events") {
+	if code, out, errOut = runCaisse(a.env, "events", "list", "--limit", "4"); code != 0 || !strings.Contains(errOut, "1 more event —") {
 		t.Fatalf("events list --limit 4 exited %d:\n%s%s", code, out, errOut)
 	}
 	if code, _, errOut = runCaisse(a.env, "orders", "list", "--status", "banana"); code != 1 ||

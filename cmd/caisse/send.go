@@ -75,6 +75,14 @@ func (m *Main) send(ctx context.Context, args []string) error {
 	if ev != nil {
 		id, typ = ev.ID, ev.Type
 	}
+	// An event caisse has already is answered as a new one is: look first,
+	// in the database if it is there yet.
+	known := false
+	if !*noWait && id != "" && c.openOnce(ctx) == nil {
+		defer c.close()
+		_, err := c.db.FindEvent(ctx, id)
+		known = err == nil
+	}
 	status, body, err := postSigned(ctx, *url, payload, c.cfg.WebhookSecrets[0], *wait)
 	if err != nil {
 		return err
@@ -91,6 +99,8 @@ func (m *Main) send(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("caisse stored %s, but its processing cannot be followed: %w (--no-wait skips this)", id, err)
 	}
+	done.Duplicate = known
+	out["duplicate"] = known
 	out["processing"] = done.Event.Status
 	out["order"] = done.Event.OrderID
 	out["changes"] = done.Changes
@@ -100,8 +110,12 @@ func (m *Main) send(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	if done.Event.Status == caisse.EventFailed {
+	switch {
+	case done.Duplicate:
+	case done.Event.Status == caisse.EventFailed:
 		return fmt.Errorf("event %s failed: %s", id, done.Event.LastError)
+	case done.Event.Status == caisse.EventPending:
+		return fmt.Errorf("event %s was not applied within --wait %s", id, *wait)
 	}
 	return nil
 }
@@ -143,6 +157,9 @@ func checkExample(ex stripe.Example) error {
 // url yet (a `caisse serve` still starting), for at most wait.
 func postSigned(ctx context.Context, url string, payload []byte, secret string, wait time.Duration) (int, string, error) {
 	deadline := time.Now().Add(wait)
+	// A caisse that accepts the connection and never answers is given
+	// wait, not for ever.
+	client := &http.Client{Timeout: wait}
 	for {
 		signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{
 			Payload: payload, Secret: secret, Timestamp: time.Now(), Scheme: "v1",
@@ -153,10 +170,10 @@ func postSigned(ctx context.Context, url string, payload []byte, secret string, 
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Stripe-Signature", signed.Header)
-		res, err := http.DefaultClient.Do(req)
+		res, err := client.Do(req)
 		if err == nil {
-			defer res.Body.Close()
 			body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+			res.Body.Close()
 			// A 503 is caisse starting or its database away: Stripe would retry.
 			if res.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
 				return res.StatusCode, strings.TrimSpace(string(body)), nil
@@ -176,6 +193,8 @@ func postSigned(ctx context.Context, url string, payload []byte, secret string, 
 type processed struct {
 	Event   *caisse.Event
 	Changes []change
+	// Duplicate is an event caisse had received before this post.
+	Duplicate bool
 }
 
 // change is one status change an event made to an order, with the stock it
@@ -196,10 +215,16 @@ type stockChange struct {
 // awaitProcessing opens the database and waits until the event is
 // processed, ignored or failed, for at most wait.
 func (c *command) awaitProcessing(ctx context.Context, id string, wait time.Duration) (*processed, error) {
-	if err := c.openWaiting(ctx, wait); err != nil {
-		return nil, err
+	// caisse answered, so the database it uses exists and is migrated:
+	// one that is not there is another one.
+	if c.db == nil {
+		if err := c.openWaiting(ctx, 0); errors.Is(err, errNotYet) {
+			return nil, fmt.Errorf("%w; the running caisse uses another database: run send with its CAISSE_DATABASE_URL", err)
+		} else if err != nil {
+			return nil, err
+		}
+		defer c.close()
 	}
-	defer c.close()
 	deadline := time.Now().Add(wait)
 	for {
 		e, err := c.db.FindEvent(ctx, id)
@@ -244,11 +269,15 @@ func (c *command) changes(ctx context.Context, e *caisse.Event) (*processed, err
 			if m.Sold == 0 {
 				continue
 			}
-			prod, err := c.db.FindProduct(ctx, m.ProductID)
-			if err != nil {
-				return nil, err
+			after := m.OnHand // recorded when the event was applied
+			if after == nil {
+				prod, err := c.db.FindProduct(ctx, m.ProductID)
+				if err != nil {
+					return nil, err
+				}
+				after = &prod.Stock
 			}
-			ch.Stock = append(ch.Stock, stockChange{ProductID: m.ProductID, Before: prod.Stock + m.Sold, After: prod.Stock})
+			ch.Stock = append(ch.Stock, stockChange{ProductID: m.ProductID, Before: *after + m.Sold, After: *after})
 		}
 		p.Changes = append(p.Changes, ch)
 	}
@@ -260,6 +289,9 @@ func (c *command) changes(ctx context.Context, e *caisse.Event) (*processed, err
 func (p *processed) describe() string {
 	e := p.Event
 	switch {
+	case p.Duplicate:
+		return fmt.Sprintf("a duplicate: caisse received this event at %s, and it is %s; nothing changed now",
+			e.ReceivedAt.Local().Format(time.DateTime), e.Status)
 	case e.Status == caisse.EventFailed:
 		return "failed: " + e.LastError + " (fix the cause, then `caisse events replay " + e.ID + "`)"
 	case e.Status == caisse.EventPending:

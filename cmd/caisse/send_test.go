@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caisse/caisse"
 )
@@ -37,6 +39,15 @@ func TestSendSaysWhatHappened(t *testing.T) {
 		len(sent.Changes) != 1 || sent.Changes[0].To != "refunded" {
 		t.Fatalf("send --json: %v %+v\n%s", err, sent, out)
 	}
+	// The same event again: Stripe's duplicate, which changes nothing.
+	args := []string{"send", "--example", "checkout.session.completed", "--order", "o3", "--product", "tee", "--event-id", "evt_twice"}
+	if out, err := a.cli(args...); err != nil || strings.Contains(out, "duplicate") {
+		t.Fatalf("first send: %v\n%s", err, out)
+	}
+	if out, err := a.cli(args...); err != nil || !strings.Contains(out, "a duplicate: caisse received this event at") ||
+		!strings.Contains(out, "nothing changed now") {
+		t.Fatalf("the same event again: %v\n%s", err, out)
+	}
 	// --no-wait returns once the event is stored.
 	out, err = a.cli("send", "--example", "checkout.session.expired", "--order", "o2", "--no-wait")
 	if err != nil || !strings.Contains(out, "-> 200") {
@@ -59,5 +70,41 @@ func TestSendSaysWhatHappened(t *testing.T) {
 		if a.eventCount() != before {
 			t.Errorf("send %s posted an event", args)
 		}
+	}
+}
+
+// A server that takes the connection and never answers does not hold send
+// for longer than --wait.
+func TestSendGivesUpOnASilentServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close() // held open, never answered
+		}
+	}()
+	env := map[string]string{"STRIPE_WEBHOOK_SECRET": testSecret}
+	done := make(chan struct{})
+	var code int
+	var errOut string
+	go func() {
+		code, _, errOut = runCaisse(env, "send", "--example", "checkout.session.completed", "--wait", "300ms",
+			"--url", "http://"+ln.Addr().String()+"/webhooks/stripe")
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("send still waits for a server that never answers")
+	}
+	if code != 1 || !strings.Contains(errOut, "cannot reach caisse") {
+		t.Fatalf("send exited %d: %s", code, errOut)
 	}
 }

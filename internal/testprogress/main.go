@@ -39,6 +39,7 @@ func main() {
 func run(in io.Reader, out io.Writer, now func() time.Time) int {
 	start := now()
 	output := map[string]*strings.Builder{} // package and test → what it printed
+	running := map[string]bool{}            // packages started and tests run, not ended yet
 	var passed, failed, skipped, packages int
 	var failures []string
 	sawEnd := false
@@ -59,6 +60,8 @@ func run(in io.Reader, out io.Writer, now func() time.Time) int {
 			continue
 		}
 		switch e.Action {
+		case "start", "run":
+			running[key(e)] = true
 		case "build-output":
 			fmt.Fprint(out, e.Output)
 		case "build-fail":
@@ -72,6 +75,7 @@ func run(in io.Reader, out io.Writer, now func() time.Time) int {
 			}
 			b.WriteString(e.Output)
 		case "pass", "fail", "skip":
+			delete(running, key(e))
 			name := short(e.Package)
 			if e.Test != "" {
 				name += "." + e.Test
@@ -85,6 +89,22 @@ func run(in io.Reader, out io.Writer, now func() time.Time) int {
 				word := "ok  "
 				if e.Action == "fail" {
 					word = "FAIL"
+					// Tests still running when their package failed: a
+					// timeout, a panic, an os.Exit. Their output says why.
+					for k := range running {
+						if pkg, test, _ := strings.Cut(k, " "); pkg == e.Package && test != "" {
+							delete(running, k)
+							if strings.Contains(test, "/") {
+								continue
+							}
+							failed++
+							failures = append(failures, name+"."+test)
+							fmt.Fprintf(out, "FAIL %s.%s (did not finish)\n", name, test)
+							if b := output[k]; b != nil {
+								fmt.Fprint(out, b.String())
+							}
+						}
+					}
 					if b := output[key(e)]; b != nil && !strings.Contains(b.String(), "--- FAIL") {
 						fmt.Fprint(out, b.String()) // a panic or a TestMain that failed
 					}
@@ -117,6 +137,13 @@ func run(in io.Reader, out io.Writer, now func() time.Time) int {
 	if err := sc.Err(); err != nil {
 		fmt.Fprintf(out, "reading the test events: %v\n", err)
 		return 1
+	}
+	// Packages that started and never ended: go test itself stopped (it
+	// was killed, or the machine ran out of memory).
+	for k := range running {
+		if pkg, test, _ := strings.Cut(k, " "); test == "" {
+			failures = append(failures, short(pkg)+" (did not finish)")
+		}
 	}
 	took := now().Sub(start).Round(100 * time.Millisecond)
 	fmt.Fprintf(out, "\n%d tests passed, %d failed, %d skipped, in %d packages, %s\n", passed, failed, skipped, packages, took)

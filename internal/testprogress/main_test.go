@@ -42,6 +42,16 @@ FAIL	github.com/caisse/caisse/http [build failed]`,
 {"Action":"fail","Package":"github.com/caisse/caisse/outbox","Elapsed":0.1}`,
 			want: []string{"panic: boom\nFAIL outbox (0.1s)"}},
 		{name: "nothing ran", status: 1, events: ``, want: []string{"no test ran"}},
+		{name: "a test times out", status: 1, events: `{"Action":"start","Package":"github.com/caisse/caisse/outbox"}
+{"Action":"run","Package":"github.com/caisse/caisse/outbox","Test":"TestSlow"}
+{"Action":"output","Package":"github.com/caisse/caisse/outbox","Test":"TestSlow","Output":"panic: test timed out after 2s\n"}
+{"Action":"fail","Package":"github.com/caisse/caisse/outbox","Elapsed":2}`,
+			want: []string{"FAIL outbox.TestSlow (did not finish)\npanic: test timed out after 2s\n", "0 tests passed, 1 failed", "FAILED: outbox.TestSlow, outbox"}},
+		{name: "go test is killed", status: 1, events: `{"Action":"start","Package":"github.com/caisse/caisse/http"}
+{"Action":"start","Package":"github.com/caisse/caisse/inbox"}
+{"Action":"pass","Package":"github.com/caisse/caisse/inbox","Elapsed":0.1}
+{"Action":"run","Package":"github.com/caisse/caisse/http","Test":"TestA"}`,
+			want: []string{"FAILED: http (did not finish)"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out strings.Builder
