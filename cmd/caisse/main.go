@@ -50,9 +50,10 @@ const usage = `caisse receives Stripe webhooks and keeps a shop's orders, paymen
 Usage:
   caisse serve [flags]                 run the webhook receiver, applier, workers and admin API
   caisse migrate                       apply database migrations
-  caisse products import FILE          create or update products from JSON or CSV
+  caisse products import FILE          create or update products from a CSV or JSON catalogue
+                                       (--dry-run: only show the changes; --set-stock; --force)
   caisse products list
-  caisse orders list [--status S]
+  caisse orders list [--status S]      (lists take --limit N, --starting-after ID, --all)
   caisse orders show ID                an order and its timeline
   caisse events list [--status S] [--type T]
   caisse events show ID
@@ -63,10 +64,12 @@ Usage:
   caisse notify test                   send one test message on each configured channel
   caisse doctor                        check the configuration, database, Stripe and channels, saying what to fix
   caisse reconcile                     store the events Stripe never delivered (needs STRIPE_SECRET_KEY)
-  caisse send FILE | --example TYPE    sign an event with STRIPE_WEBHOOK_SECRET and post it to a running caisse
+  caisse send FILE | --example TYPE    sign an event with STRIPE_WEBHOOK_SECRET, post it to a running caisse,
+                                       and say what caisse did with it (--no-wait: only post it)
   caisse version
 
-Every command takes --json for output that scripts can read. Configuration is
+Every command takes --json for output that scripts can read, and --help for its
+flags and examples. Configuration is
 read from the environment (CAISSE_DATABASE_URL, STRIPE_WEBHOOK_SECRET, …); run
 'caisse serve --help' for the list.
 `
