@@ -67,6 +67,26 @@ func (l *limiter) allow(client string, limit RateLimit, now time.Time) (bool, ti
 	return true, 0
 }
 
+// blocked reports whether the client's bucket is empty, and how long until
+// a token is back, without taking one.
+func (l *limiter) blocked(client string, limit RateLimit, now time.Time) (bool, time.Duration) {
+	if limit.Burst <= 0 || limit.Window <= 0 {
+		return false, 0
+	}
+	perToken := limit.Window / time.Duration(limit.Burst)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[client]
+	if !ok {
+		return false, 0
+	}
+	tokens := min(float64(limit.Burst), b.tokens+float64(now.Sub(b.last))/float64(perToken))
+	if tokens < 1 {
+		return true, time.Duration((1 - tokens) * float64(perToken))
+	}
+	return false, 0
+}
+
 // clientOf names the client a request comes from, for rate limits: its
 // address, or, when it comes through one of the trusted proxies, the last
 // address in X-Forwarded-For that is not a trusted proxy. An IPv6 client is

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -198,8 +199,19 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 			s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "the admin API is off: set CAISSE_ADMIN_TOKEN to turn it on"))
 			return
 		}
+		// Wrong tokens share the sign-in's limit: a client that guessed too
+		// often is refused, right token or not, until its bucket refills.
+		client := clientOf(r, s.TrustedProxies)
+		if limited, wait := s.signIns.blocked(client, signInRate, s.now()); limited {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			s.Error(w, r, caisse.Errorf(caisse.ETOOMANY, "too many wrong admin tokens from this address: try again in %s", wait.Round(time.Second)+time.Second))
+			return
+		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.AdminToken)) != 1 {
+			if r.Header.Get("Authorization") != "" {
+				s.signIns.allow(client, signInRate, s.now())
+			}
 			s.Error(w, r, caisse.Errorf(caisse.EUNAUTHORIZED, "send the admin token as Authorization: Bearer <CAISSE_ADMIN_TOKEN>"))
 			return
 		}

@@ -670,3 +670,34 @@ func TestAdminPagesProductEdit(t *testing.T) {
 		t.Fatalf("print#2 %+v, print %+v: the save went to the wrong product", p2, a.product("print"))
 	}
 }
+
+// The admin API's token cannot be guessed faster than the sign-in's: after
+// 10 wrong tokens a client is refused, right token or not.
+func TestAdminAPIGuessesAreLimited(t *testing.T) {
+	a := setup(t, sqliteDB)
+	try := func(token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, a.url+"/api/admin/orders", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := try(testToken); status != http.StatusOK {
+		t.Fatalf("the right token answered %d", status)
+	}
+	for i := range 10 {
+		if status := try(fmt.Sprintf("guess-%d-0000000000000", i)); status != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d answered %d, want 401", i+1, status)
+		}
+	}
+	if status := try("guess-11-0000000000000"); status != http.StatusTooManyRequests {
+		t.Fatalf("the 11th wrong token answered %d, want 429", status)
+	}
+	if status := try(testToken); status != http.StatusTooManyRequests {
+		t.Fatalf("the right token after 10 guesses answered %d, want 429: the limit must hold for every try", status)
+	}
+}
