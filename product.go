@@ -43,6 +43,10 @@ type ProductUpdate struct {
 	Stock *int64 `json:"stock"`
 	// SanityID is the product's document in the Sanity CMS ("" for its id).
 	SanityID *string `json:"sanity_id"`
+	// StockWas, when given with Stock, is the stock the writer last read:
+	// the update is refused (ECONFLICT) if sales or returns moved it since,
+	// so a stock typed from an old reading never undoes them.
+	StockWas *int64 `json:"stock_was,omitempty"`
 }
 
 // NewProductUpdate returns an update that sets every field.

@@ -364,10 +364,8 @@ func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the stock of %s must be a whole number of units, got %q", id, v))
 			return
 		}
-		if was := r.PostFormValue("stock_was"); was != "" && was != strconv.FormatInt(p.Stock, 10) {
-			s.pageError(w, r, caisse.Errorf(caisse.ECONFLICT, "the stock of %s changed since the page showed %s: it is %d now (sales or returns moved it); "+
-				"reload the products and set it again", id, was, p.Stock))
-			return
+		if was, err := strconv.ParseInt(r.PostFormValue("stock_was"), 10, 64); err == nil {
+			u.StockWas = &was // the store refuses it if sales moved the stock since
 		}
 		u.Stock = &n
 	}

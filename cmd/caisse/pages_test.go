@@ -661,6 +661,15 @@ func TestAdminPagesProductEdit(t *testing.T) {
 	if p := a.product("tee"); p.Stock != 12 {
 		t.Fatalf("after a restock: %+v", p)
 	}
+	// The admin API takes the same guard.
+	var failure struct{ Error struct{ Code, Message string } }
+	if status := a.admin(http.MethodPut, "/api/admin/products/tee", map[string]any{"stock": 20, "stock_was": 5}, &failure); status != http.StatusConflict ||
+		!strings.Contains(failure.Error.Message, "it is 12 now") {
+		t.Fatalf("PUT with a stale stock_was: %d %+v", status, failure)
+	}
+	if status := a.admin(http.MethodPut, "/api/admin/products/tee", map[string]any{"stock": 20, "stock_was": 12}, nil); status != http.StatusOK || a.product("tee").Stock != 20 {
+		t.Fatalf("PUT with the current stock_was: %d %+v", status, a.product("tee"))
+	}
 	if status := post("/admin/products/print%232", url.Values{"stock_was": {"5"}, "stock": {"7"}}); status != http.StatusOK {
 		t.Fatalf("saving print#2 answered %d", status)
 	}

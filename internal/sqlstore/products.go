@@ -70,6 +70,7 @@ func (s *Store) PutProduct(ctx context.Context, id string, u caisse.ProductUpdat
 	currency := opt(deref(u.Currency), u.Currency == nil)
 	stock := opt(deref(u.Stock), u.Stock == nil)
 	sanityID := opt(deref(u.SanityID), u.SanityID == nil)
+	stockWas := opt(deref(u.StockWas), u.StockWas == nil || u.Stock == nil)
 	var p *caisse.Product
 	err := s.inTx(ctx, func(tx Tx) error {
 		now := micros(s.now())
@@ -80,13 +81,17 @@ func (s *Store) PutProduct(ctx context.Context, id string, u caisse.ProductUpdat
 			ON CONFLICT (id) DO UPDATE SET name = COALESCE(?, products.name), price = COALESCE(?, products.price),
 				currency = COALESCE(?, products.currency), stock = COALESCE(?, products.stock),
 				sanity_id = COALESCE(?, products.sanity_id), updated_at = excluded.updated_at
-			WHERE COALESCE(?, products.stock) >= products.reserved
+			WHERE COALESCE(?, products.stock) >= products.reserved AND COALESCE(?, products.stock) = products.stock
 			RETURNING `+productColumns,
-			id, name, price, currency, stock, now, now, sanityID, name, price, currency, stock, sanityID, stock))
+			id, name, price, currency, stock, now, now, sanityID, name, price, currency, stock, sanityID, stock, stockWas))
 		if errors.Is(err, ErrNoRows) {
-			var reserved int64
-			if err := tx.QueryRow(ctx, `SELECT reserved FROM products WHERE id = ?`, id).Scan(&reserved); err != nil {
+			var current, reserved int64
+			if err := tx.QueryRow(ctx, `SELECT stock, reserved FROM products WHERE id = ?`, id).Scan(&current, &reserved); err != nil {
 				return err
+			}
+			if u.StockWas != nil && current != *u.StockWas {
+				return caisse.Errorf(caisse.ECONFLICT, "the stock of %s changed since it was read as %d: it is %d now (sales or returns moved it); "+
+					"read it again and set it", id, *u.StockWas, current)
 			}
 			return caisse.Errorf(caisse.ECONFLICT,
 				"stock of %s cannot go below the %d units reserved by open checkouts", id, reserved)
