@@ -662,7 +662,9 @@ func TestAdminPagesProductEdit(t *testing.T) {
 		t.Fatalf("after a restock: %+v", p)
 	}
 	// The admin API takes the same guard.
-	var failure struct{ Error struct{ Code, Message string } }
+	var failure struct {
+		Error struct{ Code, Message string }
+	}
 	if status := a.admin(http.MethodPut, "/api/admin/products/tee", map[string]any{"stock": 20, "stock_was": 5}, &failure); status != http.StatusConflict ||
 		!strings.Contains(failure.Error.Message, "it is 12 now") {
 		t.Fatalf("PUT with a stale stock_was: %d %+v", status, failure)
