@@ -66,7 +66,10 @@ func TestSoak(t *testing.T) {
 		if failed.Load() != 0 {
 			t.Fatalf("%d deliveries failed under a steady load", failed.Load())
 		}
-		if late > early*1.5+32 {
+		// Under the race detector RSS is mostly the detector's shadow
+		// memory, so memory is judged by the run without it (the README's
+		// test command, which .ci/run runs first).
+		if late > early*1.5+32 && !raceDetector {
 			t.Errorf("memory grew from %.0f MiB to %.0f MiB under a steady load", early, late)
 		}
 	})
