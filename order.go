@@ -618,6 +618,19 @@ type StockMove struct {
 	OnHand *int64 `json:"on_hand,omitempty"`
 }
 
+// String says what the move did to the product's units, as the owner
+// reads it: "print-1: stock -1, reserved +1".
+func (m StockMove) String() string {
+	var parts []string
+	if m.Sold != 0 {
+		parts = append(parts, fmt.Sprintf("stock %+d", -m.Sold))
+	}
+	if m.Reserved != 0 {
+		parts = append(parts, fmt.Sprintf("reserved %+d", m.Reserved))
+	}
+	return m.ProductID + ": " + strings.Join(parts, ", ")
+}
+
 // Need is the number of units the move takes from the product's available
 // units (stock − reserved). A sale first uses the order's own reservation,
 // which is already out of available, so converting a reservation needs none.

@@ -286,7 +286,7 @@ var pageTemplates = func() map[string]*template.Template {
 		"stripe":    caisse.DashboardURL,
 		"query":     queryString,
 		"hasPrefix": strings.HasPrefix,
-		"move":      moveText,
+		"move":      caisse.StockMove.String,
 		// path escapes an id for one segment of a URL path: an id holding
 		// "/", "?" or "#" must not reach another route or product.
 		"path": url.PathEscape,
@@ -387,16 +387,4 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 // redirect answers a POST with the page to show next and its flash.
 func redirect(w http.ResponseWriter, r *http.Request, path string, pairs ...any) {
 	http.Redirect(w, r, path+queryString(pairs...), http.StatusSeeOther)
-}
-
-// moveText says what a stock move did to a product's units.
-func moveText(m caisse.StockMove) string {
-	var parts []string
-	if m.Sold != 0 {
-		parts = append(parts, fmt.Sprintf("stock %+d", -m.Sold))
-	}
-	if m.Reserved != 0 {
-		parts = append(parts, fmt.Sprintf("reserved %+d", m.Reserved))
-	}
-	return m.ProductID + ": " + strings.Join(parts, ", ")
 }

@@ -235,7 +235,7 @@ func (m *Main) products(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "list":
 		products, err := allPages(func(p caisse.Page) ([]*caisse.Product, bool, error) { return c.db.FindProducts(ctx, p) },
-			func(p *caisse.Product) string { return p.ID })
+			func(p *caisse.Product) string { return p.ID }, "")
 		if err != nil {
 			return err
 		}
@@ -577,10 +577,11 @@ func (c *command) again(pos []string, failed bool, key, usage, done string, one 
 	})
 }
 
-// allPages reads every page of a list.
-func allPages[T any](find func(caisse.Page) ([]T, bool, error), id func(T) string) ([]T, error) {
+// allPages reads every page of a list, from the item after the id after
+// ("" for the first).
+func allPages[T any](find func(caisse.Page) ([]T, bool, error), id func(T) string, after string) ([]T, error) {
 	var all []T
-	p := caisse.Page{Limit: 1000}
+	p := caisse.Page{Limit: 1000, StartingAfter: after}
 	for {
 		items, more, err := find(p)
 		if err != nil {
@@ -595,18 +596,13 @@ func allPages[T any](find func(caisse.Page) ([]T, bool, error), id func(T) strin
 }
 
 // stockText says what a timeline entry did to the stock, such as
-// "print-1 stock -1".
+// "print-1: stock -1".
 func stockText(moves []caisse.StockMove) string {
-	var parts []string
-	for _, m := range moves {
-		if m.Sold != 0 {
-			parts = append(parts, fmt.Sprintf("%s stock %+d", m.ProductID, -m.Sold))
-		}
-		if m.Reserved != 0 {
-			parts = append(parts, fmt.Sprintf("%s reserved %+d", m.ProductID, m.Reserved))
-		}
+	parts := make([]string, len(moves))
+	for i, m := range moves {
+		parts[i] = m.String()
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, "; ")
 }
 
 func money(amount int64, currency string) string { return caisse.FormatAmount(amount, currency) }

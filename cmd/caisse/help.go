@@ -150,19 +150,7 @@ const moreCounted = 10_000
 // --json output stays a plain list.
 func listPage[T any](c *command, f listFlags, what string, find func(caisse.Page) ([]T, bool, error), id func(T) string) ([]T, error) {
 	if *f.all {
-		var all []T
-		p := caisse.Page{Limit: 1000, StartingAfter: *f.after}
-		for {
-			items, more, err := find(p)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, items...)
-			if !more || len(items) == 0 {
-				return all, nil
-			}
-			p.StartingAfter = id(items[len(items)-1])
-		}
+		return allPages(find, id, *f.after)
 	}
 	items, more, err := find(caisse.Page{Limit: *f.limit, StartingAfter: *f.after})
 	if err != nil || !more || len(items) == 0 {
