@@ -89,12 +89,19 @@ func Start(t testing.TB) string {
 // find returns the stripe-mock pinned in go.mod, built by the go command
 // (`go tool -n` builds the tool into the build cache and prints its path).
 func find() (string, error) {
-	out, err := exec.Command("go", "tool", "-n", "stripe-mock").CombinedOutput()
+	// Only standard output holds the path: on a machine whose module cache
+	// is empty, the go command says "go: downloading …" on standard error
+	// first.
+	var stderr strings.Builder
+	cmd := exec.Command("go", "tool", "-n", "stripe-mock")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("error building stripe-mock %s, the tool pinned in go.mod (go tool -n stripe-mock): %v: %s",
-			Version, err, strings.TrimSpace(string(out)))
+			Version, err, strings.TrimSpace(stderr.String()))
 	}
-	return strings.TrimSpace(string(out)), nil
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1]), nil
 }
 
 // process is a running stripe-mock.
