@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,8 +27,16 @@ type OrderRecord struct {
 	Order
 	// Holds are the units of stock the order holds right now.
 	Holds []Hold
-	// CheckoutItems are the items of a caisse checkout, which win over metadata.
-	CheckoutItems []Item
+	// CheckoutItems are the lines of a caisse checkout, with the names and
+	// prices it charged, which win over metadata.
+	CheckoutItems []Line
+	// CheckoutURL is the Stripe page where the customer pays the caisse
+	// checkout, while it is open: the way back after a declined card.
+	CheckoutURL string
+	// SalesTold are the products whose sale on this order was announced
+	// (to the artist, to the shop's systems), so that its cancellation is
+	// announced too, and only then.
+	SalesTold []string
 	// CheckoutOpen is true while a caisse checkout for the order is open.
 	CheckoutOpen bool
 	// CheckoutExpiresAt is when the caisse checkout's session expires.
@@ -70,8 +79,10 @@ type Ledger interface {
 	PutOrder(ctx context.Context, o *OrderRecord) error
 	// AddTimeline records a status change of an order.
 	AddTimeline(ctx context.Context, orderID string, e TimelineEntry) error
-	// KnownProducts returns which of these product ids exist.
-	KnownProducts(ctx context.Context, ids []string) (map[string]bool, error)
+	// Products returns the products of the catalogue among ids, by id:
+	// what the rules say of a sale (name, price, artist). A product that
+	// does not exist is not in the map.
+	Products(ctx context.Context, ids []string) (map[string]*Product, error)
 	// MoveStock applies one stock move with a conditional update. When the move
 	// takes units (m.Takes()), it succeeds only if stock stays ≥ 0 and, for the
 	// units it needs (m.Need()), that many are available. It reports whether
@@ -227,7 +238,7 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 		if len(f.FailedAttempts) == 0 || order == nil || out.Ignored != "" || slices.Contains(order.MismatchedPayments, f.ID) {
 			continue
 		}
-		for _, m := range paymentFailedMessages(order.ID, order.CustomerEmail, f.ID, f.PaymentError, ev) {
+		for _, m := range paymentFailedMessages(order.ID, f, ev) {
 			if err := l.AddOutbox(ctx, m); err != nil {
 				return out, err
 			}
@@ -331,6 +342,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		// bring the customer's own.
 		s.CustomerEmail = rec.CustomerEmail
 	}
+	failedBefore := rec.FailedAttempts
 	if id == out.OrderID && ev.Livemode != s.Livemode {
 		out.Ignored = fmt.Sprintf("a %s event for %s order %s: it never counts for that order", modeName(ev.Livemode), modeName(s.Livemode), id)
 	}
@@ -338,23 +350,24 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	if err := r.flagMismatches(ctx, l, rec, s, ev, out); err != nil {
 		return nil, err
 	}
-	items := s.Items
+	items, sold := s.Items, rec.Items
 	if len(rec.CheckoutItems) > 0 {
-		items = rec.CheckoutItems
+		items, sold = ItemsOf(rec.CheckoutItems), rec.CheckoutItems
 	}
 
 	ids := make([]string, 0, len(items))
 	for _, it := range items {
 		ids = append(ids, it.ProductID)
 	}
-	known, err := l.KnownProducts(ctx, ids)
+	products, err := l.Products(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
+	lines := SoldLines(items, sold, products, s.Currency)
 	var held []Item
 	var unknown []string
 	for _, it := range items {
-		if known[it.ProductID] {
+		if products[it.ProductID] != nil {
 			held = append(held, it)
 		} else if !slices.Contains(unknown, it.ProductID) {
 			unknown = append(unknown, it.ProductID)
@@ -384,8 +397,9 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 			refund := r.RefundOversold && s.PaymentIntent != ""
 			msgs := []OutboxMessage{
 				AlertMessage(id, TopicOversold, id, Alert{Title: "An order was paid, but no stock was left for it (oversold)", Text: oversoldMessage(id, refund),
-					Fields: map[string]string{"Order": id, "Items": FormatItems(items), "Paid": FormatAmount(s.AmountPaid, s.Currency)},
-					Link:   DashboardURL(s.PaymentIntent, s.Livemode)}),
+					Fields: map[string]string{"Order": id, "Items": DescribeLines(lines, unknown, s.Currency, LangEnglish),
+						"Paid": FormatMoney(s.AmountPaid, s.Currency, LangEnglish)},
+					Link: DashboardURL(s.PaymentIntent, s.Livemode)}),
 				{Key: "webhook:" + HookOrderOversold + ":" + id, Channel: ChannelWebhook, Topic: HookOrderOversold, OrderID: id},
 			}
 			if refund {
@@ -400,20 +414,28 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		}
 	}
 
-	changed := from != s.Status || rec.Oversold != wasOversold || !slices.Equal(rec.Holds, want) || !slices.Equal(rec.Items, items) ||
+	customer := Customer{Name: s.CustomerName, Email: s.CustomerEmail, Phone: s.CustomerPhone}
+	told := slices.Clone(rec.SalesTold)
+	if err := r.announceSales(ctx, l, rec, heldBefore, want, s.Status, products, lines); err != nil {
+		return nil, err
+	}
+
+	changed := from != s.Status || rec.Oversold != wasOversold || !slices.Equal(rec.Holds, want) || !slices.Equal(rec.Items, lines) ||
 		!slices.Equal(rec.MismatchedPayments, wasMismatched) || rec.AmountDue != s.AmountDue || rec.Livemode != s.Livemode ||
 		rec.AmountPaid != s.AmountPaid || rec.AmountRefunded != s.AmountRefunded || rec.AmountTotal != s.AmountTotal ||
 		rec.PaymentError != s.PaymentError || !sameDispute(rec.Dispute, s.Dispute) ||
 		rec.CheckoutSession != s.CheckoutSession || rec.PaymentIntent != s.PaymentIntent ||
-		rec.CustomerEmail != s.CustomerEmail || rec.Currency != s.Currency || rec.Locale != s.Locale ||
+		rec.CustomerEmail != s.CustomerEmail || rec.Customer != customer || rec.FailedAttempts != s.FailedAttempts ||
+		rec.Currency != s.Currency || rec.Locale != s.Locale || !slices.Equal(rec.SalesTold, told) ||
 		!slices.Equal(rec.UnknownProducts, unknown) || rec.ItemsError != s.ItemsError || rec.UpdatedAt.IsZero()
 	if !changed {
 		return rec, nil
 	}
 	rec.Status = s.Status
-	rec.Items = items
+	rec.Items = lines
 	rec.Holds = want
 	rec.Currency, rec.CustomerEmail, rec.Livemode, rec.Locale = s.Currency, s.CustomerEmail, s.Livemode, s.Locale
+	rec.Customer, rec.FailedAttempts = customer, s.FailedAttempts
 	rec.AmountTotal, rec.AmountDue, rec.AmountPaid, rec.AmountRefunded = s.AmountTotal, s.AmountDue, s.AmountPaid, s.AmountRefunded
 	rec.CheckoutSession, rec.PaymentIntent, rec.PaymentError = s.CheckoutSession, s.PaymentIntent, s.PaymentError
 	rec.Dispute = s.Dispute
@@ -423,11 +445,29 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	if err := l.PutOrder(ctx, rec); err != nil {
 		return nil, err
 	}
+	// What the change did besides the status, as the timeline says it: a
+	// declined attempt (which changes no status, but the owner sees it with
+	// the bank's answer), a sale that found no stock, a payment that does
+	// not pay the order.
+	var notes []string
+	if s.FailedAttempts > failedBefore {
+		notes = append(notes, "payment declined: "+cmpOr(s.PaymentError, "the payment failed"))
+	}
+	if rec.Oversold && !wasOversold {
+		notes = append(notes, "oversold: paid, but no stock was left for it")
+	}
+	if len(rec.MismatchedPayments) > len(wasMismatched) {
+		notes = append(notes, "payment mismatch: a payment does not pay the order")
+	}
+	note := strings.Join(notes, "; ")
 	if from == s.Status {
+		if note != "" {
+			return rec, l.AddTimeline(ctx, id, TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status, Note: note})
+		}
 		return rec, nil
 	}
 	out.Transitions = append(out.Transitions, Transition{OrderID: id, From: from, To: s.Status})
-	entry := TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status, Stock: StockMoves(heldBefore, want)}
+	entry := TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status, Stock: StockMoves(heldBefore, want), Note: note}
 	if err := l.AddTimeline(ctx, id, entry); err != nil {
 		return nil, err
 	}
@@ -454,8 +494,8 @@ func (r Rules) flagMismatches(ctx context.Context, l Ledger, rec *OrderRecord, s
 		msgs := []OutboxMessage{
 			AlertMessage(rec.ID+":"+m.ID, TopicPaymentMismatch, rec.ID, Alert{Title: "A payment does not pay its order (payment mismatch)",
 				Text: mismatchMessage(rec.ID, m, s, refund),
-				Fields: map[string]string{"Order": rec.ID, "Paid": FormatAmount(m.Amount, m.Currency), "Due": FormatAmount(s.AmountDue, s.Currency),
-					"Payment": m.ID},
+				Fields: map[string]string{"Order": rec.ID, "Paid": FormatMoney(m.Amount, m.Currency, LangEnglish),
+					"Due": FormatMoney(s.AmountDue, s.Currency, LangEnglish), "Payment": m.ID},
 				Link: DashboardURL(cmpOr(m.PaymentIntent, m.ID), s.Livemode)}),
 			{Key: "webhook:" + HookOrderMismatch + ":" + rec.ID + ":" + m.ID, Channel: ChannelWebhook, Topic: HookOrderMismatch, OrderID: rec.ID},
 		}
@@ -478,7 +518,7 @@ func (r Rules) flagMismatches(ctx context.Context, l Ledger, rec *OrderRecord, s
 
 func mismatchMessage(id string, m Mismatch, s Summary, refund bool) string {
 	what := fmt.Sprintf("A payment of %s (%s) was taken for order %s, which is due %s: it does not pay the order",
-		FormatAmount(m.Amount, m.Currency), m.ID, id, FormatAmount(s.AmountDue, s.Currency))
+		FormatMoney(m.Amount, m.Currency, LangEnglish), m.ID, id, FormatMoney(s.AmountDue, s.Currency, LangEnglish))
 	if refund {
 		return what + "; caisse is refunding it."
 	}
@@ -535,7 +575,7 @@ func oversoldMessage(id string, refund bool) string {
 // stored nothing that should be kept, and the caller rolls back.
 func (r Rules) OpenCheckout(ctx context.Context, l Ledger, rec *OrderRecord) ([]string, error) {
 	ev := &Event{ID: "checkout:" + rec.ID, Type: "caisse.checkout_opened"}
-	want := WantedHolds(rec.CheckoutItems, HoldReserved)
+	want := WantedHolds(ItemsOf(rec.CheckoutItems), HoldReserved)
 	var unavailable []string
 	for _, h := range want {
 		// One product at a time, to name every product that lacks units.
@@ -574,7 +614,7 @@ func (r Rules) CloseCheckout(ctx context.Context, l Ledger, ev *Event, id string
 	var held []Item
 	for _, it := range rec.Items {
 		if !slices.Contains(rec.UnknownProducts, it.ProductID) {
-			held = append(held, it)
+			held = append(held, it.Item())
 		}
 	}
 	want := WantedHolds(held, kind)

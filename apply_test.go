@@ -13,6 +13,12 @@ import (
 // memProduct is a product's stock in memLedger.
 type memProduct struct {
 	Stock, Reserved int64
+	// The catalogue's words and the artist, for the tests that need them.
+	Name        string
+	Price       int64
+	Currency    string
+	ArtistEmail Addresses
+	ArtistShare Percent
 }
 
 // memLedger is an in-memory Ledger with the semantics the interface documents.
@@ -116,11 +122,11 @@ func (l *memLedger) AddTimeline(_ context.Context, orderID string, e TimelineEnt
 	return nil
 }
 
-func (l *memLedger) KnownProducts(_ context.Context, ids []string) (map[string]bool, error) {
-	out := map[string]bool{}
+func (l *memLedger) Products(_ context.Context, ids []string) (map[string]*Product, error) {
+	out := map[string]*Product{}
 	for _, id := range ids {
-		if _, ok := l.products[id]; ok {
-			out[id] = true
+		if p, ok := l.products[id]; ok {
+			out[id] = &Product{ID: id, Name: p.Name, Price: p.Price, Currency: p.Currency, ArtistEmail: p.ArtistEmail, ArtistShare: p.ArtistShare}
 		}
 	}
 	return out, nil
@@ -520,7 +526,7 @@ func TestApplyCheckoutItemsAndReservation(t *testing.T) {
 	l.orders["ord_1"] = &OrderRecord{
 		Order:         Order{ID: "ord_1", Status: StatusPending, UpdatedAt: time.Unix(1, 0)},
 		Holds:         []Hold{{ProductID: "print", Reserved: 1}},
-		CheckoutItems: []Item{{"print", 1}},
+		CheckoutItems: []Line{{ProductID: "print", Quantity: 1}},
 		CheckoutOpen:  true,
 	}
 	r := Rules{RestockOnRefund: true, Now: ticking()}
@@ -529,7 +535,7 @@ func TestApplyCheckoutItemsAndReservation(t *testing.T) {
 	e.facts.Facts[0].Items = []Item{{"other", 3}}
 	apply(t, r, l, e)
 	o := l.order(t, "ord_1")
-	if o.Status != StatusPaid || o.Oversold || !reflect.DeepEqual(o.Items, []Item{{"print", 1}}) ||
+	if o.Status != StatusPaid || o.Oversold || !reflect.DeepEqual(o.Items, []Line{{ProductID: "print", Quantity: 1}}) ||
 		!reflect.DeepEqual(o.Holds, []Hold{{ProductID: "print", Sold: 1}}) {
 		t.Fatalf("order: %+v holds %+v", o.Order, o.Holds)
 	}
@@ -569,11 +575,15 @@ func TestApplyTimelineOnlyOnStatusChange(t *testing.T) {
 	}{
 		{evCompletedUnpaid, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}}},
 		{evCompletedUnpaid, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}}},
-		{evPIFailed, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}}},
-		{evAsyncSucceeded, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusPaid}}},
-		{evPISucceeded, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusPaid}}},
-		{evRefundPartial, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusPaid},
-			{"ord_1", StatusPaid, StatusPartiallyRefunded}}},
+		// A declined attempt changes no status, but is in the timeline.
+		{evPIFailed, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusAwaitingPayment}}},
+		{evPIFailed, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusAwaitingPayment}}},
+		{evAsyncSucceeded, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusAwaitingPayment},
+			{"ord_1", StatusAwaitingPayment, StatusPaid}}},
+		{evPISucceeded, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusAwaitingPayment},
+			{"ord_1", StatusAwaitingPayment, StatusPaid}}},
+		{evRefundPartial, []Transition{{"ord_1", StatusPending, StatusAwaitingPayment}, {"ord_1", StatusAwaitingPayment, StatusAwaitingPayment},
+			{"ord_1", StatusAwaitingPayment, StatusPaid}, {"ord_1", StatusPaid, StatusPartiallyRefunded}}},
 	}
 	for i, step := range steps {
 		out := apply(t, r, l, step.e)
@@ -586,6 +596,9 @@ func TestApplyTimelineOnlyOnStatusChange(t *testing.T) {
 			t.Fatalf("step %d (%s): timeline %v, want %v", i, step.e.ev.ID, got, step.want)
 		}
 		last := tl[len(tl)-1]
+		if last.From == last.To && (last.EventID != evPIFailed.ev.ID || !strings.HasPrefix(last.Note, "payment declined: ")) {
+			t.Errorf("step %d: an entry without a change of status %+v is not the declined attempt's", i, last)
+		}
 		if len(out.Transitions) > 0 {
 			if last.EventID != step.e.ev.ID || last.Type != step.e.ev.Type || last.At.IsZero() {
 				t.Errorf("step %d: last entry %+v not from event %s", i, last, step.e.ev.ID)
@@ -593,7 +606,7 @@ func TestApplyTimelineOnlyOnStatusChange(t *testing.T) {
 			if !reflect.DeepEqual(out.Transitions, []Transition{step.want[len(step.want)-1]}) {
 				t.Errorf("step %d: Outcome.Transitions %v", i, out.Transitions)
 			}
-		} else if last.EventID == step.e.ev.ID && i > 0 && steps[i-1].e.ev.ID != step.e.ev.ID {
+		} else if last.EventID == step.e.ev.ID && last.From != last.To && i > 0 && steps[i-1].e.ev.ID != step.e.ev.ID {
 			t.Errorf("step %d: a timeline entry names an event that changed no status", i)
 		}
 	}
@@ -643,8 +656,8 @@ func TestApplyTimelineRecordsStockMoves(t *testing.T) {
 	}
 
 	// A caisse checkout's entry records its reservation.
-	rec := &OrderRecord{Order: Order{ID: "ord_2", Status: StatusPending, Items: []Item{{"print", 2}}, CreatedAt: time.Now()},
-		CheckoutItems: []Item{{"print", 2}}, CheckoutOpen: true}
+	rec := &OrderRecord{Order: Order{ID: "ord_2", Status: StatusPending, Items: []Line{{ProductID: "print", Quantity: 2}}, CreatedAt: time.Now()},
+		CheckoutItems: []Line{{ProductID: "print", Quantity: 2}}, CheckoutOpen: true}
 	if unavailable, err := r.OpenCheckout(context.Background(), l, rec); err != nil || len(unavailable) > 0 {
 		t.Fatalf("OpenCheckout: %v %v", unavailable, err)
 	}

@@ -48,13 +48,21 @@ type Fact struct {
 	PaymentError   string `json:"payment_error,omitempty"`
 	// PaymentErrorAt is the creation time (Unix seconds) of the event that
 	// carried PaymentError; the latest failure wins.
-	PaymentErrorAt int64    `json:"payment_error_at,omitempty"`
-	FailedAttempts []string `json:"failed_attempts,omitempty"` // event ids of failed attempts, sorted
+	PaymentErrorAt int64 `json:"payment_error_at,omitempty"`
+	// PaymentErrorCode is the reason the bank gave with PaymentError:
+	// Stripe's decline_code (insufficient_funds…), else its error code
+	// (card_declined, expired_card…).
+	PaymentErrorCode string   `json:"payment_error_code,omitempty"`
+	FailedAttempts   []string `json:"failed_attempts,omitempty"` // event ids of failed attempts, sorted
 
 	// Shared by sessions, payment intents, charges and disputes.
 	Amount        int64  `json:"amount,omitempty"` // session amount_total, charge amount, dispute amount
 	Currency      string `json:"currency,omitempty"`
 	CustomerEmail string `json:"customer_email,omitempty"`
+	// CustomerName and CustomerPhone are the customer's as the object
+	// gives them (a session's customer_details, a charge's billing details).
+	CustomerName  string `json:"customer_name,omitempty"`
+	CustomerPhone string `json:"customer_phone,omitempty"`
 	Items         []Item `json:"items,omitempty"`
 	// UnknownItems holds metadata that named items caisse could not parse.
 	UnknownItems string `json:"unknown_items,omitempty"`
@@ -93,14 +101,17 @@ func (f *Fact) Merge(other Fact) {
 	f.Succeeded = f.Succeeded || other.Succeeded
 	f.AmountReceived = max(f.AmountReceived, other.AmountReceived)
 	if other.PaymentErrorAt > f.PaymentErrorAt ||
-		(other.PaymentErrorAt == f.PaymentErrorAt && other.PaymentError > f.PaymentError) {
-		f.PaymentError, f.PaymentErrorAt = other.PaymentError, other.PaymentErrorAt
+		(other.PaymentErrorAt == f.PaymentErrorAt && (other.PaymentError > f.PaymentError ||
+			(other.PaymentError == f.PaymentError && other.PaymentErrorCode > f.PaymentErrorCode))) {
+		f.PaymentError, f.PaymentErrorAt, f.PaymentErrorCode = other.PaymentError, other.PaymentErrorAt, other.PaymentErrorCode
 	}
 	f.FailedAttempts = unionSorted(f.FailedAttempts, other.FailedAttempts)
 
 	f.Amount = max(f.Amount, other.Amount)
 	f.Currency = settle(f.Currency, other.Currency)
 	f.CustomerEmail = settle(f.CustomerEmail, other.CustomerEmail)
+	f.CustomerName = settle(f.CustomerName, other.CustomerName)
+	f.CustomerPhone = settle(f.CustomerPhone, other.CustomerPhone)
 	if len(f.Items) == 0 || (len(other.Items) > 0 && FormatItems(other.Items) > FormatItems(f.Items)) {
 		f.Items = other.Items
 	}

@@ -41,6 +41,42 @@ type Item struct {
 	Quantity  int64  `json:"quantity"`
 }
 
+// Line is one product of an order as it was sold: its name and unit price
+// are kept from the moment the order got it (from caisse's checkout, else
+// from the catalogue), so what the shop says of a past sale never changes
+// with the catalogue.
+type Line struct {
+	ProductID string `json:"product_id"`
+	// Name is the product's name when it was sold; empty when the product
+	// is not in the catalogue.
+	Name     string `json:"name"`
+	Quantity int64  `json:"quantity"`
+	// UnitAmount is the price of one unit when it was sold, in the order's
+	// currency's smallest unit; 0 when unknown (a product not in the
+	// catalogue, or priced in another currency than the order).
+	UnitAmount int64 `json:"unit_amount"`
+}
+
+// Item returns the line's product and quantity.
+func (l Line) Item() Item { return Item{ProductID: l.ProductID, Quantity: l.Quantity} }
+
+// ItemsOf returns the products and quantities of lines.
+func ItemsOf(lines []Line) []Item {
+	items := make([]Item, len(lines))
+	for i, l := range lines {
+		items[i] = l.Item()
+	}
+	return items
+}
+
+// Customer is who bought: as the checkout (or, failing it, the payment)
+// names them. Personal data: it goes only where the shop needs it.
+type Customer struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Phone string `json:"phone"`
+}
+
 // Dispute is the dispute shown on an order.
 type Dispute struct {
 	ID     string `json:"id"`
@@ -62,24 +98,33 @@ type TimelineEntry struct {
 	// Stock is what the change did to the products' units (empty when it
 	// moved none).
 	Stock []StockMove `json:"stock,omitempty"`
+	// Note says what happened when the status did not change: a declined
+	// payment attempt and the bank's answer.
+	Note string `json:"note,omitempty"`
 }
 
 // Order is a shop order as caisse derives it from Stripe's facts.
 type Order struct {
 	ID             string      `json:"id"`
 	Status         OrderStatus `json:"status"`
-	Items          []Item      `json:"items"`
+	Items          []Line      `json:"items"`
 	Currency       string      `json:"currency"`
 	AmountTotal    int64       `json:"amount_total"`
 	AmountPaid     int64       `json:"amount_paid"`
 	AmountRefunded int64       `json:"amount_refunded"`
-	CustomerEmail  string      `json:"customer_email"`
+	// CustomerEmail is the customer's address as known now: the session's,
+	// else the payment's (Customer.Email is the same).
+	CustomerEmail string   `json:"customer_email"`
+	Customer      Customer `json:"customer"`
 	// Locale is the language the customer chose at checkout (the session's
 	// locale, such as fr or en), empty when unknown.
-	Locale          string   `json:"locale"`
-	CheckoutSession string   `json:"checkout_session"`
-	PaymentIntent   string   `json:"payment_intent"`
-	PaymentError    string   `json:"payment_error"`
+	Locale          string `json:"locale"`
+	CheckoutSession string `json:"checkout_session"`
+	PaymentIntent   string `json:"payment_intent"`
+	PaymentError    string `json:"payment_error"`
+	// FailedAttempts counts the payment attempts the bank declined; the
+	// order goes on (inside Checkout the customer can try again).
+	FailedAttempts  int      `json:"failed_attempts"`
 	Dispute         *Dispute `json:"dispute"`
 	Oversold        bool     `json:"oversold"`
 	UnknownProducts []string `json:"unknown_products"`
@@ -110,7 +155,14 @@ type Order struct {
 const (
 	FlagOversold        OrderStatus = "oversold"
 	FlagPaymentMismatch OrderStatus = "payment_mismatch"
+	// FlagFailedAttempts keeps the orders with at least one declined
+	// payment attempt, whatever their status (a first declined card leaves
+	// an order pending).
+	FlagFailedAttempts OrderStatus = "failed_attempts"
 )
+
+// OrderFlags lists the flags a status filter takes.
+var OrderFlags = []OrderStatus{FlagOversold, FlagPaymentMismatch, FlagFailedAttempts}
 
 // OrderFilter selects orders in a list.
 type OrderFilter struct {
@@ -124,13 +176,13 @@ type OrderFilter struct {
 
 // Normalize checks the status and the page.
 func (f *OrderFilter) Normalize() error {
-	if f.Status != "" && !slices.Contains(OrderStatuses, f.Status) && f.Status != FlagOversold && f.Status != FlagPaymentMismatch {
-		valid := make([]string, 0, len(OrderStatuses)+2)
+	if f.Status != "" && !slices.Contains(OrderStatuses, f.Status) && !slices.Contains(OrderFlags, f.Status) {
+		valid := make([]string, 0, len(OrderStatuses))
 		for _, s := range OrderStatuses {
 			valid = append(valid, string(s))
 		}
-		return Errorf(EINVALID, "unknown order status %q: use one of %s, or the flags %s and %s",
-			quoteShort(string(f.Status)), strings.Join(valid, ", "), FlagOversold, FlagPaymentMismatch)
+		return Errorf(EINVALID, "unknown order status %q: use one of %s, or the flags %s, %s and %s",
+			quoteShort(string(f.Status)), strings.Join(valid, ", "), FlagOversold, FlagPaymentMismatch, FlagFailedAttempts)
 	}
 	return f.Page.Normalize()
 }
@@ -161,16 +213,21 @@ type Mismatch struct {
 
 // Summary is everything about an order that follows from its facts alone.
 type Summary struct {
-	Status          OrderStatus
-	Items           []Item
-	Currency        string
-	AmountTotal     int64
-	AmountDue       int64
-	AmountPaid      int64
-	AmountRefunded  int64
-	Livemode        bool
-	CustomerEmail   string
-	Locale          string
+	Status         OrderStatus
+	Items          []Item
+	Currency       string
+	AmountTotal    int64
+	AmountDue      int64
+	AmountPaid     int64
+	AmountRefunded int64
+	Livemode       bool
+	CustomerEmail  string
+	CustomerName   string
+	CustomerPhone  string
+	Locale         string
+	// FailedAttempts counts the declined attempts of the payments that
+	// count for the order.
+	FailedAttempts  int
 	CheckoutSession string
 	PaymentIntent   string
 	PaymentError    string
@@ -272,8 +329,8 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 	}
 
 	var sessionPaid, asyncFailed, expired, awaiting, piSucceeded bool
-	// The customer's address: the session's, else the payment intent's.
-	var sessionEmail, otherEmail string
+	// Who the customer is: as the session says, else as the payment does.
+	var session, other customerFacts
 	var paid, intentTotal int64
 	var errAt int64
 	mismatched := map[string]Mismatch{}
@@ -317,6 +374,7 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 				}
 			}
 			s.PaymentIntent = minNonEmpty(s.PaymentIntent, f.ID)
+			s.FailedAttempts += len(f.FailedAttempts)
 			if f.PaymentErrorAt > errAt || (f.PaymentErrorAt == errAt && f.PaymentError > s.PaymentError) {
 				s.PaymentError, errAt = f.PaymentError, f.PaymentErrorAt
 			}
@@ -344,9 +402,9 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 			}
 		}
 		if f.Kind == KindSession {
-			sessionEmail = settle(sessionEmail, f.CustomerEmail)
+			session.settle(f)
 		} else {
-			otherEmail = settle(otherEmail, f.CustomerEmail)
+			other.settle(f)
 		}
 		s.Locale = settle(s.Locale, f.Locale)
 		if fixed == nil {
@@ -356,7 +414,9 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 	if fixed == nil {
 		s.Items = definingItems(inMode, countedSession, countedIntent)
 	}
-	s.CustomerEmail = cmp.Or(sessionEmail, otherEmail)
+	s.CustomerEmail = cmp.Or(session.email, other.email)
+	s.CustomerName = cmp.Or(session.name, other.name)
+	s.CustomerPhone = cmp.Or(session.phone, other.phone)
 	// An order without a session amount (a payment intent made outside
 	// Checkout) shows its intents' amount; deciding this after the loop keeps
 	// the result independent of the order of the facts.
@@ -388,6 +448,16 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 		AwaitingPayment: awaiting,
 	})
 	return s
+}
+
+// customerFacts gathers what facts say of the customer, each field
+// settling on one value whatever order the facts come in.
+type customerFacts struct{ email, name, phone string }
+
+func (c *customerFacts) settle(f Fact) {
+	c.email = settle(c.email, f.CustomerEmail)
+	c.name = settle(c.name, f.CustomerName)
+	c.phone = settle(c.phone, f.CustomerPhone)
 }
 
 // definingTerms returns the terms the facts set for an order that caisse's

@@ -46,6 +46,22 @@ const (
 	TopicRefundApology     = "refund_apology"           // caisse refunded an oversold or mismatched payment
 )
 
+// Topics of the emails to a work's artist.
+const (
+	TopicArtistSale          = "artist_sale"           // a unit of the artist's work sold
+	TopicArtistSaleCancelled = "artist_sale_cancelled" // that sale was undone: refunded, returned or lost to a dispute
+)
+
+// CustomerTopic reports whether an email of this topic goes to the
+// customer, whose address is read from the order when it is sent.
+func CustomerTopic(topic string) bool {
+	switch topic {
+	case TopicOrderConfirmation, TopicPaymentFailed, TopicOrderRefunded, TopicPartialRefund, TopicRefundApology:
+		return true
+	}
+	return false
+}
+
 // Topics of team alerts.
 const (
 	TopicDisputeOpened     = "dispute_opened"
@@ -77,8 +93,10 @@ type Delivery struct {
 	// Topic says what the message is about (see the Topic constants, or an
 	// outbound webhook type such as order.paid).
 	Topic string `json:"topic"`
-	// Recipient is who receives it: the customer's address, a team address,
-	// "slack", or the shop endpoint's address without its query. Never a secret.
+	// Recipient is who receives it: the customer's address (once the email
+	// is sent; it is read from the order then), an artist's or a team
+	// address, "slack", or the shop endpoint's address without its query.
+	// Never a secret.
 	Recipient string `json:"recipient"`
 	OrderID   string `json:"order_id"`
 	ProductID string `json:"product_id"`
@@ -105,9 +123,12 @@ type Notice struct {
 	// Product is the product the delivery is about, as the admin API shows
 	// it now; nil when it is about none.
 	Product *Product
-	// ItemNames are the names of the order's products, by product id, for
-	// messages that list the items.
+	// ItemNames are the names of the order's products in the catalogue
+	// now, by product id, for lines that kept none.
 	ItemNames map[string]string
+	// CheckoutURL is the Stripe page where the customer pays the order's
+	// caisse checkout, while it is open; "" otherwise.
+	CheckoutURL string
 	// Group holds the other rows of the same topic and recipient sent in this
 	// one message (alerts are grouped, so a storm of one cause is one message
 	// with a count). Count is 1 + len(Group).

@@ -234,7 +234,7 @@ func setup(t *testing.T, receiverSecret string) (*endpoint, *notify.Sender, *clo
 
 func paidOrder() *caisse.Order {
 	return &caisse.Order{
-		ID: "ord_42", Status: caisse.StatusPaid, Items: []caisse.Item{{ProductID: "art-1", Quantity: 1}},
+		ID: "ord_42", Status: caisse.StatusPaid, Items: []caisse.Line{{ProductID: "art-1", Name: "Art", Quantity: 1, UnitAmount: 1500}},
 		Currency: "eur", AmountTotal: 1500, AmountPaid: 1500, AmountDue: 1500, CustomerEmail: "ada@example.com",
 		CheckoutSession: "cs_test_1", PaymentIntent: "pi_1",
 		CreatedAt: time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC), UpdatedAt: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC),

@@ -54,7 +54,7 @@ func setup(t *testing.T, opts smtptest.Options, edit func(*smtp.Config)) bundle 
 func customerNotice(id, topic string, o caisse.Order, payload map[string]any) caisse.Notice {
 	o.ID = "ord_1"
 	o.CustomerEmail = "customer@example.com"
-	o.Items = []caisse.Item{{ProductID: "prod_tote", Quantity: 2}, {ProductID: "prod_mug", Quantity: 1}}
+	o.Items = []caisse.Line{{ProductID: "prod_tote", Quantity: 2}, {ProductID: "prod_mug", Quantity: 1}}
 	return caisse.Notice{
 		Delivery: caisse.Delivery{
 			ID: id, Channel: caisse.ChannelEmail, Topic: topic,

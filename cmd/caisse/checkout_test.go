@@ -117,7 +117,7 @@ func TestCheckoutSellsAUniqueArtworkOnce(t *testing.T) {
 		}
 		o := a.order(won.OrderID)
 		if o.Status != caisse.StatusPending || o.CheckoutSession != won.CheckoutSessionID || o.AmountTotal != 2500 ||
-			!slices.Equal(o.Items, []caisse.Item{{ProductID: "art", Quantity: 1}}) {
+			!slices.Equal(o.Items, []caisse.Line{{ProductID: "art", Name: "art", Quantity: 1, UnitAmount: 2500}}) {
 			t.Fatalf("the checkout's order: %+v", o)
 		}
 

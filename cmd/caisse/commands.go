@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -374,7 +375,7 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 		return err
 	}
 	c := m.command("orders " + args[0])
-	status := c.fs.String("status", "", "only orders in this status, or flagged oversold or payment_mismatch")
+	status := c.fs.String("status", "", "only orders in this status, or flagged oversold, payment_mismatch or failed_attempts (a payment declined)")
 	var page listFlags
 	if args[0] == "list" {
 		page = c.listFlags("orders")
@@ -395,8 +396,9 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 		return c.print(orders, func(w *tabwriter.Writer) {
 			fmt.Fprintln(w, "ID\tSTATUS\tITEMS\tDUE\tPAID\tREFUNDED\tFLAGS\tUPDATED")
 			for _, o := range orders {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Status, caisse.FormatItems(o.Items), money(o.AmountDue, o.Currency),
-					money(o.AmountPaid, o.Currency), money(o.AmountRefunded, o.Currency), flags(o), o.UpdatedAt.Format(time.DateTime))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Status.Words(caisse.LangEnglish), linesText(o.Items),
+					money(o.AmountDue, o.Currency), money(o.AmountPaid, o.Currency), money(o.AmountRefunded, o.Currency), flags(o),
+					o.UpdatedAt.Format(time.DateTime))
 			}
 		})
 	case "show":
@@ -413,13 +415,18 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 				mode = "live"
 			}
 			fmt.Fprintf(w, "order\t%s (%s mode)\nstatus\t%s\nitems\t%s\ndue\t%s\npaid\t%s\nrefunded\t%s\ncustomer\t%s\nsession\t%s\npayment intent\t%s\n",
-				o.ID, mode, o.Status, caisse.FormatItems(o.Items), money(o.AmountDue, o.Currency), money(o.AmountPaid, o.Currency),
-				money(o.AmountRefunded, o.Currency), o.CustomerEmail, o.CheckoutSession, o.PaymentIntent)
+				o.ID, mode, o.Status.Words(caisse.LangEnglish), caisse.DescribeLines(o.Items, o.UnknownProducts, o.Currency, caisse.LangEnglish),
+				money(o.AmountDue, o.Currency), money(o.AmountPaid, o.Currency), money(o.AmountRefunded, o.Currency),
+				customerText(o.Customer), o.CheckoutSession, o.PaymentIntent)
+			if o.FailedAttempts > 0 {
+				fmt.Fprintf(w, "declined attempts\t%d\n", o.FailedAttempts)
+			}
 			if o.PaymentError != "" {
 				fmt.Fprintf(w, "payment error\t%s\n", o.PaymentError)
 			}
 			if o.Dispute != nil {
-				fmt.Fprintf(w, "dispute\t%s %s %s\n", o.Dispute.ID, o.Dispute.Status, money(o.Dispute.Amount, o.Currency))
+				fmt.Fprintf(w, "dispute\t%s: %s, %s\n", o.Dispute.ID, caisse.DisputeWords(o.Dispute.Status, caisse.LangEnglish),
+					money(o.Dispute.Amount, o.Currency))
 			}
 			if o.Oversold {
 				fmt.Fprintf(w, "oversold\tyes: paid but no stock was left; refund or restock\n")
@@ -431,15 +438,20 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 					fmt.Fprintf(w, "mismatch refunds\t%s\n", strings.Join(o.MismatchRefunds, ", "))
 				}
 			}
-			if len(o.UnknownProducts) > 0 {
-				fmt.Fprintf(w, "unknown products\t%s\n", strings.Join(o.UnknownProducts, ", "))
+			for _, id := range o.UnknownProducts {
+				fmt.Fprintf(w, "unknown product\t%s\n", caisse.NotInCatalogue(id, caisse.LangEnglish))
 			}
 			if o.ItemsError != "" {
 				fmt.Fprintf(w, "items error\t%s\n", o.ItemsError)
 			}
-			fmt.Fprintf(w, "\nTIMELINE\tEVENT\tTYPE\tFROM\tTO\tSTOCK\n")
+			fmt.Fprintf(w, "\nTIMELINE\tEVENT\tTYPE\tFROM\tTO\tSTOCK\tNOTE\n")
 			for _, e := range o.Timeline {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.DateTime), e.EventID, e.Type, e.From, e.To, stockText(e.Stock))
+				from := "—"
+				if e.From != "" {
+					from = e.From.Words(caisse.LangEnglish)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.DateTime), e.EventID, e.Type, from, e.To.Words(caisse.LangEnglish),
+					stockText(e.Stock), e.Note)
 			}
 		})
 	}
@@ -605,7 +617,36 @@ func stockText(moves []caisse.StockMove) string {
 	return strings.Join(parts, "; ")
 }
 
-func money(amount int64, currency string) string { return caisse.FormatAmount(amount, currency) }
+// money writes an amount as the CLI shows it: in English, like its words
+// (€1,250.00, ¥5,000).
+func money(amount int64, currency string) string {
+	return caisse.FormatMoney(amount, currency, caisse.LangEnglish)
+}
+
+// linesText writes an order's lines briefly, for a table: "2 × T-shirt M,
+// 1 × print-9".
+func linesText(lines []caisse.Line) string {
+	parts := make([]string, len(lines))
+	for i, l := range lines {
+		parts[i] = fmt.Sprintf("%d × %s", l.Quantity, cmp.Or(l.Name, l.ProductID))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// customerText writes who bought: "Camille Martin <camille@example.com>,
+// +33 6 12 34 56 78".
+func customerText(c caisse.Customer) string {
+	s := c.Email
+	if c.Name != "" && c.Email != "" {
+		s = c.Name + " <" + c.Email + ">"
+	} else if c.Name != "" {
+		s = c.Name
+	}
+	if c.Phone != "" {
+		s += ", " + c.Phone
+	}
+	return s
+}
 
 // flags lists the flags an order carries, for a table.
 func flags(o *caisse.Order) string {
@@ -614,10 +655,13 @@ func flags(o *caisse.Order) string {
 		f = append(f, "oversold")
 	}
 	if o.PaymentMismatch {
-		f = append(f, "payment_mismatch")
+		f = append(f, "payment mismatch")
+	}
+	if o.FailedAttempts > 0 {
+		f = append(f, fmt.Sprintf("%d declined", o.FailedAttempts))
 	}
 	if o.ItemsError != "" || len(o.UnknownProducts) > 0 {
-		f = append(f, "items_error")
+		f = append(f, "items error")
 	}
-	return strings.Join(f, ",")
+	return strings.Join(f, ", ")
 }

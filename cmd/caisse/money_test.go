@@ -111,7 +111,7 @@ func TestCheapPaymentNeverPaysAnExpensiveOrder(t *testing.T) {
 		o := a.order(order)
 		if o.Status != caisse.StatusPending || o.AmountPaid != 0 || o.AmountDue != 500000 || o.Currency != "eur" ||
 			!o.PaymentMismatch || !slices.Equal(o.MismatchedPayments, []string{"cs_test_cheap"}) ||
-			!slices.Equal(o.Items, []caisse.Item{{ProductID: "art", Quantity: 1}}) {
+			!slices.Equal(o.Items, []caisse.Line{{ProductID: "art", Name: "art", Quantity: 1, UnitAmount: 500000}}) {
 			t.Fatalf("after a 1.00 € payment for a 5,000.00 € order: %+v", o)
 		}
 		if p := a.product("art"); p.Stock != 1 || p.Reserved != 1 {
@@ -193,7 +193,7 @@ func TestAmountDueOfAnOrderDefinedByItsSession(t *testing.T) {
 			Session: "cs_test_cheap", PaymentIntent: "pi_cheap", Created: first.Add(10 * time.Minute)})
 		o := a.order("o1")
 		if o.Status != caisse.StatusExpired || !o.PaymentMismatch || o.AmountDue != 90000 || o.AmountPaid != 0 ||
-			!slices.Equal(o.Items, []caisse.Item{{ProductID: "print-1", Quantity: 1}}) {
+			!slices.Equal(o.Items, []caisse.Line{{ProductID: "print-1", Name: "print-1", Quantity: 1, UnitAmount: 90000}}) {
 			t.Fatalf("after a cheap session for an order of 900.00 €: %+v", o)
 		}
 		a.process(stripe.Example{Type: "checkout.session.completed", OrderID: "o1", ProductID: "print-1", Amount: 90000,

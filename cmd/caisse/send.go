@@ -204,6 +204,9 @@ type change struct {
 	From    string        `json:"from"`
 	To      string        `json:"to"`
 	Stock   []stockChange `json:"stock,omitempty"`
+	// Note says what else the event did: a declined payment, an order
+	// flagged oversold or payment_mismatch.
+	Note string `json:"note,omitempty"`
 }
 
 type stockChange struct {
@@ -264,7 +267,7 @@ func (c *command) changes(ctx context.Context, e *caisse.Event) (*processed, err
 		if t.EventID != e.ID {
 			continue
 		}
-		ch := change{OrderID: o.ID, From: string(t.From), To: string(t.To)}
+		ch := change{OrderID: o.ID, From: string(t.From), To: string(t.To), Note: t.Note}
 		for _, m := range t.Stock {
 			if m.Sold == 0 {
 				continue
@@ -309,7 +312,14 @@ func (p *processed) describe() string {
 		if from == "" {
 			from = "new"
 		}
-		parts = append(parts, ch.OrderID+": "+from+" → "+ch.To)
+		switch {
+		case ch.From == ch.To && ch.Note != "":
+			parts = append(parts, ch.OrderID+": "+ch.Note)
+		case ch.Note != "":
+			parts = append(parts, ch.OrderID+": "+from+" → "+ch.To+" ("+ch.Note+")")
+		default:
+			parts = append(parts, ch.OrderID+": "+from+" → "+ch.To)
+		}
 		for _, s := range ch.Stock {
 			parts = append(parts, fmt.Sprintf("%s stock %d → %d", s.ProductID, s.Before, s.After))
 		}

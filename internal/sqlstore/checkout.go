@@ -44,13 +44,15 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 	now := s.now()
 	ttl := max(s.CheckoutTTL, MinCheckoutTTL)
 	rec := &caisse.OrderRecord{
-		Order: caisse.Order{ID: "ord_" + randomID(), Status: caisse.StatusPending, Items: req.Merged(),
+		Order: caisse.Order{ID: "ord_" + randomID(), Status: caisse.StatusPending,
 			CustomerEmail: req.CustomerEmail, CreatedAt: now, UpdatedAt: now},
 		CheckoutOpen:      true,
 		CheckoutExpiresAt: now.Add(ttl + stripeClockMargin).Truncate(time.Second),
 	}
 	rec.Livemode = s.Stripe.Livemode()
-	rec.CheckoutItems = rec.Items
+	for _, it := range req.Merged() {
+		rec.Items = append(rec.Items, caisse.Line{ProductID: it.ProductID, Quantity: it.Quantity})
+	}
 	lines, err := s.reserve(ctx, rec)
 	if err != nil {
 		return nil, err
@@ -59,7 +61,7 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 	defer cancel()
 	session, err := s.Stripe.CreateCheckoutSession(ctx, caisse.CheckoutSessionParams{
 		OrderID: rec.ID, CustomerEmail: req.CustomerEmail, SuccessURL: req.SuccessURL, CancelURL: req.CancelURL,
-		ExpiresAt: rec.CheckoutExpiresAt, Items: caisse.FormatItems(rec.Items), Lines: lines,
+		ExpiresAt: rec.CheckoutExpiresAt, Items: caisse.FormatItems(caisse.ItemsOf(rec.Items)), Lines: lines,
 	})
 	if err != nil {
 		s.Logger.Warn("Stripe did not create a checkout session: its units are released",
@@ -83,8 +85,8 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 	// The expiry caisse asked for stays the one it keeps: Stripe's answer
 	// carries the same, and the sweep must not depend on its clock.
 	err = s.inTx(ctx, func(tx Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE orders SET checkout_session = CASE WHEN checkout_session = '' THEN ? ELSE checkout_session END
-			WHERE id = ?`, session.ID, rec.ID)
+		_, err := tx.Exec(ctx, `UPDATE orders SET checkout_session = CASE WHEN checkout_session = '' THEN ? ELSE checkout_session END,
+			checkout_url = ? WHERE id = ?`, session.ID, session.URL, rec.ID)
 		return err
 	})
 	if err != nil {
@@ -104,7 +106,7 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]caisse.
 		lines = lines[:0]
 		var unknown []string
 		rec.AmountTotal, rec.Currency = 0, ""
-		for _, it := range rec.Items {
+		for i, it := range rec.Items {
 			p, err := scanProduct(tx.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = ?`, it.ProductID))
 			if errors.Is(err, ErrNoRows) {
 				unknown = append(unknown, it.ProductID)
@@ -126,6 +128,8 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]caisse.
 			// checked against what Stripe charges below.
 			rec.AmountTotal += p.Price * it.Quantity
 			lines = append(lines, caisse.CheckoutLine{Name: cmp.Or(p.Name, p.ID), UnitAmount: p.Price, Currency: p.Currency, Quantity: it.Quantity})
+			// The line as charged: its name and price stay the order's.
+			rec.Items[i].Name, rec.Items[i].UnitAmount = p.Name, p.Price
 		}
 		if rec.AmountTotal > caisse.MaxAmount {
 			return &caisse.Error{Code: caisse.EINVALID, Reason: caisse.ReasonInvalidItems,
@@ -136,6 +140,7 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]caisse.
 				Message: fmt.Sprintf("no product %v in this shop", unknown)}
 		}
 		rec.AmountDue = rec.AmountTotal
+		rec.CheckoutItems = rec.Items
 		rec.CheckoutTerms = caisse.Terms{AmountDue: rec.AmountTotal, Currency: rec.Currency, Livemode: rec.Livemode}
 		v := s.NewView(tx)
 		unavailable, err := s.Rules.OpenCheckout(ctx, v, rec)

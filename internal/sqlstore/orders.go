@@ -17,17 +17,19 @@ const orderColumns = `id, status, items, checkout_items, checkout_open, holds, c
 	amount_paid, amount_refunded, customer_email, checkout_session, payment_intent, payment_error,
 	dispute, oversold, unknown_products, items_error, created_at, updated_at, checkout_expires_at,
 	oversold_refund, amount_due, livemode, payment_mismatch, mismatched_payments, mismatch_refunds,
-	checkout_amount_due, checkout_currency, checkout_livemode, locale`
+	checkout_amount_due, checkout_currency, checkout_livemode, locale, customer_name, customer_phone,
+	failed_attempts, sales_told, checkout_url`
 
 func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	var o caisse.OrderRecord
-	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds string
+	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds, told string
 	var created, updated, expires int64
 	if err := row.Scan(&o.ID, &status, &items, &checkoutItems, &o.CheckoutOpen, &holds, &o.Currency,
 		&o.AmountTotal, &o.AmountPaid, &o.AmountRefunded, &o.CustomerEmail, &o.CheckoutSession,
 		&o.PaymentIntent, &o.PaymentError, &dispute, &o.Oversold, &unknown, &o.ItemsError, &created, &updated,
 		&expires, &o.OversoldRefund, &o.AmountDue, &o.Livemode, &o.PaymentMismatch, &mismatched, &refunds,
-		&o.CheckoutTerms.AmountDue, &o.CheckoutTerms.Currency, &o.CheckoutTerms.Livemode, &o.Locale); err != nil {
+		&o.CheckoutTerms.AmountDue, &o.CheckoutTerms.Currency, &o.CheckoutTerms.Livemode, &o.Locale,
+		&o.Customer.Name, &o.Customer.Phone, &o.FailedAttempts, &told, &o.CheckoutURL); err != nil {
 		return nil, err
 	}
 	o.Status = caisse.OrderStatus(status)
@@ -35,7 +37,7 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 		s string
 		v any
 	}{{items, &o.Items}, {checkoutItems, &o.CheckoutItems}, {holds, &o.Holds}, {unknown, &o.UnknownProducts},
-		{mismatched, &o.MismatchedPayments}, {refunds, &o.MismatchRefunds}} {
+		{mismatched, &o.MismatchedPayments}, {refunds, &o.MismatchRefunds}, {told, &o.SalesTold}} {
 		if err := json.Unmarshal([]byte(j.s), j.v); err != nil {
 			return nil, fmt.Errorf("order %s: %w", o.ID, err)
 		}
@@ -47,8 +49,9 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 		}
 	}
 	if o.Items == nil {
-		o.Items = []caisse.Item{}
+		o.Items = []caisse.Line{}
 	}
+	o.Customer.Email = o.CustomerEmail
 	for _, l := range []*[]string{&o.UnknownProducts, &o.MismatchedPayments, &o.MismatchRefunds} {
 		if *l == nil {
 			*l = []string{}
@@ -100,7 +103,7 @@ func stockMoves(moves []caisse.StockMove) string {
 }
 
 // orderWidth is how many values orderValues gives: one per orderColumns.
-const orderWidth = 31
+const orderWidth = 36
 
 // orderValues are an order's values in orderColumns' order.
 func orderValues(o *caisse.OrderRecord) []any {
@@ -114,7 +117,8 @@ func orderValues(o *caisse.OrderRecord) []any {
 		o.PaymentIntent, o.PaymentError, dispute, o.Oversold, jsonList(o.UnknownProducts), o.ItemsError,
 		micros(o.CreatedAt), micros(o.UpdatedAt), expiresMicros(o.CheckoutExpiresAt), o.OversoldRefund,
 		o.AmountDue, o.Livemode, o.PaymentMismatch, jsonList(o.MismatchedPayments), jsonList(o.MismatchRefunds),
-		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode, o.Locale}
+		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode, o.Locale,
+		o.Customer.Name, o.Customer.Phone, o.FailedAttempts, jsonList(o.SalesTold), o.CheckoutURL}
 }
 
 // upsertOrders is the statement that creates or replaces the orders whose
@@ -134,7 +138,10 @@ func upsertOrders(rows string) string {
 			livemode = excluded.livemode, payment_mismatch = excluded.payment_mismatch,
 			mismatched_payments = excluded.mismatched_payments, mismatch_refunds = excluded.mismatch_refunds,
 			checkout_amount_due = excluded.checkout_amount_due, checkout_currency = excluded.checkout_currency,
-			checkout_livemode = excluded.checkout_livemode, locale = excluded.locale`
+			checkout_livemode = excluded.checkout_livemode, locale = excluded.locale,
+			customer_name = excluded.customer_name, customer_phone = excluded.customer_phone,
+			failed_attempts = excluded.failed_attempts, sales_told = excluded.sales_told,
+			checkout_url = excluded.checkout_url`
 }
 
 // FindOrder returns an order with its timeline.
@@ -148,7 +155,7 @@ func (s *Store) FindOrder(ctx context.Context, id string) (*caisse.Order, error)
 	}
 	o := rec.Order
 	rows, err := r.Query(ctx, `
-		SELECT at, event_id, type, from_status, to_status, stock FROM order_timeline WHERE order_id = ? ORDER BY seq`, id)
+		SELECT at, event_id, type, from_status, to_status, stock, note FROM order_timeline WHERE order_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("error reading the timeline of order %s: %w", id, err)
 	}
@@ -158,7 +165,7 @@ func (s *Store) FindOrder(ctx context.Context, id string) (*caisse.Order, error)
 		var e caisse.TimelineEntry
 		var at int64
 		var from, to, stock string
-		if err := rows.Scan(&at, &e.EventID, &e.Type, &from, &to, &stock); err != nil {
+		if err := rows.Scan(&at, &e.EventID, &e.Type, &from, &to, &stock, &e.Note); err != nil {
 			return nil, fmt.Errorf("error reading the timeline of order %s: %w", id, err)
 		}
 		if stock != "" {
@@ -202,6 +209,8 @@ func (s *Store) FindOrders(ctx context.Context, filter caisse.OrderFilter) ([]*c
 		where += " AND oversold = TRUE"
 	case caisse.FlagPaymentMismatch:
 		where += " AND payment_mismatch = TRUE"
+	case caisse.FlagFailedAttempts:
+		where += " AND failed_attempts > 0"
 	default:
 		where += " AND status = ?"
 		args = append(args, string(filter.Status))

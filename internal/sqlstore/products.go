@@ -4,20 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/caisse/caisse"
 )
 
 var _ caisse.ProductService = (*Store)(nil)
 
-const productColumns = `id, name, price, currency, stock, reserved, created_at, updated_at, sanity_id`
+const productColumns = `id, name, price, currency, stock, reserved, created_at, updated_at, sanity_id,
+	artist_name, artist_email, artist_share, artist_locale`
 
 func scanProduct(row Row) (*caisse.Product, error) {
 	var p caisse.Product
 	var created, updated int64
-	if err := row.Scan(&p.ID, &p.Name, &p.Price, &p.Currency, &p.Stock, &p.Reserved, &created, &updated, &p.SanityID); err != nil {
+	var artistEmail string
+	if err := row.Scan(&p.ID, &p.Name, &p.Price, &p.Currency, &p.Stock, &p.Reserved, &created, &updated, &p.SanityID,
+		&p.ArtistName, &artistEmail, &p.ArtistShare, &p.ArtistLocale); err != nil {
 		return nil, err
 	}
+	p.ArtistEmail = caisse.ParseAddresses(artistEmail)
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
 	p.Fill()
 	return &p, nil
@@ -71,19 +76,38 @@ func (s *Store) PutProduct(ctx context.Context, id string, u caisse.ProductUpdat
 	stock := opt(deref(u.Stock), u.Stock == nil)
 	sanityID := opt(deref(u.SanityID), u.SanityID == nil)
 	stockWas := opt(deref(u.StockWas), u.StockWas == nil || u.Stock == nil)
+	artistName := opt(deref(u.ArtistName), u.ArtistName == nil)
+	artistEmail := opt(strings.Join(deref(u.ArtistEmail), ","), u.ArtistEmail == nil)
+	artistShare := opt(int64(deref(u.ArtistShare)), u.ArtistShare == nil)
+	artistLocale := opt(deref(u.ArtistLocale), u.ArtistLocale == nil)
 	var p *caisse.Product
 	err := s.inTx(ctx, func(tx Tx) error {
 		now := micros(s.now())
-		var err error
+		before, err := scanProduct(tx.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = ?`+tx.ForUpdate(), id))
+		if errors.Is(err, ErrNoRows) {
+			before = nil
+		} else if err != nil {
+			return err
+		}
 		p, err = scanProduct(tx.QueryRow(ctx, `
-			INSERT INTO products (id, name, price, currency, stock, reserved, created_at, updated_at, sanity_id)
-			VALUES (?, COALESCE(?, ''), COALESCE(?, 0), COALESCE(?, ''), COALESCE(?, 0), 0, ?, ?, COALESCE(?, ''))
+			INSERT INTO products (id, name, price, currency, stock, reserved, created_at, updated_at, sanity_id,
+				artist_name, artist_email, artist_share, artist_locale)
+			VALUES (?, COALESCE(?, ''), COALESCE(?, 0), COALESCE(?, ''), COALESCE(?, 0), 0, ?, ?, COALESCE(?, ''),
+				COALESCE(?, ''), COALESCE(?, ''), COALESCE(?, 0), COALESCE(?, ''))
 			ON CONFLICT (id) DO UPDATE SET name = COALESCE(?, products.name), price = COALESCE(?, products.price),
 				currency = COALESCE(?, products.currency), stock = COALESCE(?, products.stock),
-				sanity_id = COALESCE(?, products.sanity_id), updated_at = excluded.updated_at
+				sanity_id = COALESCE(?, products.sanity_id), artist_name = COALESCE(?, products.artist_name),
+				artist_email = COALESCE(?, products.artist_email), artist_share = COALESCE(?, products.artist_share),
+				artist_locale = COALESCE(?, products.artist_locale), updated_at = excluded.updated_at
 			WHERE COALESCE(?, products.stock) >= products.reserved AND COALESCE(?, products.stock) = products.stock
 			RETURNING `+productColumns,
-			id, name, price, currency, stock, now, now, sanityID, name, price, currency, stock, sanityID, stock, stockWas))
+			id, name, price, currency, stock, now, now, sanityID, artistName, artistEmail, artistShare, artistLocale,
+			name, price, currency, stock, sanityID, artistName, artistEmail, artistShare, artistLocale, stock, stockWas))
+		if err == nil {
+			// The site hears of the product's availability when it may
+			// have changed: a new product, a stock edit, another document.
+			err = s.writeOutbox(ctx, tx, s.now(), caisse.ProductChangeMessages(before, p, randomID()))
+		}
 		if errors.Is(err, ErrNoRows) {
 			var current, reserved int64
 			if err := tx.QueryRow(ctx, `SELECT stock, reserved FROM products WHERE id = ?`, id).Scan(&current, &reserved); err != nil {

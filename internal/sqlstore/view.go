@@ -53,8 +53,12 @@ type View struct {
 	eventID string
 }
 
-// stock is a product's units, as the rules move them.
-type stock struct{ stock, reserved int64 }
+// stock is a product's units, as the rules move them, and what the
+// catalogue says of it.
+type stock struct {
+	stock, reserved int64
+	product         *caisse.Product
+}
 
 type timelineRow struct {
 	orderID string
@@ -244,19 +248,18 @@ func (v *View) loadProducts(ctx context.Context, ids []string) error {
 	need := missing(ids, func(id string) bool { _, ok := v.products[id]; return ok })
 	slices.Sort(need)
 	for chunk := range slices.Chunk(need, maxParams) {
-		rows, err := v.tx.Query(ctx, `SELECT id, stock, reserved FROM products WHERE id IN (`+placeholders(len(chunk))+`)
+		rows, err := v.tx.Query(ctx, `SELECT `+productColumns+` FROM products WHERE id IN (`+placeholders(len(chunk))+`)
 			ORDER BY id`+v.tx.ForUpdate(), anys(chunk)...)
 		if err != nil {
 			return fmt.Errorf("error reading products: %w", err)
 		}
 		for rows.Next() {
-			var id string
-			var st stock
-			if err := rows.Scan(&id, &st.stock, &st.reserved); err != nil {
+			p, err := scanProduct(rows)
+			if err != nil {
 				rows.Close()
 				return fmt.Errorf("error reading products: %w", err)
 			}
-			v.products[id] = &st
+			v.products[p.ID] = &stock{stock: p.Stock, reserved: p.Reserved, product: p}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -343,8 +346,8 @@ func (v *View) Preload(ctx context.Context, facts []caisse.Fact) error {
 	}
 	for _, o := range v.orders {
 		if o != nil {
-			addItems(o.Items)
-			addItems(o.CheckoutItems)
+			addItems(caisse.ItemsOf(o.Items))
+			addItems(caisse.ItemsOf(o.CheckoutItems))
 			for _, h := range o.Holds {
 				products = append(products, h.ProductID)
 			}
@@ -470,6 +473,7 @@ func copyOrder(o *caisse.OrderRecord) *caisse.OrderRecord {
 	c := *o
 	c.Items, c.Holds, c.CheckoutItems = slices.Clone(o.Items), slices.Clone(o.Holds), slices.Clone(o.CheckoutItems)
 	c.UnknownProducts, c.MismatchedPayments, c.MismatchRefunds = slices.Clone(o.UnknownProducts), slices.Clone(o.MismatchedPayments), slices.Clone(o.MismatchRefunds)
+	c.SalesTold = slices.Clone(o.SalesTold)
 	if o.Dispute != nil {
 		d := *o.Dispute
 		c.Dispute = &d
@@ -522,14 +526,18 @@ func (v *View) AddTimeline(_ context.Context, orderID string, e caisse.TimelineE
 	return nil
 }
 
-func (v *View) KnownProducts(ctx context.Context, ids []string) (map[string]bool, error) {
+func (v *View) Products(ctx context.Context, ids []string) (map[string]*caisse.Product, error) {
 	if err := v.loadProducts(ctx, ids); err != nil {
 		return nil, err
 	}
-	known := map[string]bool{}
+	known := map[string]*caisse.Product{}
 	for _, id := range ids {
-		if v.products[id] != nil {
-			known[id] = true
+		if p := v.products[id]; p != nil {
+			c := *p.product
+			c.ArtistEmail = slices.Clone(c.ArtistEmail)
+			c.Stock, c.Reserved = p.stock, p.reserved
+			c.Fill()
+			known[id] = &c
 		}
 	}
 	return known, nil
@@ -669,14 +677,14 @@ func (v *View) flushOrders(ctx context.Context) error {
 }
 
 func (v *View) flushTimeline(ctx context.Context) error {
-	return rowsOf(len(v.timeline), 7, func(from, to int, values string) error {
-		args := make([]any, 0, 7*(to-from))
+	return rowsOf(len(v.timeline), 8, func(from, to int, values string) error {
+		args := make([]any, 0, 8*(to-from))
 		for _, r := range v.timeline[from:to] {
 			args = append(args, r.orderID, micros(r.entry.At), r.entry.EventID, r.entry.Type, string(r.entry.From), string(r.entry.To),
-				stockMoves(r.entry.Stock))
+				stockMoves(r.entry.Stock), r.entry.Note)
 		}
 		if _, err := v.tx.Exec(ctx, `
-			INSERT INTO order_timeline (order_id, at, event_id, type, from_status, to_status, stock) VALUES `+values, args...); err != nil {
+			INSERT INTO order_timeline (order_id, at, event_id, type, from_status, to_status, stock, note) VALUES `+values, args...); err != nil {
 			return fmt.Errorf("error recording order timelines: %w", err)
 		}
 		return nil
