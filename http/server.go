@@ -61,6 +61,9 @@ type Server struct {
 	// PublicURL is the address the shop reaches caisse at; an https:// one
 	// makes the session cookie Secure.
 	PublicURL string
+	// Locale is the shop's language (CAISSE_LOCALE): the owner's pages speak
+	// it to a browser that asks for neither French nor English.
+	Locale string
 	// Ready reports whether the database is reachable and migrated.
 	Ready func(context.Context) error
 	// Metrics counts what the server and workers do.

@@ -109,6 +109,7 @@ func (p *Program) Open(ctx context.Context) error {
 		Facts:      db,
 		Jobs:       lazyJobsUI(db, p.Logger),
 		PublicURL:  p.Config.PublicURL,
+		Locale:     p.Config.Locale,
 		Ready:      db.Ready,
 		Metrics:    p.Metrics,
 		Logger:     p.Logger,
