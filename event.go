@@ -94,6 +94,7 @@ var HandledTypes = []string{
 	"checkout.session.expired",
 	"payment_intent.succeeded",
 	"payment_intent.payment_failed",
+	"charge.succeeded",
 	"charge.refunded",
 	"charge.dispute.created",
 	"charge.dispute.updated",

@@ -132,6 +132,7 @@ type object struct {
 	CustomerEmail      field `json:"customer_email"`
 	ReceiptEmail       field `json:"receipt_email"`
 	CustomerDetails    field `json:"customer_details"`
+	BillingDetails     field `json:"billing_details"`
 	LastPaymentError   field `json:"last_payment_error"`
 	LatestCharge       field `json:"latest_charge"`
 	Charges            field `json:"charges"`
@@ -146,6 +147,7 @@ var objectTypes = map[string]string{
 	"payment_intent.":   "payment_intent",
 	"charge.dispute.":   "dispute",
 	"charge.refunded":   "charge",
+	"charge.succeeded":  "charge",
 }
 
 // objectType returns the object type an event type carries.
@@ -190,7 +192,10 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 	}
 	o := env.Data.Object
 	want := objectType(e.Type)
-	if got := r.str("object", o.Object); r.err == nil && got != want {
+	// An object without its "object" key (as some captured or hand-made
+	// events have) is read as what its type carries; only one that says it
+	// is something else is refused.
+	if got := r.str("object", o.Object); r.err == nil && got != "" && got != want {
 		return caisse.EventFacts{}, refuse(e, "its data.object is a %q, not the %s a %s event carries", cut(got), want, e.Type)
 	}
 	f := caisse.Fact{ID: r.id("id", o.ID), Livemode: e.Livemode, Created: r.lenientInt(o.Created)}
@@ -210,13 +215,12 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		f.Amount = r.amount("amount_total", o.AmountTotal)
 		r.convert(&f, o.CurrencyConversion)
 		f.CustomerEmail = r.email(o.CustomerEmail)
-		var details struct {
-			Email field `json:"email"`
-		}
+		var details contact
 		if json.Unmarshal(o.CustomerDetails, &details) == nil {
 			if email := r.email(details.Email); email != "" {
 				f.CustomerEmail = email
 			}
+			f.CustomerName, f.CustomerPhone = r.name(details.Name), r.phone(details.Phone)
 		}
 		f.Items, f.UnknownItems = items(md)
 		f.Locale = r.locale(o.Locale)
@@ -253,12 +257,17 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		case "payment_intent.payment_failed":
 			f.PaymentError = "the payment failed"
 			var lastError struct {
-				Message field `json:"message"`
+				Message     field `json:"message"`
+				Code        field `json:"code"`
+				DeclineCode field `json:"decline_code"`
 			}
 			if json.Unmarshal(o.LastPaymentError, &lastError) == nil {
 				if msg := r.lenientText(lastError.Message); msg != "" {
 					f.PaymentError = msg
 				}
+				// The bank's reason says most to the customer; Stripe's
+				// code otherwise (expired_card, incorrect_cvc…).
+				f.PaymentErrorCode = cmp.Or(r.word(lastError.DeclineCode), r.word(lastError.Code))
 			}
 			f.PaymentErrorAt = e.Created
 			f.FailedAttempts = []string{e.ID}
@@ -268,7 +277,18 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		f.PaymentIntent = r.ref("payment_intent", o.PaymentIntent)
 		f.Amount = r.amount("amount", o.Amount)
 		f.AmountRefunded = r.amount("amount_refunded", o.AmountRefunded)
-		if r.err == nil && f.AmountRefunded > f.Amount {
+		// Who paid, as the card's billing details name them: the address
+		// of a payment made outside Checkout, which may carry no other.
+		var billing contact
+		if !isNull(o.BillingDetails) && json.Unmarshal(o.BillingDetails, &billing) == nil {
+			f.CustomerEmail = r.email(billing.Email)
+			f.CustomerName, f.CustomerPhone = r.name(billing.Name), r.phone(billing.Phone)
+		}
+		f.CustomerEmail = cmp.Or(f.CustomerEmail, r.email(o.ReceiptEmail))
+		// A charge that leaves its amount out (a captured or hand-made
+		// shape) says only what was refunded; one that gives it cannot
+		// have refunded more.
+		if r.err == nil && !isNull(o.Amount) && f.AmountRefunded > f.Amount {
 			return caisse.EventFacts{}, refuse(e, "its charge %s has amount_refunded %d, more than its amount %d", f.ID, f.AmountRefunded, f.Amount)
 		}
 	case "dispute":
@@ -449,6 +469,33 @@ func (r *reader) lenientText(v field) string {
 	}, strings.TrimSpace(s))
 	if utf8.RuneCountInString(s) > 500 {
 		s = string([]rune(s)[:500]) + "…"
+	}
+	return s
+}
+
+// contact is how Stripe names a person: a session's customer_details, a
+// charge's billing_details.
+type contact struct {
+	Email field `json:"email"`
+	Name  field `json:"name"`
+	Phone field `json:"phone"`
+}
+
+// name reads a person's name leniently, kept to 200 characters.
+func (r *reader) name(v field) string {
+	s := r.lenientText(v)
+	if utf8.RuneCountInString(s) > 200 {
+		s = string([]rune(s)[:200])
+	}
+	return s
+}
+
+// phone reads a phone number leniently: at most 40 characters of digits,
+// spaces and + ( ) - . and nothing else.
+func (r *reader) phone(v field) string {
+	s := r.lenientText(v)
+	if len(s) > 40 || strings.Trim(s, "0123456789 +()-.") != "" {
+		return ""
 	}
 	return s
 }

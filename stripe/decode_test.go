@@ -130,9 +130,50 @@ func TestFacts(t *testing.T) {
 		want    caisse.Fact
 	}{
 		{
+			// The shape of a charge.refunded a public Rails project keeps
+			// as a captured fixture: no "object" key, no amount. It is read
+			// as the charge its type carries.
+			name: "a charge without its object key", typ: "charge.refunded",
+			object: `{"id":"ch_chargeid","amount_refunded":500,"created":1546324243,"customer":"cus_customerid"}`,
+			want:   caisse.Fact{ID: "ch_chargeid", Kind: caisse.KindCharge, AmountRefunded: 500, Created: 1546324243},
+		},
+		{
+			name: "charge.succeeded names who paid", typ: "charge.succeeded",
+			object: `{"id":"ch_1","object":"charge","amount":2500,"amount_refunded":0,"currency":"eur","payment_intent":"pi_1",` +
+				`"billing_details":{"email":"camille@example.com","name":"Camille Martin","phone":"+33 6 12 34 56 78","address":{"city":"Lyon"}},"receipt_email":null}`,
+			want: caisse.Fact{ID: "ch_1", Kind: caisse.KindCharge, PaymentIntent: "pi_1", Amount: 2500, Currency: "eur",
+				CustomerEmail: "camille@example.com", CustomerName: "Camille Martin", CustomerPhone: "+33 6 12 34 56 78"},
+		},
+		{
+			name: "a charge's receipt address when billing has none", typ: "charge.succeeded",
+			object: `{"id":"ch_2","object":"charge","amount":2500,"currency":"eur","billing_details":{"email":null},"receipt_email":"r@example.com"}`,
+			want:   caisse.Fact{ID: "ch_2", Kind: caisse.KindCharge, Amount: 2500, Currency: "eur", CustomerEmail: "r@example.com"},
+		},
+		{
+			name: "a session names its customer", typ: "checkout.session.expired",
+			object: `{"id":"cs_1","object":"checkout.session","amount_total":5,"currency":"eur",` +
+				`"customer_details":{"email":"c@example.com","name":"Camille Martin","phone":"not a phone <script>"}}`,
+			want: caisse.Fact{ID: "cs_1", Kind: caisse.KindSession, Amount: 5, Currency: "eur", Expired: true,
+				CustomerEmail: "c@example.com", CustomerName: "Camille Martin"},
+		},
+		{
+			name: "a declined card's reason", typ: "payment_intent.payment_failed", created: 1750000100,
+			object: `{"id":"pi_1","object":"payment_intent","amount":5,"currency":"eur",` +
+				`"last_payment_error":{"code":"card_declined","decline_code":"insufficient_funds","message":"Your card has insufficient funds."}}`,
+			want: caisse.Fact{ID: "pi_1", Kind: caisse.KindPaymentIntent, Amount: 5, Currency: "eur", PaymentError: "Your card has insufficient funds.",
+				PaymentErrorCode: "insufficient_funds", PaymentErrorAt: 1750000100, FailedAttempts: []string{"evt_test"}},
+		},
+		{
+			name: "an error's code when the bank gave no reason", typ: "payment_intent.payment_failed", created: 1750000100,
+			object: `{"id":"pi_1","object":"payment_intent","amount":5,"currency":"eur",` +
+				`"last_payment_error":{"code":"expired_card","message":"Your card has expired."}}`,
+			want: caisse.Fact{ID: "pi_1", Kind: caisse.KindPaymentIntent, Amount: 5, Currency: "eur", PaymentError: "Your card has expired.",
+				PaymentErrorCode: "expired_card", PaymentErrorAt: 1750000100, FailedAttempts: []string{"evt_test"}},
+		},
+		{
 			name: "checkout.session.completed paid", typ: "checkout.session.completed", object: sessionPaidJSON,
 			want: caisse.Fact{ID: "cs_test_a1b2", Kind: caisse.KindSession, OrderRef: "ord_42", PaymentIntent: "pi_3Pabc",
-				Completed: true, SessionPaid: true, Amount: 5000, Currency: "eur", CustomerEmail: "buyer@example.com",
+				Completed: true, SessionPaid: true, Amount: 5000, Currency: "eur", CustomerEmail: "buyer@example.com", CustomerName: "Ada",
 				Items: []caisse.Item{{ProductID: "shirt-m", Quantity: 2}, {ProductID: "print-a3", Quantity: 1}}},
 		},
 		{
@@ -184,7 +225,8 @@ func TestFacts(t *testing.T) {
 				`"metadata":{"order_id":"ord_42"},"status":"requires_payment_method",` +
 				`"last_payment_error":{"code":"card_declined","decline_code":"insufficient_funds","message":"Your card has insufficient funds.","type":"card_error"}}`,
 			want: caisse.Fact{ID: "pi_3Pabc", Kind: caisse.KindPaymentIntent, OrderRef: "ord_42", Amount: 5000, Currency: "eur",
-				PaymentError: "Your card has insufficient funds.", PaymentErrorAt: 1750000123, FailedAttempts: []string{"evt_test"}},
+				PaymentError: "Your card has insufficient funds.", PaymentErrorCode: "insufficient_funds", PaymentErrorAt: 1750000123,
+				FailedAttempts: []string{"evt_test"}},
 		},
 		{
 			name: "payment_intent.payment_failed without a message", typ: "payment_intent.payment_failed", created: 1750000124,
@@ -279,7 +321,7 @@ func TestFactsUnhandledAndBroken(t *testing.T) {
 	t.Parallel()
 	t.Run("unknown type is ignored", func(t *testing.T) {
 		t.Parallel()
-		for _, typ := range []string{"customer.created", "invoice.paid", "charge.succeeded", "payment_intent.created"} {
+		for _, typ := range []string{"customer.created", "invoice.paid", "charge.captured", "payment_intent.created"} {
 			ev := decodeTestEvent(t, "evt_1", typ, 1, `{"id":"cus_1","object":"customer"}`)
 			ef, err := Facts(ev)
 			if err != nil || !ef.Ignored || len(ef.Facts) != 0 {
@@ -322,7 +364,8 @@ func TestFactsRefuseNonsense(t *testing.T) {
 	}{
 		{"a session event carrying a charge", "checkout.session.expired",
 			`{"id":"ch_1","object":"charge","amount":1000,"amount_refunded":0,"currency":"eur"}`, `is a "charge", not the checkout.session`},
-		{"an object with no type", "charge.refunded", `{"id":"ch_1","amount":1000,"amount_refunded":1000}`, `is a "", not the charge`},
+		{"an object that says it is something else", "charge.refunded",
+			`{"id":"cus_1","object":"customer","amount":1000,"amount_refunded":1000}`, `is a "customer", not the charge a charge.refunded event carries`},
 		{"a negative amount refunded", "charge.refunded",
 			`{"id":"ch_1","object":"charge","amount":1000,"amount_refunded":-500,"currency":"eur","payment_intent":"pi_1"}`, "amount_refunded is -500"},
 		{"an amount refunded of 2^63-1", "charge.refunded",

@@ -102,7 +102,7 @@ func Build(e Example) ([]byte, error) {
 		obj = e.session(metadata, created)
 	case strings.HasPrefix(e.Type, "payment_intent."):
 		obj = e.paymentIntent(metadata, created)
-	case e.Type == "charge.refunded":
+	case e.Type == "charge.refunded" || e.Type == "charge.succeeded":
 		obj = e.charge(created)
 	case strings.HasPrefix(e.Type, "charge.dispute."):
 		obj = e.dispute(created)
@@ -177,7 +177,7 @@ func (e Example) paymentIntent(metadata map[string]string, created int64) map[st
 
 func (e Example) charge(created int64) map[string]any {
 	refunded := e.Refunded
-	if refunded == 0 {
+	if refunded == 0 && e.Type == "charge.refunded" {
 		refunded = e.Amount
 	}
 	return map[string]any{
