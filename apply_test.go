@@ -878,3 +878,142 @@ func TestApplyFailedSaleUndoesOtherProducts(t *testing.T) {
 		}
 	}
 }
+
+// A sale tells the work's artist once per address, and the shop's systems
+// once, however often the events come; its undoing (a full refund, a lost
+// dispute) tells the artist once, and only a sale that was told; an
+// oversold order or one a payment did not match tells nobody. In every
+// order of the events, no message is written twice.
+func TestApplyAnnouncesSalesOnce(t *testing.T) {
+	t.Parallel()
+	artist := func(l *memLedger) {
+		p := l.products["print"]
+		p.Name, p.Price, p.Currency = "Les Nymphéas bleus", 1000, "eur"
+		p.ArtistEmail, p.ArtistShare = Addresses{"claude@example.com", "atelier@example.com"}, 6000
+	}
+	disputeLost := tev("evt_dispute_lost", "charge.dispute.closed", 400, Fact{ID: "dp_1", Kind: KindDispute, PaymentIntent: "pi_1",
+		Charge: "ch_1", Amount: 1000, Currency: "eur", DisputeStatus: "lost"})
+	count := func(l *memLedger) map[string]int {
+		got := map[string]int{}
+		for _, k := range l.keys {
+			m := l.outbox[k]
+			switch m.Topic {
+			case TopicArtistSale, TopicArtistSaleCancelled, HookProductSold:
+				got[m.Topic+" "+m.Recipient]++
+			}
+		}
+		return got
+	}
+	sold := map[string]int{"artist_sale claude@example.com": 1, "artist_sale atelier@example.com": 1, "product.sold ": 1}
+	undone := map[string]int{"artist_sale claude@example.com": 1, "artist_sale atelier@example.com": 1, "product.sold ": 1,
+		"artist_sale_cancelled claude@example.com": 1, "artist_sale_cancelled atelier@example.com": 1}
+	for _, tt := range []struct {
+		name   string
+		events []testEvent // in the order Stripe usually sends them
+		want   map[string]int
+	}{
+		{"paid", []testEvent{evCompletedPaid, evPISucceeded}, sold},
+		{"paid then partly refunded", []testEvent{evCompletedPaid, evPISucceeded, evRefundPartial}, sold},
+		{"paid then refunded", []testEvent{evCompletedPaid, evPISucceeded, evRefundFull}, undone},
+		{"paid then dispute lost", []testEvent{evCompletedPaid, evPISucceeded, disputeLost}, undone},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, perm := range permutationsOf(len(tt.events)) {
+				l := newMemLedger(map[string]int64{"print": 1})
+				artist(l)
+				r := Rules{RestockOnRefund: true, Now: ticking()}
+				natural := true
+				for i, k := range perm {
+					natural = natural && k == i
+					apply(t, r, l, tt.events[k])
+					apply(t, r, l, tt.events[k]) // delivered twice
+				}
+				got := count(l)
+				for k, n := range got {
+					if n != 1 {
+						t.Errorf("order %v: %q written %d times", perm, k, n)
+					}
+				}
+				for _, to := range []string{"claude@example.com", "atelier@example.com"} {
+					if got["artist_sale_cancelled "+to] > got["artist_sale "+to] {
+						t.Errorf("order %v: a cancellation of a sale never told: %v", perm, got)
+					}
+				}
+				if natural && !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("messages %v, want %v", got, tt.want)
+				}
+				if (tt.name == "paid" || tt.name == "paid then partly refunded") && !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("order %v: messages %v, want %v whatever the order", perm, got, tt.want)
+				}
+				for _, k := range l.keys {
+					if m := l.outbox[k]; m.Topic == TopicArtistSale && (m.Payload["share"] != int64(6000) || m.ProductID != "print" || m.OrderID != "ord_1") {
+						t.Errorf("the artist's email %+v", m)
+					}
+				}
+			}
+		})
+	}
+
+	// An oversold order tells no artist: its sale found no unit.
+	l := newMemLedger(map[string]int64{"print": 0})
+	artist(l)
+	r := Rules{RestockOnRefund: true, Now: ticking()}
+	apply(t, r, l, evCompletedPaid)
+	if got := count(l); len(got) != 0 || !l.order(t, "ord_1").Oversold {
+		t.Errorf("an oversold order announced %v", got)
+	}
+	// Nor one a payment did not match: a stray payment of 0.10 € naming
+	// the order, flagged when the order's own session pays it.
+	l = newMemLedger(map[string]int64{"print": 1})
+	artist(l)
+	cheap := tev("evt_cheap", "payment_intent.succeeded", 90, Fact{ID: "pi_cheap", Kind: KindPaymentIntent, OrderRef: "ord_1",
+		Succeeded: true, Amount: 10, AmountReceived: 10, Currency: "eur", Created: 200})
+	apply(t, r, l, cheap)
+	apply(t, r, l, evCompletedPaid)
+	if o := l.order(t, "ord_1"); len(count(l)) != 0 || !o.PaymentMismatch || o.Status != StatusPaid {
+		t.Errorf("a sale with a mismatched payment announced %v (order %+v)", count(l), o.Order)
+	}
+}
+
+// permutationsOf returns every ordering of n indexes.
+func permutationsOf(n int) [][]int {
+	if n == 0 {
+		return [][]int{{}}
+	}
+	var out [][]int
+	for _, p := range permutationsOf(n - 1) {
+		for i := 0; i <= len(p); i++ {
+			out = append(out, append(append(append([]int{}, p[:i]...), n-1), p[i:]...))
+		}
+	}
+	return out
+}
+
+// Each line keeps the name and price it was sold at: from the catalogue
+// when the order first gets it, unchanged when the catalogue changes; a
+// product priced in another currency gives no price; an unknown product
+// reads as such.
+func TestSoldLines(t *testing.T) {
+	t.Parallel()
+	products := map[string]*Product{
+		"print": {ID: "print", Name: "Print", Price: 1000, Currency: "eur"},
+		"usd":   {ID: "usd", Name: "Dollar print", Price: 2000, Currency: "usd"},
+	}
+	items := []Item{{"print", 2}, {"usd", 1}, {"gone", 1}}
+	lines := SoldLines(items, nil, products, "eur")
+	want := []Line{{"print", "Print", 2, 1000}, {"usd", "Dollar print", 1, 0}, {"gone", "", 1, 0}}
+	if !reflect.DeepEqual(lines, want) {
+		t.Fatalf("lines %+v, want %+v", lines, want)
+	}
+	products["print"] = &Product{ID: "print", Name: "Print (new edition)", Price: 5000, Currency: "eur"}
+	if again := SoldLines(items, lines, products, "eur"); !reflect.DeepEqual(again, want) {
+		t.Errorf("a new catalogue changed the lines as sold: %+v", again)
+	}
+	if got := DescribeLines(lines, []string{"gone"}, "eur", "en"); got != "2 × Print (€10.00 each); 1 × Dollar print; 1 × gone — product gone is not in the catalogue" {
+		t.Errorf("lines read %q", got)
+	}
+	if got := DescribeLines(lines[:1], nil, "eur", "fr"); got != "2 × Print (10,00\u00a0€ l’unité)" {
+		t.Errorf("lines read %q in French", got)
+	}
+}

@@ -18,7 +18,8 @@ import (
 
 // CatalogueColumns are the columns of a CSV catalogue, and the keys of a
 // JSON one.
-var CatalogueColumns = []string{"id", "name", "price", "unit_amount", "currency", "stock", "sanity_id"}
+var CatalogueColumns = []string{"id", "name", "price", "unit_amount", "currency", "stock", "sanity_id",
+	"artist_name", "artist_email", "artist_share", "artist_locale"}
 
 // catalogueOutputKeys are the keys of a product as caisse writes it
 // (`caisse products list --json`) that an import ignores, so such a list
@@ -89,6 +90,11 @@ func (p *problems) err() error {
 // integer in the smallest unit (1500 for 15.00 EUR). In JSON, a number
 // price is in the smallest unit (as in the admin API and Stripe) and a
 // string price in the currency's units. A row gives one or the other.
+//
+// The artist of a work: artist_name; artist_email, one or more addresses
+// (in a cell separated by commas, semicolons or spaces; in JSON a string of
+// them or a list); artist_share, a percentage from 0 to 100 (60, "60 %",
+// 62,5; in JSON a number or a string); artist_locale, fr or en.
 //
 // Everything wrong with the file is refused, each problem naming its line
 // and how to fix it: an EINVALID error. What needs the shop's products
@@ -255,6 +261,9 @@ func parseCSVCatalogue(text string, p *problems) ([]CatalogueRow, error) {
 			if sep == ',' {
 				hint += ", and a price written 15.00 rather than 15,00 (or in double quotes)"
 			}
+			if _, ok := cols["artist_email"]; ok && sep != '\t' {
+				hint += fmt.Sprintf("; so do several addresses in artist_email, such as \"claude@example.com%s atelier@example.com\"", string(sep))
+			}
 			if len(rec) < len(names) {
 				hint = "each line needs a value for each column, even an empty one"
 			}
@@ -284,7 +293,8 @@ func parseCSVCatalogue(text string, p *problems) ([]CatalogueRow, error) {
 		for _, f := range []struct {
 			name string
 			dst  **string
-		}{{"name", &row.Name}, {"currency", &row.Currency}, {"sanity_id", &row.SanityID}} {
+		}{{"name", &row.Name}, {"currency", &row.Currency}, {"sanity_id", &row.SanityID},
+			{"artist_name", &row.ArtistName}, {"artist_locale", &row.ArtistLocale}} {
 			if v, ok := get(f.name); ok {
 				*f.dst = &v
 			}
@@ -312,6 +322,22 @@ func parseCSVCatalogue(text string, p *problems) ([]CatalogueRow, error) {
 				continue
 			}
 			row.Stock = &n
+		}
+		if v, ok := get("artist_email"); ok {
+			emails, problem := artistEmails(v)
+			if problem != "" {
+				p.add("line %d: %s", line, problem)
+				continue
+			}
+			row.ArtistEmail = emails
+		}
+		if v, ok := get("artist_share"); ok {
+			share, err := ParsePercent(v)
+			if err != nil {
+				p.add("line %d: artist_share %s", line, ErrorMessage(err))
+				continue
+			}
+			row.ArtistShare = &share
 		}
 		rows = append(rows, row)
 	}
@@ -501,7 +527,8 @@ func parseJSONProduct(row *CatalogueRow, obj map[string]json.RawMessage, p *prob
 		}
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
-			p.add("%s: %s must be a string, such as %q", row.where(), key, map[string]string{"id": "print-1", "name": "Print #1", "currency": "eur", "sanity_id": "product-print-1"}[key])
+			p.add("%s: %s must be a string, such as %q", row.where(), key, map[string]string{"id": "print-1", "name": "Print #1", "currency": "eur", "sanity_id": "product-print-1",
+				"artist_name": "Claude Monet", "artist_locale": "fr"}[key])
 			ok = false
 			return
 		}
@@ -517,6 +544,8 @@ func parseJSONProduct(row *CatalogueRow, obj map[string]json.RawMessage, p *prob
 	str("name", &row.Name)
 	str("currency", &row.Currency)
 	str("sanity_id", &row.SanityID)
+	str("artist_name", &row.ArtistName)
+	str("artist_locale", &row.ArtistLocale)
 	price, hasPrice := fields["price"]
 	amount, hasAmount := fields["unit_amount"]
 	switch {
@@ -556,7 +585,63 @@ func parseJSONProduct(row *CatalogueRow, obj map[string]json.RawMessage, p *prob
 		}
 		row.Stock = &n
 	}
+	if v, given := fields["artist_email"]; given {
+		var list []string
+		var one string
+		if json.Unmarshal(v, &one) == nil {
+			list = []string{one}
+		} else if json.Unmarshal(v, &list) != nil {
+			p.add("%s: artist_email must be an address or a list of addresses, such as \"claude@example.com\" or [\"claude@example.com\", \"atelier@example.com\"]", row.where())
+			return false
+		}
+		emails, problem := artistEmails(list...)
+		if problem != "" {
+			p.add("%s: %s", row.where(), problem)
+			return false
+		}
+		row.ArtistEmail = emails
+	}
+	if v, given := fields["artist_share"]; given {
+		// A number (60, 62.5) or a string as a spreadsheet writes it ("60 %").
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		if strings.TrimSpace(s) != "" {
+			share, err := ParsePercent(s)
+			if err != nil {
+				p.add("%s: artist_share %s", row.where(), ErrorMessage(err))
+				return false
+			}
+			row.ArtistShare = &share
+		}
+	}
 	return ok
+}
+
+// artistEmails reads the artist's addresses of a cell, or of a JSON string
+// or list: nil when there are none, so the product keeps its own. Whether
+// each is an address, and how many there are, ProductUpdate.Validate
+// checks; an address written with a name, as a mail program copies it
+// ("Claude Monet <claude@example.com>"), is refused here, where the
+// message can say where the name goes.
+func artistEmails(values ...string) (*Addresses, string) {
+	for _, v := range values {
+		i := strings.IndexByte(v, '<')
+		if i < 0 {
+			continue
+		}
+		addr, _, _ := strings.Cut(v[i+1:], ">")
+		if addr = strings.TrimSpace(addr); !ValidEmail(addr) {
+			addr = "claude@example.com"
+		}
+		return nil, fmt.Sprintf("artist_email %q holds a name: write the address alone, such as %s, and the name in artist_name", quoteShort(strings.TrimSpace(v)), addr)
+	}
+	emails := ParseAddresses(strings.Join(values, ","))
+	if len(emails) == 0 {
+		return nil, ""
+	}
+	return &emails, ""
 }
 
 // ImportChange is what importing one product did, or would do.
@@ -789,6 +874,14 @@ func previewUpdate(id string, before *Product, u ProductUpdate) *Product {
 	set(&p.Name, u.Name)
 	set(&p.Currency, u.Currency)
 	set(&p.SanityID, u.SanityID)
+	set(&p.ArtistName, u.ArtistName)
+	set(&p.ArtistLocale, u.ArtistLocale)
+	if u.ArtistEmail != nil {
+		p.ArtistEmail = slices.Clone(*u.ArtistEmail)
+	}
+	if u.ArtistShare != nil {
+		p.ArtistShare = *u.ArtistShare
+	}
 	if u.Price != nil {
 		p.Price = *u.Price
 	}
@@ -803,7 +896,11 @@ func previewUpdate(id string, before *Product, u ProductUpdate) *Product {
 // new price, follows the price's change.
 func describeImport(before, after *Product, kept, notice string) string {
 	if before == nil {
-		return fmt.Sprintf("new: %s, price %s, stock %d", after.Name, FormatAmount(after.Price, after.Currency), after.Stock)
+		s := fmt.Sprintf("new: %s, price %s, stock %d", after.Name, FormatAmount(after.Price, after.Currency), after.Stock)
+		if artist := describeArtist(after); artist != "" {
+			s += "; artist: " + artist
+		}
+		return s
 	}
 	var parts []string
 	if before.Name != after.Name {
@@ -822,8 +919,52 @@ func describeImport(before, after *Product, kept, notice string) string {
 	if kept != "" {
 		parts = append(parts, kept)
 	}
+	if before.ArtistName != after.ArtistName {
+		parts = append(parts, fmt.Sprintf("artist_name %q → %q", before.ArtistName, after.ArtistName))
+	}
+	if !slices.Equal(before.ArtistEmail, after.ArtistEmail) {
+		emails := func(a Addresses) string {
+			if len(a) == 0 {
+				return "(none)"
+			}
+			return a.String()
+		}
+		parts = append(parts, fmt.Sprintf("artist_email %s → %s", emails(before.ArtistEmail), emails(after.ArtistEmail)))
+	}
+	if before.ArtistShare != after.ArtistShare {
+		parts = append(parts, fmt.Sprintf("artist_share %s → %s %%", before.ArtistShare, after.ArtistShare))
+	}
+	if before.ArtistLocale != after.ArtistLocale {
+		locale := func(l string) string {
+			if l == "" {
+				return "(the shop's)"
+			}
+			return l
+		}
+		parts = append(parts, fmt.Sprintf("artist_locale %s → %s", locale(before.ArtistLocale), locale(after.ArtistLocale)))
+	}
 	if len(parts) == 0 {
 		return "unchanged"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// describeArtist writes a product's artist as a new product's change shows
+// it: "Claude Monet <claude@example.com>, 60 %, fr"; "" when it has none.
+func describeArtist(p *Product) string {
+	var parts []string
+	who := p.ArtistName
+	if len(p.ArtistEmail) > 0 {
+		who = strings.TrimSpace(who + " <" + p.ArtistEmail.String() + ">")
+	}
+	if who != "" {
+		parts = append(parts, who)
+	}
+	if p.ArtistShare != 0 {
+		parts = append(parts, p.ArtistShare.String()+" %")
+	}
+	if p.ArtistLocale != "" {
+		parts = append(parts, p.ArtistLocale)
+	}
+	return strings.Join(parts, ", ")
 }

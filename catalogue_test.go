@@ -2,6 +2,7 @@ package caisse
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -183,6 +184,8 @@ func TestImportCatalogue(t *testing.T) {
 			"kw":      {ID: "kw", Name: "KW", Price: 1234, Currency: "kwd", Stock: 1},
 			"j":       {ID: "j", Name: "J", Price: 5000, Currency: "jpy", Stock: 1},
 			"res":     {ID: "res", Name: "Reserved", Price: 1000, Currency: "eur", Stock: 5, Reserved: 3},
+			"monet": {ID: "monet", Name: "Nymphéas", Price: 90000, Currency: "eur", Stock: 1,
+				ArtistName: "Claude Monet", ArtistEmail: Addresses{"claude@example.com"}, ArtistShare: 50 * PercentUnit, ArtistLocale: "fr"},
 		}
 	}
 	for _, tc := range []struct {
@@ -224,6 +227,22 @@ func TestImportCatalogue(t *testing.T) {
 			err: []string{`line 2: price "50.5" is not an amount of JPY`}},
 		{name: "another currency needs a price", file: "id,currency\ntee,usd\n",
 			err: []string{"line 2: the currency of tee changes from EUR to USD, but the row gives no price: give its price in USD"}},
+		{name: "a new work with its artist",
+			file: "id;name;price;currency;stock;artist_name;artist_email;artist_share;artist_locale\n" +
+				"print-2;Print #2;900,00;eur;1;Claude Monet;claude@example.com;60 %;\n" +
+				"print-3;Print #3;900,00;eur;1;Berthe Morisot;berthe@example.com, atelier@example.com;62,5;EN\n" +
+				"print-4;Print #4;900,00;eur;1;;;;\n",
+			changes: []string{"print-2: new: Print #2, price 900.00 EUR, stock 1; artist: Claude Monet <claude@example.com>, 60 %",
+				"print-3: new: Print #3, price 900.00 EUR, stock 1; artist: Berthe Morisot <berthe@example.com, atelier@example.com>, 62.5 %, en",
+				"print-4: new: Print #4, price 900.00 EUR, stock 1"}},
+		{name: "the artist of a work changes",
+			file:    "id,artist_name,artist_email,artist_share,artist_locale\nmonet,Claude Oscar Monet,\"claude@example.com, atelier@example.com\",60,en\n",
+			changes: []string{`monet: artist_name "Claude Monet" → "Claude Oscar Monet"; artist_email claude@example.com → claude@example.com, atelier@example.com; artist_share 50 → 60 %; artist_locale fr → en`}},
+		{name: "a work gets its artist", file: `[{"id":"tee","artist_email":["a@example.com"],"artist_share":62.5,"artist_locale":"fr"}]`,
+			changes: []string{"tee: artist_email (none) → a@example.com; artist_share 0 → 62.5 %; artist_locale (the shop's) → fr"}},
+		{name: "the same artist, or empty cells, change nothing",
+			file:    "id;artist_name;artist_email;artist_share;artist_locale\nmonet;Claude Monet;claude@example.com;50 %;fr\ntee;;;;\n",
+			changes: []string{"monet: unchanged", "tee: unchanged"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := ParseCatalogue([]byte(tc.file))
@@ -257,7 +276,8 @@ func TestImportCatalogue(t *testing.T) {
 					if ch.Warning != "" {
 						warnings++
 					}
-					if p := products[ch.ID]; !preview && (p == nil || p.Price != ch.Product.Price || p.Stock != ch.Product.Stock) {
+					if p := products[ch.ID]; !preview && (p == nil || p.Price != ch.Product.Price || p.Stock != ch.Product.Stock ||
+						describeArtist(p) != describeArtist(ch.Product)) {
 						t.Errorf("%s stored %+v, the change says %+v", ch.ID, p, ch.Product)
 					}
 				}
@@ -307,6 +327,185 @@ func TestCatalogueReadmeExamples(t *testing.T) {
 		}
 		if strings.Join(got, " ") != want {
 			t.Errorf("the %s example reads %s, want %s", b[1], strings.Join(got, " "), want)
+		}
+	}
+}
+
+// artistGot is what a row gives of the artist, "-" for a field it leaves
+// as it is.
+func artistGot(r CatalogueRow) string {
+	str := func(s *string) string {
+		if s == nil {
+			return "-"
+		}
+		return *s
+	}
+	emails, share := "-", "-"
+	if r.ArtistEmail != nil {
+		emails = fmt.Sprint([]string(*r.ArtistEmail))
+	}
+	if r.ArtistShare != nil {
+		share = r.ArtistShare.String()
+	}
+	return fmt.Sprintf("%s %s: %s %s %s %s", r.Where, r.ID, str(r.ArtistName), emails, share, str(r.ArtistLocale))
+}
+
+// The artist of each work is read from a spreadsheet's cells as people
+// write them, and from JSON as caisse and people write it; each mistake is
+// refused with its line and how to fix it.
+func TestParseCatalogueArtist(t *testing.T) {
+	t.Parallel()
+	var eleven string // more addresses than a work may have
+	for i := range MaxArtistEmails + 1 {
+		eleven += fmt.Sprintf("a%d@example.com ", i)
+	}
+	for _, tc := range []struct {
+		name, file string
+		want       []string // artistGot of each row
+		err        []string // what the error says, every part of it
+	}{
+		{name: "CSV with commas, several addresses in double quotes",
+			file: "id,artist_name,artist_email,artist_share,artist_locale\n" +
+				"print-1,Claude Monet,\"claude@example.com, atelier@example.com\",60,fr\n" +
+				"print-2,Berthe Morisot, \"berthe@example.com;atelier@example.com\",\"62,5\",EN\n" +
+				"print-3,,a@example.com b@example.com,60 %,\n",
+			want: []string{"line 2 print-1: Claude Monet [claude@example.com atelier@example.com] 60 fr",
+				"line 3 print-2: Berthe Morisot [berthe@example.com atelier@example.com] 62.5 en",
+				"line 4 print-3: - [a@example.com b@example.com] 60 -"}},
+		{name: "CSV with semicolons, as Excel saves it in France",
+			file: "\ufeffid;artist_name;artist_email;artist_share;artist_locale\r\n" +
+				"print-1;Claude Monet;claude@example.com, atelier@example.com;62,5 %;fr-FR\r\n" +
+				"print-2;Berthe Morisot;\"berthe@example.com; atelier@example.com\";60\u202f%;en\r\n" +
+				"print-3;;claude@example.com claude@example.com;0;\r\n",
+			want: []string{"line 2 print-1: Claude Monet [claude@example.com atelier@example.com] 62.5 fr",
+				"line 3 print-2: Berthe Morisot [berthe@example.com atelier@example.com] 60 en",
+				"line 4 print-3: - [claude@example.com] 0 -"}},
+		{name: "empty cells keep the product's artist", file: "id;artist_name;artist_email;artist_share;artist_locale\nx; ; ,; ;\n",
+			want: []string{"line 2 x: - - - -"}},
+		{name: "JSON: addresses as a list or a string, a share as a number or a string",
+			file: "[\n" +
+				`{"id":"a","artist_name":"Claude Monet","artist_email":["claude@example.com","atelier@example.com"],"artist_share":60,"artist_locale":"fr"},` + "\n" +
+				`{"id":"b","artist_email":"berthe@example.com; atelier@example.com","artist_share":"62,5 %","artist_locale":"EN"},` + "\n" +
+				`{"id":"c","artist_share":62.5,"artist_email":"claude@example.com"},` + "\n" +
+				`{"id":"d","artist_name":null,"artist_email":null,"artist_share":null,"artist_locale":null},` + "\n" +
+				`{"id":"e","artist_name":"","artist_email":[],"artist_share":"","artist_locale":""}` + "\n]",
+			want: []string{"product 1 (line 2) a: Claude Monet [claude@example.com atelier@example.com] 60 fr",
+				"product 2 (line 3) b: - [berthe@example.com atelier@example.com] 62.5 en",
+				"product 3 (line 4) c: - [claude@example.com] 62.5 -",
+				"product 4 (line 5) d: - - - -",
+				"product 5 (line 6) e: - - - -"}},
+
+		{name: "not an address", file: "id,artist_email\nx,claude@example\n",
+			err: []string{`line 2: artist_email of x: "claude@example" is not an email address: write addresses alone, separated by commas, such as artist@example.com`}},
+		{name: "a name with the address", file: "id;artist_email\nx;Claude Monet <claude@example.com>\n",
+			err: []string{`line 2: artist_email "Claude Monet <claude@example.com>" holds a name: write the address alone, such as claude@example.com, and the name in artist_name`}},
+		{name: "too many addresses", file: "id;artist_email\nx;" + eleven + "\n",
+			err: []string{fmt.Sprintf("line 2: artist_email of x: at most %d addresses", MaxArtistEmails)}},
+		{name: "several addresses not in double quotes", file: "id,artist_email,artist_share\nx,claude@example.com, atelier@example.com,60\n",
+			err: []string{"line 2 has 4 values but the header (line 1) has 3 columns", `so do several addresses in artist_email, such as "claude@example.com, atelier@example.com"`}},
+		{name: "a share that is not a percentage", file: "id;artist_share\nx;sixty\ny;-5\nz;62.555\n",
+			err: []string{`line 2: artist_share "sixty" is not a percentage: write it such as 60 or 62.5`,
+				`line 3: artist_share "-5" is not a percentage`, `line 4: artist_share "62.555" is not a percentage`}},
+		{name: "a share over 100", file: "id,artist_share\nx,150\n",
+			err: []string{"line 2: artist_share of x must be a percentage from 0 to 100, such as 60"}},
+		{name: "a locale caisse does not write", file: "id,artist_locale\nx,de\n",
+			err: []string{"line 2: artist_locale of x must be fr or en"}},
+		{name: "every row's artist problem at once", file: "id,artist_email,artist_share,artist_locale\nx,nope,60,fr\ny,a@example.com,101,fr\nz,a@example.com,60,es\n",
+			err: []string{`line 2: artist_email of x: "nope" is not an email address`, "line 3: artist_share of y must be a percentage from 0 to 100",
+				"line 4: artist_locale of z must be fr or en"}},
+		{name: "JSON: addresses that are neither a string nor a list", file: `[{"id":"x","artist_email":5}]`,
+			err: []string{`product 1 (line 1): artist_email must be an address or a list of addresses, such as "claude@example.com" or ["claude@example.com", "atelier@example.com"]`}},
+		{name: "JSON: a bad address in a list", file: `[{"id":"x","artist_email":["claude@example.com","atelier"]}]`,
+			err: []string{`product 1 (line 1): artist_email of x: "atelier" is not an email address`}},
+		{name: "JSON: a name with the address in a list", file: `[{"id":"x","artist_email":["Claude <claude@example.com>"]}]`,
+			err: []string{`product 1 (line 1): artist_email "Claude <claude@example.com>" holds a name: write the address alone, such as claude@example.com`}},
+		{name: "JSON: a share that is not a percentage", file: "[{\"id\":\"x\",\"artist_share\":true},\n{\"id\":\"y\",\"artist_share\":\"60 percent\"},\n{\"id\":\"z\",\"artist_share\":100.5}]",
+			err: []string{`product 1 (line 1): artist_share "true" is not a percentage`, `product 2 (line 2): artist_share "60 percent" is not a percentage`,
+				"product 3 (line 3): artist_share of z must be a percentage from 0 to 100"}},
+		{name: "JSON: a locale that is not a string", file: `[{"id":"x","artist_locale":1}]`,
+			err: []string{`product 1 (line 1): artist_locale must be a string, such as "fr"`}},
+		{name: "JSON: a name that is not a string", file: `[{"id":"x","artist_name":["Claude Monet"]}]`,
+			err: []string{`product 1 (line 1): artist_name must be a string, such as "Claude Monet"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rows, err := ParseCatalogue([]byte(tc.file))
+			if tc.err != nil {
+				if err == nil {
+					t.Fatalf("accepted: %+v", rows)
+				}
+				if ErrorCode(err) != EINVALID {
+					t.Errorf("error code %s, want %s", ErrorCode(err), EINVALID)
+				}
+				for _, want := range tc.err {
+					if !strings.Contains(ErrorMessage(err), want) {
+						t.Errorf("the error\n%s\ndoes not say\n%s", ErrorMessage(err), want)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range rows {
+				got = append(got, artistGot(r))
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("read\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// What `caisse products list --json` writes imports back unchanged, the
+// artist included: each key it writes is a column, or one an import
+// ignores.
+func TestCatalogueRoundTrip(t *testing.T) {
+	t.Parallel()
+	shop := memProducts{
+		"monet": {ID: "monet", Name: "Nymphéas", Price: 90000, Currency: "eur", Stock: 1, Reserved: 1, SanityID: "work-monet",
+			ArtistName: "Claude Monet", ArtistEmail: Addresses{"claude@example.com", "atelier@example.com"}, ArtistShare: 6250, ArtistLocale: "fr"},
+		"morisot": {ID: "morisot", Name: "Le Berceau", Price: 5000, Currency: "jpy", Stock: 3,
+			ArtistName: "Berthe Morisot", ArtistEmail: Addresses{"berthe@example.com"}, ArtistShare: 60 * PercentUnit},
+		"tee": {ID: "tee", Name: "Tee", Price: 1500, Currency: "eur"},
+	}
+	var list []*Product
+	for _, id := range slices.Sorted(maps.Keys(shop)) {
+		shop[id].Fill()
+		p := *shop[id]
+		list = append(list, &p)
+	}
+	data, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []map[string]any
+	if err := json.Unmarshal(data, &keys); err != nil {
+		t.Fatal(err)
+	}
+	for key := range keys[0] {
+		if !slices.Contains(CatalogueColumns, key) && !slices.Contains(catalogueOutputKeys, key) {
+			t.Errorf("a product's JSON key %q is neither a catalogue column nor one an import ignores", key)
+		}
+	}
+	rows, err := ParseCatalogue(data)
+	if err != nil {
+		t.Fatalf("%s\ndoes not import back: %v", data, err)
+	}
+	before := shop.String()
+	for _, preview := range []bool{true, false} {
+		changes, err := ImportCatalogue(context.Background(), shop, rows, true, preview)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range changes {
+			if ch.Action != "unchanged" {
+				t.Errorf("preview %v: %s: %s %s, want unchanged", preview, ch.ID, ch.Action, ch.Change)
+			}
+		}
+		if after := shop.String(); after != before {
+			t.Errorf("preview %v: the products became\n%s\nwant\n%s", preview, after, before)
 		}
 	}
 }

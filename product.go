@@ -183,7 +183,7 @@ func ValidEmail(s string) bool {
 	at := strings.LastIndexByte(s, '@')
 	return at > 0 && at < len(s)-1 && len(s) <= 254 && !strings.ContainsFunc(s, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r) || r == '<' || r == '>' || r == ',' || r == ';' || r == '"'
-	}) && !strings.Contains(s[at+1:], "@") && strings.Contains(s[at+1:], ".")
+	}) && strings.Count(s, "@") == 1 && strings.Contains(s[at+1:], ".")
 }
 
 // PercentUnit is one percent as a Percent counts it: hundredths of a
