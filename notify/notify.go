@@ -195,6 +195,9 @@ func Body(n caisse.Notice) ([]byte, error) {
 			return nil, caisse.Permanentf("the %s webhook names no product: this is a fault in caisse", n.Delivery.Topic)
 		}
 		e.Data = n.Product
+		if n.Delivery.Topic == caisse.HookProductSold {
+			e.Data = soldProduct{Product: n.Product, Sale: saleOf(n)}
+		}
 	default:
 		if n.Order == nil {
 			return nil, caisse.Permanentf("the %s webhook names no order: this is a fault in caisse", n.Delivery.Topic)
@@ -209,6 +212,34 @@ func Body(n caisse.Notice) ([]byte, error) {
 		return nil, caisse.Permanentf("the %s webhook could not be written as JSON (%v): this is a fault in caisse", e.Type, err)
 	}
 	return b, nil
+}
+
+// soldProduct is the data of a product.sold webhook: the product as the
+// admin API shows it, and the sale: which order, how many, at what price.
+// Never who bought it.
+type soldProduct struct {
+	*caisse.Product
+	Sale sale `json:"sale"`
+}
+
+type sale struct {
+	OrderID    string `json:"order_id"`
+	Quantity   int64  `json:"quantity"`
+	UnitAmount int64  `json:"unit_amount"`
+	Currency   string `json:"currency"`
+}
+
+func saleOf(n caisse.Notice) sale {
+	s := sale{OrderID: n.Delivery.OrderID}
+	if n.Order != nil {
+		s.Currency = n.Order.Currency
+		for _, l := range n.Order.Items {
+			if l.ProductID == n.Delivery.ProductID {
+				s.Quantity, s.UnitAmount = l.Quantity, l.UnitAmount
+			}
+		}
+	}
+	return s
 }
 
 // Send posts the delivery's message, signed. It returns nil once the

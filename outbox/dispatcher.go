@@ -25,8 +25,13 @@ type Store interface {
 	// ClaimDeliveries leases up to limit due rows of a channel until
 	// leaseUntil and returns them.
 	ClaimDeliveries(ctx context.Context, channel caisse.Channel, now, leaseUntil time.Time, limit int) ([]*caisse.Delivery, error)
-	// FinishDelivery records one attempt of a claimed row.
-	FinishDelivery(ctx context.Context, id string, status caisse.DeliveryStatus, lastError string, next time.Time) error
+	// FinishDelivery records one attempt of a claimed row, and the
+	// recipient it was sent to when the row named none before ("": kept).
+	FinishDelivery(ctx context.Context, id string, status caisse.DeliveryStatus, lastError, recipient string, next time.Time) error
+	// PostponeDelivery hands a claimed row back, to be tried at next, and
+	// says why in its last error, without counting an attempt: nothing was
+	// sent (a customer email waits for the address).
+	PostponeDelivery(ctx context.Context, id, why string, next time.Time) error
 	// FailRecipient fails the pending rows to a recipient gone for good.
 	FailRecipient(ctx context.Context, channel caisse.Channel, recipient, reason string) (int64, error)
 	// Notice reads what a row is about, as it is now.
@@ -43,6 +48,10 @@ type Store interface {
 // 5 min, 30 min, 2 h, 5 h, 10 h and 10 h. After the attempt that follows the
 // last wait, the row is failed.
 var Backoff = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+
+// DefaultAddressWait is how long a customer email waits for an address
+// unless told otherwise.
+const DefaultAddressWait = time.Hour
 
 // sendTimeout bounds one send, however the sender is built.
 const sendTimeout = 30 * time.Second
@@ -78,6 +87,11 @@ type Dispatcher struct {
 	Poll time.Duration
 	// Retention is how long delivered and skipped rows are kept (0: for ever).
 	Retention time.Duration
+	// AddressWait is how long a customer email waits for the customer's
+	// address, when no event has brought one yet, before it is skipped
+	// (CAISSE_ADDRESS_WAIT; 0: DefaultAddressWait). The event that brings
+	// the address wakes it.
+	AddressWait time.Duration
 	// Observe, when set, sees every attempt: the row, its new status and the
 	// sender's error. Metrics and tests use it.
 	Observe func(d caisse.Delivery, status caisse.DeliveryStatus, err error)
@@ -107,6 +121,9 @@ func (d *Dispatcher) Start(ctx context.Context) {
 	}
 	if d.Lease <= 0 {
 		d.Lease = time.Minute
+	}
+	if d.AddressWait <= 0 {
+		d.AddressWait = DefaultAddressWait
 	}
 	d.busy = map[caisse.Channel]bool{}
 	d.stop = make(chan struct{})
@@ -268,6 +285,16 @@ func (d *Dispatcher) send(group []*caisse.Delivery) {
 		return
 	}
 	n.ShopName = d.ShopName
+	if first.Channel == caisse.ChannelEmail && caisse.CustomerTopic(first.Topic) && first.Recipient == "" {
+		// Who the customer is, as the order knows it now.
+		if n.Order != nil {
+			n.Delivery.Recipient = n.Order.CustomerEmail
+		}
+		if n.Delivery.Recipient == "" {
+			d.awaitAddress(&first)
+			return
+		}
+	}
 	for _, r := range group[1:] {
 		n.Group = append(n.Group, *r)
 	}
@@ -276,11 +303,29 @@ func (d *Dispatcher) send(group []*caisse.Delivery) {
 	cancel()
 	if err == nil {
 		for _, r := range group {
-			d.finish(r, caisse.DeliveryDelivered, "", time.Time{}, nil)
+			d.finishTo(r, caisse.DeliveryDelivered, "", n.Delivery.Recipient, time.Time{}, nil)
 		}
 		return
 	}
 	d.retry(group, err)
+}
+
+// awaitAddress puts a customer email whose address no event has brought yet
+// back to wait for it, until AddressWait after it was written: an event
+// that brings the address wakes it at once. Waiting is not an attempt.
+// Once the wait is over, the email is skipped, saying why.
+func (d *Dispatcher) awaitAddress(r *caisse.Delivery) {
+	until := r.CreatedAt.Add(d.AddressWait)
+	if d.Now().Before(until) {
+		why := "waiting for the customer's address: no event has brought one yet; it goes out as soon as one does, or is skipped at " +
+			until.UTC().Format(time.RFC3339)
+		if err := d.Store.PostponeDelivery(d.ctx, r.ID, why, until); err != nil {
+			d.Logger.Error("could not put an email back to wait for its address; it is tried again after its lease", "delivery", r.ID, "error", err.Error())
+		}
+		return
+	}
+	d.finish(r, caisse.DeliverySkipped, fmt.Sprintf("no email was sent: no address is known for the customer (none came in the %s caisse waited for one, CAISSE_ADDRESS_WAIT)",
+		d.AddressWait), time.Time{}, nil)
 }
 
 // retry records a failed attempt: the rows wait their backoff (or what the
@@ -310,7 +355,16 @@ func (d *Dispatcher) retry(group []*caisse.Delivery, err error) {
 }
 
 func (d *Dispatcher) finish(r *caisse.Delivery, status caisse.DeliveryStatus, lastError string, next time.Time, cause error) {
-	if err := d.Store.FinishDelivery(d.ctx, r.ID, status, lastError, next); err != nil {
+	d.finishTo(r, status, lastError, "", next, cause)
+}
+
+// finishTo records an attempt and, for a row that named no recipient (a
+// customer email), who it went to.
+func (d *Dispatcher) finishTo(r *caisse.Delivery, status caisse.DeliveryStatus, lastError, to string, next time.Time, cause error) {
+	if r.Recipient != "" {
+		to = ""
+	}
+	if err := d.Store.FinishDelivery(d.ctx, r.ID, status, lastError, to, next); err != nil {
 		// The row stays leased, and is sent again when its lease ends.
 		d.Logger.Error("could not record a delivery; it is sent again after its lease", "delivery", r.ID, "error", err.Error())
 		return

@@ -228,12 +228,38 @@ func (m *Main) products(ctx context.Context, args []string) error {
 	setStock := c.fs.Bool("set-stock", false, "import: also set the stock of products that exist already (a restock: units sold stay sold, the file's stock becomes the units on hand)")
 	dryRun := c.fs.Bool("dry-run", false, "import: only show what would change; write nothing")
 	force := c.fs.Bool("force", false, "import: apply even prices 100 times off the current ones (a file in the wrong unit, most often)")
+	all := c.fs.Bool("all", false, "sync-cms: every product")
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
 		return err
 	}
 	defer c.close()
+	if args[0] == "import" || args[0] == "sync-cms" {
+		// A change of stock tells the site (Sanity) and the shop's
+		// systems, as serve would: the rows are written for the channels
+		// the configuration sets up, and a running caisse sends them.
+		ch, err := openChannels(c.cfg)
+		if err != nil {
+			return err
+		}
+		recipients := ch.recipients
+		c.db.Core().Outbox.Sanity, c.db.Core().Outbox.Webhooks = recipients.Sanity, recipients.Webhooks
+	}
 	switch args[0] {
+	case "sync-cms":
+		if c.cfg.SanityProject == "" {
+			return fmt.Errorf("CAISSE_SANITY_PROJECT is not set: there is no Sanity dataset to tell; set CAISSE_SANITY_PROJECT, CAISSE_SANITY_DATASET and CAISSE_SANITY_TOKEN as serve has them")
+		}
+		if *all == (len(pos) > 0) {
+			return fmt.Errorf("usage: caisse products sync-cms --all, or caisse products sync-cms ID [ID…]")
+		}
+		n, err := c.db.Core().QueueAvailability(ctx, pos)
+		if err != nil {
+			return err
+		}
+		return c.print(map[string]any{"queued": n}, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "queued the availability of %d product(s) for Sanity: a running caisse sends each as it is when it goes out (caisse outbox list --channel sanity follows them)\n", n)
+		})
 	case "list":
 		products, err := allPages(func(p caisse.Page) ([]*caisse.Product, bool, error) { return c.db.FindProducts(ctx, p) },
 			func(p *caisse.Product) string { return p.ID }, "")
@@ -241,9 +267,10 @@ func (m *Main) products(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.print(products, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "ID\tNAME\tPRICE\tSTOCK\tRESERVED\tAVAILABLE")
+			fmt.Fprintln(w, "ID\tNAME\tPRICE\tSTOCK\tRESERVED\tAVAILABLE\tARTIST")
 			for _, p := range products {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\n", p.ID, p.Name, money(p.Price, p.Currency), p.Stock, p.Reserved, p.Available)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", p.ID, p.Name, money(p.Price, p.Currency), p.Stock, p.Reserved, p.Available,
+					artistText(p))
 			}
 		})
 	case "import":
@@ -621,6 +648,19 @@ func stockText(moves []caisse.StockMove) string {
 // (€1,250.00, ¥5,000).
 func money(amount int64, currency string) string {
 	return caisse.FormatMoney(amount, currency, caisse.LangEnglish)
+}
+
+// artistText says who made a work and who is told of its sales: "Claude
+// Monet <claude@example.com>, 60 %".
+func artistText(p *caisse.Product) string {
+	s := p.ArtistName
+	if len(p.ArtistEmail) > 0 {
+		s = strings.TrimSpace(s + " <" + p.ArtistEmail.String() + ">")
+	}
+	if p.ArtistShare > 0 {
+		s += ", " + p.ArtistShare.String() + " %"
+	}
+	return s
 }
 
 // linesText writes an order's lines briefly, for a table: "2 × T-shirt M,

@@ -89,6 +89,12 @@ type Config struct {
 	AlertSilence time.Duration
 	// OutboxRetention is how long delivered rows are kept (CAISSE_OUTBOX_RETENTION).
 	OutboxRetention time.Duration
+	// ShopURL is the shop's own site, the way back in emails when no
+	// checkout is open (CAISSE_SHOP_URL).
+	ShopURL string
+	// AddressWait is how long a customer email waits for an address before
+	// it is skipped (CAISSE_ADDRESS_WAIT).
+	AddressWait time.Duration
 }
 
 // configVar ties a variable to its flag, its default and its parser.
@@ -329,6 +335,25 @@ var configVars = []configVar{
 			return fmt.Errorf("must be fr or en")
 		}
 		c.Locale = v
+		return nil
+	}},
+	{"CAISSE_SHOP_URL", "shop-url", "", "the shop's own site, such as https://galerie.example: the way back in a declined payment's email when no checkout is open", func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+				return fmt.Errorf("must be an http:// or https:// address such as https://galerie.example")
+			}
+		}
+		c.ShopURL = v
+		return nil
+	}},
+	{"CAISSE_ADDRESS_WAIT", "address-wait", "1h", "how long a customer email waits for the customer's address (the events that bring it may come later) before it is recorded not sent", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 7*24*time.Hour {
+			return fmt.Errorf("must be a duration from 1m to 168h, such as 1h")
+		}
+		c.AddressWait = d
 		return nil
 	}},
 	{"CAISSE_SMTP_URL", "smtp-url", "", "mail server: smtp://user:pass@host:587 (STARTTLS), smtps://user:pass@host:465, or smtp://127.0.0.1:1025; unset: no email", func(c *Config, v string) error {

@@ -29,8 +29,11 @@ var helps = map[string]help{
 	"products import": {"caisse products import [--set-stock] [--dry-run] [--force] FILE",
 		"Creates or updates products from a catalogue file, a CSV or a JSON array (see the README's \"Catalogue files\"), and prints what changes. Products that exist keep their stock unless --set-stock. A price 100 times off the current one stops the import unless --force.",
 		[]string{"caisse products import catalogue.csv", "caisse products import --dry-run catalogue.csv", "caisse products import --set-stock restock.csv"}},
-	"products list": {"caisse products list", "Lists every product: price, stock, units reserved by open checkouts, units available.",
+	"products list": {"caisse products list", "Lists every product: price, stock, units reserved by open checkouts, units available, and the artist told of its sales.",
 		[]string{"caisse products list", "caisse products list --json"}},
+	"products sync-cms": {"caisse products sync-cms --all | ID [ID…]",
+		"Queues, for each product named (or every product with --all), an update of its availability in Sanity, sent by a running caisse as it is when it goes out: for a first connection to a Sanity dataset that already has the products. Says how many it queued. Needs the CAISSE_SANITY_* settings serve has.",
+		[]string{"caisse products sync-cms --all", "caisse products sync-cms print-1 print-2"}},
 	"orders list": {"caisse orders list [--status S] [--limit N] [--starting-after ID | --all]",
 		"Lists orders, newest first. --status takes a status (" + joinStatuses(caisse.OrderStatuses) + ") or a flag (oversold, payment_mismatch).",
 		[]string{"caisse orders list --status paid", "caisse orders list --status oversold --all"}},
@@ -64,11 +67,12 @@ var helps = map[string]help{
 
 // groups are the commands that take a subcommand, with each one's summary.
 var groups = map[string][][2]string{
-	"products": {{"import", "create or update products from a CSV or JSON catalogue"}, {"list", "list the products and their stock"}},
-	"orders":   {{"list", "list orders, by status or flag"}, {"show", "an order and its timeline"}},
-	"events":   {{"list", "list the events received"}, {"show", "an event and its payload"}, {"replay", "process an event, or every dead letter, again"}},
-	"outbox":   {{"list", "list the deliveries and what became of them"}, {"retry", "send a delivery, or every failed one, again"}},
-	"notify":   {{"test", "send a test message on each channel that is set up"}},
+	"products": {{"import", "create or update products from a CSV or JSON catalogue"}, {"list", "list the products and their stock"},
+		{"sync-cms", "send every product's availability to Sanity"}},
+	"orders": {{"list", "list orders, by status or flag"}, {"show", "an order and its timeline"}},
+	"events": {{"list", "list the events received"}, {"show", "an event and its payload"}, {"replay", "process an event, or every dead letter, again"}},
+	"outbox": {{"list", "list the deliveries and what became of them"}, {"retry", "send a delivery, or every failed one, again"}},
+	"notify": {{"test", "send a test message on each channel that is set up"}},
 }
 
 func joinStatuses(statuses []caisse.OrderStatus) string {

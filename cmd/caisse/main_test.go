@@ -33,6 +33,10 @@ type app struct {
 	url  string
 	logs *syncBuffer
 	env  map[string]string
+	// now is caisse's clock: the real time, or clock's when the test
+	// holds it (testClock).
+	now   func() time.Time
+	clock *clock
 
 	mu    sync.Mutex
 	final map[string]caisse.EventStatus // event id → last final status seen
@@ -61,6 +65,29 @@ func (b *syncBuffer) String() string {
 // instance looks for events and jobs (tests use 10ms so they wait little).
 const testPollInterval = "test:poll_interval"
 
+// testClock is a setting of setup: caisse's clock is the app's clock,
+// which stands still until the test moves it (a.clock.advance).
+const testClock = "test:clock"
+
+// clock is a time a test sets: it starts at the real time and moves only
+// when the test says.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 // setup starts caisse on a new database of the given kind with the test
 // configuration; edit changes it first.
 func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
@@ -84,7 +111,13 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 		poll, _ = time.ParseDuration(v)
 	}
 	a := &app{t: t, db: db, logs: &syncBuffer{}, env: env, final: map[string]caisse.EventStatus{}, seen: make(chan struct{}, 1)}
+	a.now = time.Now
+	if _, ok := env[testClock]; ok {
+		a.clock = &clock{now: time.Now()}
+		a.now = a.clock.Now
+	}
 	a.p = &Program{
+		Now:          a.now,
 		Config:       cfg,
 		Logger:       slog.New(slog.NewJSONHandler(a.logs, nil)),
 		Retry:        retryFast,
@@ -205,7 +238,7 @@ func sign(payload []byte, secret string, at time.Time) string {
 // deliver signs and posts a payload like Stripe does and expects 200.
 func (a *app) deliver(payload []byte) {
 	a.t.Helper()
-	status, body := a.post("/webhooks/stripe", payload, sign(payload, testSecret, time.Now()))
+	status, body := a.post("/webhooks/stripe", payload, sign(payload, testSecret, a.now()))
 	if status != http.StatusOK || body != "{\"received\":true}\n" {
 		a.t.Fatalf("delivery answered %d %s", status, body)
 	}

@@ -129,6 +129,7 @@ func (p *Program) Open(ctx context.Context) error {
 	p.Outbox = &outbox.Dispatcher{
 		Store: core, Sender: ch.sender, ShopName: p.Config.ShopName, Logger: p.Logger, Now: p.Now,
 		Lease: p.Config.RescueAfter, Backoff: p.Backoff, PerChannel: 4, Retention: p.Config.OutboxRetention,
+		AddressWait: p.Config.AddressWait,
 		Observe: func(d caisse.Delivery, status caisse.DeliveryStatus, err error) {
 			p.Metrics.DeliveryAttempt(d.Channel, status)
 			if p.ObserveDelivery != nil {

@@ -71,12 +71,11 @@ func (s *Store) outboxRows(now time.Time, m *caisse.OutboxMessage) ([]outboxRow,
 	pending := string(caisse.DeliveryPending)
 	switch m.Channel {
 	case caisse.ChannelEmail:
+		// A customer email names no recipient: the dispatcher reads the
+		// address from the order when it sends it, and waits for one.
 		r := outboxRow{msg: m, key: m.Key, recipient: m.Recipient, status: pending, due: now.Add(s.Outbox.EmailDelay)}
-		switch {
-		case !s.Outbox.Email:
+		if !s.Outbox.Email {
 			r.status, r.lastError = string(caisse.DeliverySkipped), "no email was sent: CAISSE_SMTP_URL is not set"
-		case m.Recipient == "":
-			r.status, r.lastError = string(caisse.DeliverySkipped), "no email was sent: no address is known for the customer"
 		}
 		rows = append(rows, r)
 	case caisse.ChannelAlert:
@@ -452,7 +451,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, channel caisse.Channel, now
 // error of a failed attempt, and when a pending row is tried again. A row
 // that is no longer pending (retried or finished by another instance
 // meanwhile) is left as it is.
-func (s *Store) FinishDelivery(ctx context.Context, id string, status caisse.DeliveryStatus, lastError string, next time.Time) error {
+func (s *Store) FinishDelivery(ctx context.Context, id string, status caisse.DeliveryStatus, lastError, recipient string, next time.Time) error {
 	now := s.now()
 	var delivered any
 	if status == caisse.DeliveryDelivered {
@@ -467,13 +466,47 @@ func (s *Store) FinishDelivery(ctx context.Context, id string, status caisse.Del
 	}
 	err := s.RetryTx(ctx, func(tx Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?,
-			delivered_at = COALESCE(?, delivered_at), next_attempt_at = ?, lease_until = 0
+			delivered_at = COALESCE(?, delivered_at), next_attempt_at = ?, lease_until = 0,
+			recipient = CASE WHEN recipient = '' THEN ? ELSE recipient END
 			WHERE id = ? AND status = ?`,
-			string(status), lastError, delivered, nextMicros, id, string(caisse.DeliveryPending))
+			string(status), lastError, delivered, nextMicros, recipient, id, string(caisse.DeliveryPending))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("error recording delivery %s: %w", id, err)
+	}
+	return nil
+}
+
+// PostponeDelivery hands a claimed row back to be tried at next, saying
+// why, without counting an attempt.
+func (s *Store) PostponeDelivery(ctx context.Context, id, why string, next time.Time) error {
+	err := s.RetryTx(ctx, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE outbox SET last_error = ?, next_attempt_at = ?, lease_until = 0 WHERE id = ? AND status = ?`,
+			why, micros(next), id, string(caisse.DeliveryPending))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("error putting delivery %s back to wait: %w", id, err)
+	}
+	return nil
+}
+
+// wakeAddressed makes the customer emails of these orders that wait for an
+// address due now (after the email delay, so the rest of the customer's
+// events can arrive too): their orders just got one.
+func (s *Store) wakeAddressed(ctx context.Context, tx Tx, now time.Time, orderIDs []string) error {
+	for chunk := range slices.Chunk(orderIDs, maxParams) {
+		n, err := tx.Exec(ctx, `UPDATE outbox SET next_attempt_at = ?
+			WHERE order_id IN (`+placeholders(len(chunk))+`) AND channel = ? AND status = ? AND recipient = '' AND next_attempt_at > ?`,
+			append(append([]any{micros(now.Add(s.Outbox.EmailDelay))}, anys(chunk)...),
+				string(caisse.ChannelEmail), string(caisse.DeliveryPending), micros(now.Add(s.Outbox.EmailDelay)))...)
+		if err != nil {
+			return fmt.Errorf("error waking the emails of orders that got an address: %w", err)
+		}
+		if n > 0 {
+			s.wroteOutbox.Store(true)
+		}
 	}
 	return nil
 }
@@ -505,6 +538,19 @@ func (s *Store) Notice(ctx context.Context, d caisse.Delivery) (caisse.Notice, e
 			return n, err
 		}
 		n.Order = o
+		if o != nil && d.Topic == caisse.TopicPaymentFailed {
+			// The way back to the payment page, while the checkout is open.
+			var open bool
+			var expires int64
+			var url string
+			if err := s.Driver.Reader().QueryRow(ctx, `SELECT checkout_open, checkout_expires_at, checkout_url FROM orders WHERE id = ?`,
+				d.OrderID).Scan(&open, &expires, &url); err != nil {
+				return n, fmt.Errorf("error reading the checkout of order %s: %w", d.OrderID, err)
+			}
+			if open && url != "" && fromMicros(expires).After(s.now()) {
+				n.CheckoutURL = url
+			}
+		}
 	}
 	if d.ProductID != "" {
 		p, err := s.FindProduct(ctx, d.ProductID)

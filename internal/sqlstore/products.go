@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/caisse/caisse"
@@ -134,4 +135,49 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// QueueAvailability writes, for each product named (every product when ids
+// is empty), an update of its availability for the site (Sanity), sent as
+// it is when it goes out. It returns how many products it queued; none
+// when Sanity is not set up.
+func (s *Store) QueueAvailability(ctx context.Context, ids []string) (int, error) {
+	if len(ids) > 0 {
+		for _, id := range ids {
+			if _, err := s.FindProduct(ctx, id); err != nil {
+				return 0, err
+			}
+		}
+	} else {
+		rows, err := s.Driver.Reader().Query(ctx, `SELECT id FROM products ORDER BY seq`)
+		if err != nil {
+			return 0, fmt.Errorf("error listing the products: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("error listing the products: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("error listing the products: %w", err)
+		}
+	}
+	if !s.Outbox.Sanity {
+		return 0, nil
+	}
+	change := randomID()
+	for chunk := range slices.Chunk(ids, 500) {
+		msgs := make([]caisse.OutboxMessage, len(chunk))
+		for i, id := range chunk {
+			msgs[i] = caisse.AvailabilityMessage(id, "sync:"+change)
+		}
+		if err := s.WriteOutbox(ctx, msgs...); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
 }

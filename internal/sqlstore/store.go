@@ -8,6 +8,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -309,3 +310,13 @@ func (q quiet) Enabled(ctx context.Context, l slog.Level) bool {
 func (q quiet) WithAttrs(attrs []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(attrs)} }
 
 func (q quiet) WithGroup(name string) slog.Handler { return quiet{q.Handler.WithGroup(name)} }
+
+// DatabaseID is this database's own id, made once when it was created: it
+// tells its emails' Message-IDs from those of any other caisse.
+func (s *Store) DatabaseID(ctx context.Context) (string, error) {
+	var id string
+	if err := s.Driver.Reader().QueryRow(ctx, `SELECT value FROM settings WHERE name = 'database_id'`).Scan(&id); err != nil {
+		return "", fmt.Errorf("error reading the database's id: %w", err)
+	}
+	return id, nil
+}

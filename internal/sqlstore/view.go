@@ -43,6 +43,9 @@ type View struct {
 	orders     map[string]*caisse.OrderRecord // nil: known not to exist
 	products   map[string]*stock              // nil: known not to exist
 	locked     map[string]bool
+	// unaddressed are the stored orders that had no customer address when
+	// the view read them: their emails may wait for one (see Flush).
+	unaddressed map[string]bool
 
 	dirtyFacts, dirtyOrders, dirtyProducts map[string]bool
 	timeline                               []timelineRow
@@ -70,7 +73,7 @@ func (s *Store) NewView(tx Tx) *View {
 		store: s, tx: tx, now: s.now(),
 		facts: map[string]*caisse.LinkedFact{}, byPI: map[string]map[string]bool{}, byCharge: map[string]map[string]bool{},
 		byOrder: map[string]map[string]bool{}, expanded: map[string]bool{}, orderFacts: map[string]bool{},
-		orders: map[string]*caisse.OrderRecord{}, products: map[string]*stock{}, locked: map[string]bool{},
+		orders: map[string]*caisse.OrderRecord{}, products: map[string]*stock{}, locked: map[string]bool{}, unaddressed: map[string]bool{},
 		dirtyFacts: map[string]bool{}, dirtyOrders: map[string]bool{}, dirtyProducts: map[string]bool{},
 	}
 }
@@ -227,6 +230,9 @@ func (v *View) loadOrders(ctx context.Context, ids []string) error {
 				return fmt.Errorf("error reading orders: %w", err)
 			}
 			v.orders[o.ID] = o
+			if o.CustomerEmail == "" {
+				v.unaddressed[o.ID] = true
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -620,6 +626,21 @@ func (v *View) Flush(ctx context.Context) error {
 		return err
 	}
 	v.outbox = nil
+	// The emails of orders that had no address and now have one go out:
+	// those written before this batch wait for it (the batch's own are due
+	// soon anyway). A statement only for such orders, which are few.
+	var addressed []string
+	for id := range v.unaddressed {
+		if o := v.orders[id]; o != nil && o.CustomerEmail != "" && v.dirtyOrders[id] {
+			addressed = append(addressed, id)
+		}
+	}
+	if len(addressed) > 0 {
+		slices.Sort(addressed)
+		if err := v.store.wakeAddressed(ctx, v.tx, v.now, addressed); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
