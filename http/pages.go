@@ -154,6 +154,7 @@ func (s *Server) pages() http.Handler {
 	mux.HandleFunc("GET /admin/signin", s.pageSignIn)
 	mux.HandleFunc("POST /admin/signin", s.handleSignIn)
 	mux.HandleFunc("POST /admin/signout", s.handleSignOut)
+	mux.HandleFunc("POST /admin/language", s.handleLanguage)
 	mux.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/admin/", http.StatusSeeOther)
 	})
@@ -221,7 +222,7 @@ func (s *Server) pageSignIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, status int, problem, next string) {
-	s.render(w, r, status, "signin", "Sign in", map[string]any{"Problem": problem, "Next": safeNext(next)})
+	s.render(w, r, status, "signin", map[string]any{"Problem": problem, "Next": safeNext(next)}, "Sign in")
 }
 
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
@@ -230,13 +231,13 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.Logger.Warn("refused a sign-in to the admin pages: too many attempts", "remote", r.RemoteAddr)
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		s.renderSignIn(w, r, http.StatusTooManyRequests,
-			fmt.Sprintf("Too many sign-in attempts from your address: try again in %s.", wait.Round(time.Second)+time.Second), next)
+			tr(s.pageLanguage(r), "Too many sign-in attempts from your address: try again in %s.", wait.Round(time.Second)+time.Second), next)
 		return
 	}
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	if subtle.ConstantTimeCompare([]byte(token), []byte(s.AdminToken)) != 1 {
 		s.Logger.Warn("a sign-in to the admin pages gave a wrong token", "remote", r.RemoteAddr)
-		s.renderSignIn(w, r, http.StatusUnauthorized, "That is not the admin token (CAISSE_ADMIN_TOKEN). Check it and try again.", next)
+		s.renderSignIn(w, r, http.StatusUnauthorized, tr(s.pageLanguage(r), "That is not the admin token (CAISSE_ADMIN_TOKEN). Check it and try again."), next)
 		return
 	}
 	value, exp := s.newSession()
@@ -267,41 +268,23 @@ func safeNext(next string) string {
 
 // --- rendering ---------------------------------------------------------
 
-// pageTemplates holds one template set per page: the layout and the page.
-var pageTemplates = func() map[string]*template.Template {
-	funcs := template.FuncMap{
-		"money": caisse.FormatAmount,
-		"when": func(t time.Time) string {
-			if t.IsZero() {
-				return "—"
-			}
-			return t.UTC().Format("2006-01-02 15:04:05 UTC")
-		},
-		"unix": func(sec int64) string {
-			if sec == 0 {
-				return "—"
-			}
-			return time.Unix(sec, 0).UTC().Format("2006-01-02 15:04 UTC")
-		},
-		"stripe":    caisse.DashboardURL,
-		"query":     queryString,
-		"hasPrefix": strings.HasPrefix,
-		"move":      caisse.StockMove.String,
-		// path escapes an id for one segment of a URL path: an id holding
-		// "/", "?" or "#" must not reach another route or product.
-		"path": url.PathEscape,
-	}
-	out := map[string]*template.Template{}
+// pageTemplates holds, for each language, one template set per page: the
+// layout and the page, whose functions speak that language.
+var pageTemplates = func() map[string]map[string]*template.Template {
 	names, err := fs.Glob(pageFiles, "pages/*.html")
 	if err != nil {
 		panic(err)
 	}
-	for _, name := range names {
-		page := strings.TrimSuffix(strings.TrimPrefix(name, "pages/"), ".html")
-		if page == "layout" {
-			continue
+	out := map[string]map[string]*template.Template{}
+	for _, lang := range []string{caisse.LangEnglish, caisse.LangFrench} {
+		out[lang] = map[string]*template.Template{}
+		for _, name := range names {
+			page := strings.TrimSuffix(strings.TrimPrefix(name, "pages/"), ".html")
+			if page == "layout" {
+				continue
+			}
+			out[lang][page] = template.Must(template.New("layout.html").Funcs(pageFuncs(lang)).ParseFS(pageFiles, "pages/layout.html", name))
 		}
-		out[page] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(pageFiles, "pages/layout.html", name))
 	}
 	return out
 }()
@@ -322,23 +305,30 @@ func queryString(pairs ...any) string {
 
 // view is what every page's template gets.
 type view struct {
+	// Lang is the page's language, en or fr.
+	Lang     string
 	Title    string
 	SignedIn bool
 	Jobs     bool
 	Path     string
-	Flash    string
-	Data     any
+	// Back is where the language switch returns: this page.
+	Back  string
+	Flash string
+	Data  any
 }
 
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any) {
-	t, ok := pageTemplates[page]
+// render shows a page in the request's language. title is an English
+// sentence of the catalogue, with its arguments.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, data any, title string, args ...any) {
+	lang := s.pageLanguage(r)
+	t, ok := pageTemplates[lang][page]
 	if !ok {
 		panic("no page template " + page)
 	}
 	_, _, signed := s.session(r)
 	var buf strings.Builder
-	err := t.Execute(&buf, view{Title: title, SignedIn: signed, Jobs: s.Jobs != nil, Path: r.URL.Path,
-		Flash: flash(r.URL.Query()), Data: data})
+	err := t.Execute(&buf, view{Lang: lang, Title: tr(lang, title, args...), SignedIn: signed, Jobs: s.Jobs != nil,
+		Path: r.URL.Path, Back: backOf(r), Flash: flash(r.URL.Query(), lang), Data: data})
 	if err != nil {
 		s.Logger.Error("error rendering an admin page", "page", page, "error", err.Error())
 		http.Error(w, "caisse could not show this page; its log says why.", http.StatusInternalServerError)
@@ -357,23 +347,23 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 
 // flash is the message a redirect after a POST carries in its query: a
 // known code and a count, never free text from the URL.
-func flash(q url.Values) string {
+func flash(q url.Values, lang string) string {
 	n := q.Get("n")
 	if _, err := strconv.Atoi(n); err != nil {
 		n = "0"
 	}
 	switch q.Get("done") {
 	case "replayed":
-		return "Replayed " + n + " event(s): caisse is processing them again."
+		return tr(lang, "Replayed %s event(s): caisse is processing them again.", n)
 	case "retried":
-		return "Retrying " + n + " delivery(ies)."
+		return tr(lang, "Retrying %s delivery(ies).", n)
 	case "saved":
-		return "Saved."
+		return tr(lang, "Saved.")
 	case "imported":
-		return "Imported " + n + " product(s)."
+		return tr(lang, "Imported %s product(s).", n)
 	}
 	if q.Get("signed_out") != "" {
-		return "You are signed out."
+		return tr(lang, "You are signed out.")
 	}
 	return ""
 }
@@ -381,7 +371,7 @@ func flash(q url.Values) string {
 // pageError shows an error as a page, with the status the API would answer.
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	status, _, msg := s.failure(r, err)
-	s.render(w, r, status, "error", "Error", map[string]any{"Status": status, "Message": msg})
+	s.render(w, r, status, "error", map[string]any{"Status": status, "Message": msg}, "Error")
 }
 
 // redirect answers a POST with the page to show next and its flash.

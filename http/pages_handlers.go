@@ -2,11 +2,13 @@ package http
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,7 +30,7 @@ const staleAfter = 24 * time.Hour
 const formTime = "2006-01-02T15:04"
 
 func (s *Server) pageDashboard(w http.ResponseWriter, r *http.Request) {
-	now := s.now().UTC()
+	now, lang := s.now().UTC(), s.pageLanguage(r)
 	d, err := s.Dashboard.Dashboard(r.Context(), now)
 	if err != nil {
 		s.pageError(w, r, err)
@@ -41,32 +43,19 @@ func (s *Server) pageDashboard(w http.ResponseWriter, r *http.Request) {
 		"Now":     now,
 	}
 	if d.EventsDay > 0 {
-		data["FailureRate"] = fmt.Sprintf("%.1f %%", 100*float64(d.FailedDay)/float64(d.EventsDay))
+		// To a tenth of a percent, as a Percent counts hundredths.
+		rate := caisse.Percent(math.Round(1000*float64(d.FailedDay)/float64(d.EventsDay))) * 10
+		data["FailureRate"] = formatPercent(rate, lang)
 	}
 	if !d.LastReceivedAt.IsZero() {
 		ago := now.Sub(d.LastReceivedAt)
-		data["LastAgo"] = roughly(ago)
+		data["LastAgo"] = roughly(ago, lang)
 		data["Stale"] = ago > staleAfter
 	}
 	if !d.Backlog.OldestPending.IsZero() {
-		data["Lag"] = roughly(now.Sub(d.Backlog.OldestPending))
+		data["Lag"] = roughly(now.Sub(d.Backlog.OldestPending), lang)
 	}
-	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", data)
-}
-
-// roughly writes a duration as people say it.
-func roughly(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return "less than a second"
-	case d < time.Minute:
-		return fmt.Sprintf("%d s", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%d min", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h %d min", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%d days", int(d.Hours()/24))
+	s.render(w, r, http.StatusOK, "dashboard", data, "Dashboard")
 }
 
 // eventFilter reads the events filter of a page's query or form.
@@ -117,7 +106,7 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 	data["Filter"] = f
 	if err != nil {
 		data["Problem"] = caisse.ErrorMessage(err)
-		s.render(w, r, http.StatusBadRequest, "events", "Events", data)
+		s.render(w, r, http.StatusBadRequest, "events", data, "Events")
 		return
 	}
 	data["FilterQuery"] = queryString(filterPairs(f)...)
@@ -140,7 +129,7 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 	if more {
 		data["Next"] = queryString(append(filterPairs(f), "starting_after", events[len(events)-1].ID)...)
 	}
-	s.render(w, r, http.StatusOK, "events", "Events", data)
+	s.render(w, r, http.StatusOK, "events", data, "Events")
 }
 
 // change is one thing an event did to an order, as the pages show it.
@@ -158,7 +147,7 @@ func (s *Server) pageEvent(w http.ResponseWriter, r *http.Request) {
 	data := map[string]any{"E": e}
 	var pretty bytes.Buffer
 	if len(e.Payload) == 0 {
-		data["Payload"] = "(pruned: caisse keeps an ignored event's body for CAISSE_RETENTION, then only its id)"
+		data["Payload"] = tr(s.pageLanguage(r), "(pruned: caisse keeps an ignored event's body for CAISSE_RETENTION, then only its id)")
 	} else if json.Indent(&pretty, e.Payload, "", "  ") == nil {
 		data["Payload"] = pretty.String()
 	} else {
@@ -203,7 +192,7 @@ func (s *Server) pageEvent(w http.ResponseWriter, r *http.Request) {
 			data["Entries"], data["Deliveries"] = entries, caused
 		}
 	}
-	s.render(w, r, http.StatusOK, "event", "Event "+e.ID, data)
+	s.render(w, r, http.StatusOK, "event", data, "Event %s", e.ID)
 }
 
 // changes pairs an order's timeline with the deliveries each entry's event
@@ -260,8 +249,8 @@ func (s *Server) pageReplayConfirm(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "replay", "Replay events", map[string]any{"Filter": f, "Count": n,
-		"FilterQuery": queryString(filterPairs(f)...), "Fields": hiddenFields(filterPairs(f))})
+	s.render(w, r, http.StatusOK, "replay", map[string]any{"Filter": f, "Count": n,
+		"FilterQuery": queryString(filterPairs(f)...), "Fields": hiddenFields(filterPairs(f))}, "Replay events")
 }
 
 // hiddenFields turns query pairs into the name/value pairs of a form.
@@ -298,12 +287,11 @@ func (s *Server) pageOrders(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := caisse.OrderFilter{Status: caisse.OrderStatus(q.Get("status")), Query: strings.TrimSpace(q.Get("q")),
 		Page: caisse.Page{Limit: pageSize, StartingAfter: q.Get("starting_after")}}
-	data := map[string]any{"Filter": f, "Statuses": caisse.OrderStatuses,
-		"Flags": []caisse.OrderStatus{caisse.FlagOversold, caisse.FlagPaymentMismatch}}
+	data := map[string]any{"Filter": f, "Statuses": caisse.OrderStatuses, "Flags": caisse.OrderFlags}
 	orders, more, err := s.Orders.FindOrders(r.Context(), f)
 	if caisse.ErrorCode(err) == caisse.EINVALID {
 		data["Problem"] = caisse.ErrorMessage(err)
-		s.render(w, r, http.StatusBadRequest, "orders", "Orders", data)
+		s.render(w, r, http.StatusBadRequest, "orders", data, "Orders")
 		return
 	} else if err != nil {
 		s.pageError(w, r, err)
@@ -313,7 +301,7 @@ func (s *Server) pageOrders(w http.ResponseWriter, r *http.Request) {
 	if more {
 		data["Next"] = queryString("status", f.Status, "q", f.Query, "starting_after", orders[len(orders)-1].ID)
 	}
-	s.render(w, r, http.StatusOK, "orders", "Orders", data)
+	s.render(w, r, http.StatusOK, "orders", data, "Orders")
 }
 
 func (s *Server) pageOrder(w http.ResponseWriter, r *http.Request) {
@@ -327,7 +315,44 @@ func (s *Server) pageOrder(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "order", "Order "+o.ID, map[string]any{"O": o, "Changes": changes})
+	s.render(w, r, http.StatusOK, "order", map[string]any{"O": o, "Lines": linesOf(o), "Changes": changes}, "Order %s", o.ID)
+}
+
+// line is one line of an order as its page shows it.
+type line struct {
+	caisse.Line
+	// Unknown is set when the product is not in the catalogue.
+	Unknown bool
+	// Total is the line's amount, 0 when its unit price is unknown.
+	Total int64
+}
+
+func linesOf(o *caisse.Order) []line {
+	out := make([]line, len(o.Items))
+	for i, l := range o.Items {
+		out[i] = line{Line: l, Unknown: slices.Contains(o.UnknownProducts, l.ProductID)}
+		if l.UnitAmount > 0 && l.Quantity > 0 && l.Quantity <= math.MaxInt64/l.UnitAmount {
+			out[i].Total = l.UnitAmount * l.Quantity
+		}
+	}
+	return out
+}
+
+// maxListedLines is how many lines of an order a list shows.
+const maxListedLines = 3
+
+// itemsSaid writes an order's lines for a list: "2 × Tee, 1 × Print #2",
+// the first few only.
+func itemsSaid(lines []caisse.Line, lang string) string {
+	var parts []string
+	for i, l := range lines {
+		if i == maxListedLines {
+			parts = append(parts, tr(lang, "and %d more", len(lines)-i))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d × %s", l.Quantity, cmp.Or(l.Name, l.ProductID)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (s *Server) pageProducts(w http.ResponseWriter, r *http.Request) {
@@ -337,15 +362,16 @@ func (s *Server) pageProducts(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	data := map[string]any{"Products": products}
+	data := map[string]any{"Products": products, "Locales": []string{"", caisse.LangFrench, caisse.LangEnglish}}
 	if more {
 		data["Next"] = queryString("starting_after", products[len(products)-1].ID)
 	}
-	s.render(w, r, http.StatusOK, "products", "Products", data)
+	s.render(w, r, http.StatusOK, "products", data, "Products")
 }
 
-// postProduct changes a product's stock and price, with the API's rule: the
-// stock is the units on hand, never below those reserved by open checkouts.
+// postProduct changes a product's stock, price and artist, with the API's
+// rule: the stock is the units on hand, never below those reserved by open
+// checkouts. A field the form does not carry is left as it is.
 func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	p, err := s.Products.FindProduct(r.Context(), id)
@@ -376,6 +402,32 @@ func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		u.Price = &n
+	}
+	// The artist's fields come filled with their values: one the owner
+	// emptied is cleared (an artist no longer told of sales), so each is
+	// set whenever the form carries it.
+	form := r.PostForm
+	if form.Has("artist_name") {
+		v := strings.TrimSpace(form.Get("artist_name"))
+		u.ArtistName = &v
+	}
+	if form.Has("artist_email") {
+		v := caisse.ParseAddresses(form.Get("artist_email"))
+		u.ArtistEmail = &v
+	}
+	if form.Has("artist_share") {
+		var share caisse.Percent
+		if v := strings.TrimSpace(form.Get("artist_share")); v != "" {
+			if share, err = caisse.ParsePercent(v); err != nil {
+				s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the artist's share of %s: %s", id, caisse.ErrorMessage(err)))
+				return
+			}
+		}
+		u.ArtistShare = &share
+	}
+	if form.Has("artist_locale") {
+		v := strings.TrimSpace(form.Get("artist_locale"))
+		u.ArtistLocale = &v
 	}
 	if _, err := s.Products.PutProduct(r.Context(), id, u); err != nil {
 		s.pageError(w, r, err)
@@ -437,8 +489,8 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/admin/products", "done", "imported", "n", len(changes))
 		return
 	}
-	s.render(w, r, http.StatusOK, "import", "Import preview", map[string]any{"Changes": changes, "SetStock": setStock,
-		"Data": base64.StdEncoding.EncodeToString(data)})
+	s.render(w, r, http.StatusOK, "import", map[string]any{"Changes": changes, "SetStock": setStock,
+		"Data": base64.StdEncoding.EncodeToString(data)}, "Import preview")
 }
 
 func (s *Server) pageDeliveries(w http.ResponseWriter, r *http.Request) {
@@ -449,7 +501,7 @@ func (s *Server) pageDeliveries(w http.ResponseWriter, r *http.Request) {
 	deliveries, more, err := s.Deliveries.FindDeliveries(r.Context(), f)
 	if caisse.ErrorCode(err) == caisse.EINVALID {
 		data["Problem"] = caisse.ErrorMessage(err)
-		s.render(w, r, http.StatusBadRequest, "deliveries", "Deliveries", data)
+		s.render(w, r, http.StatusBadRequest, "deliveries", data, "Deliveries")
 		return
 	} else if err != nil {
 		s.pageError(w, r, err)
@@ -461,7 +513,7 @@ func (s *Server) pageDeliveries(w http.ResponseWriter, r *http.Request) {
 		data["Next"] = queryString("status", f.Status, "channel", f.Channel, "order", f.OrderID,
 			"starting_after", deliveries[len(deliveries)-1].ID)
 	}
-	s.render(w, r, http.StatusOK, "deliveries", "Deliveries", data)
+	s.render(w, r, http.StatusOK, "deliveries", data, "Deliveries")
 }
 
 func (s *Server) postRetryDelivery(w http.ResponseWriter, r *http.Request) {
