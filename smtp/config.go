@@ -25,8 +25,19 @@ type Config struct {
 	URL string
 	// From is the sender of every email (CAISSE_MAIL_FROM), such as
 	// "Shop <shop@example.com>". Its domain is the host part of each
-	// Message-ID.
+	// Message-ID when MessageIDHost is not set.
 	From string
+	// MessageIDHost is the host part of each email's Message-ID: the host
+	// name of CAISSE_PUBLIC_URL, such as pay.example.com, which names this
+	// instance of caisse; a port after it is dropped. "" uses the From
+	// address's domain, with the database's id after the delivery's (see
+	// Sender.SetDatabaseID).
+	MessageIDHost string
+	// ShopURL is the shop's site (CAISSE_SHOP_URL), such as
+	// https://shop.example.com: where a customer whose payment was declined
+	// can try again when the order's checkout page is no longer open. ""
+	// for none.
+	ShopURL string
 	// ShopName is the shop's name in emails (CAISSE_SHOP_NAME), used when a
 	// notice does not carry one.
 	ShopName string
@@ -174,6 +185,48 @@ func parseFrom(raw string) (sender, error) {
 		return sender{}, fmt.Errorf(`CAISSE_MAIL_FROM %q has no domain name after its @: write it as shop@example.com or "Shop <shop@example.com>"`, raw)
 	}
 	return sender{address: a, domain: domain}, nil
+}
+
+// parseMessageIDHost reads Config.MessageIDHost: a host name (a port after
+// it is dropped), as the right of a Message-ID takes it.
+func parseMessageIDHost(raw string) (string, error) {
+	h := strings.TrimSpace(raw)
+	if h == "" {
+		return "", nil
+	}
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	// The right of a Message-ID is a dot-atom (RFC 5322): atoms of letters,
+	// digits and a few signs, joined by single dots. A host name's letters,
+	// digits, - and . are all caisse lets through.
+	ok := h != "" && len(h) <= 253 && !strings.HasPrefix(h, ".") && !strings.HasSuffix(h, ".") && !strings.Contains(h, "..")
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			ok = false
+		}
+	}
+	if !ok {
+		return "", fmt.Errorf("the host of CAISSE_PUBLIC_URL, %q, cannot be the host part of a Message-ID: write CAISSE_PUBLIC_URL with a host name, such as https://pay.example.com", raw)
+	}
+	return strings.ToLower(h), nil
+}
+
+// parseShopURL reads CAISSE_SHOP_URL: an http or https address.
+func parseShopURL(raw string) (string, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err == nil && u.User != nil {
+		// Not quoted: it may hold a password.
+		return "", fmt.Errorf("CAISSE_SHOP_URL has a user name or password, which customers would see: write it as https://shop.example.com")
+	}
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("CAISSE_SHOP_URL %q is not the address of a site: write it as https://shop.example.com", raw)
+	}
+	return u.String(), nil
 }
 
 // language returns "fr" or "en" for a locale such as fr, fr-FR, fr_CA, en or

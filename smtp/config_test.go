@@ -2,8 +2,12 @@ package smtp
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caisse/caisse"
 )
 
 func TestParseServer(t *testing.T) {
@@ -58,23 +62,161 @@ func TestLanguage(t *testing.T) {
 	}
 }
 
-func TestFormatAmount(t *testing.T) {
+func TestParseMessageIDHost(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"":                     "",
+		"pay.example.com":      "pay.example.com",
+		" Pay.Example.COM ":    "pay.example.com",
+		"pay.example.com:8443": "pay.example.com",
+		"127.0.0.1:8080":       "127.0.0.1",
+		"localhost":            "localhost",
+	} {
+		got, err := parseMessageIDHost(raw)
+		if err != nil || got != want {
+			t.Errorf("parseMessageIDHost(%q) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	for _, raw := range []string{"[::1]:8080", "pay example.com", "pay.example.com>", "a@b", ".example.com", "pay..example.com", "pay_shop.example.com"} {
+		if got, err := parseMessageIDHost(raw); err == nil || !strings.Contains(err.Error(), "CAISSE_PUBLIC_URL") {
+			t.Errorf("parseMessageIDHost(%q) = %q, %v; want an error naming CAISSE_PUBLIC_URL", raw, got, err)
+		}
+	}
+}
+
+func TestParseShopURL(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"":                                 "",
+		"https://shop.example.com":         "https://shop.example.com",
+		" https://shop.example.com/fr/ ":   "https://shop.example.com/fr/",
+		"http://localhost:3000/boutique":   "http://localhost:3000/boutique",
+		"https://shop.example.com/?ref=em": "https://shop.example.com/?ref=em",
+	} {
+		got, err := parseShopURL(raw)
+		if err != nil || got != want {
+			t.Errorf("parseShopURL(%q) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	for _, raw := range []string{"shop.example.com", "javascript:alert(1)", "ftp://shop.example.com", "https://", "https://user:s3cr3t@shop.example.com"} {
+		got, err := parseShopURL(raw)
+		if err == nil || !strings.Contains(err.Error(), "CAISSE_SHOP_URL") {
+			t.Errorf("parseShopURL(%q) = %q, %v; want an error naming CAISSE_SHOP_URL", raw, got, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("error %q shows the password", err)
+		}
+	}
+}
+
+func TestFormatDate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		amount         int64
-		currency, lang string
-		want           string
+		t    time.Time
+		lang string
+		want string
 	}{
-		{90000, "eur", "fr", "900,00 EUR"},
-		{90000, "eur", "en", "900.00 EUR"},
-		{5000, "jpy", "fr", "5000 JPY"},
-		{5000, "jpy", "en", "5000 JPY"},
-		{1234, "kwd", "fr", "1,234 KWD"},
-		{5, "usd", "en", "0.05 USD"},
+		{time.Date(2026, 12, 5, 14, 30, 0, 0, time.UTC), "fr", "5 décembre 2026"},
+		{time.Date(2026, 12, 5, 14, 30, 0, 0, time.UTC), "en", "December 5, 2026"},
+		{time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC), "fr", "1er août 2026"},
+		{time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC), "en", "August 1, 2026"},
+		{time.Date(2027, 2, 28, 23, 59, 0, 0, time.UTC), "fr", "28 février 2027"},
+		{time.Time{}, "fr", ""},
 	}
 	for _, tt := range tests {
-		if got := formatAmount(tt.amount, tt.currency, tt.lang); got != tt.want {
-			t.Errorf("formatAmount(%d, %q, %q) = %q, want %q", tt.amount, tt.currency, tt.lang, got, tt.want)
+		if got := formatDate(tt.t, tt.lang); got != tt.want {
+			t.Errorf("formatDate(%v, %q) = %q, want %q", tt.t, tt.lang, got, tt.want)
+		}
+	}
+}
+
+func TestFormatPercent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		p    caisse.Percent
+		lang string
+		want string
+	}{
+		{6000, "fr", "60\u202f%"},
+		{6000, "en", "60%"},
+		{6250, "fr", "62,5\u202f%"},
+		{6250, "en", "62.5%"},
+		{5, "en", "0.05%"},
+	}
+	for _, tt := range tests {
+		if got := formatPercent(tt.p, tt.lang); got != tt.want {
+			t.Errorf("formatPercent(%d, %q) = %q, want %q", tt.p, tt.lang, got, tt.want)
+		}
+	}
+}
+
+// declineCodes are the decline and error codes the payment_failed email
+// must explain in the customer's words: the commonest of Stripe's.
+var declineCodes = []string{
+	"insufficient_funds", "card_declined", "generic_decline", "do_not_honor", "expired_card",
+	"incorrect_cvc", "invalid_cvc", "incorrect_number", "invalid_number", "invalid_expiry_month", "invalid_expiry_year",
+	"incorrect_zip", "lost_card", "stolen_card", "pickup_card", "fraudulent", "card_velocity_exceeded",
+	"withdrawal_count_limit_exceeded", "processing_error", "authentication_required", "try_again_later",
+	"currency_not_supported", "card_not_supported", "transaction_not_allowed", "call_issuer",
+	"issuer_not_available", "restricted_card", "security_violation", "duplicate_transaction",
+	"payment_intent_authentication_failure", "card_decline_rate_limit_exceeded", "pin_try_exceeded",
+}
+
+func TestDeclineWords(t *testing.T) {
+	t.Parallel()
+	for _, code := range declineCodes {
+		en, fr := declineWords(code, "en"), declineWords(code, "fr")
+		if en == "" || fr == "" || en == fr {
+			t.Errorf("%s: English %q, French %q; want both, and different", code, en, fr)
+		}
+	}
+	for code, w := range declines {
+		for i, s := range w {
+			if strings.TrimSpace(s) == "" || !strings.HasSuffix(s, ".") {
+				t.Errorf("%s: explanation %d is %q, want a sentence", code, i, s)
+			}
+		}
+	}
+	// Never an accusation: the customer hears only that the bank declined.
+	for _, code := range []string{"lost_card", "stolen_card", "fraudulent", "pickup_card", "merchant_blacklist", "security_violation"} {
+		for _, lang := range languages {
+			got := strings.ToLower(declineWords(code, lang))
+			for _, word := range []string{"lost", "stolen", "fraud", "perdu", "vol", "suspect"} {
+				if strings.Contains(got, word) {
+					t.Errorf("%s in %s says %q: %q", code, lang, word, got)
+				}
+			}
+			if !strings.Contains(got, "card") && !strings.Contains(got, "carte") {
+				t.Errorf("%s in %s does not suggest another card: %q", code, lang, got)
+			}
+		}
+	}
+	if got := declineWords("INSUFFICIENT_FUNDS ", "fr"); got != declines["insufficient_funds"][1] {
+		t.Errorf("a code in capitals is not recognised: %q", got)
+	}
+	for _, code := range []string{"", "not_a_code", "card_error"} {
+		if got := declineWords(code, "en"); got != "" {
+			t.Errorf("declineWords(%q) = %q, want none (Stripe's message is shown)", code, got)
+		}
+	}
+}
+
+// TestArtistDataHasNoBuyer: what an artist's templates are given has no
+// place for who bought the work, so no template, embedded or overridden,
+// can show it.
+func TestArtistDataHasNoBuyer(t *testing.T) {
+	t.Parallel()
+	typ := reflect.TypeOf(ArtistData{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name := strings.ToLower(f.Name)
+		for _, word := range []string{"customer", "buyer", "email", "phone", "address", "client"} {
+			if strings.Contains(name, word) {
+				t.Errorf("ArtistData.%s looks like the buyer's details", f.Name)
+			}
+		}
+		if f.Type.Kind() != reflect.String && f.Type.Kind() != reflect.Int64 {
+			t.Errorf("ArtistData.%s is a %s: an artist's email is given words and numbers only, never a record that may hold the buyer", f.Name, f.Type)
 		}
 	}
 }

@@ -87,8 +87,11 @@ func (s *Sender) failure(ctx context.Context, d caisse.Delivery, to string, auth
 			return caisse.Permanentf("%s: the mail server at %s refused the sender %s (%s); set CAISSE_MAIL_FROM to an address your mail provider lets you send from and restart caisse, then retry the failed deliveries", what, srv, s.from.address.Address, reply)
 		case gomail.ErrSMTPRcptTo:
 			fix := "the address may be mistyped or closed: check it with the customer, or contact them another way"
-			if d.Channel != caisse.ChannelEmail || d.Topic == caisse.TopicTest {
+			switch {
+			case d.Channel != caisse.ChannelEmail || d.Topic == caisse.TopicTest:
 				fix = "correct CAISSE_ALERT_EMAIL and restart caisse"
+			case artistKind(d.Topic):
+				fix = fmt.Sprintf("the address may be mistyped or closed: check it with the artist, correct it on product %s, then retry the delivery", d.ProductID)
 			}
 			return caisse.Permanentf("%s: the mail server at %s refused the address %s (%s); %s", what, srv, to, reply, fix)
 		case gomail.ErrSMTPData, gomail.ErrSMTPDataClose, gomail.ErrWriteContent:

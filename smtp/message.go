@@ -1,12 +1,14 @@
 package smtp
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/caisse/caisse"
@@ -20,23 +22,14 @@ func (s *Sender) emailData(n caisse.Notice, lang string) EmailData {
 	o := n.Order
 	data := EmailData{
 		Shop:    s.shopName(n),
-		OrderID: o.ID,
-	}
-	if data.OrderID == "" {
-		data.OrderID = n.Delivery.OrderID
-	}
-	for _, it := range o.Items {
-		name := n.ItemNames[it.ProductID]
-		if strings.TrimSpace(name) == "" {
-			name = it.ProductID
-		}
-		data.Items = append(data.Items, ItemLine{Name: name, Quantity: it.Quantity})
+		OrderID: cmp.Or(o.ID, n.Delivery.OrderID),
+		Items:   itemLines(n, lang),
 	}
 	if o.AmountPaid > 0 {
-		data.AmountPaid = formatAmount(o.AmountPaid, o.Currency, lang)
+		data.AmountPaid = caisse.FormatMoney(o.AmountPaid, o.Currency, lang)
 	}
 	if o.AmountRefunded > 0 {
-		data.AmountRefunded = formatAmount(o.AmountRefunded, o.Currency, lang)
+		data.AmountRefunded = caisse.FormatMoney(o.AmountRefunded, o.Currency, lang)
 	}
 	p := n.Delivery.Payload
 	switch n.Delivery.Topic {
@@ -47,27 +40,153 @@ func (s *Sender) emailData(n caisse.Notice, lang string) EmailData {
 		if data.Error == "" {
 			data.Error = o.PaymentError
 		}
+		code, _ := p["code"].(string)
+		data.Decline = declineWords(code, lang)
+		data.RetryURL = cmp.Or(n.CheckoutURL, s.shopURL)
 	case caisse.TopicOrderRefunded, caisse.TopicPartialRefund:
 		data.Amount = data.AmountRefunded
 	case caisse.TopicRefundApology:
 		data.Reason, _ = p["reason"].(string)
 		if amount, ok := payloadAmount(p["amount"]); ok && amount > 0 {
 			currency, _ := p["currency"].(string)
-			if currency == "" {
-				currency = o.Currency
-			}
-			data.Amount = formatAmount(amount, currency, lang)
+			data.Amount = caisse.FormatMoney(amount, cmp.Or(currency, o.Currency), lang)
 		} else {
 			// The refund of a payment that did not match the order is not
 			// in the order's amounts (it never paid it); an oversold
 			// order's is.
-			data.Amount = data.AmountRefunded
-			if data.Amount == "" {
-				data.Amount = data.AmountPaid
-			}
+			data.Amount = cmp.Or(data.AmountRefunded, data.AmountPaid)
 		}
 	}
 	return data
+}
+
+// itemLines are the order's lines as a customer email shows them: each
+// with its name as sold (else the catalogue's, else its id), its quantity
+// and its prices when known. A product not in the catalogue shows its id.
+func itemLines(n caisse.Notice, lang string) []ItemLine {
+	o := n.Order
+	var lines []ItemLine
+	for _, l := range o.Items {
+		it := ItemLine{Name: strings.TrimSpace(l.Name), Quantity: l.Quantity}
+		if it.Name == "" {
+			it.Name = strings.TrimSpace(n.ItemNames[l.ProductID])
+		}
+		if it.Name == "" || slices.Contains(o.UnknownProducts, l.ProductID) {
+			it.Name = l.ProductID
+		}
+		if l.UnitAmount > 0 {
+			it.UnitPrice = caisse.FormatMoney(l.UnitAmount, o.Currency, lang)
+			if total, ok := lineTotal(l.UnitAmount, l.Quantity); ok {
+				it.Total = caisse.FormatMoney(total, o.Currency, lang)
+			}
+		}
+		lines = append(lines, it)
+	}
+	return lines
+}
+
+// lineTotal is the price of quantity units, when it is a sensible amount.
+func lineTotal(unit, quantity int64) (int64, bool) {
+	if unit <= 0 || quantity <= 0 || unit > caisse.MaxAmount || quantity > caisse.MaxAmount/unit {
+		return 0, false
+	}
+	return unit * quantity, true
+}
+
+// artistLanguage is the language of the artist's emails: the work's
+// artist locale, else the shop's.
+func (s *Sender) artistLanguage(n caisse.Notice) string {
+	if n.Product != nil {
+		if lang := language(n.Product.ArtistLocale); lang != "" {
+			return lang
+		}
+	}
+	return s.lang
+}
+
+// artistData gathers what an artist's email says: the order's line of the
+// work, its price and the artist's share recorded at the sale; nothing of
+// who bought it.
+func (s *Sender) artistData(n caisse.Notice, lang string) ArtistData {
+	d, o := n.Delivery, n.Order
+	data := ArtistData{
+		Shop:      s.shopName(n),
+		ProductID: d.ProductID,
+		OrderID:   cmp.Or(o.ID, d.OrderID),
+		Date:      formatDate(d.CreatedAt, lang),
+	}
+	if name, ok := d.Payload["artist_name"].(string); ok {
+		data.ArtistName = strings.TrimSpace(name)
+	}
+	var line *caisse.Line
+	for i := range o.Items {
+		if o.Items[i].ProductID == d.ProductID {
+			line = &o.Items[i]
+			break
+		}
+	}
+	unit, currency := int64(0), o.Currency
+	if line != nil {
+		data.Work = strings.TrimSpace(line.Name)
+		data.Quantity = line.Quantity
+		unit = line.UnitAmount
+	}
+	if p := n.Product; p != nil {
+		if data.Work == "" {
+			data.Work = strings.TrimSpace(p.Name)
+		}
+		if unit == 0 && p.Price > 0 {
+			unit, currency = p.Price, cmp.Or(p.Currency, o.Currency)
+		}
+	}
+	if data.Work == "" {
+		data.Work = cmp.Or(strings.TrimSpace(n.ItemNames[d.ProductID]), d.ProductID)
+	}
+	var total int64
+	if line != nil && unit > 0 {
+		data.UnitPrice = caisse.FormatMoney(unit, currency, lang)
+		if t, ok := lineTotal(unit, line.Quantity); ok {
+			total = t
+			data.Price = caisse.FormatMoney(total, currency, lang)
+		}
+	}
+	if share, ok := payloadAmount(d.Payload["share"]); ok && share > 0 && share <= int64(100*caisse.PercentUnit) {
+		pct := caisse.Percent(share)
+		data.SharePercent = formatPercent(pct, lang)
+		if total > 0 {
+			data.Share = caisse.FormatMoney(pct.Of(total), currency, lang)
+		}
+	}
+	return data
+}
+
+// formatPercent writes a percentage for lang: "60%", "62.5%"; in French
+// "60 %", "62,5 %" with a narrow no-break space, as CLDR does.
+func formatPercent(p caisse.Percent, lang string) string {
+	if lang == "fr" {
+		return strings.Replace(p.String(), ".", ",", 1) + "\u202f%"
+	}
+	return p.String() + "%"
+}
+
+// frenchMonths are the months' names in French.
+var frenchMonths = [...]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
+
+// formatDate writes a day for lang, in the time's own zone: "December 5,
+// 2026"; in French "5 décembre 2026", "1er décembre 2026". "" for the zero
+// time.
+func formatDate(t time.Time, lang string) string {
+	if t.IsZero() {
+		return ""
+	}
+	if lang == "fr" {
+		day := strconv.Itoa(t.Day())
+		if t.Day() == 1 {
+			day = "1er"
+		}
+		return day + " " + frenchMonths[t.Month()-1] + " " + strconv.Itoa(t.Year())
+	}
+	return t.Format("January 2, 2006")
 }
 
 // shopName is the shop's name as the notice gives it, else as configured.
@@ -79,16 +198,6 @@ func (s *Sender) shopName(n caisse.Notice) string {
 		return s.shop
 	}
 	return "caisse"
-}
-
-// formatAmount writes an amount as caisse.FormatAmount does, with a decimal
-// comma in French: 900,00 EUR.
-func formatAmount(amount int64, currency, lang string) string {
-	s := caisse.FormatAmount(amount, currency)
-	if lang == "fr" {
-		s = strings.Replace(s, ".", ",", 1)
-	}
-	return s
 }
 
 // payloadAmount reads an amount from a payload value, which is an integer

@@ -1,20 +1,42 @@
 // Package smtp delivers caisse's emails over SMTP: the customer emails of the
 // email channel (order confirmation, payment failed, refunds, the apology for
-// a payment caisse refunded) and team alerts sent by email.
+// a payment caisse refunded), the emails to a work's artist (its sale, and
+// that sale's cancellation), and team alerts sent by email.
 //
 // New checks the configuration (CAISSE_SMTP_URL, CAISSE_MAIL_FROM,
-// CAISSE_LOCALE, CAISSE_TEMPLATES) once; the *Sender it returns is a
-// caisse.Sender, safe for concurrent use, that opens one SMTP connection per
-// email. Each email's Message-ID is <DELIVERY_ID@DOMAIN>, DOMAIN being the
-// From address's, so an email sent again after a crash is recognisable as
-// the same message.
+// CAISSE_LOCALE, CAISSE_TEMPLATES, CAISSE_SHOP_URL, and the host of
+// CAISSE_PUBLIC_URL) once; the *Sender it returns is a caisse.Sender, safe
+// for concurrent use, that opens one SMTP connection per email.
+//
+// # Message-ID
+//
+// Each email's Message-ID is made of the delivery's id, so an email sent
+// again after a crash, or retried by the owner, is the same message to the
+// mail servers and clients that see it twice; and of a name for where it
+// comes from, as two caisse instances or databases may write the same
+// delivery id (it is derived from what the delivery announces, such as
+// "order ord_1 is paid"): the host of the instance's public address, else
+// the database's own id. (Two databases behind one public address, such as
+// a database started afresh, are not told apart by the first form.)
+//
+//	<DELIVERY_ID.DATABASE_ID@HOST>       HOST being Config.MessageIDHost (the host of
+//	                                     CAISSE_PUBLIC_URL), else the From address's domain,
+//	                                     and DATABASE_ID the database's own id
+//	                                     (Sender.SetDatabaseID)
+//	<DELIVERY_ID@HOST>                   before SetDatabaseID is called
 //
 // # Languages
 //
 // Customer emails are written in the language of the order's locale (fr,
-// fr-FR… in French; en, en-GB… in English), else in Config.Locale; team
+// fr-FR… in French; en, en-GB… in English), else in Config.Locale; an
+// artist's emails in the work's artist locale, else in Config.Locale; team
 // alerts in Config.Locale. The language is sent in a Content-Language
-// header. French emails write amounts with a decimal comma (900,00 EUR).
+// header. Amounts are written as a reader of the language writes money,
+// after CLDR: "1 250,00 €" in French (with no-break spaces), "€1,250.00"
+// in English, "¥5,000" for a currency without decimals. A declined payment
+// is explained in the customer's language for the reasons Stripe gives most
+// (insufficient_funds, expired_card, incorrect_cvc…); for any other, the
+// email quotes Stripe's message.
 //
 // # Templates
 //
@@ -24,12 +46,17 @@
 // (text/template) and KIND.LANG.html (html/template), LANG being en or fr and
 // KIND one of:
 //
-//	order_confirmation        the order is paid                     EmailData
-//	payment_failed            a payment attempt was declined        EmailData
-//	order_refunded            the order is refunded in full         EmailData
-//	order_partially_refunded  part of the order is refunded         EmailData
-//	refund_apology            caisse refunded the payment           EmailData
-//	alert                     a team alert, or caisse notify test   AlertData
+//	order_confirmation        the order is paid                       EmailData
+//	payment_failed            a payment attempt was declined          EmailData
+//	order_refunded            the order is refunded in full           EmailData
+//	order_partially_refunded  part of the order is refunded           EmailData
+//	refund_apology            caisse refunded the payment             EmailData
+//	artist_sale               a work sold: to its artist              ArtistData
+//	artist_sale_cancelled     that sale was undone: to its artist     ArtistData
+//	alert                     a team alert, or caisse notify test     AlertData
+//
+// An artist's emails say what sold, for how much and the artist's share;
+// ArtistData has no field for the buyer, so no template can name them.
 //
 // The .txt file also gives the subject, as {{define "subject"}}…{{end}}.
 // Templates are checked at start with sample data: a template that does not
@@ -48,6 +75,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caisse/caisse"
@@ -60,11 +88,16 @@ type Sender struct {
 	server    server
 	from      sender
 	shop      string
+	shopURL   string
+	idHost    string
 	lang      string
 	templates templates
 	tls       *tls.Config
 	timeout   time.Duration
 	now       func() time.Time
+	// databaseID is the database's id in each Message-ID without idHost
+	// (SetDatabaseID); atomic, as Send may run while it is set.
+	databaseID atomic.Pointer[string]
 }
 
 var _ caisse.Sender = (*Sender)(nil)
@@ -86,6 +119,14 @@ func New(cfg Config) (*Sender, error) {
 			return nil, fmt.Errorf("CAISSE_LOCALE %q is not a language caisse writes emails in: set it to fr or en", cfg.Locale)
 		}
 	}
+	idHost, err := parseMessageIDHost(cfg.MessageIDHost)
+	if err != nil {
+		return nil, err
+	}
+	shopURL, err := parseShopURL(cfg.ShopURL)
+	if err != nil {
+		return nil, err
+	}
 	t, err := loadTemplates(cfg.Templates)
 	if err != nil {
 		return nil, err
@@ -106,6 +147,8 @@ func New(cfg Config) (*Sender, error) {
 		server:    srv,
 		from:      from,
 		shop:      cfg.ShopName,
+		shopURL:   shopURL,
+		idHost:    idHost,
 		lang:      lang,
 		templates: t,
 		tls:       tlsConfig,
@@ -119,6 +162,38 @@ func New(cfg Config) (*Sender, error) {
 		s.now = time.Now
 	}
 	return s, nil
+}
+
+// SetDatabaseID sets the id of the database the deliveries are read from
+// (a random id the database keeps), written in each Message-ID after the
+// delivery's id, so two databases sending through one From domain or one
+// public host never write the same Message-ID. Call it
+// once, before sending starts. Only its letters, digits, _ and - are kept;
+// "" (or never calling it) leaves the database's id out.
+func (s *Sender) SetDatabaseID(id string) {
+	id = strings.Map(func(r rune) rune {
+		if idRune(r) {
+			return r
+		}
+		return -1
+	}, id)
+	s.databaseID.Store(&id)
+}
+
+// messageID is the Message-ID of a delivery's email, without its angle
+// brackets: the same on every send of the delivery.
+func (s *Sender) messageID(d caisse.Delivery) string {
+	// The row's id, made unique to this database by its id: two databases
+	// (a new one, a test and a live one) behind one host or one From
+	// domain may hold rows of the same key.
+	left := d.ID
+	if db := s.databaseID.Load(); db != nil && *db != "" {
+		left += "." + *db
+	}
+	if s.idHost != "" {
+		return left + "@" + s.idHost
+	}
+	return left + "@" + s.from.domain
 }
 
 // String describes the mail server without its password, such as
@@ -145,7 +220,7 @@ func (s *Sender) Send(ctx context.Context, n caisse.Notice) error {
 	if !validID(d.ID) {
 		return caisse.Permanentf("email for delivery %q not sent: its id cannot be a Message-ID (only letters, digits, _ and - may be); this is a bug in caisse, please report it", d.ID)
 	}
-	to, err := s.recipient(d)
+	to, err := s.recipient(n)
 	if err != nil {
 		return err
 	}
@@ -159,10 +234,15 @@ func (s *Sender) Send(ctx context.Context, n caisse.Notice) error {
 		r, err = s.templates[alertKind+"."+lang].render(s.alertData(n, lang))
 	case d.Channel == caisse.ChannelEmail:
 		if d.Topic == alertKind || !slices.Contains(kinds, d.Topic) {
-			return caisse.Permanentf("email %s not sent: caisse writes no customer email for the topic %q; this is a bug in caisse, please report it", d.ID, d.Topic)
+			return caisse.Permanentf("email %s not sent: caisse writes no email for the topic %q; this is a bug in caisse, please report it", d.ID, d.Topic)
 		}
 		if n.Order == nil {
-			return caisse.Permanentf("email %s (%s) not sent: order %s was not found, so there is nothing to tell the customer", d.ID, d.Topic, d.OrderID)
+			return caisse.Permanentf("email %s (%s) not sent: order %s was not found, so there is nothing to tell", d.ID, d.Topic, d.OrderID)
+		}
+		if artistKind(d.Topic) {
+			lang = s.artistLanguage(n)
+			r, err = s.templates[d.Topic+"."+lang].render(s.artistData(n, lang))
+			break
 		}
 		lang = language(n.Order.Locale)
 		if lang == "" {
@@ -182,7 +262,7 @@ func (s *Sender) Send(ctx context.Context, n caisse.Notice) error {
 	m.FromMailAddress(s.from.address)
 	m.ToMailAddress(to)
 	m.Subject(r.subject)
-	m.SetMessageIDWithValue(d.ID + "@" + s.from.domain)
+	m.SetMessageIDWithValue(s.messageID(d))
 	m.SetDateWithValue(s.now())
 	m.SetGenHeader(gomail.HeaderContentLang, lang)
 	// Automatic mail (RFC 3834): out-of-office replies are not sent back.
@@ -207,20 +287,34 @@ func validID(id string) bool {
 		return false
 	}
 	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+		if !idRune(r) {
 			return false
 		}
 	}
 	return true
 }
 
-// recipient reads the delivery's recipient, an email address.
-func (s *Sender) recipient(d caisse.Delivery) (*mail.Address, error) {
+// idRune says whether r may be in the left of a Message-ID as caisse
+// writes it: a letter, a digit, _ or -.
+func idRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-'
+}
+
+// recipient reads the email's recipient, an email address: the
+// delivery's, else for a customer email the order's.
+func (s *Sender) recipient(n caisse.Notice) (*mail.Address, error) {
+	d := n.Delivery
 	fix := "contact the customer another way"
-	if d.Channel != caisse.ChannelEmail || d.Topic == caisse.TopicTest {
+	switch {
+	case d.Channel != caisse.ChannelEmail || d.Topic == caisse.TopicTest:
 		fix = "correct CAISSE_ALERT_EMAIL (addresses separated by commas) and restart caisse"
+	case artistKind(d.Topic):
+		fix = fmt.Sprintf("correct the artist's address of product %s, then retry the delivery", d.ProductID)
 	}
 	raw := strings.TrimSpace(d.Recipient)
+	if raw == "" && d.Channel == caisse.ChannelEmail && caisse.CustomerTopic(d.Topic) && n.Order != nil {
+		raw = strings.TrimSpace(n.Order.CustomerEmail)
+	}
 	if raw == "" {
 		return nil, caisse.Permanentf("email %s (%s) not sent: there is no recipient address; %s", d.ID, d.Topic, fix)
 	}

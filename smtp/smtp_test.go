@@ -2,9 +2,11 @@ package smtp_test
 
 import (
 	"context"
+	"html"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +18,23 @@ import (
 	"github.com/caisse/caisse/internal/smtptest"
 	"github.com/caisse/caisse/smtp"
 )
+
+// The spaces CLDR writes money with in French: between thousands, and
+// before the currency's symbol.
+const (
+	nnbsp = "\u202f" // narrow no-break space
+	nbsp  = "\u00a0" // no-break space
+)
+
+// tag matches an HTML tag.
+var tag = regexp.MustCompile(`<[^>]*>`)
+
+// visible is the text a reader sees in an HTML part, as smtptest.Visible
+// has it, but keeping the no-break spaces money is written with.
+func visible(h string) string {
+	h = html.UnescapeString(tag.ReplaceAllString(h, " "))
+	return strings.Join(strings.FieldsFunc(h, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }), " ")
+}
 
 // sentAt is the time the tests' emails say they were written.
 var sentAt = time.Date(2025, 3, 14, 15, 9, 26, 0, time.FixedZone("CET", 3600))
@@ -88,17 +107,17 @@ func TestCustomerEmails(t *testing.T) {
 		{
 			name: "confirmation en", topic: caisse.TopicOrderConfirmation, order: eur("en-GB", 1500, 0), lang: "en",
 			subject: []string{"Lune", "ord_1", "confirmed"},
-			want:    []string{"15.00 EUR", "2 × Tote bag", "1 × prod_mug", "ord_1", "Lune"},
+			want:    []string{"€15.00", "2 × Tote bag", "1 × prod_mug", "ord_1", "Lune"},
 		},
 		{
 			name: "confirmation fr JPY", topic: caisse.TopicOrderConfirmation, order: jpy("fr", 5000, 0), lang: "fr",
 			subject: []string{"Lune", "ord_1", "confirmée"},
-			want:    []string{"5000 JPY", "2 × Tote bag", "1 × prod_mug", "Merci pour votre commande"},
+			want:    []string{"5" + nnbsp + "000" + nbsp + "¥", "2 × Tote bag", "1 × prod_mug", "Merci pour votre commande"},
 		},
 		{
 			name: "confirmation fr EUR", topic: caisse.TopicOrderConfirmation, order: eur("fr-FR", 90000, 0), lang: "fr",
 			subject: []string{"confirmée"},
-			want:    []string{"900,00 EUR"},
+			want:    []string{"900,00" + nbsp + "€"},
 		},
 		{
 			name: "payment failed en", topic: caisse.TopicPaymentFailed, order: eur("en", 0, 0), lang: "en",
@@ -115,52 +134,52 @@ func TestCustomerEmails(t *testing.T) {
 		{
 			name: "refunded en", topic: caisse.TopicOrderRefunded, order: eur("en", 1500, 1500), lang: "en",
 			subject: []string{"refunded", "ord_1"},
-			want:    []string{"15.00 EUR of the 15.00 EUR you paid"},
+			want:    []string{"€15.00 of the €15.00 you paid"},
 		},
 		{
 			name: "refunded fr", topic: caisse.TopicOrderRefunded, order: eur("fr", 1500, 1500), lang: "fr",
 			subject: []string{"remboursée", "ord_1"},
-			want:    []string{"15,00 EUR sur les 15,00 EUR payés"},
+			want:    []string{"15,00" + nbsp + "€ sur les 15,00" + nbsp + "€ payés"},
 		},
 		{
 			name: "partially refunded en", topic: caisse.TopicPartialRefund, order: eur("en", 1500, 500), lang: "en",
 			subject: []string{"part of your order", "ord_1"},
-			want:    []string{"5.00 EUR of the 15.00 EUR you paid"},
+			want:    []string{"€5.00 of the €15.00 you paid"},
 		},
 		{
 			name: "partially refunded fr JPY", topic: caisse.TopicPartialRefund, order: jpy("fr", 5000, 2000), lang: "fr",
 			subject: []string{"une partie", "ord_1"},
-			want:    []string{"2000 JPY sur les 5000 JPY payés"},
+			want:    []string{"2" + nnbsp + "000" + nbsp + "¥ sur les 5" + nnbsp + "000" + nbsp + "¥ payés"},
 		},
 		{
 			name: "apology oversold en", topic: caisse.TopicRefundApology, order: eur("en", 2500, 0), lang: "en",
 			// As the payload comes back from JSON: a float64.
 			payload: map[string]any{"reason": "oversold", "amount": float64(2500), "currency": "eur"},
 			subject: []string{"sorry", "ord_1"},
-			want:    []string{"no longer available", "25.00 EUR", "refunded"},
+			want:    []string{"no longer available", "€25.00", "refunded"},
 		},
 		{
 			name: "apology mismatch fr JPY", topic: caisse.TopicRefundApology, order: eur("fr", 0, 0), lang: "fr",
 			payload: map[string]any{"reason": "payment_mismatch", "amount": int64(3000), "currency": "jpy"},
 			subject: []string{"excuses", "ord_1"},
-			want:    []string{"ne correspondait pas", "3000 JPY", "remboursé"},
+			want:    []string{"ne correspondait pas", "3" + nnbsp + "000" + nbsp + "¥", "remboursé"},
 		},
 		{
 			name: "apology without amount uses the order's", topic: caisse.TopicRefundApology, order: eur("en", 2500, 2500), lang: "en",
 			payload: map[string]any{"reason": "oversold"},
-			want:    []string{"no longer available", "25.00 EUR"},
+			want:    []string{"no longer available", "€25.00"},
 		},
 		{
 			name: "unknown locale falls back to the configured one", topic: caisse.TopicOrderConfirmation, order: eur("de", 1500, 0),
 			locale: "fr", lang: "fr",
 			subject: []string{"confirmée"},
-			want:    []string{"15,00 EUR"},
+			want:    []string{"15,00" + nbsp + "€"},
 		},
 		{
 			name: "no locale falls back to the configured one", topic: caisse.TopicOrderConfirmation, order: eur("", 1500, 0),
 			locale: "en", lang: "en",
 			subject: []string{"confirmed"},
-			want:    []string{"15.00 EUR"},
+			want:    []string{"€15.00"},
 		},
 	}
 	for i, tt := range tests {
@@ -182,7 +201,7 @@ func TestCustomerEmails(t *testing.T) {
 					t.Errorf("subject %q lacks %q", e.Subject, s)
 				}
 			}
-			htmlText := smtptest.Visible(e.HTML)
+			htmlText := visible(e.HTML)
 			for _, s := range tt.want {
 				if !strings.Contains(e.Text, s) {
 					t.Errorf("text part lacks %q:\n%s", s, e.Text)
@@ -192,6 +211,36 @@ func TestCustomerEmails(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRecipientFromOrder: a customer email whose delivery names no
+// address goes to the order's.
+func TestRecipientFromOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, smtptest.Options{}, nil)
+	n := customerNotice("dlv_rcpt_order", caisse.TopicOrderConfirmation, caisse.Order{Currency: "eur", AmountPaid: 1500}, nil)
+	n.Delivery.Recipient = ""
+	n.Order.CustomerEmail = "Camille <camille@example.fr>"
+	if err := b.sender.Send(context.Background(), n); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if got := b.server.Only(t); len(got.To) != 1 || got.To[0] != "camille@example.fr" {
+		t.Errorf("envelope to %q, want the order's address camille@example.fr", got.To)
+	}
+
+	// Not for an artist's email: its address is the delivery's only.
+	n = caisse.Notice{
+		Delivery: caisse.Delivery{ID: "dlv_rcpt_artist", Channel: caisse.ChannelEmail, Topic: caisse.TopicArtistSale,
+			OrderID: "ord_1", ProductID: "prod_tote"},
+		Order: &caisse.Order{ID: "ord_1", CustomerEmail: "camille@example.fr"},
+	}
+	de := caisse.AsDeliveryError(b.sender.Send(context.Background(), n))
+	if de == nil || !de.Permanent || !strings.Contains(de.Message, "artist") || !strings.Contains(de.Message, "prod_tote") {
+		t.Fatalf("Send returned %v, want a permanent DeliveryError about the artist's address of prod_tote", de)
+	}
+	if n := len(b.server.Messages()); n != 1 {
+		t.Errorf("the server received %d messages, want 1", n)
 	}
 }
 
@@ -256,7 +305,7 @@ func TestTemplateOverride(t *testing.T) {
 	if e.Subject != "Commande ord_1 : merci !" {
 		t.Errorf("subject is %q, want the override's", e.Subject)
 	}
-	if strings.TrimSpace(e.Text) != "Merci Tote bag prod_mug — 15,00 EUR" {
+	if strings.TrimSpace(e.Text) != "Merci Tote bag prod_mug — 15,00"+nbsp+"€" {
 		t.Errorf("text part is %q, want the override's", e.Text)
 	}
 	if !strings.Contains(smtptest.Visible(e.HTML), "Merci pour votre commande") {
@@ -287,6 +336,9 @@ func TestTemplateErrors(t *testing.T) {
 		{"does not parse", "alert.fr.html", `<p>{{.Title</p>`, []string{"CAISSE_TEMPLATES", "alert.fr.html"}},
 		{"unknown field", "order_refunded.en.html", `<p>{{.Total}}</p>`, []string{"CAISSE_TEMPLATES", "order_refunded.en.html", "Total"}},
 		{"unknown field in the subject", "refund_apology.fr.txt", `{{define "subject"}}{{.Client}}{{end}}x`, []string{"CAISSE_TEMPLATES", "refund_apology.fr.txt", "Client"}},
+		// An artist's templates are given nothing of the buyer to show.
+		{"an artist's email naming the buyer", "artist_sale.fr.txt", `{{define "subject"}}Vendu à {{.Customer.Name}}{{end}}x`, []string{"CAISSE_TEMPLATES", "artist_sale.fr.txt", "Customer"}},
+		{"an artist's email naming the buyer's address", "artist_sale_cancelled.en.html", `<p>{{.CustomerEmail}}</p>`, []string{"CAISSE_TEMPLATES", "artist_sale_cancelled.en.html", "CustomerEmail"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -576,6 +628,7 @@ func TestBadRecipient(t *testing.T) {
 			b := setup(t, smtptest.Options{}, nil)
 			n := customerNotice("dlv_rcpt", caisse.TopicOrderConfirmation, caisse.Order{}, nil)
 			n.Delivery.Recipient = rcpt
+			n.Order.CustomerEmail = rcpt
 			de := caisse.AsDeliveryError(b.sender.Send(context.Background(), n))
 			if de == nil || !de.Permanent {
 				t.Fatalf("Send returned %v, want a permanent DeliveryError", de)

@@ -12,22 +12,25 @@ import (
 	"slices"
 	"strings"
 	texttemplate "text/template"
+	"unicode"
 
 	"github.com/caisse/caisse"
 )
 
-// EmailData is what the templates of customer emails are given.
+// EmailData is what the templates of customer emails are given. Amounts
+// are written for the email's language, after CLDR: "15,00 €" (with a
+// no-break space) in French, "€15.00" in English, "¥5,000" for yen.
 type EmailData struct {
 	// Shop is the shop's name.
 	Shop string
 	// OrderID is the order's id.
 	OrderID string
-	// Items are the order's products, with their names and quantities.
+	// Items are the order's lines: name, quantity and prices as sold.
 	Items []ItemLine
-	// Amount is the amount the email is about, formatted for its language
-	// (such as "15.00 EUR", "15,00 EUR" in French, "5000 JPY"): what was paid
-	// for order_confirmation, what was refunded for order_refunded,
-	// order_partially_refunded and refund_apology. Empty when unknown.
+	// Amount is the amount the email is about, formatted for its language:
+	// what was paid for order_confirmation, what was refunded for
+	// order_refunded, order_partially_refunded and refund_apology. Empty
+	// when unknown.
 	Amount string
 	// AmountPaid is what the order was paid, formatted; empty when nothing
 	// was paid.
@@ -35,21 +38,72 @@ type EmailData struct {
 	// AmountRefunded is what was refunded of it, formatted; empty when
 	// nothing was.
 	AmountRefunded string
+	// Decline says why the payment was declined and what to do, in the
+	// customer's words and the email's language (payment_failed), when
+	// Stripe gave a reason caisse knows (such as insufficient_funds);
+	// empty otherwise, and Error is then what there is to say.
+	Decline string
 	// Error is the payment's error as Stripe wrote it (payment_failed),
-	// such as "Your card was declined."; empty when Stripe gave none.
+	// usually in English, such as "Your card was declined."; empty when
+	// Stripe gave none.
 	Error string
+	// RetryURL is where the customer can pay again (payment_failed): the
+	// order's checkout page while it is open, else the shop's site
+	// (CAISSE_SHOP_URL); empty when there is neither.
+	RetryURL string
 	// Reason is why caisse refunded the payment (refund_apology):
 	// "oversold" (the item was no longer available) or "payment_mismatch"
 	// (the payment did not match the order).
 	Reason string
 }
 
-// ItemLine is one product of an order.
+// ItemLine is one line of an order.
 type ItemLine struct {
-	// Name is the product's name, or its id when it has none.
+	// Name is the product's name as sold, else as the catalogue has it,
+	// else its id (always its id for a product not in the catalogue).
 	Name string
 	// Quantity is how many were ordered.
 	Quantity int64
+	// UnitPrice is the price of one unit as sold, formatted; empty when
+	// unknown.
+	UnitPrice string
+	// Total is UnitPrice × Quantity, formatted; empty when unknown.
+	Total string
+}
+
+// ArtistData is what the templates of an artist's emails are given
+// (artist_sale, artist_sale_cancelled): the work, its price and the
+// artist's share. It holds nothing of the buyer, on purpose: a template
+// cannot show what it is not given.
+type ArtistData struct {
+	// Shop is the shop's name.
+	Shop string
+	// ArtistName is the artist's name as the work named them when it sold;
+	// empty when it named none.
+	ArtistName string
+	// Work is the work's name as sold, else as the catalogue has it, else
+	// its product id.
+	Work string
+	// ProductID is the work's product id.
+	ProductID string
+	// Quantity is how many units of the work the order took.
+	Quantity int64
+	// UnitPrice is the price of one unit, formatted; Price the price of the
+	// sale (UnitPrice × Quantity). Empty when unknown.
+	UnitPrice, Price string
+	// SharePercent is the artist's share as a percentage, formatted for the
+	// language ("60 %" in French, "60%" in English); empty when the work
+	// has no share set.
+	SharePercent string
+	// Share is the artist's share of Price, formatted; empty when either is
+	// unknown.
+	Share string
+	// Date is when the sale was recorded (artist_sale) or its cancellation
+	// (artist_sale_cancelled), as a date written for the language: "5
+	// décembre 2026", "December 5, 2026".
+	Date string
+	// OrderID is the id of the order the work sold on.
+	OrderID string
 }
 
 // AlertData is what the templates of team alerts are given.
@@ -89,15 +143,22 @@ type AlertRow struct {
 }
 
 // kinds are the emails caisse writes, each with a template pair per
-// language: the customer topics, and "alert" for team alerts and test
-// messages.
+// language: the customer topics (EmailData), the artist's topics
+// (ArtistData), and "alert" for team alerts and test messages (AlertData).
 var kinds = []string{
 	caisse.TopicOrderConfirmation,
 	caisse.TopicPaymentFailed,
 	caisse.TopicOrderRefunded,
 	caisse.TopicPartialRefund,
 	caisse.TopicRefundApology,
+	caisse.TopicArtistSale,
+	caisse.TopicArtistSaleCancelled,
 	alertKind,
+}
+
+// artistKind says whether a kind is an email to a work's artist.
+func artistKind(kind string) bool {
+	return kind == caisse.TopicArtistSale || kind == caisse.TopicArtistSaleCancelled
 }
 
 // alertKind names the templates of team alerts.
@@ -131,11 +192,19 @@ func (p page) render(data any) (rendered, error) {
 		return rendered{}, fmt.Errorf("error writing the HTML part: %w", err)
 	}
 	return rendered{
-		// A subject is one line, whatever a template or a value brings.
-		subject: strings.Join(strings.Fields(subject.String()), " "),
+		// A subject is one line, whatever a template or a value brings;
+		// the no-break spaces money and French punctuation are written
+		// with stay.
+		subject: strings.Join(strings.FieldsFunc(subject.String(), breakingSpace), " "),
 		text:    strings.TrimLeft(text.String(), "\r\n"),
 		html:    html.String(),
 	}, nil
+}
+
+// breakingSpace says whether r is white space a line may break at: any
+// but the no-break spaces.
+func breakingSpace(r rune) bool {
+	return unicode.IsSpace(r) && r != '\u00a0' && r != '\u202f' && r != '\u2007'
 }
 
 // templates holds every page, by kind and language ("alert.fr").
@@ -246,7 +315,8 @@ func templateNames() []string {
 // sampleData is what a kind's templates are checked with at start: every
 // field set, so a template that names a field that does not exist fails.
 func sampleData(kind string) any {
-	if kind == alertKind {
+	switch {
+	case kind == alertKind:
 		return AlertData{
 			Shop: "Shop", Topic: caisse.TopicOversold, Title: "Title", Text: "Text",
 			Fields: []AlertField{{Label: "Label", Value: "Value"}},
@@ -254,10 +324,18 @@ func sampleData(kind string) any {
 			Rows: []AlertRow{{OrderID: "ord_1", Summary: "Text"}, {ProductID: "prod_1", Summary: "Text"}},
 			More: 1,
 		}
+	case artistKind(kind):
+		return ArtistData{
+			Shop: "Shop", ArtistName: "Artist", Work: "Work", ProductID: "prod_1", Quantity: 2,
+			UnitPrice: "€4,500.00", Price: "€9,000.00", SharePercent: "60%", Share: "€5,400.00",
+			Date: "December 5, 2026", OrderID: "ord_1",
+		}
 	}
 	return EmailData{
-		Shop: "Shop", OrderID: "ord_1", Items: []ItemLine{{Name: "Item", Quantity: 1}},
-		Amount: "15.00 EUR", AmountPaid: "15.00 EUR", AmountRefunded: "15.00 EUR",
-		Error: "Your card was declined.", Reason: "oversold",
+		Shop: "Shop", OrderID: "ord_1",
+		Items:  []ItemLine{{Name: "Item", Quantity: 2, UnitPrice: "€7.50", Total: "€15.00"}},
+		Amount: "€15.00", AmountPaid: "€15.00", AmountRefunded: "€15.00",
+		Decline: "Your card was declined.", Error: "Your card was declined.",
+		RetryURL: "https://checkout.stripe.com/c/pay/cs_1", Reason: "oversold",
 	}
 }
