@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -44,7 +45,7 @@ func openChannels(cfg Config) (*channels, error) {
 	c := &channels{hooks: map[string]*notify.Sender{}, recipients: sqlstore.Recipients{AlertDelay: alertDelay, EmailDelay: emailDelay}}
 	var errs []error
 	if cfg.SMTPURL != "" {
-		s, err := smtp.New(smtp.Config{URL: cfg.SMTPURL, From: cfg.MailFrom, ShopName: cfg.ShopName, Locale: cfg.Locale, Templates: cfg.Templates})
+		s, err := smtp.New(smtpConfig(cfg))
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -87,6 +88,17 @@ func openChannels(cfg Config) (*channels, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// smtpConfig is the mail server's configuration: the emails' way back to
+// the shop, and the host of their Message-IDs.
+func smtpConfig(cfg Config) smtp.Config {
+	c := smtp.Config{URL: cfg.SMTPURL, From: cfg.MailFrom, ShopName: cfg.ShopName, Locale: cfg.Locale, Templates: cfg.Templates,
+		ShopURL: cfg.ShopURL}
+	if u, err := url.Parse(cfg.PublicURL); err == nil && cfg.PublicURL != "" {
+		c.MessageIDHost = u.Host
+	}
+	return c
 }
 
 // sender returns the sender of a row's channel and recipient, or nil when

@@ -40,7 +40,7 @@ func TestCLI(t *testing.T) {
 		if p := a.product("tee-m"); p.Currency != "eur" || p.Stock != 5 {
 			t.Fatalf("imported %+v", p)
 		}
-		if out := mustRun("products", "list"); !strings.Contains(out, "print-1") || !strings.Contains(out, "900.00 EUR") {
+		if out := mustRun("products", "list"); !strings.Contains(out, "print-1") || !strings.Contains(out, "€900.00") {
 			t.Fatalf("products list:\n%s", out)
 		}
 
@@ -67,7 +67,7 @@ func TestCLI(t *testing.T) {
 		a.wait("evt_file")
 
 		show := mustRun("orders", "show", "o1")
-		for _, want := range []string{"paid", "print-1:1", "TIMELINE", sent.EventID, "checkout.session.completed"} {
+		for _, want := range []string{"paid", "1 × Print one (€900.00 each)", "TIMELINE", sent.EventID, "checkout.session.completed"} {
 			if !strings.Contains(show, want) {
 				t.Errorf("orders show lacks %q:\n%s", want, show)
 			}

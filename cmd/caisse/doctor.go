@@ -662,8 +662,9 @@ func (d *doctor) email(ctx context.Context) check {
 	if d.cfg.SMTPURL == "" {
 		return skipped(name, "not set up: CAISSE_SMTP_URL is unset, so customer emails are recorded skipped and no alert goes by email")
 	}
-	s, err := smtp.New(smtp.Config{URL: d.cfg.SMTPURL, From: d.cfg.MailFrom, ShopName: d.cfg.ShopName, Locale: d.cfg.Locale,
-		Templates: d.cfg.Templates, Timeout: doctorTimeout})
+	sc := smtpConfig(d.cfg)
+	sc.Timeout = doctorTimeout
+	s, err := smtp.New(sc)
 	if err != nil {
 		detail, fix := splitFix(err.Error(), "correct the variable named")
 		return failed(name, detail, fix)

@@ -9,7 +9,7 @@ import (
 )
 
 // Amounts are shown with their currency's real exponent everywhere: 5,000
-// JPY is "5000 JPY" (never 50.00), 1.234 KWD is "1.234 KWD".
+// JPY is "¥5,000" (never 50.00), 1.234 KWD is "KWD 1.234".
 func TestAmountsShownInTheCurrencysUnits(t *testing.T) {
 	a := setup(t, sqliteDB)
 	for _, p := range []struct {
@@ -26,16 +26,16 @@ func TestAmountsShownInTheCurrencysUnits(t *testing.T) {
 	a.wait(id)
 
 	out, err := a.cli("products", "list")
-	if err != nil || !strings.Contains(out, "5000 JPY") || !strings.Contains(out, "1.234 KWD") {
+	if err != nil || !strings.Contains(out, "¥5,000") || !strings.Contains(out, "KWD\u00a01.234") {
 		t.Fatalf("products list: %v\n%s", err, out)
 	}
 	out, err = a.cli("orders", "show", "j1")
-	if err != nil || !strings.Contains(out, "5000 JPY") || strings.Contains(out, "50.00") {
+	if err != nil || !strings.Contains(out, "¥5,000") || strings.Contains(out, "50.00") {
 		t.Fatalf("orders show: %v\n%s", err, out)
 	}
 	c, _ := signedInClient(t, a)
-	for path, want := range map[string]string{"/admin/orders/j1": "5000 JPY", "/admin/products": "1.234 KWD", "/admin/orders": "5000 JPY"} {
-		if status, body := get(t, c, a.url+path); status != http.StatusOK || !strings.Contains(body, want) || strings.Contains(body, "50.00 JPY") {
+	for path, want := range map[string]string{"/admin/orders/j1": "¥5,000", "/admin/products": "KWD\u00a01.234", "/admin/orders": "¥5,000"} {
+		if status, body := get(t, c, a.url+path); status != http.StatusOK || !strings.Contains(body, want) || strings.Contains(body, "¥50.00") {
 			t.Errorf("%s (%d) does not show %s", path, status, want)
 		}
 	}

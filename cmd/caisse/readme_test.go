@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // readmeBlocks returns the ```sh blocks of the README's section title.
@@ -181,29 +182,30 @@ func contains(want string) func(string) error {
 	}
 }
 
-// stockIs checks the STOCK column of a product in `caisse products list`.
+// stockIs checks the STOCK column of a product in `caisse products list`,
+// read where the header puts it (the table's columns are aligned, and
+// NAME, PRICE and ARTIST may hold spaces or be empty).
 func stockIs(product, stock string) func(string) error {
 	return func(out string) error {
 		lines := strings.Split(out, "\n")
-		header := strings.Fields(lines[0])
-		col := -1
-		for i, h := range header {
-			if h == "STOCK" {
-				col = i
-			}
+		at := strings.Index(lines[0], "STOCK")
+		if at < 0 {
+			return fmt.Errorf("no STOCK column")
 		}
+		col := utf8.RuneCountInString(lines[0][:at])
 		for _, l := range lines[1:] {
 			f := strings.Fields(l)
-			if len(f) > 0 && f[0] == product {
-				// Columns after NAME and PRICE may hold spaces: count from the end.
-				if col < 0 || len(f) < len(header)-col {
-					return fmt.Errorf("no STOCK column")
-				}
-				if got := f[len(f)-(len(header)-col)]; got != stock {
-					return fmt.Errorf("stock %s", got)
-				}
-				return nil
+			if len(f) == 0 || f[0] != product {
+				continue
 			}
+			r := []rune(l)
+			if len(r) <= col {
+				return fmt.Errorf("no stock")
+			}
+			if got := strings.Fields(string(r[col:])); len(got) == 0 || got[0] != stock {
+				return fmt.Errorf("stock %v", got)
+			}
+			return nil
 		}
 		return fmt.Errorf("no row for %s", product)
 	}

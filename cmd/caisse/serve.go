@@ -99,6 +99,16 @@ func (p *Program) Open(ctx context.Context) error {
 		db.Close()
 		return err
 	}
+	if ch.email != nil {
+		// Each email's Message-ID carries the database's own id, so no
+		// other caisse writes the same one.
+		id, err := core.DatabaseID(ctx)
+		if err != nil {
+			db.Close()
+			return err
+		}
+		ch.email.SetDatabaseID(id)
+	}
 	p.HTTP = &caissehttp.Server{
 		Events: db, Orders: db, Products: db, Checkouts: db, Deliveries: db, Outbox: core, CORSOrigins: p.Config.CORSOrigins,
 		CheckoutRate: p.Config.CheckoutRate, TrustedProxies: p.Config.TrustedProxies, Now: p.Now,

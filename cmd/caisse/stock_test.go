@@ -175,6 +175,8 @@ func TestOutboxOncePerTransition(t *testing.T) {
 			"order_oversold o2 1",           // the team's alert
 			"order_partially_refunded o1 1", // the customer's email
 			"product.availability_changed o1 1",
+			"product.sold o1 1",         // the shop's webhook: a line sold
+			"product_availability  1",   // Sanity: the print was made, by the owner
 			"product_availability o1 1", // Sanity: the print sold out
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -102,6 +102,14 @@ func (s *Server) AddDocument(id string) {
 	s.docs[id] = map[string]any{"_id": id, "_type": "product"}
 }
 
+// SetHold sets Hold while the server runs: the answers to the mutations
+// that come next wait until hold is closed.
+func (s *Server) SetHold(hold chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Hold = hold
+}
+
 // Fail queues answers to give instead of the usual ones.
 func (s *Server) Fail(faults ...Fault) {
 	s.mu.Lock()
