@@ -30,6 +30,10 @@ type OrderRecord struct {
 	// CheckoutItems are the lines of a caisse checkout, with the names and
 	// prices it charged, which win over metadata.
 	CheckoutItems []Line
+	// StripeCustomer is the Stripe customer (cus_…) the order's payment
+	// names: with a secret key, its email is the customer's address when
+	// no event brings one.
+	StripeCustomer string
 	// CheckoutURL is the Stripe page where the customer pays the caisse
 	// checkout, while it is open: the way back after a declined card.
 	CheckoutURL string
@@ -426,6 +430,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		rec.PaymentError != s.PaymentError || !sameDispute(rec.Dispute, s.Dispute) ||
 		rec.CheckoutSession != s.CheckoutSession || rec.PaymentIntent != s.PaymentIntent ||
 		rec.CustomerEmail != s.CustomerEmail || rec.Customer != customer || rec.FailedAttempts != s.FailedAttempts ||
+		rec.StripeCustomer != s.StripeCustomer ||
 		rec.Currency != s.Currency || rec.Locale != s.Locale || !slices.Equal(rec.SalesTold, told) ||
 		!slices.Equal(rec.UnknownProducts, unknown) || rec.ItemsError != s.ItemsError || rec.UpdatedAt.IsZero()
 	if !changed {
@@ -435,7 +440,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	rec.Items = lines
 	rec.Holds = want
 	rec.Currency, rec.CustomerEmail, rec.Livemode, rec.Locale = s.Currency, s.CustomerEmail, s.Livemode, s.Locale
-	rec.Customer, rec.FailedAttempts = customer, s.FailedAttempts
+	rec.Customer, rec.FailedAttempts, rec.StripeCustomer = customer, s.FailedAttempts, s.StripeCustomer
 	rec.AmountTotal, rec.AmountDue, rec.AmountPaid, rec.AmountRefunded = s.AmountTotal, s.AmountDue, s.AmountPaid, s.AmountRefunded
 	rec.CheckoutSession, rec.PaymentIntent, rec.PaymentError = s.CheckoutSession, s.PaymentIntent, s.PaymentError
 	rec.Dispute = s.Dispute

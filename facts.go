@@ -63,7 +63,11 @@ type Fact struct {
 	// gives them (a session's customer_details, a charge's billing details).
 	CustomerName  string `json:"customer_name,omitempty"`
 	CustomerPhone string `json:"customer_phone,omitempty"`
-	Items         []Item `json:"items,omitempty"`
+	// StripeCustomer is the Stripe customer (cus_…) the object names: with
+	// a secret key, its email is the customer's address when no event
+	// brings one.
+	StripeCustomer string `json:"stripe_customer,omitempty"`
+	Items          []Item `json:"items,omitempty"`
 	// UnknownItems holds metadata that named items caisse could not parse.
 	UnknownItems string `json:"unknown_items,omitempty"`
 
@@ -112,6 +116,7 @@ func (f *Fact) Merge(other Fact) {
 	f.CustomerEmail = settle(f.CustomerEmail, other.CustomerEmail)
 	f.CustomerName = settle(f.CustomerName, other.CustomerName)
 	f.CustomerPhone = settle(f.CustomerPhone, other.CustomerPhone)
+	f.StripeCustomer = settle(f.StripeCustomer, other.StripeCustomer)
 	if len(f.Items) == 0 || (len(other.Items) > 0 && FormatItems(other.Items) > FormatItems(f.Items)) {
 		f.Items = other.Items
 	}

@@ -224,6 +224,8 @@ type Summary struct {
 	CustomerEmail  string
 	CustomerName   string
 	CustomerPhone  string
+	// StripeCustomer is the Stripe customer the payment names, if any.
+	StripeCustomer string
 	Locale         string
 	// FailedAttempts counts the declined attempts of the payments that
 	// count for the order.
@@ -417,6 +419,7 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 	s.CustomerEmail = cmp.Or(session.email, other.email)
 	s.CustomerName = cmp.Or(session.name, other.name)
 	s.CustomerPhone = cmp.Or(session.phone, other.phone)
+	s.StripeCustomer = cmp.Or(session.stripe, other.stripe)
 	// An order without a session amount (a payment intent made outside
 	// Checkout) shows its intents' amount; deciding this after the loop keeps
 	// the result independent of the order of the facts.
@@ -452,12 +455,13 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 
 // customerFacts gathers what facts say of the customer, each field
 // settling on one value whatever order the facts come in.
-type customerFacts struct{ email, name, phone string }
+type customerFacts struct{ email, name, phone, stripe string }
 
 func (c *customerFacts) settle(f Fact) {
 	c.email = settle(c.email, f.CustomerEmail)
 	c.name = settle(c.name, f.CustomerName)
 	c.phone = settle(c.phone, f.CustomerPhone)
+	c.stripe = settle(c.stripe, f.StripeCustomer)
 }
 
 // definingTerms returns the terms the facts set for an order that caisse's

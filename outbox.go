@@ -129,6 +129,10 @@ type Notice struct {
 	// CheckoutURL is the Stripe page where the customer pays the order's
 	// caisse checkout, while it is open; "" otherwise.
 	CheckoutURL string
+	// StripeCustomer is the Stripe customer (cus_…) the order's payment
+	// names, for a customer email: its email is the address when no event
+	// brought one.
+	StripeCustomer string
 	// Group holds the other rows of the same topic and recipient sent in this
 	// one message (alerts are grouped, so a storm of one cause is one message
 	// with a count). Count is 1 + len(Group).

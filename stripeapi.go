@@ -24,6 +24,9 @@ type StripeAPI interface {
 	ListEvents(ctx context.Context, since time.Time, fn func(id string, created int64, raw []byte) error) error
 	// WebhookEndpoints lists the account's webhook endpoints.
 	WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error)
+	// CustomerEmail returns the email of a Stripe customer (cus_…), "" when
+	// it has none or was deleted.
+	CustomerEmail(ctx context.Context, id string) (string, error)
 }
 
 // StripeError is Stripe's answer to a request it refused. Every StripeAPI

@@ -142,6 +142,7 @@ func TestPercent(t *testing.T) {
 			t.Errorf("%s reads %d, %v", in, p.Share, err)
 		}
 	}
+	p.Share = 6000
 	if b, _ := json.Marshal(p); string(b) != `{"share":60}` {
 		t.Errorf("a share is written %s", b)
 	}

@@ -92,6 +92,10 @@ type Dispatcher struct {
 	// (CAISSE_ADDRESS_WAIT; 0: DefaultAddressWait). The event that brings
 	// the address wakes it.
 	AddressWait time.Duration
+	// CustomerEmail, when set (a Stripe secret key is), reads the email of
+	// the Stripe customer an order's payment names: the address of a
+	// customer email when no event brought one.
+	CustomerEmail func(ctx context.Context, customerID string) (string, error)
 	// Observe, when set, sees every attempt: the row, its new status and the
 	// sender's error. Metrics and tests use it.
 	Observe func(d caisse.Delivery, status caisse.DeliveryStatus, err error)
@@ -289,6 +293,19 @@ func (d *Dispatcher) send(group []*caisse.Delivery) {
 		// Who the customer is, as the order knows it now.
 		if n.Order != nil {
 			n.Delivery.Recipient = n.Order.CustomerEmail
+		}
+		if n.Delivery.Recipient == "" && n.StripeCustomer != "" && d.CustomerEmail != nil {
+			// The Stripe customer's own email, as Stripe has it now.
+			ctx, cancel := context.WithTimeout(d.ctx, sendTimeout)
+			email, err := d.CustomerEmail(ctx, n.StripeCustomer)
+			cancel()
+			if err != nil {
+				d.retry(group, caisse.Retryf("could not read the email of Stripe customer %s: %v", n.StripeCustomer, err))
+				return
+			}
+			if caisse.ValidEmail(email) {
+				n.Delivery.Recipient = email
+			}
 		}
 		if n.Delivery.Recipient == "" {
 			d.awaitAddress(&first)

@@ -306,3 +306,17 @@ func (c *Client) WebhookEndpoints(ctx context.Context) ([]caisse.WebhookEndpoint
 	}
 	return out, nil
 }
+
+// CustomerEmail returns a customer's email: the address of an order whose
+// payment names a customer and no other address. "" when the customer has
+// none, or was deleted.
+func (c *Client) CustomerEmail(ctx context.Context, id string) (string, error) {
+	cust, err := c.sc.V1Customers.Retrieve(ctx, id, nil)
+	if err != nil {
+		return "", fmt.Errorf("error reading customer %s: %w", id, c.apiError(err))
+	}
+	if cust.Deleted {
+		return "", nil
+	}
+	return cust.Email, nil
+}

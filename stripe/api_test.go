@@ -515,6 +515,30 @@ func TestWebhookEndpoints(t *testing.T) {
 	}
 }
 
+// A customer's email, as Stripe keeps it: none for one without, and
+// Stripe's refusal for one that does not exist.
+func TestCustomerEmail(t *testing.T) {
+	t.Parallel()
+	c, f := setup(t)
+	f.AddCustomer("cus_1", "camille@example.com")
+	f.AddCustomer("cus_2", "")
+	if got, err := c.CustomerEmail(t.Context(), "cus_1"); err != nil || got != "camille@example.com" {
+		t.Errorf("cus_1: %q, %v", got, err)
+	}
+	if got, err := c.CustomerEmail(t.Context(), "cus_2"); err != nil || got != "" {
+		t.Errorf("cus_2: %q, %v", got, err)
+	}
+	var apiErr *caisse.StripeError
+	if _, err := c.CustomerEmail(t.Context(), "cus_gone"); !errors.As(err, &apiErr) || apiErr.Code != "resource_missing" {
+		t.Errorf("an unknown customer: %v", err)
+	}
+	// stripe-mock checks the request against Stripe's API.
+	mock := NewClient(stripemock.TestKey, stripemock.Start(t), nil)
+	if _, err := mock.CustomerEmail(t.Context(), "cus_123"); err != nil {
+		t.Errorf("stripe-mock: %v", err)
+	}
+}
+
 // TestAPIErrors checks every call returns Stripe's refusal as an *caisse.StripeError
 // through the wrapping, and no error ever shows the secret key.
 func TestAPIErrors(t *testing.T) {
@@ -536,6 +560,10 @@ func TestAPIErrors(t *testing.T) {
 		}},
 		{http.MethodGet, "/v1/webhook_endpoints", func(ctx context.Context, c *Client) error {
 			_, err := c.WebhookEndpoints(ctx)
+			return err
+		}},
+		{http.MethodGet, "/v1/customers/cus_1", func(ctx context.Context, c *Client) error {
+			_, err := c.CustomerEmail(ctx, "cus_1")
 			return err
 		}},
 	}

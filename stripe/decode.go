@@ -132,6 +132,7 @@ type object struct {
 	CustomerEmail      field `json:"customer_email"`
 	ReceiptEmail       field `json:"receipt_email"`
 	CustomerDetails    field `json:"customer_details"`
+	Customer           field `json:"customer"`
 	BillingDetails     field `json:"billing_details"`
 	LastPaymentError   field `json:"last_payment_error"`
 	LatestCharge       field `json:"latest_charge"`
@@ -203,6 +204,14 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		return caisse.EventFacts{}, refuse(e, "its data.object has no id")
 	}
 	f.Currency = r.currency("currency", o.Currency)
+	if want != "dispute" {
+		// The Stripe customer the payment names (an id, or the object
+		// expanded), read leniently: caisse only asks Stripe for its
+		// email when no event brings an address.
+		if id := r.lenientRef(o.Customer); strings.HasPrefix(id, "cus_") {
+			f.StripeCustomer = id
+		}
+	}
 	switch want {
 	case "checkout.session":
 		f.Kind = caisse.KindSession
@@ -556,6 +565,26 @@ func (r *reader) locale(v field) string {
 func (r *reader) word(v field) string {
 	s := r.lenientText(v)
 	if !printable(s, 64) {
+		return ""
+	}
+	return s
+}
+
+// lenientRef reads an expandable field caisse does not rely on: an id, or
+// an object with an id; anything else is "".
+func (r *reader) lenientRef(v field) string {
+	v = bytes.TrimSpace(v)
+	if len(v) > 0 && v[0] == '{' {
+		var o struct {
+			ID field `json:"id"`
+		}
+		if json.Unmarshal(v, &o) != nil {
+			return ""
+		}
+		v = o.ID
+	}
+	s := r.lenientText(v)
+	if !printable(s, 255) {
 		return ""
 	}
 	return s

@@ -135,7 +135,7 @@ func TestFacts(t *testing.T) {
 			// as the charge its type carries.
 			name: "a charge without its object key", typ: "charge.refunded",
 			object: `{"id":"ch_chargeid","amount_refunded":500,"created":1546324243,"customer":"cus_customerid"}`,
-			want:   caisse.Fact{ID: "ch_chargeid", Kind: caisse.KindCharge, AmountRefunded: 500, Created: 1546324243},
+			want:   caisse.Fact{ID: "ch_chargeid", Kind: caisse.KindCharge, AmountRefunded: 500, Created: 1546324243, StripeCustomer: "cus_customerid"},
 		},
 		{
 			name: "charge.succeeded names who paid", typ: "charge.succeeded",

@@ -147,6 +147,9 @@ func (p *Program) Open(ctx context.Context) error {
 			}
 		},
 	}
+	if core.Stripe != nil {
+		p.Outbox.CustomerEmail = core.Stripe.CustomerEmail
+	}
 	p.Outbox.Start(ctx)
 	p.served = make(chan error, 1)
 	go func() { p.served <- p.HTTP.Serve() }()

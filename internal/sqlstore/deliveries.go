@@ -538,16 +538,17 @@ func (s *Store) Notice(ctx context.Context, d caisse.Delivery) (caisse.Notice, e
 			return n, err
 		}
 		n.Order = o
-		if o != nil && d.Topic == caisse.TopicPaymentFailed {
-			// The way back to the payment page, while the checkout is open.
+		if o != nil && d.Channel == caisse.ChannelEmail && caisse.CustomerTopic(d.Topic) {
+			// The way back to the payment page, while the checkout is
+			// open, and the Stripe customer the payment names.
 			var open bool
 			var expires int64
 			var url string
-			if err := s.Driver.Reader().QueryRow(ctx, `SELECT checkout_open, checkout_expires_at, checkout_url FROM orders WHERE id = ?`,
-				d.OrderID).Scan(&open, &expires, &url); err != nil {
+			if err := s.Driver.Reader().QueryRow(ctx, `SELECT checkout_open, checkout_expires_at, checkout_url, stripe_customer FROM orders WHERE id = ?`,
+				d.OrderID).Scan(&open, &expires, &url, &n.StripeCustomer); err != nil {
 				return n, fmt.Errorf("error reading the checkout of order %s: %w", d.OrderID, err)
 			}
-			if open && url != "" && fromMicros(expires).After(s.now()) {
+			if open && url != "" && fromMicros(expires).After(s.now()) && d.Topic == caisse.TopicPaymentFailed {
 				n.CheckoutURL = url
 			}
 		}

@@ -18,7 +18,7 @@ const orderColumns = `id, status, items, checkout_items, checkout_open, holds, c
 	dispute, oversold, unknown_products, items_error, created_at, updated_at, checkout_expires_at,
 	oversold_refund, amount_due, livemode, payment_mismatch, mismatched_payments, mismatch_refunds,
 	checkout_amount_due, checkout_currency, checkout_livemode, locale, customer_name, customer_phone,
-	failed_attempts, sales_told, checkout_url`
+	failed_attempts, sales_told, checkout_url, stripe_customer`
 
 func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	var o caisse.OrderRecord
@@ -29,7 +29,7 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 		&o.PaymentIntent, &o.PaymentError, &dispute, &o.Oversold, &unknown, &o.ItemsError, &created, &updated,
 		&expires, &o.OversoldRefund, &o.AmountDue, &o.Livemode, &o.PaymentMismatch, &mismatched, &refunds,
 		&o.CheckoutTerms.AmountDue, &o.CheckoutTerms.Currency, &o.CheckoutTerms.Livemode, &o.Locale,
-		&o.Customer.Name, &o.Customer.Phone, &o.FailedAttempts, &told, &o.CheckoutURL); err != nil {
+		&o.Customer.Name, &o.Customer.Phone, &o.FailedAttempts, &told, &o.CheckoutURL, &o.StripeCustomer); err != nil {
 		return nil, err
 	}
 	o.Status = caisse.OrderStatus(status)
@@ -103,7 +103,7 @@ func stockMoves(moves []caisse.StockMove) string {
 }
 
 // orderWidth is how many values orderValues gives: one per orderColumns.
-const orderWidth = 36
+const orderWidth = 37
 
 // orderValues are an order's values in orderColumns' order.
 func orderValues(o *caisse.OrderRecord) []any {
@@ -118,7 +118,7 @@ func orderValues(o *caisse.OrderRecord) []any {
 		micros(o.CreatedAt), micros(o.UpdatedAt), expiresMicros(o.CheckoutExpiresAt), o.OversoldRefund,
 		o.AmountDue, o.Livemode, o.PaymentMismatch, jsonList(o.MismatchedPayments), jsonList(o.MismatchRefunds),
 		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode, o.Locale,
-		o.Customer.Name, o.Customer.Phone, o.FailedAttempts, jsonList(o.SalesTold), o.CheckoutURL}
+		o.Customer.Name, o.Customer.Phone, o.FailedAttempts, jsonList(o.SalesTold), o.CheckoutURL, o.StripeCustomer}
 }
 
 // upsertOrders is the statement that creates or replaces the orders whose
@@ -141,7 +141,7 @@ func upsertOrders(rows string) string {
 			checkout_livemode = excluded.checkout_livemode, locale = excluded.locale,
 			customer_name = excluded.customer_name, customer_phone = excluded.customer_phone,
 			failed_attempts = excluded.failed_attempts, sales_told = excluded.sales_told,
-			checkout_url = excluded.checkout_url`
+			checkout_url = excluded.checkout_url, stripe_customer = excluded.stripe_customer`
 }
 
 // FindOrder returns an order with its timeline.

@@ -67,6 +67,11 @@ func (f *stripeFake) WebhookEndpoints(context.Context) ([]caisse.WebhookEndpoint
 	return append([]caisse.WebhookEndpoint(nil), f.endpoints...), nil
 }
 
+// CustomerEmail knows no customer: the store's tests ask none.
+func (f *stripeFake) CustomerEmail(_ context.Context, id string) (string, error) {
+	return "", &caisse.StripeError{Status: 404, Code: "resource_missing", Message: "No such customer: '" + id + "'"}
+}
+
 func (f *stripeFake) setEndpoints(eps ...caisse.WebhookEndpoint) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -48,6 +48,7 @@ type Fake struct {
 	events    []listItem // in the order queued
 	endpoints []listItem // as configured
 	intents   map[string]intent
+	customers map[string]string // customer id → email
 	refunded  map[string]string // payment intent → its refund
 	failures  map[string][]Error
 	lost      map[string]int   // answers to lose, by "METHOD /path"
@@ -118,13 +119,14 @@ type saved struct {
 func NewFake(t testing.TB) *Fake {
 	t.Helper()
 	f := &Fake{
-		t:        t,
-		now:      time.Now,
-		intents:  map[string]intent{},
-		refunded: map[string]string{},
-		failures: map[string][]Error{},
-		lost:     map[string]int{},
-		replays:  map[string]saved{},
+		t:         t,
+		now:       time.Now,
+		intents:   map[string]intent{},
+		customers: map[string]string{},
+		refunded:  map[string]string{},
+		failures:  map[string][]Error{},
+		lost:      map[string]int{},
+		replays:   map[string]saved{},
 	}
 	f.routes = map[string]func(http.ResponseWriter, url.Values){
 		"POST /v1/checkout/sessions": f.createSession,
@@ -207,6 +209,29 @@ func (f *Fake) AddPaymentIntent(id string, amount int64, currency string) {
 	f.intents[id] = intent{amount: amount, currency: currency, charge: "ch_" + strings.TrimPrefix(id, "pi_")}
 }
 
+// AddCustomer makes a customer known, with its email ("" for none).
+func (f *Fake) AddCustomer(id, email string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.customers[id] = email
+}
+
+// retrieveCustomer answers GET /v1/customers/{id} as Stripe does: the
+// customer, or 404 resource_missing.
+func (f *Fake) retrieveCustomer(w http.ResponseWriter, id string) {
+	email, ok := f.customers[id]
+	if !ok {
+		writeError(w, Error{Status: http.StatusNotFound, Code: "resource_missing", Param: "id",
+			Message: fmt.Sprintf("No such customer: '%s'", id)})
+		return
+	}
+	var e any
+	if email != "" {
+		e = email
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": "customer", "email": e, "livemode": false, "metadata": map[string]string{}})
+}
+
 // FailNext makes the next request to method and path (e.g. "POST",
 // "/v1/refunds") answer e instead, once. Failures queue: calling it twice
 // fails the next two requests. A failure is not kept under the request's
@@ -250,6 +275,15 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k := r.Method + " " + r.URL.Path
+	if id, ok := strings.CutPrefix(r.URL.Path, "/v1/customers/"); ok && r.Method == http.MethodGet {
+		if q := f.failures[k]; len(q) > 0 {
+			f.failures[k] = q[1:]
+			writeError(w, q[0])
+			return
+		}
+		f.retrieveCustomer(w, id)
+		return
+	}
 	route, ok := f.routes[k]
 	if !ok {
 		writeError(w, Error{Status: http.StatusNotFound, Message: fmt.Sprintf("Unrecognized request URL (%s: %s).", r.Method, r.URL.Path)})

@@ -13,6 +13,7 @@ ALTER TABLE orders ADD COLUMN customer_phone TEXT NOT NULL DEFAULT '';
 ALTER TABLE orders ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orders ADD COLUMN sales_told TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE orders ADD COLUMN checkout_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE orders ADD COLUMN stripe_customer TEXT NOT NULL DEFAULT '';
 ALTER TABLE order_timeline ADD COLUMN note TEXT NOT NULL DEFAULT '';
 CREATE INDEX orders_failed_attempts ON orders (seq) WHERE failed_attempts > 0;
 
@@ -28,6 +29,7 @@ INSERT INTO settings (name, value) VALUES ('database_id', substr(md5(random()::t
 DROP TABLE settings;
 DROP INDEX orders_failed_attempts;
 ALTER TABLE order_timeline DROP COLUMN note;
+ALTER TABLE orders DROP COLUMN stripe_customer;
 ALTER TABLE orders DROP COLUMN checkout_url;
 ALTER TABLE orders DROP COLUMN sales_told;
 ALTER TABLE orders DROP COLUMN failed_attempts;
