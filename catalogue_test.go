@@ -312,11 +312,20 @@ func TestCatalogueReadmeExamples(t *testing.T) {
 		section = section[:end]
 	}
 	blocks := regexp.MustCompile("(?s)```(csv|json)\n(.*?)```").FindAllStringSubmatch(section, -1)
-	if len(blocks) != 3 {
-		t.Fatalf("the section has %d csv and json examples, want 3", len(blocks))
+	if len(blocks) != 4 {
+		t.Fatalf("the section has %d csv and json examples, want 4", len(blocks))
+	}
+	// The gallery's example, with its artist.
+	gallery, err := ParseCatalogue([]byte(blocks[3][2]))
+	if err != nil || len(gallery) != 1 {
+		t.Fatalf("the gallery's example: %v", err)
+	}
+	if g := gallery[0]; *g.Price != 900000 || *g.Name != "Les Nymphéas bleus" ||
+		artistGot(g) != "line 2 nympheas: Claude Monet [claude@example.com atelier@example.com] 60 fr" {
+		t.Errorf("the gallery's example reads %v %v %s", *g.Price, *g.Name, artistGot(g))
 	}
 	want := "[print-1 Print #1 90000 eur 1] [tee-m Tee, size M 2550 eur 12]"
-	for _, b := range blocks {
+	for _, b := range blocks[:3] {
 		rows, err := ParseCatalogue([]byte(b[2]))
 		if err != nil {
 			t.Fatalf("the %s example: %v", b[1], err)
