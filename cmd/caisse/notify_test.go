@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/smtptest"
@@ -23,7 +24,10 @@ import (
 func TestCustomerEmailsOncePerTransition(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
 		r := startReceivers(t, smtptest.Options{})
-		a := setup(t, db, r.env)
+		// caisse's clock is the test's: the emails wait their delay (for
+		// the rest of the customer's events, the session's language among
+		// them) however slowly a loaded machine delivers the events.
+		a := setup(t, db, r.env, func(env map[string]string) { env[testClock] = "" })
 		a.putPrice("tee-m", 2500, 10)
 		if s := a.admin(http.MethodPut, "/api/admin/products/print-jp", caisse.NewProductUpdate("Estampe", 5000, "jpy", 1), nil); s != http.StatusOK {
 			t.Fatalf("PUT print-jp: %d", s)
@@ -77,6 +81,7 @@ func TestCustomerEmailsOncePerTransition(t *testing.T) {
 			a.admin(http.MethodPost, "/api/admin/events/"+id+"/replay", nil, nil)
 		}
 		a.wait(ids...)
+		a.clock.advance(5 * time.Second)
 		a.until("every email sent", a.drained)
 
 		// The emails expected: one per transition the timelines show, and

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -241,8 +242,10 @@ func TestConcurrentBatchesNeverShareAPayment(t *testing.T) {
 // events, and ignored ones still within the retention, keep theirs.
 func TestIgnoredPayloadsArePruned(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
-		now := time.Now()
-		clock := func() time.Time { return now }
+		// The applier reads the clock while the test moves it.
+		var now atomic.Int64
+		now.Store(time.Now().UnixNano())
+		clock := func() time.Time { return time.Unix(0, now.Load()) }
 		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now = clock
 			s.Retention = 90 * 24 * time.Hour
@@ -279,7 +282,7 @@ func TestIgnoredPayloadsArePruned(t *testing.T) {
 		}
 		waitAll(t, []*bundle{b}, []string{"evt_old_unknown", "evt_old_applied"})
 
-		now = now.Add(91 * 24 * time.Hour)
+		now.Add(int64(91 * 24 * time.Hour))
 		receive(payload("customer.updated", "evt_young_unknown"))
 		waitAll(t, []*bundle{b}, []string{"evt_young_unknown"})
 		n, err := b.Core().PruneIgnored(ctx)
