@@ -52,6 +52,11 @@ const (
 	TopicArtistSaleCancelled = "artist_sale_cancelled" // that sale was undone: refunded, returned or lost to a dispute
 )
 
+// PayloadPayerOnly, true in a customer email's payload, says the email
+// goes only to the address it was written with (who made a payment that
+// did not pay the order), never to the order's customer.
+const PayloadPayerOnly = "payer_only"
+
 // CustomerTopic reports whether an email of this topic goes to the
 // customer, whose address is read from the order when it is sent.
 func CustomerTopic(topic string) bool {

@@ -289,6 +289,12 @@ func (d *Dispatcher) send(group []*caisse.Delivery) {
 		return
 	}
 	n.ShopName = d.ShopName
+	if first.Channel == caisse.ChannelEmail && caisse.CustomerTopic(first.Topic) && first.Recipient == "" &&
+		first.Payload[caisse.PayloadPayerOnly] == true {
+		d.finish(&first, caisse.DeliverySkipped, "no email was sent: no address is known for who made this payment, and the order's customer is never told of a payment that may not be theirs",
+			time.Time{}, nil)
+		return
+	}
 	if first.Channel == caisse.ChannelEmail && caisse.CustomerTopic(first.Topic) && first.Recipient == "" {
 		// Who the customer is, as the order knows it now.
 		if n.Order != nil {

@@ -173,6 +173,26 @@ func TestCheapPaymentNeverPaysAnExpensiveOrder(t *testing.T) {
 		if p := a.product("art"); p.Stock != 0 || p.Reserved != 0 {
 			t.Fatalf("the artwork after its sale: %+v", p)
 		}
+
+		// A stranger's payment with no address of its own: refunded, and
+		// its apology goes to nobody, never to the order's real customer.
+		fake.AddPaymentIntent("pi_anon", 100, "eur")
+		a.deliverAndWait(build(t, stripe.Example{Type: "payment_intent.succeeded", OrderID: order, ProductID: "art",
+			PaymentIntent: "pi_anon", Amount: 100, Currency: "eur"}, func(obj map[string]any) { obj["receipt_email"] = nil }))
+		a.until("the anonymous payment's apology settled", func() bool {
+			for _, d := range a.deliveriesOf("channel=email&order=" + order) {
+				if d.Topic == caisse.TopicRefundApology && d.Status == caisse.DeliverySkipped {
+					return strings.Contains(d.LastError, "never told of a payment that may not be theirs")
+				}
+			}
+			return false
+		})
+		a.until("the emails sent", a.drained)
+		for _, m := range r.mail.Messages() {
+			if slices.Contains(m.To, a.order(order).CustomerEmail) {
+				t.Errorf("the order's customer %s was emailed about a payment that was not theirs", m.To)
+			}
+		}
 	})
 }
 

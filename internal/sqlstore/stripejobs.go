@@ -197,6 +197,12 @@ func (s *Store) refunded(ctx context.Context, tx Tx, now time.Time, key, orderID
 		return err
 	}
 	payload := map[string]any{"reason": reason, "payment_intent": paymentIntent}
+	if reason == "payment_mismatch" {
+		// Told only to whoever made the payment: never, for want of
+		// their address, to the order's customer, whose payment it may
+		// not be.
+		payload[caisse.PayloadPayerOnly] = true
+	}
 	if amount > 0 {
 		payload["amount"], payload["currency"] = amount, currency
 	}
