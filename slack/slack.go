@@ -119,6 +119,32 @@ func (s *Sender) Send(ctx context.Context, n caisse.Notice) error {
 	return s.outcome(resp, answer)
 }
 
+// Check asks the webhook whether it exists, posting nothing to the
+// channel: it sends an empty message, which a live Slack webhook refuses
+// with 400 (no_text, invalid_payload; Discord: "Cannot send an empty
+// message"), while one that was deleted, revoked or mistyped answers 404,
+// 403 or 410, as it would to an alert. It returns nil for a webhook that
+// exists, else the error an alert would get.
+func (s *Sender) Check(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader("{}"))
+	if err != nil {
+		return caisse.Permanentf("the alert webhook's address cannot be used: check CAISSE_ALERT_WEBHOOK_URL")
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("the alert webhook did not answer: %w", ctx.Err())
+		}
+		return caisse.Retryf("could not reach the alert webhook (%s)", outbound.TransportCause(err, s.secrets))
+	}
+	answer := outbound.ReadAnswer(resp)
+	if resp.StatusCode == http.StatusBadRequest || (resp.StatusCode >= 200 && resp.StatusCode < 300) {
+		return nil
+	}
+	return s.outcome(resp, answer)
+}
+
 // outcome reads the webhook's answer as Slack documents it: 2xx delivered;
 // 400 invalid_payload, 403 (action_prohibited, invalid_token, …), 404
 // no_service and 410 channel_is_archived refused for good; 429 rate limited,

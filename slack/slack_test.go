@@ -24,8 +24,9 @@ import (
 // segment is the secret part of a Slack webhook's address.
 const hookPath = "/services/T0001/B0001/s3cretW3bhookT0ken42"
 
-// receiver is an incoming webhook: it takes JSON at hookPath, answers 404
-// no_service elsewhere, and otherwise what the test tells it.
+// receiver is an incoming webhook: it takes JSON with a text at hookPath,
+// answers 400 no_text to a message without one, 404 no_service elsewhere,
+// and otherwise what the test tells it.
 type receiver struct {
 	srv *httptest.Server
 
@@ -49,6 +50,17 @@ func newReceiver(t *testing.T) *receiver {
 			return
 		}
 		b, _ := io.ReadAll(req.Body)
+		var msg struct {
+			Text string `json:"text"`
+		}
+		if json.Unmarshal(b, &msg) != nil {
+			http.Error(w, "invalid_payload", http.StatusBadRequest)
+			return
+		}
+		if msg.Text == "" {
+			http.Error(w, "no_text", http.StatusBadRequest)
+			return
+		}
 		r.mu.Lock()
 		r.messages = append(r.messages, b)
 		status, header, body := r.status, r.header, r.body
@@ -474,5 +486,27 @@ func assertNoSecret(t *testing.T, s string, r *receiver) {
 	t.Helper()
 	if strings.Contains(s, "s3cretW3bhookT0ken42") || strings.Contains(s, r.url()) {
 		t.Errorf("%q contains the webhook's secret address", s)
+	}
+}
+
+// Check asks whether the webhook exists without posting anything: a live
+// one refuses the empty message; a deleted one answers 404, said as an
+// alert's delivery would say it, without the address.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	if err := newSender(t, r, nil).Check(context.Background()); err != nil {
+		t.Fatalf("Check of a live webhook: %v", err)
+	}
+	if n := len(r.received(t)); n != 0 {
+		t.Errorf("Check posted %d messages", n)
+	}
+	gone, err := slack.New(slack.Config{WebhookURL: r.srv.URL + "/services/T0001/B0001/deletedW3bhookT0ken", HTTPClient: r.srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = gone.Check(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "deletedW3bhook") {
+		t.Fatalf("Check of a deleted webhook: %v", err)
 	}
 }

@@ -686,7 +686,8 @@ func (d *doctor) alertWebhook(ctx context.Context) check {
 	if d.cfg.AlertWebhookURL == "" {
 		return skipped(name, "not set up: CAISSE_ALERT_WEBHOOK_URL is unset")
 	}
-	if _, err := slack.New(slack.Config{WebhookURL: d.cfg.AlertWebhookURL}); err != nil {
+	s, err := slack.New(slack.Config{WebhookURL: d.cfg.AlertWebhookURL, HTTPClient: &http.Client{Timeout: doctorTimeout}})
+	if err != nil {
 		detail, fix := splitFix(err.Error(), "correct CAISSE_ALERT_WEBHOOK_URL")
 		return failed(name, detail, fix)
 	}
@@ -695,7 +696,15 @@ func (d *doctor) alertWebhook(ctx context.Context) check {
 		return failed(name, "cannot reach the alert webhook's host: "+err.Error(),
 			"check the address in CAISSE_ALERT_WEBHOOK_URL, and that this machine reaches it (DNS, a firewall or a proxy may block it)")
 	}
-	return passed(name, addr+" answers; no message was posted, as a Slack webhook has no harmless test: caisse notify test posts a real one")
+	// The host answers; whether the webhook itself exists is asked with an
+	// empty message, which a live webhook refuses and a deleted one answers
+	// 404: what caisse notify test would fail, doctor fails too.
+	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	if err := s.Check(ctx); err != nil {
+		return failed(name, err.Error(), "create an incoming webhook (Slack: Apps → Incoming Webhooks; Discord: the channel's Integrations → Webhooks, with /slack after its address) and set CAISSE_ALERT_WEBHOOK_URL to its address")
+	}
+	return passed(name, addr+" answers and the webhook exists (it refused an empty message, as it should); no message was posted: caisse notify test posts a real one")
 }
 
 // sanity sends Sanity a dry run, as caisse notify test does: it changes

@@ -204,8 +204,18 @@ func TestDoctorAllGood(t *testing.T) {
 		if n := len(rcv.mail.Messages()); n != 0 {
 			t.Errorf("doctor sent %d emails", n)
 		}
-		if n := len(rcv.slack.requests()) + len(rcv.shop.requests()); n != 0 {
-			t.Errorf("doctor posted %d webhooks", n)
+		if n := len(rcv.shop.requests()); n != 0 {
+			t.Errorf("doctor posted %d webhooks to the shop", n)
+		}
+		// The alert webhook was asked whether it exists with an empty
+		// message, which it refused: nothing appeared in the channel.
+		for _, req := range rcv.slack.requests() {
+			if req.Status != http.StatusBadRequest || string(req.Body) != "{}" {
+				t.Errorf("doctor posted %s to the alert webhook, answered %d; want only an empty message, refused", req.Body, req.Status)
+			}
+		}
+		if n := len(rcv.slack.requests()); n != 2 {
+			t.Errorf("the alert webhook was asked %d times, want once per doctor run", n)
 		}
 		for _, req := range rcv.sanity.Received() {
 			if !strings.Contains(req.RawQuery, "dryRun=true") {
@@ -521,4 +531,33 @@ func TestDoctorPrintsNoSecret(t *testing.T) {
 			t.Errorf("exit %d, want 1 (the mail server takes no password without TLS, Sanity refuses the token, Stripe the key):\n%s", r.code, r.text)
 		}
 	})
+}
+
+// A Slack webhook that was deleted (or mistyped) answers 404: caisse
+// notify test fails on it, and so does doctor, saying so, though its host
+// answers.
+func TestDoctorFailsWhatNotifyTestFails(t *testing.T) {
+	t.Parallel()
+	r := startReceivers(t, smtptest.Options{})
+	env := map[string]string{"STRIPE_WEBHOOK_SECRET": doctorSecret, "CAISSE_DATABASE_URL": migrated(t, sqliteDB)}
+	r.env(env)
+	env["CAISSE_ALERT_WEBHOOK_URL"] = r.slack.url + "/services/T0/B0/deletedpart"
+	d := runDoctor(t, env)
+	d.failing(t, "alert webhook", "does not exist", "404", "CAISSE_ALERT_WEBHOOK_URL")
+	if strings.Contains(d.text, "deletedpart") {
+		t.Errorf("doctor printed the webhook's address:\n%s", d.text)
+	}
+	out, err := (&app{t: t, env: env}).cli("notify", "test")
+	if err == nil || !strings.Contains(out, "FAILED") {
+		t.Fatalf("notify test with a deleted webhook: %v\n%s", err, out)
+	}
+	for _, req := range r.slack.requests() {
+		if req.Status != http.StatusNotFound {
+			t.Errorf("the deleted webhook answered %d", req.Status)
+		}
+	}
+
+	// The webhook exists again: both pass.
+	env["CAISSE_ALERT_WEBHOOK_URL"] = r.slack.url + slackHook
+	runDoctor(t, env).passing(t, "alert webhook", "the webhook exists")
 }

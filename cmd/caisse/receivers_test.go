@@ -39,9 +39,35 @@ func startReceivers(t *testing.T, mail smtptest.Options) *receivers {
 	return &receivers{
 		mail:   smtptest.Start(t, mail),
 		sanity: sanityfake.New(t),
-		slack:  startHook(t),
+		slack:  startSlack(t),
 		shop:   startHook(t),
 	}
+}
+
+// slackHook is the path of the receivers' Slack webhook; any other path is
+// a webhook that does not exist.
+const slackHook = "/services/T0/B0/secretpart"
+
+// startSlack starts a hookServer that answers as a Slack incoming webhook
+// does: 404 no_service on a path that is no webhook, 400 no_text to a
+// message without a text, and otherwise what the test says.
+func startSlack(t *testing.T) *hookServer {
+	h := startHook(t)
+	h.protocol = func(r hookRequest) (int, string) {
+		var msg struct {
+			Text string `json:"text"`
+		}
+		switch {
+		case r.Path != slackHook:
+			return http.StatusNotFound, "no_service"
+		case json.Unmarshal(r.Body, &msg) != nil:
+			return http.StatusBadRequest, "invalid_payload"
+		case strings.TrimSpace(msg.Text) == "":
+			return http.StatusBadRequest, "no_text"
+		}
+		return 0, ""
+	}
+	return h
 }
 
 // env sets caisse up to deliver to the receivers.
@@ -49,7 +75,7 @@ func (r *receivers) env(env map[string]string) {
 	env["CAISSE_SHOP_NAME"] = "Galerie Lune"
 	env["CAISSE_SMTP_URL"] = r.mail.URL("smtp", "", "")
 	env["CAISSE_MAIL_FROM"] = "Galerie Lune <shop@lune.example>"
-	env["CAISSE_ALERT_WEBHOOK_URL"] = r.slack.url + "/services/T0/B0/secretpart"
+	env["CAISSE_ALERT_WEBHOOK_URL"] = r.slack.url + slackHook
 	env["CAISSE_SANITY_PROJECT"] = r.sanity.Project
 	env["CAISSE_SANITY_DATASET"] = r.sanity.Dataset
 	env["CAISSE_SANITY_TOKEN"] = r.sanity.Token
@@ -79,6 +105,9 @@ type hookServer struct {
 	got    []hookRequest
 	answer func(r hookRequest, sameID int) int
 	hold   chan struct{}
+	// protocol, when set, answers a request the real service would refuse
+	// whatever the test says (a status and the body), or 0.
+	protocol func(r hookRequest) (int, string)
 }
 
 type hookRequest struct {
@@ -109,12 +138,22 @@ func (h *hookServer) serve(w http.ResponseWriter, r *http.Request) {
 			same++
 		}
 	}
-	if h.answer != nil {
+	refused, why := 0, ""
+	if h.protocol != nil {
+		refused, why = h.protocol(req)
+	}
+	if refused != 0 {
+		req.Status = refused
+	} else if h.answer != nil {
 		req.Status = h.answer(req, same)
 	}
 	h.got = append(h.got, req)
 	hold := h.hold
 	h.mu.Unlock()
+	if refused != 0 {
+		http.Error(w, why, refused)
+		return
+	}
 	if hold != nil {
 		<-hold
 	}
