@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +127,48 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		cancel() // serve returns at once if the configuration is valid
 		if code := m.Run(ctx, []string{"serve"}); code == 0 || !strings.Contains(stderr.String(), want) {
 			t.Errorf("%s: exit %d, stderr %q, want it to name %s", env, code, stderr.String(), want)
+		}
+	}
+}
+
+// A webhook secret copied from an example is refused at start, saying
+// where the real one is; the README's own example only while caisse is
+// tried on this machine.
+func TestPlaceholderSecretsAreRefused(t *testing.T) {
+	t.Parallel()
+	serve := func(env map[string]string) (int, string) {
+		vars := map[string]string{"CAISSE_ADDR": "127.0.0.1:0", "CAISSE_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "c.db")}
+		maps.Copy(vars, env)
+		var stderr bytes.Buffer
+		m := &Main{Stdout: &bytes.Buffer{}, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // serve returns at once if the configuration is valid
+		return m.Run(ctx, []string{"serve"}), stderr.String()
+	}
+	for _, secret := range []string{"whsec_…", "whsec_...", "whsec_xxx", "whsec_XXXXXXXXXXXXXXXX", "whsec_<secret>", "whsec_your_webhook_secret",
+		testSecret + ",whsec_…"} {
+		code, stderr := serve(map[string]string{"STRIPE_WEBHOOK_SECRET": secret})
+		if code == 0 || !strings.Contains(stderr, "STRIPE_WEBHOOK_SECRET") || !strings.Contains(stderr, "placeholder") || !strings.Contains(stderr, "Signing secret") {
+			t.Errorf("STRIPE_WEBHOOK_SECRET=%s: exit %d, %q; want it refused as a placeholder, saying where the real one is", secret, code, stderr)
+		}
+	}
+	for _, env := range []map[string]string{
+		{"CAISSE_ADDR": "0.0.0.0:0"},
+		{"CAISSE_ADDR": ":0"},
+		{"CAISSE_LIVEMODE": "live"},
+		{"STRIPE_SECRET_KEY": "sk_live_51AbCdEfGhIjKlMnOp"},
+	} {
+		env["STRIPE_WEBHOOK_SECRET"] = readmeSecret
+		code, stderr := serve(env)
+		if code == 0 || !strings.Contains(stderr, "README's example") || strings.Contains(stderr, readmeSecret) {
+			t.Errorf("%v: exit %d, %q; want the README's secret refused, without printing it", env, code, stderr)
+		}
+	}
+	// Tried on this machine, as the README does, and a real secret: taken.
+	for _, secret := range []string{readmeSecret, testSecret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"} {
+		env := map[string]string{"STRIPE_WEBHOOK_SECRET": secret, "CAISSE_ADDR": "127.0.0.1:8080"}
+		if _, _, err := LoadConfig(func(k string) string { return env[k] }, nil, nil); err != nil {
+			t.Errorf("STRIPE_WEBHOOK_SECRET=%s: %v", secret, err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/caisse/caisse"
 	caissehttp "github.com/caisse/caisse/http"
+	"github.com/caisse/caisse/internal/outbound"
 )
 
 // Config is caisse's configuration, read once from the environment (and, for
@@ -151,6 +153,10 @@ var configVars = []configVar{
 			}
 			if !strings.HasPrefix(s, "whsec_") {
 				return fmt.Errorf("each secret must start with whsec_ (copy it from the webhook endpoint in Stripe's dashboard)")
+			}
+			if placeholderSecret(s) {
+				return fmt.Errorf("a secret is a placeholder from an example (such as whsec_… or whsec_xxx), not a signing secret: " +
+					"copy the signing secret of the webhook endpoint that points at caisse (Stripe Dashboard → Developers → Webhooks → the endpoint → Signing secret), or the one `stripe listen` prints")
 			}
 			c.WebhookSecrets = append(c.WebhookSecrets, s)
 		}
@@ -517,7 +523,50 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 	if c.RefundMismatch && c.SecretKey == "" {
 		return Config{}, nil, fmt.Errorf("CAISSE_MISMATCH_POLICY (--mismatch-policy): refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds")
 	}
+	if slices.Contains(c.WebhookSecrets, readmeSecret) {
+		if why := c.notJustTrying(); why != "" {
+			return Config{}, nil, fmt.Errorf("STRIPE_WEBHOOK_SECRET (--webhook-secret): the secret is the README's example, which anyone can read, and %s: "+
+				"set the signing secret of the webhook endpoint that points at caisse (Stripe Dashboard → Developers → Webhooks → the endpoint → Signing secret)", why)
+		}
+	}
 	return c, args, nil
+}
+
+// readmeSecret is the webhook secret of the README's "Try it": anyone may
+// sign events with it, so it is taken only while caisse is tried on this
+// machine.
+const readmeSecret = "whsec_local_secret"
+
+// notJustTrying says why caisse is set up for more than a try on this
+// machine (it listens beyond it, takes live events or holds a live key),
+// or "".
+func (c Config) notJustTrying() string {
+	host, _, err := net.SplitHostPort(c.Addr)
+	switch {
+	case err != nil || !outbound.IsLoopback(host):
+		return "caisse listens beyond this machine (CAISSE_ADDR " + c.Addr + ")"
+	case c.Livemode == "live":
+		return "CAISSE_LIVEMODE is live"
+	case strings.HasPrefix(c.SecretKey, "sk_live_") || strings.HasPrefix(c.SecretKey, "rk_live_"):
+		return "STRIPE_SECRET_KEY is a live key"
+	}
+	return ""
+}
+
+// placeholderSecret reports whether a webhook secret was copied from an
+// example rather than from Stripe: whsec_…, whsec_..., whsec_xxx,
+// whsec_<secret>, whsec_your_secret.
+func placeholderSecret(s string) bool {
+	rest := strings.ToLower(strings.TrimPrefix(s, "whsec_"))
+	if rest == "" || strings.Trim(rest, "x._-") == "" || strings.ContainsAny(rest, "…<>{}[]*$ ") || strings.Contains(rest, "...") {
+		return true
+	}
+	for _, word := range []string{"your", "placeholder", "changeme", "change_me", "replace", "example", "todo", "redacted"} {
+		if strings.Contains(rest, word) {
+			return true
+		}
+	}
+	return false
 }
 
 // SQLitePath returns the file of a sqlite: URL, and false for PostgreSQL.

@@ -373,6 +373,10 @@ func (d *doctor) webhookSecret(st stripeChecks) check {
 			problem(which+" is the id of a webhook endpoint (we_…), not its signing secret", whereSecret)
 		case !isWhsec:
 			problem(which+" does not start with whsec_, as a webhook signing secret does", whereSecret)
+		case placeholderSecret(s):
+			problem(which+" is a placeholder from an example (whsec_…, whsec_xxx), not a signing secret, so caisse serve refuses to start", whereSecret)
+		case s == readmeSecret && d.cfg.notJustTrying() != "":
+			problem(which+" is the README's example, which anyone can read, and "+d.cfg.notJustTrying()+", so caisse serve refuses to start", whereSecret)
 		case !secretBody.MatchString(body):
 			problem(which+" has characters a signing secret never has after whsec_ (spaces, quotes, the dots of a masked secret?)", "copy it again, whole, after Reveal: "+whereSecret)
 		case len(body) < minSecret:

@@ -271,6 +271,8 @@ func TestDoctorWebhookSecret(t *testing.T) {
 		"whsec_••••••••••••••••••••••••••••": "the dots of a masked secret",
 		doctorSecret + ",sk_test_51AbCdEfGh": "secret 2 of STRIPE_WEBHOOK_SECRET is a Stripe API key",
 		"abc123def456ghi789":                 "does not start with whsec_",
+		"whsec_…":                            "is a placeholder from an example",
+		"whsec_xxx":                          "is a placeholder from an example",
 	} {
 		env := map[string]string{"STRIPE_WEBHOOK_SECRET": value}
 		for k, v := range base {
