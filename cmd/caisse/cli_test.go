@@ -173,6 +173,34 @@ func TestPlaceholderSecretsAreRefused(t *testing.T) {
 	}
 }
 
+// A mistyped SQLite path: a command that reads the database says so, with
+// the databases its folder does hold, well before the 15 s it waits for a
+// starting caisse serve to migrate a file that exists; doctor says so too.
+func TestMistypedSQLitePath(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"CAISSE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "caisse.db")}
+	if code, _, errOut := runCaisse(env, "migrate"); code != 0 {
+		t.Fatal(errOut)
+	}
+	env["CAISSE_DATABASE_URL"] = "sqlite:" + filepath.Join(dir, "caise.db")
+	// Cut off before openWait: a command still waiting for the file then
+	// fails with the context's error instead of saying what is wrong.
+	ctx, cancel := context.WithTimeout(context.Background(), openWait*2/3)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }}
+	if code := m.Run(ctx, []string{"orders", "list"}); code == 0 || ctx.Err() != nil ||
+		!strings.Contains(errOut.String(), "no database at "+filepath.Join(dir, "caise.db")) || !strings.Contains(errOut.String(), "its folder holds caisse.db") {
+		t.Fatalf("orders list on a mistyped path: exit %d, %v, %s", code, ctx.Err(), errOut.String())
+	}
+	env["STRIPE_WEBHOOK_SECRET"] = testSecret
+	c := runDoctor(t, env).passing(t, "database", "does not exist yet")
+	if !strings.Contains(c.Fix, "mistyped") || !strings.Contains(c.Fix, "caisse.db") {
+		t.Errorf("doctor on a mistyped path does not say where the database may be: %+v", c)
+	}
+}
+
 func TestMigrate(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
 		path := filepath.Join(t.TempDir(), "new.db")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -96,14 +97,25 @@ func (c *command) open(ctx context.Context) error {
 	return c.openWaiting(ctx, openWait)
 }
 
-// openWaiting opens the store, trying again for at most wait while the
-// SQLite file does not exist yet or migrations are pending.
+// missingWait is how long a command waits for a SQLite file that does not
+// exist: a starting `caisse serve` creates it at once (and then migrates
+// it, which the command waits for up to openWait), so a file still missing
+// after this is a path that is wrong.
+const missingWait = 3 * time.Second
+
+// openWaiting opens the store, trying again for at most wait while
+// migrations are pending, or for at most missingWait while the SQLite file
+// does not exist yet.
 func (c *command) openWaiting(ctx context.Context, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
+	start := time.Now()
+	deadline := start.Add(wait)
 	said := false
 	for {
 		err := c.openOnce(ctx)
 		if err == nil || !errors.Is(err, errNotYet) || time.Now().After(deadline) {
+			return err
+		}
+		if errors.Is(err, errNoFile) && time.Since(start) > min(wait, missingWait) {
 			return err
 		}
 		if !said {
@@ -126,6 +138,40 @@ type notYet struct{ error }
 
 func (notYet) Is(target error) bool { return target == errNotYet }
 
+// errNoFile marks a SQLite file that does not exist.
+var errNoFile = errors.New("no database file")
+
+type noFile struct{ notYet }
+
+func (noFile) Is(target error) bool { return target == errNotYet || target == errNoFile }
+
+// noDatabase says that the SQLite file at path does not exist, where it was
+// looked for, and which databases its folder does hold.
+func noDatabase(path string) error {
+	where := path
+	if abs, err := filepath.Abs(path); err == nil && abs != path {
+		where = fmt.Sprintf("%s (%s)", path, abs)
+	}
+	msg := "no database at " + where
+	if others := nearbyDatabases(path); others != "" {
+		msg += "; its folder holds " + others + ": if one of them is caisse's, correct CAISSE_DATABASE_URL (sqlite:PATH, relative to the folder caisse runs in)"
+	}
+	return noFile{notYet{errors.New(msg + "; else run `caisse migrate` (or start `caisse serve`) first")}}
+}
+
+// nearbyDatabases lists the .db files beside path (a few), or "": where a
+// mistyped path's database likely is.
+func nearbyDatabases(path string) string {
+	others, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.db"))
+	for i, o := range others {
+		others[i] = filepath.Base(o)
+	}
+	if len(others) > 5 {
+		others = append(others[:5], "…")
+	}
+	return strings.Join(others, ", ")
+}
+
 func (c *command) openOnce(ctx context.Context) error {
 	db, err := openDB(ctx, c.cfg, c.m.logger())
 	if err != nil {
@@ -133,7 +179,7 @@ func (c *command) openOnce(ctx context.Context) error {
 	}
 	if path, ok := c.cfg.SQLitePath(); ok {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return notYet{fmt.Errorf("no database at %s: run `caisse migrate` (or start `caisse serve`) first, or set CAISSE_DATABASE_URL", path)}
+			return noDatabase(path)
 		}
 	}
 	if err := db.Open(ctx); err != nil {

@@ -587,7 +587,11 @@ func (d *doctor) database(ctx context.Context) check {
 				return failed(name, fmt.Sprintf("%s does not exist yet, and caisse could not create it: %v", path, err),
 					"create the folder "+dir+" and let the user that runs caisse write to it, or point CAISSE_DATABASE_URL elsewhere")
 			}
-			return passed(name, fmt.Sprintf("%s does not exist yet: caisse migrate (or caisse serve) creates it, in %s, which is writable", path, dir))
+			c := passed(name, fmt.Sprintf("%s does not exist yet: caisse migrate (or caisse serve) creates it, in %s, which is writable", path, dir))
+			if others := nearbyDatabases(path); others != "" {
+				c.Fix = "if caisse has run before, this path is mistyped: " + dir + " holds " + others + "; correct CAISSE_DATABASE_URL"
+			}
+			return c
 		case err != nil:
 			return failed(name, fmt.Sprintf("cannot read %s: %v", path, err), "let the user that runs caisse read and write the file and its folder")
 		case fi.IsDir():
