@@ -23,7 +23,7 @@ type help struct {
 var helps = map[string]help{
 	"serve": {"caisse serve [flags]",
 		"Runs caisse: receives Stripe's webhooks, applies them, sends the notifications, and serves the admin API and pages.",
-		[]string{"STRIPE_WEBHOOK_SECRET=whsec_… caisse serve", "caisse serve --addr 0.0.0.0:8080 --database-url postgres://caisse@db/caisse"}},
+		[]string{"STRIPE_WEBHOOK_SECRET=whsec_local_secret caisse serve", "caisse serve --addr 0.0.0.0:8080 --database-url postgres://caisse@db/caisse"}},
 	"migrate": {"caisse migrate", "Brings the database's schema up to date (serve does it too when it starts).",
 		[]string{"CAISSE_DATABASE_URL=postgres://caisse@db/caisse caisse migrate"}},
 	"products import": {"caisse products import [--set-stock] [--dry-run] [--force] FILE",
