@@ -102,21 +102,30 @@ func (s *Sender) Send(ctx context.Context, n caisse.Notice) error {
 	if err != nil {
 		return caisse.Permanentf("the alert could not be written as JSON (%v): this is a fault in caisse", err)
 	}
+	resp, answer, err := s.post(ctx, body)
+	if err != nil {
+		return err
+	}
+	return s.outcome(resp, answer)
+}
+
+// post posts body to the webhook and reads its answer; its errors never
+// quote the address.
+func (s *Sender) post(ctx context.Context, body []byte) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
 		// NewRequest's error quotes the address, which is a secret.
-		return caisse.Permanentf("the alert webhook's address cannot be used: check CAISSE_ALERT_WEBHOOK_URL")
+		return nil, nil, caisse.Permanentf("the alert webhook's address cannot be used: check CAISSE_ALERT_WEBHOOK_URL")
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("error sending alert: interrupted: %w", ctx.Err())
+			return nil, nil, fmt.Errorf("error sending alert: interrupted: %w", ctx.Err())
 		}
-		return caisse.Retryf("could not reach the alert webhook (%s): caisse will try again", outbound.TransportCause(err, s.secrets))
+		return nil, nil, caisse.Retryf("could not reach the alert webhook (%s): caisse will try again", outbound.TransportCause(err, s.secrets))
 	}
-	answer := outbound.ReadAnswer(resp)
-	return s.outcome(resp, answer)
+	return resp, outbound.ReadAnswer(resp), nil
 }
 
 // Check asks the webhook whether it exists, posting nothing to the
@@ -126,19 +135,10 @@ func (s *Sender) Send(ctx context.Context, n caisse.Notice) error {
 // 403 or 410, as it would to an alert. It returns nil for a webhook that
 // exists, else the error an alert would get.
 func (s *Sender) Check(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader("{}"))
+	resp, answer, err := s.post(ctx, []byte("{}"))
 	if err != nil {
-		return caisse.Permanentf("the alert webhook's address cannot be used: check CAISSE_ALERT_WEBHOOK_URL")
+		return err
 	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("the alert webhook did not answer: %w", ctx.Err())
-		}
-		return caisse.Retryf("could not reach the alert webhook (%s)", outbound.TransportCause(err, s.secrets))
-	}
-	answer := outbound.ReadAnswer(resp)
 	if resp.StatusCode == http.StatusBadRequest || (resp.StatusCode >= 200 && resp.StatusCode < 300) {
 		return nil
 	}
