@@ -22,12 +22,23 @@ const (
 	ReasonRateLimited     = "rate_limited" // the client opened too many checkouts lately (429)
 )
 
+// Reasons a client's hold or a cancel is refused.
+const (
+	ReasonTooManyHeld     = "too_many_held"     // the client's open checkouts already hold what it may hold at once (409)
+	ReasonInvalidClientID = "invalid_client_id" // client_id without the shop's checkout key, or not an id (400)
+	ReasonAlreadyPaid     = "already_paid"      // a cancelled checkout was paid, or its payment is under way (409)
+)
+
+// MaxClientIDLength bounds the client_id a shop's server names a buyer with.
+const MaxClientIDLength = 200
+
 // MaxCheckoutItems bounds the lines of one checkout.
 const MaxCheckoutItems = MaxOrderProducts
 
 // CheckoutLimits are the shop's bounds on one checkout.
 type CheckoutLimits struct {
-	// MaxUnits is the most units one checkout may hold, all products together.
+	// MaxUnits is the most units one checkout may hold, all products
+	// together, and the most one client's open checkouts hold at once.
 	MaxUnits int64
 	// Origins, when not empty, are the shop's web origins (https://shop.example):
 	// the customer is sent back only to a page on one of them.
@@ -40,6 +51,15 @@ type CheckoutRequest struct {
 	CustomerEmail string `json:"customer_email"`
 	SuccessURL    string `json:"success_url"`
 	CancelURL     string `json:"cancel_url"`
+	// ClientID names the buyer when the shop's own server asks for the
+	// checkout with its key (CAISSE_CHECKOUT_KEY); refused otherwise.
+	ClientID string `json:"client_id,omitempty"`
+
+	// Client is who the checkout's units are counted against, set by the
+	// edge, never read from the body: "addr:" and the client's address,
+	// or "buyer:" and the shop's ClientID. Empty counts the checkout
+	// against no one. Only a digest of it is stored.
+	Client string `json:"-"`
 }
 
 // Validate checks the request's shape against the shop's limits; whether
@@ -84,6 +104,10 @@ func (r *CheckoutRequest) Validate(limits CheckoutLimits) error {
 				Message: u.name + " must be a page of the shop's own site"}
 		}
 	}
+	if id := r.ClientID; id != "" && (len(id) > MaxClientIDLength || strings.ContainsFunc(id, func(c rune) bool { return c < ' ' || c == 0x7f })) {
+		return &Error{Code: EINVALID, Reason: ReasonInvalidClientID,
+			Message: "client_id must be the shop's id of the buyer: at most " + strconv.Itoa(MaxClientIDLength) + " characters, no control characters"}
+	}
 	if e := r.CustomerEmail; e != "" && (len(e) > 254 || !strings.Contains(e, "@") || strings.ContainsAny(e, " \t\r\n<>")) {
 		return &Error{Code: EINVALID, Reason: ReasonInvalidEmail, Message: "customer_email is not an email address"}
 	}
@@ -118,9 +142,24 @@ type Checkout struct {
 	ExpiresAt         time.Time `json:"expires_at"`
 }
 
+// CheckoutCancel is the answer to a buyer leaving a checkout: its units are
+// released and its Stripe session expired.
+type CheckoutCancel struct {
+	OrderID string `json:"order_id"`
+	// Cancelled is true once the checkout is closed (also when it already
+	// was: a cancel page may be loaded twice).
+	Cancelled bool `json:"cancelled"`
+}
+
 // CheckoutService opens checkouts.
 type CheckoutService interface {
 	// Checkout reserves the items' units and opens a Stripe Checkout
-	// Session for them; the units are released if Stripe fails.
+	// Session for them; the units are released if Stripe fails. A client's
+	// earlier open checkout holding any of the same products is replaced:
+	// its session is expired and its units released.
 	Checkout(ctx context.Context, r CheckoutRequest) (*Checkout, error)
+	// CancelCheckout closes the open checkout of an order caisse's
+	// checkout made, still unpaid: it expires the Stripe session, then
+	// releases the units at once.
+	CancelCheckout(ctx context.Context, orderID string) (*CheckoutCancel, error)
 }

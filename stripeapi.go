@@ -16,6 +16,10 @@ type StripeAPI interface {
 	// CreateCheckoutSession creates a one-off payment checkout session for
 	// an order, idempotently: the same order gets the same session.
 	CreateCheckoutSession(ctx context.Context, p CheckoutSessionParams) (CheckoutSession, error)
+	// ExpireCheckoutSession expires an open checkout session (cs_…), so
+	// nobody can pay it any more. Stripe refuses (a StripeError) a session
+	// that is not open: paid, being paid, or expired already.
+	ExpireCheckoutSession(ctx context.Context, id string) error
 	// Refund refunds the whole of a payment intent and returns the
 	// refund's id.
 	Refund(ctx context.Context, p RefundParams) (string, error)

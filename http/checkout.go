@@ -1,6 +1,7 @@
 package http
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caisse/caisse"
 )
@@ -22,13 +24,15 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST to open a checkout")
 		return
 	}
+	keyed, ok := s.checkoutKey(w, r)
+	if !ok {
+		return
+	}
+	address := clientOf(r, s.TrustedProxies)
 	// Every attempt counts, valid or not: each open checkout holds units for
-	// its whole life, and one client must not hold a shop's whole stock.
-	if ok, wait := s.checkout.allow(clientOf(r, s.TrustedProxies), s.CheckoutRate, s.now()); !ok {
-		secs := int(wait.Seconds()) + 1
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		s.Error(w, r, &caisse.Error{Code: caisse.ETOOMANY, Reason: caisse.ReasonRateLimited,
-			Message: "too many checkouts opened from here lately: try again in " + strconv.Itoa(secs) + " seconds"})
+	// its whole life, and one client must not hold a shop's whole stock. The
+	// shop's server, which names each buyer, is limited per buyer below.
+	if !keyed && !s.allowCheckout(w, r, &s.checkout, address) {
 		return
 	}
 	var req caisse.CheckoutRequest
@@ -48,6 +52,24 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, &caisse.Error{Code: caisse.EINVALID, Reason: "invalid_json", Message: "the body holds more than one JSON value"})
 		return
 	}
+	switch {
+	case keyed && req.ClientID == "":
+		s.Error(w, r, &caisse.Error{Code: caisse.EINVALID, Reason: caisse.ReasonInvalidClientID,
+			Message: "with the checkout key, name the buyer with client_id: each buyer is limited on their own"})
+		return
+	case keyed:
+		if !s.allowCheckout(w, r, &s.checkout, "buyer:"+req.ClientID) {
+			return
+		}
+		req.Client = "buyer:" + req.ClientID
+	case req.ClientID != "":
+		// A browser naming itself would pick its own limit.
+		s.Error(w, r, &caisse.Error{Code: caisse.EINVALID, Reason: caisse.ReasonInvalidClientID,
+			Message: "client_id is taken only from the shop's server, sent with Authorization: Bearer and the checkout key (CAISSE_CHECKOUT_KEY)"})
+		return
+	default:
+		req.Client = "addr:" + address
+	}
 	if s.Checkouts == nil {
 		s.Error(w, r, &caisse.Error{Code: caisse.EUNAVAILABLE, Reason: caisse.ReasonCheckoutOff,
 			Message: "checkout is not set up on this caisse: its owner must set STRIPE_SECRET_KEY"})
@@ -59,6 +81,73 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, c)
+}
+
+// handleCancelCheckout closes a checkout the buyer left:
+// POST /api/checkout/{order_id}/cancel. The order id, 96 random bits only
+// the page that opened the checkout was told, is what allows it.
+func (s *Server) handleCancelCheckout(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST, OPTIONS")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST to cancel a checkout")
+		return
+	}
+	keyed, ok := s.checkoutKey(w, r)
+	if !ok {
+		return
+	}
+	if !keyed && !s.allowCheckout(w, r, &s.cancels, clientOf(r, s.TrustedProxies)) {
+		return
+	}
+	if s.Checkouts == nil {
+		s.Error(w, r, &caisse.Error{Code: caisse.EUNAVAILABLE, Reason: caisse.ReasonCheckoutOff,
+			Message: "checkout is not set up on this caisse: its owner must set STRIPE_SECRET_KEY"})
+		return
+	}
+	c, err := s.Checkouts.CancelCheckout(r.Context(), r.PathValue("order_id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// checkoutKey reads the Authorization of a checkout request: keyed is true
+// when it carries the shop's checkout key. A wrong key is answered 401 (ok
+// false), and counts toward the address's limit of wrong keys, as the
+// admin token's guesses do.
+func (s *Server) checkoutKey(w http.ResponseWriter, r *http.Request) (keyed, ok bool) {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return false, true
+	}
+	address := clientOf(r, s.TrustedProxies)
+	if limited, wait := s.checkoutKeys.blocked(address, signInRate, s.now()); limited {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		s.Error(w, r, caisse.Errorf(caisse.ETOOMANY, "too many wrong checkout keys from this address: try again in %s", wait.Round(time.Second)+time.Second))
+		return false, false
+	}
+	token, bearer := strings.CutPrefix(auth, "Bearer ")
+	if s.CheckoutKey == "" || !bearer || subtle.ConstantTimeCompare([]byte(token), []byte(s.CheckoutKey)) != 1 {
+		s.checkoutKeys.allow(address, signInRate, s.now())
+		s.Logger.Warn("a checkout request carried a wrong checkout key, and was refused with 401", "remote", address)
+		s.Error(w, r, caisse.Errorf(caisse.EUNAUTHORIZED,
+			"that is not the checkout key: the shop's server sends Authorization: Bearer <CAISSE_CHECKOUT_KEY>; a browser sends no Authorization"))
+		return false, false
+	}
+	return true, true
+}
+
+// allowCheckout takes a token from the client's bucket of l, or answers 429.
+func (s *Server) allowCheckout(w http.ResponseWriter, r *http.Request, l *limiter, client string) bool {
+	ok, wait := l.allow(client, s.CheckoutRate, s.now())
+	if !ok {
+		secs := int(wait.Seconds()) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.Error(w, r, &caisse.Error{Code: caisse.ETOOMANY, Reason: caisse.ReasonRateLimited,
+			Message: "too many checkouts opened from here lately: try again in " + strconv.Itoa(secs) + " seconds"})
+	}
+	return ok
 }
 
 // jsonProblem says what is wrong with a JSON body without echoing it.

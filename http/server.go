@@ -42,6 +42,10 @@ type Server struct {
 	// TrustedProxies are the addresses of the shop's reverse proxies, whose
 	// X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// CheckoutKey is the bearer key of the shop's server on /api/checkout
+	// (CAISSE_CHECKOUT_KEY): with it, the body's client_id names the buyer,
+	// who is limited on their own. Empty: no request may name a buyer.
+	CheckoutKey string
 	// Now returns the current time (time.Now when nil).
 	Now func() time.Time
 	// Verifier checks webhook signatures.
@@ -78,6 +82,10 @@ type Server struct {
 	signatures signatureAlarm
 	signIns    limiter
 	sessions   sessions
+
+	// cancels limits the cancels of one client; checkoutKeys counts the
+	// wrong checkout keys of one address.
+	cancels, checkoutKeys limiter
 }
 
 func (s *Server) now() time.Time {
@@ -122,6 +130,7 @@ func (s *Server) Handler() http.Handler {
 	}
 
 	mux.Handle("/api/checkout", s.cors(http.HandlerFunc(s.handleCheckout)))
+	mux.Handle("/api/checkout/{order_id}/cancel", s.cors(http.HandlerFunc(s.handleCancelCheckout)))
 
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /api/admin/products", s.handleProducts)

@@ -165,6 +165,21 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, p caisse.CheckoutSes
 	return caisse.CheckoutSession{ID: s.ID, URL: s.URL, ExpiresAt: time.Unix(s.ExpiresAt, 0).UTC()}, nil
 }
 
+// ExpireCheckoutSession expires an open checkout session, with the
+// idempotency key "expire:" and its id.
+func (c *Client) ExpireCheckoutSession(ctx context.Context, id string) error {
+	if id == "" {
+		return errors.New("error expiring checkout session: no session id")
+	}
+	params := &stripego.CheckoutSessionExpireParams{}
+	params.Context = ctx
+	params.IdempotencyKey = stripego.String("expire:" + id)
+	if _, err := c.sc.V1CheckoutSessions.Expire(ctx, id, params); err != nil {
+		return fmt.Errorf("error expiring checkout session %s: %w", id, c.apiError(err))
+	}
+	return nil
+}
+
 // Refund refunds the whole of a payment intent and returns the refund's id.
 func (c *Client) Refund(ctx context.Context, p caisse.RefundParams) (string, error) {
 	switch {

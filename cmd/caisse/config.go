@@ -97,6 +97,9 @@ type Config struct {
 	// AddressWait is how long a customer email waits for an address before
 	// it is skipped (CAISSE_ADDRESS_WAIT).
 	AddressWait time.Duration
+	// CheckoutKey is the bearer key of the shop's server on /api/checkout,
+	// which then names each buyer with client_id (CAISSE_CHECKOUT_KEY).
+	CheckoutKey string
 }
 
 // configVar ties a variable to its flag, its default and its parser.
@@ -108,7 +111,8 @@ type configVar struct {
 // secretVars are the variables whose values are never shown: --help says
 // only whether each is set.
 var secretVars = []string{"STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "CAISSE_ADMIN_TOKEN",
-	"CAISSE_SMTP_URL", "CAISSE_ALERT_WEBHOOK_URL", "CAISSE_SANITY_TOKEN", "CAISSE_NOTIFY_URLS", "CAISSE_NOTIFY_SECRET"}
+	"CAISSE_SMTP_URL", "CAISSE_ALERT_WEBHOOK_URL", "CAISSE_SANITY_TOKEN", "CAISSE_NOTIFY_URLS", "CAISSE_NOTIFY_SECRET",
+	"CAISSE_CHECKOUT_KEY"}
 
 // register registers v's flag on fs, with val (from the environment, else
 // the default) as its default. --help, and the usage printed after a
@@ -468,6 +472,13 @@ var configVars = []configVar{
 			return fmt.Errorf("must be a duration of at least 1m, such as 15m, or 0 to turn catching up off")
 		}
 		c.ReconcileEvery = d
+		return nil
+	}},
+	{"CAISSE_CHECKOUT_KEY", "checkout-key", "", "bearer key of the shop's server calling /api/checkout, which then names each buyer with client_id and is limited per buyer (unset: per address only)", func(c *Config, v string) error {
+		if v != "" && (len(v) < 24 || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
+			return fmt.Errorf("must be at least 24 characters with no spaces, so it cannot be guessed, such as the output of openssl rand -hex 24")
+		}
+		c.CheckoutKey = v
 		return nil
 	}},
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -124,6 +125,7 @@ func (p *Program) Open(ctx context.Context) error {
 		Metrics:    p.Metrics,
 		Logger:     p.Logger,
 	}
+	p.HTTP.CheckoutKey = p.Config.CheckoutKey
 	if err := p.HTTP.Listen(p.Config.Addr); err != nil {
 		db.Close()
 		return fmt.Errorf("CAISSE_ADDR: cannot listen on %s: %w", p.Config.Addr, err)
@@ -273,6 +275,11 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	if cfg.SecretKey != "" {
 		core.Stripe = stripe.NewClient(cfg.SecretKey, cfg.APIURL, nil)
 	}
+	// Every instance of a shop has the same Stripe key: the digests of
+	// checkouts' clients it keys agree across instances, and the database
+	// alone does not reveal them.
+	clientKey := sha256.Sum256([]byte("caisse checkout client\x00" + cfg.SecretKey))
+	core.ClientKey = clientKey[:]
 	if cfg.CheckoutTTL > 0 {
 		core.CheckoutTTL = cfg.CheckoutTTL
 	}

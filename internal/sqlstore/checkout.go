@@ -50,11 +50,24 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 		CheckoutExpiresAt: now.Add(ttl + stripeClockMargin).Truncate(time.Second),
 	}
 	rec.Livemode = s.Stripe.Livemode()
+	var err error
 	for _, it := range req.Merged() {
 		rec.Items = append(rec.Items, caisse.Line{ProductID: it.ProductID, Quantity: it.Quantity})
 	}
-	lines, err := s.reserve(ctx, rec)
+	// The client's earlier checkouts of the same products are replaced,
+	// and what it holds in all is bounded.
+	digest := s.clientDigest(req.Client)
+	var replaced []string
+	if digest != "" {
+		if replaced, err = s.replaceClientCheckouts(ctx, digest, rec.Items); err != nil {
+			return nil, err
+		}
+	}
+	lines, err := s.reserve(ctx, rec, digest, replaced)
 	if err != nil {
+		if len(replaced) > 0 {
+			s.closeReplaced(context.WithoutCancel(ctx), replaced)
+		}
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stripeTimeout)
@@ -99,8 +112,11 @@ func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*cais
 }
 
 // reserve checks the products and reserves their units for a new order, in
-// one transaction, and returns the lines the customer will pay.
-func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]caisse.CheckoutLine, error) {
+// one transaction, and returns the lines the customer will pay. With a
+// client (its digest), the checkouts it replaces are released in the same
+// transaction, the client's open checkouts are counted, and the order
+// keeps the digest.
+func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord, client string, replaced []string) ([]caisse.CheckoutLine, error) {
 	var lines []caisse.CheckoutLine
 	err := s.RetryTx(ctx, func(tx Tx) error {
 		lines = lines[:0]
@@ -143,6 +159,11 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]caisse.
 		rec.CheckoutItems = rec.Items
 		rec.CheckoutTerms = caisse.Terms{AmountDue: rec.AmountTotal, Currency: rec.Currency, Livemode: rec.Livemode}
 		v := s.NewView(tx)
+		if client != "" {
+			if err := s.holdForClient(ctx, v, tx, client, rec, replaced); err != nil {
+				return err
+			}
+		}
 		unavailable, err := s.Rules.OpenCheckout(ctx, v, rec)
 		if err != nil {
 			return err
@@ -151,7 +172,13 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord) ([]caisse.
 			return &caisse.Error{Code: caisse.ECONFLICT, Reason: caisse.ReasonNotAvailable, Products: unavailable,
 				Message: fmt.Sprintf("not enough units of %v left: they are sold or held by another checkout", unavailable)}
 		}
-		return v.Flush(ctx)
+		if err := v.Flush(ctx); err != nil || client == "" {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orders SET checkout_client = ? WHERE id = ?`, client, rec.ID); err != nil {
+			return err
+		}
+		return forgetClients(ctx, tx, replaced)
 	})
 	if err != nil {
 		return nil, wrap(err, "error reserving the units of a checkout")
@@ -219,7 +246,10 @@ func (s *Store) SweepCheckouts(ctx context.Context, grace time.Duration) (int, e
 			if changed, err = s.Rules.CloseCheckout(ctx, v, ev, id); err != nil {
 				return err
 			}
-			return v.Flush(ctx)
+			if err := v.Flush(ctx); err != nil {
+				return err
+			}
+			return forgetClients(ctx, tx, []string{id})
 		})
 		if err != nil {
 			return closed, fmt.Errorf("error closing the expired checkout of order %s: %w", id, err)

@@ -127,6 +127,9 @@ type Store struct {
 	// CheckoutLimits bound one checkout: units, and where the customer may
 	// be sent back.
 	CheckoutLimits caisse.CheckoutLimits
+	// ClientKey keys the digest of a checkout's client stored with its
+	// order; every instance of one shop must have the same.
+	ClientKey []byte
 	// CheckoutGrace is how long after a checkout's expiry the sweep waits
 	// for Stripe's checkout.session.expired before releasing its units.
 	CheckoutGrace time.Duration

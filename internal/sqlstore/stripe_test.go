@@ -46,6 +46,9 @@ func (f *stripeFake) CreateCheckoutSession(_ context.Context, p caisse.CheckoutS
 	return s, nil
 }
 
+// ExpireCheckoutSession accepts any session: these tests do not cancel.
+func (f *stripeFake) ExpireCheckoutSession(context.Context, string) error { return nil }
+
 func (f *stripeFake) Refund(_ context.Context, p caisse.RefundParams) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
