@@ -84,11 +84,13 @@ func TestCheckoutSellsAUniqueArtworkOnce(t *testing.T) {
 		var won checkoutAnswer
 		var refused []checkoutAnswer
 		var wg sync.WaitGroup
-		for range 100 {
+		for i := range 100 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				status, ans, _ := a.checkout(buy("art", 1), "")
+				// A hundred buyers, each at an address of its own: one client's
+				// second checkout of the artwork would replace its first.
+				status, ans := a.checkoutAs(buy("art", 1), fmt.Sprintf("203.0.113.%d", i+1), "")
 				mu.Lock()
 				defer mu.Unlock()
 				codes[status]++
