@@ -130,7 +130,8 @@ func (s *Server) checkoutKey(w http.ResponseWriter, r *http.Request) (keyed, ok 
 	token, bearer := strings.CutPrefix(auth, "Bearer ")
 	if s.CheckoutKey == "" || !bearer || subtle.ConstantTimeCompare([]byte(token), []byte(s.CheckoutKey)) != 1 {
 		s.checkoutKeys.allow(address, signInRate, s.now())
-		s.Logger.Warn("a checkout request carried a wrong checkout key, and was refused with 401", "remote", address)
+		s.Logger.Warn("a checkout request carried a wrong checkout key, and was refused with 401: the shop's server must send CAISSE_CHECKOUT_KEY as it is set on caisse",
+			"path", r.URL.Path)
 		s.Error(w, r, caisse.Errorf(caisse.EUNAUTHORIZED,
 			"that is not the checkout key: the shop's server sends Authorization: Bearer <CAISSE_CHECKOUT_KEY>; a browser sends no Authorization"))
 		return false, false

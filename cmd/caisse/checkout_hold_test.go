@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -384,4 +385,21 @@ func TestCheckoutKeyLimitsPerBuyer(t *testing.T) {
 			t.Fatalf("a key sent to a caisse without one: %d %+v", status, ans.Error)
 		}
 	})
+}
+
+// The checkout key is a secret: --help says only that it is set, and a key
+// refused by validation is named by its variable, never shown.
+func TestCheckoutKeyIsNeverShown(t *testing.T) {
+	t.Parallel()
+	const key = "help-checkout-key-0123456789abcdef"
+	code, out := run(map[string]string{"CAISSE_CHECKOUT_KEY": key}, "serve", "--help")
+	if code != 0 || strings.Contains(out, key) || !strings.Contains(out, "(set from $CAISSE_CHECKOUT_KEY)") || !strings.Contains(out, "-checkout-key") {
+		t.Fatalf("serve --help with a checkout key: exit %d\n%s", code, out)
+	}
+	short := "short key secret"
+	vars := map[string]string{"STRIPE_WEBHOOK_SECRET": testSecret, "CAISSE_ADDR": "127.0.0.1:0",
+		"CAISSE_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "c.db"), "CAISSE_CHECKOUT_KEY": short}
+	if code, out := run(vars, "serve"); code == 0 || !strings.Contains(out, "CAISSE_CHECKOUT_KEY") || strings.Contains(out, short) {
+		t.Fatalf("a short checkout key: exit %d, output %q: want an error naming CAISSE_CHECKOUT_KEY without its value", code, out)
+	}
 }
