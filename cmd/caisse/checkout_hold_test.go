@@ -198,25 +198,33 @@ func TestCheckoutHoldsAreBoundedPerClient(t *testing.T) {
 		if status, ans := a.checkoutAs(buy("art-199", 1), client, ""); status != http.StatusConflict || ans.Error.Code != caisse.ReasonTooManyHeld {
 			t.Fatalf("past the limit after the replacement: %d %+v", status, ans.Error)
 		}
-		// The digest is stored, never the address.
-		var clients []string
-		rows, err := a.raw().Query(`SELECT checkout_client FROM orders WHERE checkout_client <> ''`)
-		if err != nil {
-			t.Fatal(err)
+		// The digest is stored, never the address, and only while the
+		// checkout holds units: the client's 19 open checkouts (18 kept and
+		// the replacement) and the other client's one.
+		storedClients := func() []string {
+			var clients []string
+			rows, err := a.raw().Query(`SELECT checkout_client FROM orders WHERE checkout_client <> ''`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var c string
+				rows.Scan(&c)
+				clients = append(clients, c)
+			}
+			return clients
 		}
-		for rows.Next() {
-			var c string
-			rows.Scan(&c)
-			clients = append(clients, c)
-		}
-		rows.Close()
-		if len(clients) != 20 || slices.ContainsFunc(clients, func(c string) bool { return strings.Contains(c, "203.0.113") || len(c) != 32 }) {
+		if clients := storedClients(); len(clients) != 20 || slices.ContainsFunc(clients, func(c string) bool { return strings.Contains(c, "203.0.113") || len(c) != 32 }) {
 			t.Fatalf("stored clients: %q, want 20 digests of 32 hex", clients)
 		}
 
 		// Cancelling frees room at once.
 		if status, ans, _ := a.cancelCheckout(held[5].OrderID, ""); status != http.StatusOK || ans["cancelled"] != true {
 			t.Fatalf("cancel: %d %v", status, ans)
+		}
+		if n := len(storedClients()); n != 19 {
+			t.Fatalf("%d orders keep a client after a cancel, want 19 (18 of the client's, 1 of the other's)", n)
 		}
 		if status, ans := a.checkoutAs(buy("art-199", 1), client, ""); status != http.StatusCreated {
 			t.Fatalf("after a cancel: %d %+v", status, ans.Error)
