@@ -57,6 +57,10 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, &caisse.Error{Code: caisse.EINVALID, Reason: caisse.ReasonInvalidClientID,
 			Message: "with the checkout key, name the buyer with client_id: each buyer is limited on their own"})
 		return
+	case keyed && len(req.ClientID) > caisse.MaxClientIDLength:
+		s.Error(w, r, &caisse.Error{Code: caisse.EINVALID, Reason: caisse.ReasonInvalidClientID,
+			Message: "client_id must be the shop's id of the buyer, at most " + strconv.Itoa(caisse.MaxClientIDLength) + " characters"})
+		return
 	case keyed:
 		if !s.allowCheckout(w, r, &s.checkout, "buyer:"+req.ClientID) {
 			return

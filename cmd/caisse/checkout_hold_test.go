@@ -377,6 +377,7 @@ func TestCheckoutKeyLimitsPerBuyer(t *testing.T) {
 			{"a wrong key", as("carol", tee1), key + "x", 401, caisse.EUNAUTHORIZED, "checkout key"},
 			{"a client_id without the key", as("carol", tee1), "", 400, caisse.ReasonInvalidClientID, "CAISSE_CHECKOUT_KEY"},
 			{"the key without a client_id", as("", tee1), key, 400, caisse.ReasonInvalidClientID, "client_id"},
+			{"a client_id of 201 characters", as(strings.Repeat("c", 201), tee1), key, 400, caisse.ReasonInvalidClientID, "200"},
 		} {
 			status, ans := a.checkoutAs(c.req, "198.51.100.20", c.key)
 			if status != c.status || ans.Error.Code != c.code || !strings.Contains(ans.Error.Message, c.wantMessage) {
