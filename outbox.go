@@ -166,8 +166,13 @@ type DeliveryError struct {
 	// endpoint gone for good): the row is failed at once.
 	Permanent bool
 	// RetryAfter is how long the recipient asked to wait (429 or 503 with
-	// Retry-After); 0 for the usual backoff.
+	// Retry-After); 0 for the usual backoff. It implies Wait.
 	RetryAfter time.Duration
+	// Wait means the recipient is there and asked caisse to wait (429 Too
+	// Many Requests, 503 Service Unavailable), with or without a
+	// Retry-After: not a failed attempt. The row waits at least its usual
+	// backoff, its attempts unchanged.
+	Wait bool
 	// Gone means the recipient is gone for good (an endpoint answering 410):
 	// nothing more is sent to it, and the team is told. Gone implies Permanent.
 	Gone bool

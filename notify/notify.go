@@ -306,6 +306,7 @@ func (s *Sender) outcome(resp *http.Response, answer []byte) error {
 		return &caisse.DeliveryError{
 			Message:    fmt.Sprintf("%s asked caisse to wait (%s): caisse will try again", s.recipient, status),
 			RetryAfter: outbound.RetryAfter(resp.Header.Get("Retry-After"), s.now()),
+			Wait:       true,
 		}
 	case code == http.StatusBadRequest || code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return caisse.Retryf("%s refused the webhook (%s): caisse will try again. If it keeps refusing, check that it verifies signatures with the secret in CAISSE_NOTIFY_SECRET", s.recipient, status)

@@ -1,13 +1,17 @@
 // Package outbox delivers caisse's outbox: it claims the rows that are due,
 // hands each to its channel's caisse.Sender outside any transaction that
 // applies events, and records what became of it, retrying with backoff until
-// the row is delivered or failed for good. Each channel is sent on by its
-// own goroutines, so a slow or dead channel delays only itself; several
-// instances share the work through leases, so no row is sent by two at once.
+// the row is delivered or failed for good. Each recipient has its own lane
+// (each shop endpoint, each alert recipient, the mail server, Sanity), so a
+// slow or dead one delays only itself; several instances share the work
+// through leases, which an instance keeps alive while it sends, so no row is
+// sent by two at once and a row is taken over only from an instance that is
+// gone.
 package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -20,17 +24,24 @@ import (
 
 // Store is what the dispatcher needs of caisse's store.
 type Store interface {
-	// DueChannels returns the channels that have rows to send now.
-	DueChannels(ctx context.Context, now time.Time) ([]caisse.Channel, error)
+	// DueChannels returns the channels that have rows to send now, leaving
+	// out the rows to the recipients in busy (by channel).
+	DueChannels(ctx context.Context, now time.Time, busy map[caisse.Channel][]string) ([]caisse.Channel, error)
 	// ClaimDeliveries leases up to limit due rows of a channel until
-	// leaseUntil and returns them.
-	ClaimDeliveries(ctx context.Context, channel caisse.Channel, now, leaseUntil time.Time, limit int) ([]*caisse.Delivery, error)
+	// leaseUntil and returns them, leaving out the rows to the recipients
+	// in busy.
+	ClaimDeliveries(ctx context.Context, channel caisse.Channel, now, leaseUntil time.Time, limit int, busy []string) ([]*caisse.Delivery, error)
+	// KeepLeases extends to until the leases of the rows held (by the
+	// lease each was last given) while they still have that lease, and
+	// returns the rows it extended.
+	KeepLeases(ctx context.Context, held map[time.Time][]string, until time.Time) (map[string]bool, error)
 	// FinishDelivery records one attempt of a claimed row, and the
 	// recipient it was sent to when the row named none before ("": kept).
 	FinishDelivery(ctx context.Context, id string, status caisse.DeliveryStatus, lastError, recipient string, next time.Time) error
 	// PostponeDelivery hands a claimed row back, to be tried at next, and
 	// says why in its last error, without counting an attempt: nothing was
-	// sent (a customer email waits for the address).
+	// sent (a customer email waits for the address), or the recipient asked
+	// caisse to wait (429, 503).
 	PostponeDelivery(ctx context.Context, id, why string, next time.Time) error
 	// FailRecipient fails the pending rows to a recipient gone for good.
 	FailRecipient(ctx context.Context, channel caisse.Channel, recipient, reason string) (int64, error)
@@ -62,6 +73,22 @@ const maxAlertsClaimed = 1000
 
 // maxRetryAfter bounds how long a recipient's Retry-After may hold a row.
 const maxRetryAfter = 12 * time.Hour
+
+// HeartbeatsPerLease is how many times per lease an instance extends the
+// leases of the rows it holds: every Lease/3 (20 s at the default
+// CAISSE_RESCUE_AFTER of 1m). A beat that cannot reach the database is tried
+// again at the next; a row whose lease would end before the beat after that
+// has its send cancelled, so no other instance ever takes over a row this
+// one is still sending.
+const HeartbeatsPerLease = 3
+
+// errLeaseLost ends a send whose row another instance took over: its lease
+// had ended (this instance was stalled for longer than the lease).
+var errLeaseLost = errors.New("the delivery was taken over by another instance")
+
+// errLeaseUnsure ends a send whose lease could not be kept: the database did
+// not answer, and another instance may take the row over once it ends.
+var errLeaseUnsure = errors.New("the lease of the delivery could not be kept: the database did not answer")
 
 // Dispatcher sends the outbox's rows.
 type Dispatcher struct {
@@ -100,12 +127,57 @@ type Dispatcher struct {
 	// sender's error. Metrics and tests use it.
 	Observe func(d caisse.Delivery, status caisse.DeliveryStatus, err error)
 
-	mu      sync.Mutex
-	busy    map[caisse.Channel]bool
-	stop    chan struct{}
-	stopped sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
+	mu       sync.Mutex
+	claiming map[caisse.Channel]bool // a claim runs for the channel
+	lanes    map[lane]*laneState     // the lanes with messages in them
+	held     map[string]*held        // the rows this instance holds, by id
+	freed    chan struct{}           // a send ended: there is room in its lane
+	stop     chan struct{}
+	stopped  sync.WaitGroup // the loop, the claims and the sends
+	beatStop chan struct{}
+	beating  sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+// lane is where a recipient's messages wait their turn: one per channel and
+// recipient (each shop endpoint, each alert recipient, Sanity), and one for
+// every email, which all go out through one mail server. A lane sends
+// PerChannel messages at once; a slow or dead recipient fills its own lane
+// only.
+type lane struct {
+	channel   caisse.Channel
+	recipient string
+}
+
+func laneOf(r *caisse.Delivery) lane {
+	if r.Channel == caisse.ChannelEmail {
+		return lane{channel: r.Channel}
+	}
+	return lane{channel: r.Channel, recipient: r.Recipient}
+}
+
+// laneState is what a lane holds: the messages being sent, and those
+// claimed that wait for a free sender.
+type laneState struct {
+	sending int
+	waiting []*message
+}
+
+// message is one message to send: one row, or a group (see groups), with the
+// context of its send, which the heartbeat cancels when the rows' lease
+// cannot be kept.
+type message struct {
+	rows   []*caisse.Delivery
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// held is a row this instance holds: the lease it last gave the row, and
+// the message it belongs to.
+type held struct {
+	until time.Time
+	msg   *message
 }
 
 // Start starts delivering until Stop.
@@ -129,13 +201,19 @@ func (d *Dispatcher) Start(ctx context.Context) {
 	if d.AddressWait <= 0 {
 		d.AddressWait = DefaultAddressWait
 	}
-	d.busy = map[caisse.Channel]bool{}
+	d.claiming = map[caisse.Channel]bool{}
+	d.lanes = map[lane]*laneState{}
+	d.held = map[string]*held{}
+	d.freed = make(chan struct{}, 1)
 	d.stop = make(chan struct{})
+	d.beatStop = make(chan struct{})
 	// Sends outlive the caller's context, which ends at SIGTERM: Stop lets
 	// the sends in flight finish.
 	d.ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	d.stopped.Add(1)
 	go d.loop()
+	d.beating.Add(1)
+	go d.heartbeat()
 }
 
 // Stop stops looking for rows and waits for the sends in flight; once ctx
@@ -153,6 +231,9 @@ func (d *Dispatcher) Stop(ctx context.Context) {
 		d.cancel()
 		<-done
 	}
+	// The leases are kept until the last send has ended.
+	close(d.beatStop)
+	d.beating.Wait()
 	d.cancel()
 }
 
@@ -176,14 +257,44 @@ func (d *Dispatcher) loop() {
 			return
 		case <-tick.C:
 		case <-d.Store.OutboxWake():
+		case <-d.freed:
 		}
 	}
 }
 
-// dispatch starts a sender goroutine for each channel with rows due that
-// has none running.
+// full reports whether a lane takes no more messages for now: it sends as
+// many as it may at once, or has claimed messages waiting.
+func (d *Dispatcher) full(l lane) bool {
+	st := d.lanes[l]
+	return st != nil && (st.sending >= d.PerChannel || len(st.waiting) > 0)
+}
+
+// busy returns, by channel, the recipients whose lanes are full, and the
+// channels that are one lane (email) and full. d.mu is held.
+func (d *Dispatcher) busy() (map[caisse.Channel][]string, map[caisse.Channel]bool) {
+	recipients := map[caisse.Channel][]string{}
+	whole := map[caisse.Channel]bool{}
+	for l := range d.lanes {
+		if !d.full(l) {
+			continue
+		}
+		if l.channel == caisse.ChannelEmail {
+			whole[l.channel] = true
+			continue
+		}
+		recipients[l.channel] = append(recipients[l.channel], l.recipient)
+	}
+	return recipients, whole
+}
+
+// dispatch starts a claim for each channel with rows due in a lane that has
+// room, unless one runs already. The rows of full lanes are not looked at:
+// one statement finds every channel with work.
 func (d *Dispatcher) dispatch() {
-	due, err := d.Store.DueChannels(d.ctx, d.Now())
+	d.mu.Lock()
+	busy, whole := d.busy()
+	d.mu.Unlock()
+	due, err := d.Store.DueChannels(d.ctx, d.Now(), busy)
 	if err != nil {
 		d.Logger.Warn("could not look for deliveries to send; trying again shortly", "error", err.Error())
 		return
@@ -191,21 +302,23 @@ func (d *Dispatcher) dispatch() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, ch := range due {
-		if d.busy[ch] {
+		if d.claiming[ch] || whole[ch] {
 			continue
 		}
-		d.busy[ch] = true
+		d.claiming[ch] = true
 		d.stopped.Add(1)
-		go d.drain(ch)
+		go d.claim(ch)
 	}
 }
 
-// drain sends a channel's due rows until none is left.
-func (d *Dispatcher) drain(ch caisse.Channel) {
+// claim claims a channel's due rows for the lanes that have room, and puts
+// each message in its lane, until no more is due there. It never waits for
+// a send: a lane that fills up is left out of the next claim.
+func (d *Dispatcher) claim(ch caisse.Channel) {
 	defer d.stopped.Done()
 	defer func() {
 		d.mu.Lock()
-		d.busy[ch] = false
+		d.claiming[ch] = false
 		d.mu.Unlock()
 	}()
 	for {
@@ -214,32 +327,142 @@ func (d *Dispatcher) drain(ch caisse.Channel) {
 			return
 		default:
 		}
-		now := d.Now()
+		d.mu.Lock()
+		busy, whole := d.busy()
 		limit := 4 * d.PerChannel
-		if ch == caisse.ChannelAlert {
+		switch ch {
+		case caisse.ChannelEmail:
+			// One lane: claim what it can send now, and leave the rest to
+			// the other instances.
+			limit = d.PerChannel
+			if st := d.lanes[lane{channel: ch}]; st != nil {
+				limit -= st.sending
+			}
+		case caisse.ChannelAlert:
 			// Every alert that is due, so that a storm of one cause goes out
 			// as one message.
 			limit = maxAlertsClaimed
 		}
-		rows, err := d.Store.ClaimDeliveries(d.ctx, ch, now, now.Add(d.Lease), limit)
+		d.mu.Unlock()
+		if whole[ch] || limit <= 0 {
+			return
+		}
+		now := d.Now()
+		until := now.Add(d.Lease)
+		rows, err := d.Store.ClaimDeliveries(d.ctx, ch, now, until, limit, busy[ch])
 		if err != nil {
 			d.Logger.Warn("could not claim deliveries; trying again shortly", "channel", string(ch), "error", err.Error())
 			return
 		}
-		if len(rows) == 0 {
+		d.mu.Lock()
+		for _, group := range groups(rows) {
+			ctx, cancel := context.WithCancelCause(d.ctx)
+			m := &message{rows: group, ctx: ctx, cancel: cancel}
+			for _, r := range group {
+				d.held[r.ID] = &held{until: until, msg: m}
+			}
+			l := laneOf(group[0])
+			st := d.lanes[l]
+			if st == nil {
+				st = &laneState{}
+				d.lanes[l] = st
+			}
+			st.waiting = append(st.waiting, m)
+			d.start(l)
+		}
+		d.mu.Unlock()
+		if len(rows) < limit {
 			return
 		}
-		sem := make(chan struct{}, d.PerChannel)
-		var wg sync.WaitGroup
-		for _, group := range groups(rows) {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				d.send(group)
-			}()
+	}
+}
+
+// start sends a lane's waiting messages while it has room. d.mu is held.
+func (d *Dispatcher) start(l lane) {
+	st := d.lanes[l]
+	for st.sending < d.PerChannel && len(st.waiting) > 0 {
+		m := st.waiting[0]
+		st.waiting = st.waiting[1:]
+		st.sending++
+		d.stopped.Add(1)
+		go func() {
+			defer d.stopped.Done()
+			d.send(m)
+			m.cancel(nil)
+			d.mu.Lock()
+			for _, r := range m.rows {
+				delete(d.held, r.ID)
+			}
+			st.sending--
+			if st.sending == 0 && len(st.waiting) == 0 {
+				delete(d.lanes, l)
+			} else {
+				d.start(l)
+			}
+			d.mu.Unlock()
+			select {
+			case d.freed <- struct{}{}:
+			default:
+			}
+		}()
+	}
+}
+
+// heartbeat keeps the leases of the rows this instance holds alive, with
+// one statement every Lease/HeartbeatsPerLease for all of them, until Stop
+// has seen the last send end.
+func (d *Dispatcher) heartbeat() {
+	defer d.beating.Done()
+	every := d.Lease / HeartbeatsPerLease
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.beatStop:
+			return
+		case <-tick.C:
 		}
-		wg.Wait()
+		d.beat(every)
+	}
+}
+
+// beat extends the leases of the rows held. A row whose lease another
+// instance took over has its send cancelled; so has one whose lease could
+// not be extended and would end before the next beat: a send is trusted to
+// be the only one only while its lease is known to be kept.
+func (d *Dispatcher) beat(every time.Duration) {
+	d.mu.Lock()
+	leases := map[time.Time][]string{}
+	for id, h := range d.held {
+		leases[h.until] = append(leases[h.until], id)
+	}
+	d.mu.Unlock()
+	if len(leases) == 0 {
+		return
+	}
+	now := d.Now()
+	until := now.Add(d.Lease)
+	kept, err := d.Store.KeepLeases(d.ctx, leases, until)
+	if err != nil {
+		d.Logger.Warn("could not keep the leases of the deliveries being sent; trying again shortly", "error", err.Error())
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, ids := range leases {
+		for _, id := range ids {
+			h := d.held[id]
+			switch {
+			case h == nil:
+				// Sent and recorded meanwhile.
+			case err == nil && kept[id]:
+				h.until = until
+			case err == nil:
+				// Finished meanwhile, or taken over by another instance.
+				h.msg.cancel(errLeaseLost)
+			case !h.until.After(now.Add(every)):
+				h.msg.cancel(errLeaseUnsure)
+			}
+		}
 	}
 }
 
@@ -273,8 +496,13 @@ func groups(rows []*caisse.Delivery) [][]*caisse.Delivery {
 }
 
 // send delivers one message (one row, or a group of alert rows) and records
-// the outcome on each of its rows.
-func (d *Dispatcher) send(group []*caisse.Delivery) {
+// the outcome on each of its rows. A send whose lease was lost records
+// nothing: the row is another instance's, or will be once its lease ends.
+func (d *Dispatcher) send(m *message) {
+	ctx, group := m.ctx, m.rows
+	if d.lost(ctx, group) {
+		return
+	}
 	first := *group[0]
 	sender := d.Sender(first)
 	if sender == nil {
@@ -283,8 +511,11 @@ func (d *Dispatcher) send(group []*caisse.Delivery) {
 		}
 		return
 	}
-	n, err := d.Store.Notice(d.ctx, first)
+	n, err := d.Store.Notice(ctx, first)
 	if err != nil {
+		if d.lost(ctx, group) {
+			return
+		}
 		d.retry(group, caisse.Retryf("could not read what delivery %s is about: %v", first.ID, err))
 		return
 	}
@@ -302,10 +533,13 @@ func (d *Dispatcher) send(group []*caisse.Delivery) {
 		}
 		if n.Delivery.Recipient == "" && n.StripeCustomer != "" && d.CustomerEmail != nil {
 			// The Stripe customer's own email, as Stripe has it now.
-			ctx, cancel := context.WithTimeout(d.ctx, sendTimeout)
+			ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 			email, err := d.CustomerEmail(ctx, n.StripeCustomer)
 			cancel()
 			if err != nil {
+				if d.lost(ctx, group) {
+					return
+				}
 				d.retry(group, caisse.Retryf("could not read the email of Stripe customer %s: %v", n.StripeCustomer, err))
 				return
 			}
@@ -321,16 +555,33 @@ func (d *Dispatcher) send(group []*caisse.Delivery) {
 	for _, r := range group[1:] {
 		n.Group = append(n.Group, *r)
 	}
-	ctx, cancel := context.WithTimeout(d.ctx, sendTimeout)
-	err = sender.Send(ctx, n)
+	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
+	err = sender.Send(sendCtx, n)
 	cancel()
 	if err == nil {
+		// Recorded even if the lease was lost meanwhile: the recipient has it.
 		for _, r := range group {
 			d.finishTo(r, caisse.DeliveryDelivered, "", n.Delivery.Recipient, time.Time{}, nil)
 		}
 		return
 	}
+	if d.lost(ctx, group) {
+		return
+	}
 	d.retry(group, err)
+}
+
+// lost reports whether the send of a message was stopped because its lease
+// could not be kept, saying so. Nothing is recorded then: the row is
+// another instance's now, or is sent again once its lease ends.
+func (d *Dispatcher) lost(ctx context.Context, group []*caisse.Delivery) bool {
+	cause := context.Cause(ctx)
+	if cause != errLeaseLost && cause != errLeaseUnsure {
+		return false
+	}
+	d.Logger.Warn("a delivery's send was stopped, and nothing recorded: "+cause.Error()+"; it is sent again once its lease ends, by this instance or another",
+		"delivery", group[0].ID, "channel", string(group[0].Channel))
+	return true
 }
 
 // awaitAddress puts a customer email whose address no event has brought yet
@@ -351,29 +602,60 @@ func (d *Dispatcher) awaitAddress(r *caisse.Delivery) {
 		d.AddressWait), time.Time{}, nil)
 }
 
-// retry records a failed attempt: the rows wait their backoff (or what the
-// recipient asked for), or fail for good.
+// retry records a failed attempt: the rows wait their backoff, or fail for
+// good. A recipient that asked caisse to wait (429, 503) did not fail: the
+// rows wait, their attempts unchanged, for what it asked and never less than
+// the backoff of their next attempt (nor than a tenth of their age, so a
+// recipient that keeps asking is asked about a hundred times over the
+// table's total, not every second), until they are older than the backoff
+// table's total: then they fail like any other.
 func (d *Dispatcher) retry(group []*caisse.Delivery, err error) {
 	de := caisse.AsDeliveryError(err)
 	if de == nil {
 		de = caisse.Retryf("%v", err)
 	}
+	var total time.Duration
+	for _, b := range d.Backoff {
+		total += b
+	}
+	now := d.Now()
 	for _, r := range group {
 		attempt := r.Attempts + 1 // this one
+		asked := (de.Wait || de.RetryAfter > 0) && !de.Permanent && !de.Gone
 		switch {
+		case asked && now.Sub(r.CreatedAt) <= total:
+			wait := max(min(de.RetryAfter, maxRetryAfter), jitter(d.Backoff[min(r.Attempts, len(d.Backoff)-1)]), now.Sub(r.CreatedAt)/10)
+			d.wait(r, de.Message, now.Add(wait), err)
+		case asked:
+			msg := fmt.Sprintf("%s; it has asked caisse to wait for longer than caisse retries a delivery (%s), so caisse stopped", de.Message, total)
+			d.finish(r, caisse.DeliveryFailed, msg, time.Time{}, err)
+			d.failedForGood(r, &caisse.DeliveryError{Message: msg})
 		case de.Permanent || de.Gone || attempt > len(d.Backoff):
 			d.finish(r, caisse.DeliveryFailed, de.Message, time.Time{}, err)
 			d.failedForGood(r, de)
 		default:
-			wait := d.Backoff[attempt-1]
-			// A little jitter, so rows that failed together do not all come
-			// back at the same moment.
-			wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
-			if de.RetryAfter > 0 {
-				wait = min(de.RetryAfter, maxRetryAfter)
-			}
-			d.finish(r, caisse.DeliveryPending, de.Message, d.Now().Add(wait), err)
+			d.finish(r, caisse.DeliveryPending, de.Message, now.Add(jitter(d.Backoff[attempt-1])), err)
 		}
+	}
+}
+
+// jitter adds up to a tenth to a wait, so rows that failed together do not
+// all come back at the same moment.
+func jitter(wait time.Duration) time.Duration {
+	return wait + time.Duration(rand.Int64N(int64(wait)/10+1))
+}
+
+// wait hands a row back to wait until next, as its recipient asked, without
+// counting an attempt.
+func (d *Dispatcher) wait(r *caisse.Delivery, why string, next time.Time, cause error) {
+	if err := d.Store.PostponeDelivery(d.ctx, r.ID, why, next); err != nil {
+		d.Logger.Error("could not put a delivery back to wait as its recipient asked; it is sent again after its lease", "delivery", r.ID, "error", err.Error())
+		return
+	}
+	d.Logger.Warn("the recipient asked caisse to wait; not a failed attempt", "delivery", r.ID, "channel", string(r.Channel), "topic", r.Topic,
+		"order_id", r.OrderID, "attempts", r.Attempts, "error", why, "next_attempt_at", next.UTC().Format(time.RFC3339))
+	if d.Observe != nil {
+		d.Observe(*r, caisse.DeliveryPending, cause)
 	}
 }
 

@@ -322,7 +322,11 @@ func TestRetryAfterAndGone(t *testing.T) {
 			return nil
 		})
 		rcpt.block = make(chan struct{})
-		dispatch(t, s, rcpt, func(d *outbox.Dispatcher) { d.PerChannel = 1 })
+		dispatch(t, s, rcpt, func(d *outbox.Dispatcher) {
+			d.PerChannel = 1
+			// Long enough for a row to wait as long as its recipient asks.
+			d.Backoff = []time.Duration{time.Millisecond, time.Millisecond, 24 * time.Hour}
+		})
 		var hooks []caisse.OutboxMessage
 		for i := range 5 {
 			hooks = append(hooks, caisse.OutboxMessage{Key: fmt.Sprint("w", i), Channel: caisse.ChannelWebhook, Topic: caisse.HookOrderPaid, OrderID: "o1"})
@@ -361,9 +365,9 @@ func TestRetryAfterAndGone(t *testing.T) {
 		if goneAlerts != 1 {
 			t.Fatalf("%d alerts about the gone endpoint, want 1", goneAlerts)
 		}
-		until(t, "the busy row waits", func() bool {
+		until(t, "the busy row waits, no attempt spent", func() bool {
 			l := deliveries(t, s, caisse.DeliveryFilter{Channel: caisse.ChannelEmail})
-			return len(l) == 1 && l[0].Attempts == 1
+			return len(l) == 1 && l[0].Attempts == 0 && strings.Contains(l[0].LastError, "429")
 		})
 		busy := deliveries(t, s, caisse.DeliveryFilter{Channel: caisse.ChannelEmail})[0]
 		if busy.Status != caisse.DeliveryPending || busy.NextAttemptAt == nil || busy.NextAttemptAt.Before(now.Add(89*time.Minute)) {
@@ -418,7 +422,7 @@ func TestInstancesShareTheOutbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		// An instance claims rows and dies before sending them.
-		dead, err := first.Core().ClaimDeliveries(ctx, caisse.ChannelEmail, time.Now(), time.Now().Add(300*time.Millisecond), 10)
+		dead, err := first.Core().ClaimDeliveries(ctx, caisse.ChannelEmail, time.Now(), time.Now().Add(300*time.Millisecond), 10, nil)
 		if err != nil || len(dead) != 10 {
 			t.Fatalf("claim: %d rows, %v", len(dead), err)
 		}

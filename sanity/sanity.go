@@ -266,6 +266,7 @@ func (s *Sender) outcome(resp *http.Response, answer []byte, txID string) error 
 		return &caisse.DeliveryError{
 			Message:    fmt.Sprintf("Sanity asked caisse to slow down (%s): caisse will try again", status),
 			RetryAfter: outbound.RetryAfter(resp.Header.Get("Retry-After"), s.now()),
+			Wait:       true,
 		}
 	case code == http.StatusConflict:
 		// Two changes of one document at once: the next attempt reads the

@@ -174,6 +174,7 @@ func (s *Sender) outcome(resp *http.Response, answer []byte) error {
 		return &caisse.DeliveryError{
 			Message:    fmt.Sprintf("the alert webhook asked caisse to slow down (%s): caisse will try again", status),
 			RetryAfter: outbound.RetryAfter(resp.Header.Get("Retry-After"), s.now()),
+			Wait:       true,
 		}
 	case code >= 500 || code == http.StatusRequestTimeout:
 		return caisse.Retryf("the alert webhook failed (%s): caisse will try again", status)

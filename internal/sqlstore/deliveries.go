@@ -361,8 +361,9 @@ func (s *Store) RetryFailedDeliveries(ctx context.Context) ([]string, error) {
 
 // DueChannels returns the channels that have rows to send now, in one
 // statement: a look per channel at the status index, which stops at the
-// first due row.
-func (s *Store) DueChannels(ctx context.Context, now time.Time) ([]caisse.Channel, error) {
+// first due row. Rows to the recipients in busy[channel] do not count: their
+// lanes are full, and their rows wait without being looked at again.
+func (s *Store) DueChannels(ctx context.Context, now time.Time, busy map[caisse.Channel][]string) ([]caisse.Channel, error) {
 	var parts []string
 	var args []any
 	var channels []caisse.Channel
@@ -370,8 +371,10 @@ func (s *Store) DueChannels(ctx context.Context, now time.Time) ([]caisse.Channe
 		if c == caisse.ChannelStripe {
 			continue // refunds are jobs of their own
 		}
-		parts = append(parts, `SELECT ? WHERE EXISTS (SELECT 1 FROM outbox WHERE status = ? AND channel = ? AND next_attempt_at <= ? AND lease_until < ?)`)
+		skip, skipArgs := notRecipients(busy[c])
+		parts = append(parts, `SELECT ? WHERE EXISTS (SELECT 1 FROM outbox WHERE status = ? AND channel = ? AND next_attempt_at <= ? AND lease_until < ?`+skip+`)`)
 		args = append(args, string(c), string(caisse.DeliveryPending), string(c), micros(now), micros(now))
+		args = append(args, skipArgs...)
 		channels = append(channels, c)
 	}
 	rows, err := s.Driver.Reader().Query(ctx, strings.Join(parts, " UNION ALL "), args...)
@@ -399,17 +402,28 @@ func (s *Store) DueChannels(ctx context.Context, now time.Time) ([]caisse.Channe
 	return out, nil
 }
 
+// notRecipients is the condition that leaves out rows to these recipients.
+func notRecipients(recipients []string) (string, []any) {
+	if len(recipients) == 0 {
+		return "", nil
+	}
+	return ` AND recipient NOT IN (` + placeholders(len(recipients)) + `)`, anys(recipients)
+}
+
 // ClaimDeliveries leases up to limit rows of a channel that are due, until
-// leaseUntil, and returns them oldest first. A leased row is not claimed by
-// another instance (or this one) until its lease ends: an instance that dies
-// mid-send leaves its rows to the others once the lease is over.
-func (s *Store) ClaimDeliveries(ctx context.Context, channel caisse.Channel, now, leaseUntil time.Time, limit int) ([]*caisse.Delivery, error) {
+// leaseUntil, and returns them oldest first, leaving out the rows to the
+// recipients in busy. A leased row is not claimed by another instance (or
+// this one) until its lease ends; the instance that holds it keeps it
+// (KeepLeases) for as long as it sends it, so a row is taken over only from
+// an instance that is gone.
+func (s *Store) ClaimDeliveries(ctx context.Context, channel caisse.Channel, now, leaseUntil time.Time, limit int, busy []string) ([]*caisse.Delivery, error) {
 	var out []*caisse.Delivery
 	err := s.RetryTx(ctx, func(tx Tx) error {
 		out = out[:0]
+		skip, skipArgs := notRecipients(busy)
 		query := `SELECT ` + deliveryColumns + ` FROM outbox
-			WHERE status = ? AND channel = ? AND next_attempt_at <= ? AND lease_until < ?`
-		args := []any{string(caisse.DeliveryPending), string(channel), micros(now), micros(now)}
+			WHERE status = ? AND channel = ? AND next_attempt_at <= ? AND lease_until < ?` + skip
+		args := append([]any{string(caisse.DeliveryPending), string(channel), micros(now), micros(now)}, skipArgs...)
 		if channel == caisse.ChannelSanity {
 			// A product whose availability is being sent already waits: the
 			// update in flight must land before the next one is read.
@@ -445,6 +459,57 @@ func (s *Store) ClaimDeliveries(ctx context.Context, channel caisse.Channel, now
 		return nil, fmt.Errorf("error claiming %s deliveries: %w", channel, err)
 	}
 	return out, nil
+}
+
+// KeepLeases extends to until the leases an instance holds, in one statement
+// (more only for very many rows): held lists the rows under the lease each
+// was last given. A row keeps its lease only while it still has that one:
+// once it is finished, or taken over by another instance after its lease
+// ended, it is left alone. It returns the rows whose lease was extended.
+func (s *Store) KeepLeases(ctx context.Context, held map[time.Time][]string, until time.Time) (map[string]bool, error) {
+	kept := map[string]bool{}
+	type lease struct {
+		until int64
+		ids   []string
+	}
+	var leases []lease
+	for t, ids := range held {
+		for chunk := range slices.Chunk(ids, maxParams/2) {
+			leases = append(leases, lease{micros(t), chunk})
+		}
+	}
+	for len(leases) > 0 {
+		// As many leases as fit in one statement's parameters.
+		var conds []string
+		args := []any{micros(until), string(caisse.DeliveryPending)}
+		n := 0
+		for len(leases) > 0 && (n == 0 || n+len(leases[0].ids) <= maxParams/2) {
+			l := leases[0]
+			leases = leases[1:]
+			conds = append(conds, `(lease_until = ? AND id IN (`+placeholders(len(l.ids))+`))`)
+			args = append(append(args, l.until), anys(l.ids)...)
+			n += len(l.ids)
+		}
+		err := s.RetryTx(ctx, func(tx Tx) error {
+			rows, err := tx.Query(ctx, `UPDATE outbox SET lease_until = ? WHERE status = ? AND (`+strings.Join(conds, " OR ")+`) RETURNING id`, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				kept[id] = true
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("error keeping the leases of the deliveries being sent: %w", err)
+		}
+	}
+	return kept, nil
 }
 
 // FinishDelivery records one attempt of a claimed row: its new status, the
