@@ -55,6 +55,9 @@ type Options struct {
 	// closed: the message is recorded, and the client still waits, as when
 	// the sender dies between sending and hearing back.
 	Hold chan struct{}
+	// Delay, when set, is how long the server takes to answer each
+	// message's DATA once it has it, as a slow mail server does.
+	Delay time.Duration
 }
 
 // Message is one message as the server took it.
@@ -190,6 +193,9 @@ func (s *session) Data(r io.Reader) error {
 	s.server.mu.Unlock()
 	if s.server.opts.Hold != nil {
 		<-s.server.opts.Hold
+	}
+	if s.server.opts.Delay > 0 {
+		time.Sleep(s.server.opts.Delay) // the server's own slowness
 	}
 	return nil
 }
