@@ -281,3 +281,50 @@ func TestHeartbeatIsWellInsideTheLease(t *testing.T) {
 		t.Fatalf("a heartbeat every %s for a lease of %s: two beats must fit inside it", every, lease)
 	}
 }
+
+// unreachableLeases is a store whose database does not answer the
+// heartbeat.
+type unreachableLeases struct{ outbox.Store }
+
+func (unreachableLeases) KeepLeases(context.Context, map[time.Time][]string, time.Time) (map[string]bool, error) {
+	return nil, fmt.Errorf("the database does not answer")
+}
+
+// A send whose lease cannot be kept (the database does not answer the
+// heartbeat) is stopped before the lease ends, and nothing is recorded: the
+// row is sent again once the lease is over, by whichever instance claims it.
+func TestSendStopsWhenItsLeaseCannotBeKept(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
+		s := openStore(t, kind, kind.NewURL(t), true)
+		ctx := context.Background()
+		stopped := make(chan struct{}, 10)
+		var sends atomic.Int64
+		blocking := senderFunc(func(ctx context.Context, n caisse.Notice) error {
+			if sends.Add(1) > 1 {
+				return nil // the second time, it goes through
+			}
+			<-ctx.Done() // the mail server hangs, until caisse gives up
+			stopped <- struct{}{}
+			return ctx.Err()
+		})
+		if err := s.Core().WriteOutbox(ctx, email("m1", "buyer@example.com")); err != nil {
+			t.Fatal(err)
+		}
+		dispatch(t, s, blocking, func(d *outbox.Dispatcher) {
+			d.Store = unreachableLeases{s.Core()}
+			d.Lease = 600 * time.Millisecond
+		})
+		<-stopped
+		if d := deliveries(t, s, caisse.DeliveryFilter{})[0]; d.Status != caisse.DeliveryPending || d.Attempts != 0 {
+			t.Fatalf("a send stopped for its lease recorded %+v, want nothing", d)
+		}
+		until(t, "sent again once the lease is over", func() bool {
+			return count(t, s, caisse.DeliveryFilter{Status: caisse.DeliveryDelivered}) == 1
+		})
+	})
+}
+
+// senderFunc is a caisse.Sender made of a function.
+type senderFunc func(ctx context.Context, n caisse.Notice) error
+
+func (f senderFunc) Send(ctx context.Context, n caisse.Notice) error { return f(ctx, n) }
