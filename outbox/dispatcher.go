@@ -77,9 +77,9 @@ const maxRetryAfter = 12 * time.Hour
 // HeartbeatsPerLease is how many times per lease an instance extends the
 // leases of the rows it holds: every Lease/3 (20 s at the default
 // CAISSE_RESCUE_AFTER of 1m). A beat that cannot reach the database is tried
-// again at the next; a row whose lease would end before the beat after that
-// has its send cancelled, so no other instance ever takes over a row this
-// one is still sending.
+// again at the next; a row whose lease would end within two beats has its
+// send cancelled, at least a third of the lease before the lease ends, so
+// no other instance takes over a row this one is still sending.
 const HeartbeatsPerLease = 3
 
 // errLeaseLost ends a send whose row another instance took over: its lease
@@ -428,7 +428,7 @@ func (d *Dispatcher) heartbeat() {
 
 // beat extends the leases of the rows held. A row whose lease another
 // instance took over has its send cancelled; so has one whose lease could
-// not be extended and would end before the next beat: a send is trusted to
+// not be extended and would end within two beats: a send is trusted to
 // be the only one only while its lease is known to be kept.
 func (d *Dispatcher) beat(every time.Duration) {
 	d.mu.Lock()
@@ -459,7 +459,10 @@ func (d *Dispatcher) beat(every time.Duration) {
 			case err == nil:
 				// Finished meanwhile, or taken over by another instance.
 				h.msg.cancel(errLeaseLost)
-			case !h.until.After(now.Add(every)):
+			case !h.until.After(now.Add(2 * every)):
+				// Stopped at least a third of the lease before it ends,
+				// so the send is over before another instance may claim
+				// the row.
 				h.msg.cancel(errLeaseUnsure)
 			}
 		}

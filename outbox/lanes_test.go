@@ -271,8 +271,8 @@ func TestRetryAfterSpendsNoAttempt(t *testing.T) {
 }
 
 // At the default CAISSE_RESCUE_AFTER (1m) a lease is kept alive every 20 s,
-// well inside it: a beat that fails is tried again once before the send is
-// stopped, a third of the lease before it ends.
+// well inside it: a send whose beats fail is stopped at least a third of
+// the lease before the lease ends.
 func TestHeartbeatIsWellInsideTheLease(t *testing.T) {
 	t.Parallel()
 	lease := time.Minute // CAISSE_RESCUE_AFTER's default
