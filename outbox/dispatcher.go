@@ -377,9 +377,26 @@ func (d *Dispatcher) claim(ch caisse.Channel) {
 	}
 }
 
-// start sends a lane's waiting messages while it has room. d.mu is held.
+// start sends a lane's waiting messages while it has room. Once Stop is
+// called, it starts none: their rows are left for their lease to end. d.mu
+// is held.
 func (d *Dispatcher) start(l lane) {
 	st := d.lanes[l]
+	select {
+	case <-d.stop:
+		for _, m := range st.waiting {
+			m.cancel(nil)
+			for _, r := range m.rows {
+				delete(d.held, r.ID)
+			}
+		}
+		st.waiting = nil
+		if st.sending == 0 {
+			delete(d.lanes, l)
+		}
+		return
+	default:
+	}
 	for st.sending < d.PerChannel && len(st.waiting) > 0 {
 		m := st.waiting[0]
 		st.waiting = st.waiting[1:]
