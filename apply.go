@@ -225,21 +225,24 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 		refreshOrder = append(slices.Delete(refreshOrder, i, i+1), orderID)
 	}
 	var order *OrderRecord
+	var payments []string
 	for _, id := range refreshOrder {
-		rec, err := r.refresh(ctx, l, ev, id, &out)
+		rec, s, err := r.refresh(ctx, l, ev, id, &out)
 		if err != nil {
 			return out, err
 		}
 		if id == orderID {
-			order = rec
+			order, payments = rec, s.Payments
 		}
 	}
 	// A failed payment attempt notifies the customer, once per attempt (the
-	// outbox key carries the event id), even though the order goes on; not
-	// for a payment that does not count for the order, nor an event of the
-	// order's other mode.
+	// outbox key carries the event id), even though the order goes on; only
+	// for a payment that counts for the order by the money rules: never one
+	// that does not pay it (a stranger's Payment Link session naming it, a
+	// payment in another currency or mode), whose customer is someone else.
 	for _, f := range ef.Facts {
-		if len(f.FailedAttempts) == 0 || order == nil || out.Ignored != "" || slices.Contains(order.MismatchedPayments, f.ID) {
+		if len(f.FailedAttempts) == 0 || order == nil || out.Ignored != "" || f.Kind != KindPaymentIntent ||
+			!slices.Contains(payments, f.ID) {
 			continue
 		}
 		for _, m := range paymentFailedMessages(order.ID, f, ev) {
@@ -323,20 +326,20 @@ func LinkOrder(facts []Fact) string {
 }
 
 // refresh recomputes one order from its facts and moves stock to match. It
-// returns the order, or nil when there is none.
-func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out *Outcome) (*OrderRecord, error) {
+// returns the order, or nil when there is none, and the summary of its facts.
+func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out *Outcome) (*OrderRecord, Summary, error) {
 	now := r.Now().UTC()
 	rec, err := l.LockOrder(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, Summary{}, err
 	}
 	facts, err := l.OrderFacts(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, Summary{}, err
 	}
 	if rec == nil {
 		if len(facts) == 0 {
-			return nil, nil
+			return nil, Summary{}, nil
 		}
 		rec = &OrderRecord{Order: Order{ID: id, Status: StatusPending, CreatedAt: now}}
 	}
@@ -352,7 +355,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	}
 	from, wasOversold, wasMismatched, heldBefore := rec.Status, rec.Oversold, slices.Clone(rec.MismatchedPayments), rec.Holds
 	if err := r.flagMismatches(ctx, l, rec, s, ev, out); err != nil {
-		return nil, err
+		return nil, s, err
 	}
 	items, sold := s.Items, rec.Items
 	if len(rec.CheckoutItems) > 0 {
@@ -365,7 +368,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	}
 	products, err := l.Products(ctx, ids)
 	if err != nil {
-		return nil, err
+		return nil, s, err
 	}
 	lines := SoldLines(items, sold, products, s.Currency)
 	var held []Item
@@ -386,14 +389,14 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	want := WantedHolds(held, kind)
 	ok, err := r.move(ctx, l, id, ev, rec.Holds, want)
 	if err != nil {
-		return nil, err
+		return nil, s, err
 	}
 	if !ok {
 		// No units for this order: release whatever it held. A failed sale
 		// flags the order for good; a failed reservation just holds nothing.
 		want = nil
 		if _, err := r.move(ctx, l, id, ev, rec.Holds, nil); err != nil {
-			return nil, err
+			return nil, s, err
 		}
 		if kind == HoldSold {
 			rec.Oversold = true
@@ -412,7 +415,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 			}
 			for _, m := range msgs {
 				if err := l.AddOutbox(ctx, m); err != nil {
-					return nil, err
+					return nil, s, err
 				}
 			}
 		}
@@ -421,7 +424,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	customer := Customer{Name: s.CustomerName, Email: s.CustomerEmail, Phone: s.CustomerPhone}
 	told := slices.Clone(rec.SalesTold)
 	if err := r.announceSales(ctx, l, rec, heldBefore, want, s.Status, products, lines); err != nil {
-		return nil, err
+		return nil, s, err
 	}
 
 	changed := from != s.Status || rec.Oversold != wasOversold || !slices.Equal(rec.Holds, want) || !slices.Equal(rec.Items, lines) ||
@@ -434,7 +437,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		rec.Currency != s.Currency || rec.Locale != s.Locale || !slices.Equal(rec.SalesTold, told) ||
 		!slices.Equal(rec.UnknownProducts, unknown) || rec.ItemsError != s.ItemsError || rec.UpdatedAt.IsZero()
 	if !changed {
-		return rec, nil
+		return rec, s, nil
 	}
 	rec.Status = s.Status
 	rec.Items = lines
@@ -448,7 +451,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	rec.ItemsError = s.ItemsError
 	rec.UpdatedAt = now
 	if err := l.PutOrder(ctx, rec); err != nil {
-		return nil, err
+		return nil, s, err
 	}
 	// What the change did besides the status, as the timeline says it: a
 	// declined attempt (which changes no status, but the owner sees it with
@@ -467,21 +470,21 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	note := strings.Join(notes, "; ")
 	if from == s.Status {
 		if note != "" {
-			return rec, l.AddTimeline(ctx, id, TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status, Note: note})
+			return rec, s, l.AddTimeline(ctx, id, TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status, Note: note})
 		}
-		return rec, nil
+		return rec, s, nil
 	}
 	out.Transitions = append(out.Transitions, Transition{OrderID: id, From: from, To: s.Status})
 	entry := TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status, Stock: StockMoves(heldBefore, want), Note: note}
 	if err := l.AddTimeline(ctx, id, entry); err != nil {
-		return nil, err
+		return nil, s, err
 	}
 	for _, m := range transitionMessages(rec, from, ev) {
 		if err := l.AddOutbox(ctx, m); err != nil {
-			return nil, err
+			return nil, s, err
 		}
 	}
-	return rec, nil
+	return rec, s, nil
 }
 
 // flagMismatches flags the order payment_mismatch for each payment taken

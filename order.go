@@ -237,6 +237,9 @@ type Summary struct {
 	Dispute         *Dispute
 	// Mismatches are the payments taken that do not pay the order, sorted by id.
 	Mismatches []Mismatch
+	// Payments are the payment intents that count for the order, sorted:
+	// only what happens to one of them is the order's customer's business.
+	Payments []string
 }
 
 // Summarize derives an order's summary from the facts linked to it. It is a
@@ -426,7 +429,19 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 	if s.AmountTotal == 0 {
 		s.AmountTotal = intentTotal
 	}
+	if s.AmountTotal == 0 {
+		// Nothing that counts says a total yet (caisse's checkout is open,
+		// and only payments that do not pay the order came): the order
+		// shows what it costs.
+		s.AmountTotal = s.AmountDue
+	}
 	s.AmountPaid = paid
+	for pi, counted := range countedIntent {
+		if counted {
+			s.Payments = append(s.Payments, pi)
+		}
+	}
+	slices.Sort(s.Payments)
 	open, lost := false, false
 	if s.Dispute != nil {
 		for _, f := range inMode {
