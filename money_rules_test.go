@@ -71,7 +71,7 @@ func TestSummarizeKeepsTheCheckoutsTotal(t *testing.T) {
 	t.Parallel()
 	s := Summarize([]Fact{{ID: "cs_cheap", Kind: KindSession, OrderRef: "ord_1", PaymentIntent: "pi_cheap", Completed: true,
 		SessionPaid: true, Amount: 100, Currency: "eur"}}, &Terms{AmountDue: 500000, Currency: "eur"})
-	if s.AmountTotal != 500000 || s.AmountPaid != 0 || len(s.Mismatches) != 1  {
+	if s.AmountTotal != 500000 || s.AmountPaid != 0 || len(s.Mismatches) != 1 {
 		t.Errorf("Summary %+v, want total 500000, nothing paid, one mismatch, no payment of the order", s)
 	}
 }
