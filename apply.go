@@ -382,7 +382,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	}
 	slices.Sort(unknown)
 
-	kind := Holding(s.Status, rec.CheckoutOpen, r.RestockOnRefund)
+	kind := Holding(HoldingStatus(s.Status, s.AmountPaid, s.AmountRefunded), rec.CheckoutOpen, r.RestockOnRefund)
 	if rec.Oversold {
 		kind = HoldNone
 	}
@@ -615,7 +615,7 @@ func (r Rules) CloseCheckout(ctx context.Context, l Ledger, ev *Event, id string
 		return false, err
 	}
 	rec.CheckoutOpen = false
-	kind := Holding(rec.Status, false, r.RestockOnRefund)
+	kind := Holding(HoldingStatus(rec.Status, rec.AmountPaid, rec.AmountRefunded), false, r.RestockOnRefund)
 	if rec.Oversold {
 		kind = HoldNone
 	}

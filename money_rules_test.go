@@ -75,3 +75,105 @@ func TestSummarizeKeepsTheCheckoutsTotal(t *testing.T) {
 		t.Errorf("Summary %+v, want total 500000, nothing paid, one mismatch, no payment of the order", s)
 	}
 }
+
+func disputeEvent(id string, created int64, status string) testEvent {
+	return tev(id, "charge.dispute."+map[bool]string{true: "created", false: "closed"}[DisputeOpen(status)], created,
+		Fact{ID: "dp_1", Kind: KindDispute, Charge: "ch_1", PaymentIntent: "pi_1", DisputeStatus: status, Amount: 1000,
+			Currency: "eur", DisputeReason: "fraudulent"})
+}
+
+// A dispute that opens and closes after a partial refund announces the
+// refund once per channel: notices are keyed by the refunded amount they
+// announce, not by the change that led back to it.
+func TestApplyDisputeAfterPartialRefundTellsTheRefundOnce(t *testing.T) {
+	t.Parallel()
+	for _, outcome := range []string{"won", "warning_closed"} {
+		l := newMemLedger(map[string]int64{"print": 1})
+		r := Rules{RestockOnRefund: true, Now: ticking()}
+		for _, e := range []testEvent{evCompletedPaid, evPISucceeded, evRefundPartial,
+			disputeEvent("evt_dp_open", 300, "needs_response"), disputeEvent("evt_dp_closed", 400, outcome)} {
+			apply(t, r, l, e)
+		}
+		if o := l.order(t, "ord_1"); o.Status != StatusPartiallyRefunded {
+			t.Fatalf("dispute %s: status %s, want partially_refunded", outcome, o.Status)
+		}
+		perChannel := map[Channel]int{}
+		for _, k := range l.keys {
+			if m := l.outbox[k]; m.Topic == TopicPartialRefund || m.Topic == HookOrderPartialRefund {
+				perChannel[m.Channel]++
+			}
+		}
+		if perChannel[ChannelEmail] != 1 || perChannel[ChannelWebhook] != 1 || len(perChannel) != 2 {
+			t.Errorf("dispute %s: partial refund notices per channel %v, want one email and one webhook; outbox %v", outcome, perChannel, l.keys)
+		}
+		if s, _ := l.stock(t, "print"); s != 0 {
+			t.Errorf("dispute %s: stock %d, want the partially refunded sale to keep its unit", outcome, s)
+		}
+	}
+}
+
+// A fully refunded order whose unit came back never takes it again when a
+// dispute opens and closes on its payment (won or lost): not oversold, no
+// second refund asked, the unit stays with whoever bought it since.
+func TestApplyDisputeAfterFullRefundNeverResells(t *testing.T) {
+	t.Parallel()
+	for _, outcome := range []string{"won", "lost"} {
+		for _, resold := range []bool{false, true} {
+			l := newMemLedger(map[string]int64{"print": 1})
+			r := Rules{RestockOnRefund: true, RefundOversold: true, Now: ticking()}
+			for _, e := range []testEvent{evCompletedPaid, evPISucceeded, evRefundFull} {
+				apply(t, r, l, e)
+			}
+			if s, _ := l.stock(t, "print"); s != 1 {
+				t.Fatalf("after the full refund: stock %d, want the unit back", s)
+			}
+			if resold {
+				apply(t, r, l, tev("evt_other", "checkout.session.completed", 250, Fact{ID: "cs_9", Kind: KindSession, OrderRef: "ord_9",
+					PaymentIntent: "pi_9", Completed: true, SessionPaid: true, Amount: 1000, Currency: "eur", Items: []Item{{"print", 1}}}))
+			}
+			stockBefore, _ := l.stock(t, "print")
+			open := apply(t, r, l, disputeEvent("evt_dp_open", 300, "needs_response"))
+			if s, _ := l.stock(t, "print"); s != stockBefore {
+				t.Errorf("dispute opened (resold %t): stock %d, want %d", resold, s, stockBefore)
+			}
+			closed := apply(t, r, l, disputeEvent("evt_dp_closed", 400, outcome))
+			o := l.order(t, "ord_1")
+			if o.Oversold || len(open.Oversold)+len(closed.Oversold) > 0 || len(o.Holds) != 0 {
+				t.Errorf("dispute %s (resold %t): the refunded order is oversold %t, holds %+v", outcome, resold, o.Oversold, o.Holds)
+			}
+			if s, _ := l.stock(t, "print"); s != stockBefore {
+				t.Errorf("dispute %s (resold %t): stock %d, want %d: a dispute moves no unit of a refunded order", outcome, resold, s, stockBefore)
+			}
+			for _, k := range l.keys {
+				if strings.HasPrefix(k, "stripe:") || strings.Contains(k, HookOrderOversold) || strings.Contains(k, TopicOversold) {
+					t.Errorf("dispute %s (resold %t): %s written", outcome, resold, k)
+				}
+			}
+			if resold && l.order(t, "ord_9").Oversold {
+				t.Errorf("dispute %s: the second buyer's order is oversold", outcome)
+			}
+		}
+	}
+}
+
+func TestHoldingStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status         OrderStatus
+		paid, refunded int64
+		want           OrderStatus
+	}{
+		{StatusDisputed, 1000, 1000, StatusRefunded},
+		{StatusDisputeLost, 1000, 1000, StatusRefunded},
+		{StatusDisputed, 1000, 500, StatusDisputed},
+		{StatusDisputeLost, 1000, 0, StatusDisputeLost},
+		{StatusRefunded, 1000, 1000, StatusRefunded},
+		{StatusPaid, 1000, 0, StatusPaid},
+		{StatusDisputed, 0, 0, StatusDisputed},
+	}
+	for _, tt := range tests {
+		if got := HoldingStatus(tt.status, tt.paid, tt.refunded); got != tt.want {
+			t.Errorf("HoldingStatus(%s, %d, %d) = %s, want %s", tt.status, tt.paid, tt.refunded, got, tt.want)
+		}
+	}
+}

@@ -656,6 +656,18 @@ func Holding(status OrderStatus, checkoutOpen, restockOnRefund bool) HoldKind {
 	return HoldNone
 }
 
+// HoldingStatus is the status whose holding an order takes: its own,
+// except that an order whose money all came back holds as refunded whatever
+// a dispute opened or closed since says. A unit refunded never counts as
+// sold again: taking it back would take it from whoever bought it since,
+// flag the order oversold and, by policy, refund it a second time.
+func HoldingStatus(status OrderStatus, paid, refunded int64) OrderStatus {
+	if paid > 0 && refunded >= paid && (status == StatusDisputed || status == StatusDisputeLost) {
+		return StatusRefunded
+	}
+	return status
+}
+
 // Hold is the units one order holds of one product.
 type Hold struct {
 	ProductID string `json:"product_id"`
