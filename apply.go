@@ -108,6 +108,10 @@ type Rules struct {
 	// order (CAISSE_MISMATCH_POLICY=refund); otherwise the order is only
 	// flagged payment_mismatch and the team alerted.
 	RefundMismatch bool
+	// RefundFraud asks Stripe to refund a payment a card issuer warned is
+	// fraud, before it becomes a dispute (CAISSE_FRAUD_POLICY=refund);
+	// otherwise the warning is recorded on the order and the team alerted.
+	RefundFraud bool
 	// Now returns the current time.
 	Now func() time.Time
 }
@@ -421,6 +425,13 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		}
 	}
 
+	warned := s.FraudWarning != nil && (rec.FraudWarning == nil || rec.FraudWarning.ID != s.FraudWarning.ID)
+	if warned {
+		if err := r.warnFraud(ctx, l, rec, s, facts); err != nil {
+			return nil, s, err
+		}
+	}
+
 	customer := Customer{Name: s.CustomerName, Email: s.CustomerEmail, Phone: s.CustomerPhone}
 	told := slices.Clone(rec.SalesTold)
 	if err := r.announceSales(ctx, l, rec, heldBefore, want, s.Status, products, lines); err != nil {
@@ -435,7 +446,8 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		rec.CustomerEmail != s.CustomerEmail || rec.Customer != customer || rec.FailedAttempts != s.FailedAttempts ||
 		rec.StripeCustomer != s.StripeCustomer ||
 		rec.Currency != s.Currency || rec.Locale != s.Locale || !slices.Equal(rec.SalesTold, told) ||
-		!slices.Equal(rec.UnknownProducts, unknown) || rec.ItemsError != s.ItemsError || rec.UpdatedAt.IsZero()
+		!slices.Equal(rec.UnknownProducts, unknown) || rec.ItemsError != s.ItemsError || rec.UpdatedAt.IsZero() ||
+		!sameFraudWarning(rec.FraudWarning, s.FraudWarning)
 	if !changed {
 		return rec, s, nil
 	}
@@ -447,6 +459,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	rec.AmountTotal, rec.AmountDue, rec.AmountPaid, rec.AmountRefunded = s.AmountTotal, s.AmountDue, s.AmountPaid, s.AmountRefunded
 	rec.CheckoutSession, rec.PaymentIntent, rec.PaymentError = s.CheckoutSession, s.PaymentIntent, s.PaymentError
 	rec.Dispute = s.Dispute
+	rec.FraudWarning = s.FraudWarning
 	rec.UnknownProducts = unknown
 	rec.ItemsError = s.ItemsError
 	rec.UpdatedAt = now
@@ -466,6 +479,13 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	}
 	if len(rec.MismatchedPayments) > len(wasMismatched) {
 		notes = append(notes, "payment mismatch: a payment does not pay the order")
+	}
+	if warned {
+		note := "early fraud warning: the card issuer reports " + cmpOr(s.FraudWarning.FraudType, "fraud")
+		if r.RefundFraud {
+			note += "; caisse is refunding the payment"
+		}
+		notes = append(notes, note)
 	}
 	note := strings.Join(notes, "; ")
 	if from == s.Status {
@@ -522,6 +542,61 @@ func (r Rules) flagMismatches(ctx context.Context, l Ledger, rec *OrderRecord, s
 		out.Mismatched = append(out.Mismatched, rec.ID)
 	}
 	return nil
+}
+
+// warnFraud tells the team of an early fraud warning on the order's
+// payment (the order, the amount and what the issuer reported, never who
+// paid) and, by policy, asks Stripe to refund the payment before it
+// becomes a dispute: once per charge, whatever delivers the warning again.
+func (r Rules) warnFraud(ctx context.Context, l Ledger, rec *OrderRecord, s Summary, facts []Fact) error {
+	w := s.FraudWarning
+	// The payment to refund: the one the warning names, else its charge's,
+	// else the order's.
+	var pi string
+	for _, f := range facts {
+		if f.ID == w.ID && f.PaymentIntent != "" {
+			pi = f.PaymentIntent
+		}
+	}
+	for _, f := range facts {
+		if pi == "" && f.Kind == KindCharge && f.ID == w.Charge {
+			pi = f.PaymentIntent
+		}
+	}
+	pi = cmpOr(pi, s.PaymentIntent)
+	refund := r.RefundFraud && pi != ""
+	text := fmt.Sprintf("The card issuer warns that the payment of order %s (%s) is likely fraud (%s). ", rec.ID,
+		FormatMoney(s.AmountPaid, s.Currency, LangEnglish), cmpOr(w.FraudType, "fraud"))
+	if refund {
+		text += "caisse is refunding it before it becomes a dispute; do not ship the order."
+	} else {
+		text += "Refund it before it becomes a dispute, or check the order before you ship it."
+	}
+	fields := map[string]string{"Order": rec.ID, "Amount": FormatMoney(s.AmountPaid, s.Currency, LangEnglish),
+		"Fraud type": cmpOr(w.FraudType, "unknown")}
+	msgs := []OutboxMessage{AlertMessage(rec.ID+":"+w.ID, TopicFraudWarning, rec.ID, Alert{Title: "Early fraud warning on an order's payment",
+		Text: text, Fields: fields, Link: DashboardURL(cmpOr(pi, w.Charge), s.Livemode)})}
+	if refund {
+		key := w.Charge
+		if key == "" {
+			key = pi
+		}
+		msgs = append(msgs, OutboxMessage{Key: "stripe:" + KindRefundFraud + ":" + key, Channel: ChannelStripe, Topic: KindRefundFraud,
+			OrderID: rec.ID, Payload: map[string]any{"order_id": rec.ID, "payment_intent": pi, "charge": w.Charge, "warning": w.ID}})
+	}
+	for _, m := range msgs {
+		if err := l.AddOutbox(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sameFraudWarning(a, b *FraudWarning) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.ID == b.ID && a.FraudType == b.FraudType && a.Charge == b.Charge && a.At.Equal(b.At)
 }
 
 func mismatchMessage(id string, m Mismatch, s Summary, refund bool) string {

@@ -99,6 +99,7 @@ var HandledTypes = []string{
 	"charge.dispute.created",
 	"charge.dispute.updated",
 	"charge.dispute.closed",
+	"radar.early_fraud_warning.created",
 }
 
 // Handled reports whether caisse acts on events of this type.

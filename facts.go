@@ -9,6 +9,9 @@ const (
 	KindPaymentIntent FactKind = "payment_intent"
 	KindCharge        FactKind = "charge"
 	KindDispute       FactKind = "dispute"
+	// KindFraudWarning is an early fraud warning (issfr_…): a card issuer
+	// reported the charge as likely fraud, before any dispute.
+	KindFraudWarning FactKind = "early_fraud_warning"
 )
 
 // Fact is what caisse knows about one Stripe object. Every field merges
@@ -82,6 +85,10 @@ type Fact struct {
 
 	// Locale is the language the customer chose at checkout (a session's).
 	Locale string `json:"locale,omitempty"`
+
+	// FraudType is what an early fraud warning says of its charge, as the
+	// card issuer reported it (card_never_received, made_with_stolen_card…).
+	FraudType string `json:"fraud_type,omitempty"`
 }
 
 // Merge folds other into f. Both must describe the same object.
@@ -126,6 +133,7 @@ func (f *Fact) Merge(other Fact) {
 	f.DisputeReason = settle(f.DisputeReason, other.DisputeReason)
 	f.EvidenceDueBy = max(f.EvidenceDueBy, other.EvidenceDueBy)
 	f.Locale = settle(f.Locale, other.Locale)
+	f.FraudType = settle(f.FraudType, other.FraudType)
 	if DisputeRank(other.DisputeStatus) > DisputeRank(f.DisputeStatus) ||
 		(DisputeRank(other.DisputeStatus) == DisputeRank(f.DisputeStatus) && other.DisputeStatus > f.DisputeStatus) {
 		f.DisputeStatus = other.DisputeStatus

@@ -1,9 +1,11 @@
 package caisse
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A stranger's Payment Link session names a paid order, pays less, and its
@@ -174,6 +176,70 @@ func TestHoldingStatus(t *testing.T) {
 	for _, tt := range tests {
 		if got := HoldingStatus(tt.status, tt.paid, tt.refunded); got != tt.want {
 			t.Errorf("HoldingStatus(%s, %d, %d) = %s, want %s", tt.status, tt.paid, tt.refunded, got, tt.want)
+		}
+	}
+}
+
+// An early fraud warning is recorded on the order whose payment it names,
+// whichever of it and the payment comes first: the same order, alert and
+// (by policy) one refund request keyed by the charge, however often the
+// warning is delivered.
+func TestApplyEarlyFraudWarningConverges(t *testing.T) {
+	t.Parallel()
+	warning := tev("evt_efw", "radar.early_fraud_warning.created", 500, Fact{ID: "issfr_1", Kind: KindFraudWarning, Charge: "ch_1",
+		PaymentIntent: "pi_1", FraudType: "made_with_stolen_card", Created: 499})
+	charge := tev("evt_charge", "charge.succeeded", 102, Fact{ID: "ch_1", Kind: KindCharge, PaymentIntent: "pi_1", Amount: 1000, Currency: "eur"})
+	orderings := map[string][]testEvent{
+		"payment first":  {evCompletedPaid, evPISucceeded, charge, warning},
+		"warning first":  {warning, evCompletedPaid, evPISucceeded, charge},
+		"warning twice":  {evCompletedPaid, warning, evPISucceeded, warning, charge},
+		"only a charge":  {charge, warning, evCompletedPaid},
+		"refund arrives": {evCompletedPaid, warning, evRefundFull},
+	}
+	for name, events := range orderings {
+		for _, policy := range []bool{false, true} {
+			l := newMemLedger(map[string]int64{"print": 1})
+			r := Rules{RestockOnRefund: true, RefundFraud: policy, Now: ticking()}
+			for _, e := range events {
+				apply(t, r, l, e)
+			}
+			o := l.order(t, "ord_1")
+			want := &FraudWarning{ID: "issfr_1", FraudType: "made_with_stolen_card", Charge: "ch_1", At: time.Unix(499, 0).UTC()}
+			if !reflect.DeepEqual(o.FraudWarning, want) {
+				t.Errorf("%s: fraud warning %+v, want %+v", name, o.FraudWarning, want)
+			}
+			var alerts, refunds []string
+			for _, k := range l.keys {
+				switch m := l.outbox[k]; {
+				case m.Topic == TopicFraudWarning:
+					alerts = append(alerts, k)
+					if text := m.Payload["text"].(string); strings.Contains(text, "buyer@example.com") ||
+						!strings.Contains(text, "made_with_stolen_card") || !strings.Contains(text, "ord_1") {
+						t.Errorf("%s: the alert says %q", name, text)
+					}
+				case m.Topic == KindRefundFraud:
+					refunds = append(refunds, k)
+					if m.Payload["payment_intent"] != "pi_1" {
+						t.Errorf("%s: refund of %v", name, m.Payload)
+					}
+				}
+			}
+			wantRefunds := 0
+			if policy {
+				wantRefunds = 1
+			}
+			if len(alerts) != 1 || len(refunds) != wantRefunds || (policy && refunds[0] != "stripe:"+KindRefundFraud+":ch_1") {
+				t.Errorf("%s (refund policy %t): alerts %v, refund requests %v", name, policy, alerts, refunds)
+			}
+			var noted int
+			for _, e := range l.timeline["ord_1"] {
+				if strings.Contains(e.Note, "early fraud warning") {
+					noted++
+				}
+			}
+			if noted != 1 {
+				t.Errorf("%s: %d timeline entries note the warning, want 1: %+v", name, noted, l.timeline["ord_1"])
+			}
 		}
 	}
 }

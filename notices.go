@@ -39,6 +39,9 @@ const (
 	// KindRefundMismatch asks Stripe to refund a payment that was taken for
 	// an order but does not pay it.
 	KindRefundMismatch = "refund_mismatch"
+	// KindRefundFraud asks Stripe to refund a payment a card issuer warned
+	// is fraud, before it becomes a dispute (CAISSE_FRAUD_POLICY=refund).
+	KindRefundFraud = "refund_fraud"
 )
 
 // Types of the shop's own webhooks (the topics of the webhook channel).

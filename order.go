@@ -88,6 +88,19 @@ type Dispute struct {
 	EvidenceDueBy int64 `json:"evidence_due_by,omitempty"`
 }
 
+// FraudWarning is the early fraud warning shown on an order: a card issuer
+// reported its payment as likely fraud.
+type FraudWarning struct {
+	// ID is Stripe's early fraud warning (issfr_…).
+	ID string `json:"id"`
+	// FraudType is the issuer's word for it (made_with_stolen_card, …).
+	FraudType string `json:"fraud_type"`
+	// Charge is the charge it is about (ch_…).
+	Charge string `json:"charge"`
+	// At is when Stripe created the warning.
+	At time.Time `json:"at"`
+}
+
 // TimelineEntry records one change of an order's status.
 type TimelineEntry struct {
 	At      time.Time   `json:"at"`
@@ -144,10 +157,16 @@ type Order struct {
 	MismatchedPayments []string `json:"mismatched_payments"`
 	// MismatchRefunds are the refunds caisse asked Stripe for, for those
 	// payments (CAISSE_MISMATCH_POLICY=refund).
-	MismatchRefunds []string        `json:"mismatch_refunds"`
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
-	Timeline        []TimelineEntry `json:"timeline"`
+	MismatchRefunds []string `json:"mismatch_refunds"`
+	// FraudWarning is the early fraud warning on the order's payment, if a
+	// card issuer sent one.
+	FraudWarning *FraudWarning `json:"fraud_warning"`
+	// FraudRefund is the refund caisse asked Stripe for on that warning
+	// (CAISSE_FRAUD_POLICY=refund).
+	FraudRefund string          `json:"fraud_refund"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	Timeline    []TimelineEntry `json:"timeline"`
 }
 
 // Order flags, which the status filter of a list also takes: the orders
@@ -237,6 +256,9 @@ type Summary struct {
 	Dispute         *Dispute
 	// Mismatches are the payments taken that do not pay the order, sorted by id.
 	Mismatches []Mismatch
+	// FraudWarning is the early fraud warning on a payment that counts for
+	// the order (the smallest id if several).
+	FraudWarning *FraudWarning
 	// Payments are the payment intents that count for the order, sorted:
 	// only what happens to one of them is the order's customer's business.
 	Payments []string
@@ -405,6 +427,17 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 			if s.Dispute == nil || disputeShownBefore(d, s.Dispute) {
 				s.Dispute = d
 			}
+		case KindFraudWarning:
+			// A warning about a payment that does not count for the order
+			// is not the order's; one whose payment caisse does not know
+			// yet is linked to no order until it is.
+			if excluded(cmp.Or(f.PaymentIntent, chargeIntent[f.Charge])) {
+				continue
+			}
+			if s.FraudWarning == nil || f.ID < s.FraudWarning.ID {
+				s.FraudWarning = &FraudWarning{ID: f.ID, FraudType: f.FraudType, Charge: f.Charge, At: time.Unix(f.Created, 0).UTC()}
+			}
+			continue
 		}
 		if f.Kind == KindSession {
 			session.settle(f)

@@ -78,7 +78,8 @@ const (
 	TopicSilence           = "no_events"
 	TopicEndpointProblem   = "stripe_endpoint"
 	TopicDeliveryFailed    = "delivery_failed"
-	TopicTest              = "test" // caisse notify test
+	TopicFraudWarning      = "fraud_warning" // a card issuer warned of fraud on an order's payment
+	TopicTest              = "test"          // caisse notify test
 )
 
 // Topics of the CMS and of the shop's own webhooks.

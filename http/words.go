@@ -251,6 +251,7 @@ var topicWords = map[string][2]string{
 	caisse.TopicSilence:             {"no events", "aucun événement"},
 	caisse.TopicEndpointProblem:     {"Stripe endpoint", "endpoint Stripe"},
 	caisse.TopicDeliveryFailed:      {"delivery failed", "envoi échoué"},
+	caisse.TopicFraudWarning:        {"early fraud warning", "alerte précoce de fraude"},
 	caisse.TopicTest:                {"test", "test"},
 	caisse.TopicAvailability:        {"product availability", "disponibilité du produit"},
 }
@@ -509,4 +510,8 @@ var french = map[string]string{
 	"next attempt %s":             "prochain essai le %s",
 	"Older deliveries →":          "Envois plus anciens →",
 	"No delivery matches.":        "Aucun envoi ne correspond.",
+
+	// An early fraud warning on the order page.
+	"Early fraud warning: the card issuer reports this payment as fraud (%s), on %s.": "Alerte précoce de fraude : la banque de la carte signale ce paiement comme frauduleux (%s), le %s.",
+	" Refund it before it becomes a dispute, and do not ship it.":                     " Remboursez-le avant qu’il ne devienne un litige, et ne l’expédiez pas.",
 }

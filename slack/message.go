@@ -81,6 +81,7 @@ var titles = map[string]string{
 	caisse.TopicSilence:           "No events from Stripe",
 	caisse.TopicEndpointProblem:   "Stripe webhook endpoint problem",
 	caisse.TopicDeliveryFailed:    "A delivery failed for good",
+	caisse.TopicFraudWarning:      "Early fraud warning",
 	caisse.TopicTest:              "Test alert from caisse",
 }
 

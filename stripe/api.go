@@ -117,6 +117,11 @@ func MismatchRefundIdempotencyKey(paymentIntent string) string {
 	return "refund:mismatch:" + paymentIntent
 }
 
+// FraudRefundIdempotencyKey is the idempotency key of the refund of a
+// charge a card issuer warned is fraud (its payment intent when the
+// warning names no charge).
+func FraudRefundIdempotencyKey(charge string) string { return "refund:fraud:" + charge }
+
 // CreateCheckoutSession creates a one-off payment checkout session for an
 // order, with the idempotency key CheckoutIdempotencyKey(p.OrderID).
 func (c *Client) CreateCheckoutSession(ctx context.Context, p caisse.CheckoutSessionParams) (caisse.CheckoutSession, error) {

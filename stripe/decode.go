@@ -140,6 +140,7 @@ type object struct {
 	Locale             field `json:"locale"`
 	Reason             field `json:"reason"`
 	EvidenceDetails    field `json:"evidence_details"`
+	FraudType          field `json:"fraud_type"`
 }
 
 // objectTypes is the Stripe object each handled event type carries.
@@ -149,6 +150,8 @@ var objectTypes = map[string]string{
 	"charge.dispute.":   "dispute",
 	"charge.refunded":   "charge",
 	"charge.succeeded":  "charge",
+	// An early fraud warning: a card issuer reported a charge as fraud.
+	"radar.early_fraud_warning.": "radar.early_fraud_warning",
 }
 
 // objectType returns the object type an event type carries.
@@ -204,7 +207,7 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		return caisse.EventFacts{}, refuse(e, "its data.object has no id")
 	}
 	f.Currency = r.currency("currency", o.Currency)
-	if want != "dispute" {
+	if want != "dispute" && want != "radar.early_fraud_warning" {
 		// The Stripe customer the payment names (an id, or the object
 		// expanded), read leniently: caisse only asks Stripe for its
 		// email when no event brings an address.
@@ -318,6 +321,13 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		} else if r.err == nil && !printable(f.DisputeStatus, 64) {
 			return caisse.EventFacts{}, refuse(e, "its dispute status is not a status")
 		}
+	case "radar.early_fraud_warning":
+		f.Kind = caisse.KindFraudWarning
+		f.Charge = r.ref("charge", o.Charge)
+		f.PaymentIntent = r.ref("payment_intent", o.PaymentIntent)
+		// What the issuer reported, read leniently: a word caisse shows,
+		// never relies on.
+		f.FraudType = r.word(o.FraudType)
 	}
 	if r.err != nil {
 		return caisse.EventFacts{}, r.err

@@ -1,6 +1,7 @@
 package stripe
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -36,6 +37,10 @@ type Example struct {
 	Unpaid bool
 	// NoMetadata leaves the order id and items out of the objects' metadata.
 	NoMetadata bool
+	// FraudType is what an early fraud warning reports (default
+	// made_with_stolen_card); Warning is its id (default issfr_ORDER).
+	FraudType string
+	Warning   string
 }
 
 // NewID returns a Stripe-like id with the given prefix.
@@ -106,6 +111,8 @@ func Build(e Example) ([]byte, error) {
 		obj = e.charge(created)
 	case strings.HasPrefix(e.Type, "charge.dispute."):
 		obj = e.dispute(created)
+	case strings.HasPrefix(e.Type, "radar.early_fraud_warning."):
+		obj = e.earlyFraudWarning(created)
 	default:
 		return nil, fmt.Errorf("no example for event type %q; known types: %s", e.Type, strings.Join(ExampleTypes, ", "))
 	}
@@ -187,6 +194,15 @@ func (e Example) charge(created int64) map[string]any {
 		"livemode": e.Livemode, "metadata": map[string]string{}, "paid": true, "payment_intent": e.PaymentIntent,
 		"payment_method": "pm_card_visa", "receipt_email": e.Email, "refunded": refunded >= e.Amount, "status": "succeeded",
 		"refunds": map[string]any{"object": "list", "data": []any{}, "has_more": false, "total_count": 1, "url": "/v1/charges/" + e.Charge + "/refunds"},
+	}
+}
+
+// earlyFraudWarning is a radar.early_fraud_warning as Stripe sends it.
+func (e Example) earlyFraudWarning(created int64) map[string]any {
+	return map[string]any{
+		"id": cmp.Or(e.Warning, "issfr_"+e.OrderID), "object": "radar.early_fraud_warning", "actionable": true,
+		"charge": e.Charge, "created": created - 5, "fraud_type": cmp.Or(e.FraudType, "made_with_stolen_card"),
+		"livemode": e.Livemode, "payment_intent": e.PaymentIntent,
 	}
 }
 

@@ -100,6 +100,9 @@ type Config struct {
 	// CheckoutKey is the bearer key of the shop's server on /api/checkout,
 	// which then names each buyer with client_id (CAISSE_CHECKOUT_KEY).
 	CheckoutKey string
+	// RefundFraud refunds a payment a card issuer warned is fraud, before
+	// it becomes a dispute (CAISSE_FRAUD_POLICY=refund).
+	RefundFraud bool
 }
 
 // configVar ties a variable to its flag, its default and its parser.
@@ -481,6 +484,17 @@ var configVars = []configVar{
 		c.CheckoutKey = v
 		return nil
 	}},
+	{"CAISSE_FRAUD_POLICY", "fraud-policy", "flag", "on an early fraud warning: flag records and alerts; refund also refunds the payment through Stripe before it becomes a dispute", func(c *Config, v string) error {
+		switch v {
+		case "flag":
+			c.RefundFraud = false
+		case "refund":
+			c.RefundFraud = true
+		default:
+			return fmt.Errorf("must be flag (record and alert) or refund (also refund the payment through Stripe before it becomes a dispute)")
+		}
+		return nil
+	}},
 }
 
 // LoadConfig reads the configuration from the environment, then from flags
@@ -539,6 +553,9 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 			return Config{}, nil, fmt.Errorf("STRIPE_WEBHOOK_SECRET (--webhook-secret): the secret is the README's example, which anyone can read, and %s: "+
 				"set the signing secret of the webhook endpoint that points at caisse (Stripe Dashboard → Developers → Webhooks → the endpoint → Signing secret)", why)
 		}
+	}
+	if c.RefundFraud && c.SecretKey == "" {
+		return Config{}, nil, fmt.Errorf("CAISSE_FRAUD_POLICY (--fraud-policy): refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds")
 	}
 	return c, args, nil
 }

@@ -293,6 +293,7 @@ func (d *doctor) configuration() check {
 		}{
 			{c.RefundOversold && c.SecretKey == "", "CAISSE_OVERSOLD_POLICY=refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds"},
 			{c.RefundMismatch && c.SecretKey == "", "CAISSE_MISMATCH_POLICY=refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds"},
+			{c.RefundFraud && c.SecretKey == "", "CAISSE_FRAUD_POLICY=refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds"},
 			{len(c.AlertEmails) > 0 && c.SMTPURL == "", "CAISSE_ALERT_EMAIL: alerts by email need a mail server: set CAISSE_SMTP_URL"},
 		} {
 			if p.wrong {

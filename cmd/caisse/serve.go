@@ -158,7 +158,8 @@ func (p *Program) Open(ctx context.Context) error {
 	p.Logger.Info("caisse is listening", "addr", p.HTTP.Addr(), "database", redactURL(p.Config.DatabaseURL),
 		"secrets", len(p.Config.WebhookSecrets), "admin", p.Config.AdminToken != "", "checkout", core.Stripe != nil,
 		"oversold_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundOversold],
-		"mismatch_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundMismatch], "version", Version)
+		"mismatch_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundMismatch],
+		"fraud_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundFraud], "version", Version)
 	if core.Stripe != nil {
 		core.LogWebhookEndpoint(ctx)
 	}
@@ -270,7 +271,7 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	core.Logger = logger
 	db.Inbox().Decode = stripe.Facts
 	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, RefundOversold: cfg.RefundOversold,
-		RefundMismatch: cfg.RefundMismatch, Now: time.Now}
+		RefundMismatch: cfg.RefundMismatch, RefundFraud: cfg.RefundFraud, Now: time.Now}
 	core.CheckoutLimits = caisse.CheckoutLimits{MaxUnits: cfg.CheckoutMaxUnits, Origins: cfg.CORSOrigins}
 	if cfg.SecretKey != "" {
 		core.Stripe = stripe.NewClient(cfg.SecretKey, cfg.APIURL, nil)

@@ -202,6 +202,10 @@ func (s *Store) writeOutbox(ctx context.Context, tx Tx, now time.Time, msgs []ca
 			case caisse.KindRefundMismatch:
 				pi, _ := m.Payload["payment_intent"].(string)
 				args = RefundMismatchArgs{OrderID: m.OrderID, PaymentIntent: pi}
+			case caisse.KindRefundFraud:
+				pi, _ := m.Payload["payment_intent"].(string)
+				charge, _ := m.Payload["charge"].(string)
+				args = RefundFraudArgs{OrderID: m.OrderID, PaymentIntent: pi, Charge: charge, Key: m.Key}
 			}
 			if args != nil {
 				if err := tx.Insert(ctx, []river.InsertManyParams{{Args: args}}); err != nil {

@@ -18,18 +18,19 @@ const orderColumns = `id, status, items, checkout_items, checkout_open, holds, c
 	dispute, oversold, unknown_products, items_error, created_at, updated_at, checkout_expires_at,
 	oversold_refund, amount_due, livemode, payment_mismatch, mismatched_payments, mismatch_refunds,
 	checkout_amount_due, checkout_currency, checkout_livemode, locale, customer_name, customer_phone,
-	failed_attempts, sales_told, checkout_url, stripe_customer`
+	failed_attempts, sales_told, checkout_url, stripe_customer, fraud_warning, fraud_refund`
 
 func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	var o caisse.OrderRecord
-	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds, told string
+	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds, told, fraud string
 	var created, updated, expires int64
 	if err := row.Scan(&o.ID, &status, &items, &checkoutItems, &o.CheckoutOpen, &holds, &o.Currency,
 		&o.AmountTotal, &o.AmountPaid, &o.AmountRefunded, &o.CustomerEmail, &o.CheckoutSession,
 		&o.PaymentIntent, &o.PaymentError, &dispute, &o.Oversold, &unknown, &o.ItemsError, &created, &updated,
 		&expires, &o.OversoldRefund, &o.AmountDue, &o.Livemode, &o.PaymentMismatch, &mismatched, &refunds,
 		&o.CheckoutTerms.AmountDue, &o.CheckoutTerms.Currency, &o.CheckoutTerms.Livemode, &o.Locale,
-		&o.Customer.Name, &o.Customer.Phone, &o.FailedAttempts, &told, &o.CheckoutURL, &o.StripeCustomer); err != nil {
+		&o.Customer.Name, &o.Customer.Phone, &o.FailedAttempts, &told, &o.CheckoutURL, &o.StripeCustomer,
+		&fraud, &o.FraudRefund); err != nil {
 		return nil, err
 	}
 	o.Status = caisse.OrderStatus(status)
@@ -45,6 +46,12 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	if dispute != "" {
 		o.Dispute = &caisse.Dispute{}
 		if err := json.Unmarshal([]byte(dispute), o.Dispute); err != nil {
+			return nil, fmt.Errorf("order %s: %w", o.ID, err)
+		}
+	}
+	if fraud != "" {
+		o.FraudWarning = &caisse.FraudWarning{}
+		if err := json.Unmarshal([]byte(fraud), o.FraudWarning); err != nil {
 			return nil, fmt.Errorf("order %s: %w", o.ID, err)
 		}
 	}
@@ -103,7 +110,7 @@ func stockMoves(moves []caisse.StockMove) string {
 }
 
 // orderWidth is how many values orderValues gives: one per orderColumns.
-const orderWidth = 37
+const orderWidth = 39
 
 // orderValues are an order's values in orderColumns' order.
 func orderValues(o *caisse.OrderRecord) []any {
@@ -112,13 +119,19 @@ func orderValues(o *caisse.OrderRecord) []any {
 		b, _ := json.Marshal(o.Dispute)
 		dispute = string(b)
 	}
+	fraud := ""
+	if o.FraudWarning != nil {
+		b, _ := json.Marshal(o.FraudWarning)
+		fraud = string(b)
+	}
 	return []any{o.ID, string(o.Status), jsonList(o.Items), jsonList(o.CheckoutItems), o.CheckoutOpen, jsonList(o.Holds),
 		o.Currency, o.AmountTotal, o.AmountPaid, o.AmountRefunded, o.CustomerEmail, o.CheckoutSession,
 		o.PaymentIntent, o.PaymentError, dispute, o.Oversold, jsonList(o.UnknownProducts), o.ItemsError,
 		micros(o.CreatedAt), micros(o.UpdatedAt), expiresMicros(o.CheckoutExpiresAt), o.OversoldRefund,
 		o.AmountDue, o.Livemode, o.PaymentMismatch, jsonList(o.MismatchedPayments), jsonList(o.MismatchRefunds),
 		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode, o.Locale,
-		o.Customer.Name, o.Customer.Phone, o.FailedAttempts, jsonList(o.SalesTold), o.CheckoutURL, o.StripeCustomer}
+		o.Customer.Name, o.Customer.Phone, o.FailedAttempts, jsonList(o.SalesTold), o.CheckoutURL, o.StripeCustomer,
+		fraud, o.FraudRefund}
 }
 
 // upsertOrders is the statement that creates or replaces the orders whose
@@ -141,7 +154,8 @@ func upsertOrders(rows string) string {
 			checkout_livemode = excluded.checkout_livemode, locale = excluded.locale,
 			customer_name = excluded.customer_name, customer_phone = excluded.customer_phone,
 			failed_attempts = excluded.failed_attempts, sales_told = excluded.sales_told,
-			checkout_url = excluded.checkout_url, stripe_customer = excluded.stripe_customer`
+			checkout_url = excluded.checkout_url, stripe_customer = excluded.stripe_customer,
+			fraud_warning = excluded.fraud_warning, fraud_refund = excluded.fraud_refund`
 }
 
 // FindOrder returns an order with its timeline.

@@ -194,6 +194,7 @@ func (s *Store) RiverConfig() *river.Config {
 	river.AddWorker(workers, &legacyProcessWorker{})
 	river.AddWorker(workers, &refundWorker{store: s})
 	river.AddWorker(workers, &mismatchRefundWorker{store: s})
+	river.AddWorker(workers, &fraudRefundWorker{store: s})
 	river.AddWorker(workers, &sweepWorker{store: s})
 	river.AddWorker(workers, &reconcileWorker{store: s})
 	river.AddWorker(workers, &checksWorker{store: s})

@@ -189,6 +189,80 @@ func (s *Store) refundMismatch(ctx context.Context, orderID, paymentIntent strin
 	return nil
 }
 
+// RefundFraudArgs is the job that asks Stripe to refund a payment a card
+// issuer warned is fraud (CAISSE_FRAUD_POLICY=refund), before it becomes a
+// dispute. It is inserted with the outbox message that records the
+// decision, in the transaction that recorded the warning.
+type RefundFraudArgs struct {
+	OrderID       string `json:"order_id"`
+	PaymentIntent string `json:"payment_intent"`
+	Charge        string `json:"charge"`
+	// Key is the decision's outbox row, marked delivered once Stripe made
+	// the refund.
+	Key string `json:"key"`
+}
+
+// Kind names the job in River's tables.
+func (RefundFraudArgs) Kind() string { return caisse.KindRefundFraud }
+
+type fraudRefundWorker struct {
+	river.WorkerDefaults[RefundFraudArgs]
+	store *Store
+}
+
+func (w *fraudRefundWorker) Work(ctx context.Context, job *river.Job[RefundFraudArgs]) error {
+	err := w.store.refundFraud(ctx, job.Args)
+	if err != nil && (job.Attempt >= job.MaxAttempts || isCancel(err)) {
+		w.store.refundFailed(ctx, job.Args.Key, job.Args.OrderID, job.Args.PaymentIntent, err)
+	}
+	return err
+}
+
+// refundFraud refunds a payment a card issuer warned is fraud, once: the
+// idempotency key names the charge, so a retry, or the warning delivered
+// again, gets the same refund back from Stripe. A payment already refunded
+// in full is left as it is. No apology goes out: whoever paid may not be
+// the card's holder.
+func (s *Store) refundFraud(ctx context.Context, a RefundFraudArgs) error {
+	if s.Stripe == nil {
+		return river.JobCancel(fmt.Errorf("a card issuer warned that the payment of order %s is fraud and caisse cannot refund it without STRIPE_SECRET_KEY: refund it in the Stripe Dashboard", a.OrderID))
+	}
+	o, err := findOrderRecord(ctx, s.Driver.Reader(), a.OrderID)
+	if err != nil {
+		return err
+	}
+	if o == nil || o.FraudWarning == nil || o.FraudRefund != "" || a.PaymentIntent == "" ||
+		(o.AmountPaid > 0 && o.AmountRefunded >= o.AmountPaid) {
+		return nil
+	}
+	refund, err := s.Stripe.Refund(ctx, caisse.RefundParams{
+		PaymentIntent: a.PaymentIntent, OrderID: a.OrderID, Reason: "fraudulent",
+		Metadata:       map[string]string{"caisse_reason": "early_fraud_warning"},
+		IdempotencyKey: stripe.FraudRefundIdempotencyKey(cmp.Or(a.Charge, a.PaymentIntent)),
+	})
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	err = s.RetryTx(ctx, func(tx Tx) error {
+		if err := tx.Lock(ctx, "order:"+a.OrderID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orders SET fraud_refund = ?, updated_at = ? WHERE id = ?`, refund, micros(now), a.OrderID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE outbox SET status = ?, delivered_at = ?, attempts = attempts + 1 WHERE key = ?`,
+			string(caisse.DeliveryDelivered), micros(now), a.Key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("error recording refund %s of order %s: %w", refund, a.OrderID, err)
+	}
+	s.Logger.Info("payment warned of fraud refunded", "order_id", a.OrderID, "payment_intent", a.PaymentIntent,
+		"refund", refund, "outcome", "refunded")
+	return nil
+}
+
 // refunded records that a refund caisse asked for is made: its outbox row
 // is delivered, and the customer gets an apology that says why.
 func (s *Store) refunded(ctx context.Context, tx Tx, now time.Time, key, orderID, email, reason, paymentIntent string, amount int64, currency string) error {

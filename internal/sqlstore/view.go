@@ -484,6 +484,10 @@ func copyOrder(o *caisse.OrderRecord) *caisse.OrderRecord {
 		d := *o.Dispute
 		c.Dispute = &d
 	}
+	if o.FraudWarning != nil {
+		w := *o.FraudWarning
+		c.FraudWarning = &w
+	}
 	return &c
 }
 
