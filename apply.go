@@ -229,24 +229,24 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 		refreshOrder = append(slices.Delete(refreshOrder, i, i+1), orderID)
 	}
 	var order *OrderRecord
-	var payments []string
+	var foreign []string
 	for _, id := range refreshOrder {
 		rec, s, err := r.refresh(ctx, l, ev, id, &out)
 		if err != nil {
 			return out, err
 		}
 		if id == orderID {
-			order, payments = rec, s.Payments
+			order, foreign = rec, s.Foreign
 		}
 	}
 	// A failed payment attempt notifies the customer, once per attempt (the
-	// outbox key carries the event id), even though the order goes on; only
-	// for a payment that counts for the order by the money rules: never one
-	// that does not pay it (a stranger's Payment Link session naming it, a
-	// payment in another currency or mode), whose customer is someone else.
+	// outbox key carries the event id), even though the order goes on; never
+	// for a payment the money rules say is not the order's (a stranger's
+	// Payment Link session naming it, a short payment, an event of the
+	// order's other mode), whose customer is someone else.
 	for _, f := range ef.Facts {
-		if len(f.FailedAttempts) == 0 || order == nil || out.Ignored != "" || f.Kind != KindPaymentIntent ||
-			!slices.Contains(payments, f.ID) {
+		if len(f.FailedAttempts) == 0 || order == nil || out.Ignored != "" || slices.Contains(foreign, f.ID) ||
+			slices.Contains(order.MismatchedPayments, f.ID) {
 			continue
 		}
 		for _, m := range paymentFailedMessages(order.ID, f, ev) {

@@ -73,8 +73,8 @@ func TestSummarizeKeepsTheCheckoutsTotal(t *testing.T) {
 	t.Parallel()
 	s := Summarize([]Fact{{ID: "cs_cheap", Kind: KindSession, OrderRef: "ord_1", PaymentIntent: "pi_cheap", Completed: true,
 		SessionPaid: true, Amount: 100, Currency: "eur"}}, &Terms{AmountDue: 500000, Currency: "eur"})
-	if s.AmountTotal != 500000 || s.AmountPaid != 0 || len(s.Mismatches) != 1 {
-		t.Errorf("Summary %+v, want total 500000, nothing paid, one mismatch, no payment of the order", s)
+	if s.AmountTotal != 500000 || s.AmountPaid != 0 || len(s.Mismatches) != 1 || !slices.Equal(s.Foreign, []string{"pi_cheap"}) {
+		t.Errorf("Summary %+v, want total 500000, nothing paid, one mismatch, pi_cheap foreign", s)
 	}
 }
 
@@ -241,5 +241,22 @@ func TestApplyEarlyFraudWarningConverges(t *testing.T) {
 				t.Errorf("%s: %d timeline entries note the warning, want 1: %+v", name, noted, l.timeline["ord_1"])
 			}
 		}
+	}
+}
+
+// A declined card in the buyer's currency (Adaptive Pricing), before the
+// session that converts it is known, is still the order's customer's: they
+// are told, as a payment known not to be the order's never is.
+func TestApplyDeclinedCardInTheBuyersCurrencyIsTold(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(map[string]int64{"print": 5})
+	r := Rules{Now: ticking()}
+	rec := &OrderRecord{Order: Order{ID: "ord_1", Status: StatusPending}, CheckoutItems: []Line{{ProductID: "print", Quantity: 1, UnitAmount: 1000}},
+		CheckoutOpen: true, CheckoutTerms: Terms{AmountDue: 1000, Currency: "eur"}}
+	l.orders["ord_1"] = rec
+	apply(t, r, l, tev("evt_usd_failed", "payment_intent.payment_failed", 150, Fact{ID: "pi_usd", Kind: KindPaymentIntent, OrderRef: "ord_1",
+		Amount: 1100, Currency: "usd", PaymentError: "Your card was declined.", PaymentErrorAt: 150, FailedAttempts: []string{"evt_usd_failed"}}))
+	if _, ok := l.outbox["email:"+TopicPaymentFailed+":ord_1:pi_usd:evt_usd_failed"]; !ok {
+		t.Errorf("the customer was not told of their declined card: %v", l.keys)
 	}
 }

@@ -259,9 +259,13 @@ type Summary struct {
 	// FraudWarning is the early fraud warning on a payment that counts for
 	// the order (the smallest id if several).
 	FraudWarning *FraudWarning
-	// Payments are the payment intents that count for the order, sorted:
-	// only what happens to one of them is the order's customer's business.
-	Payments []string
+	// Foreign are the payment intents known not to pay the order, sorted:
+	// one a session that does not count for it names (a stranger's
+	// Payment Link session typed with its id), or one in its currency for
+	// less than it is due. What happens to them is not the order's
+	// customer's business. A payment in another currency that no session
+	// names yet is not among them: Checkout charges a buyer's currency.
+	Foreign []string
 }
 
 // Summarize derives an order's summary from the facts linked to it. It is a
@@ -471,10 +475,13 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 	s.AmountPaid = paid
 	for pi, counted := range countedIntent {
 		if counted {
-			s.Payments = append(s.Payments, pi)
+			continue
+		}
+		if _, owned := sessionOf[pi]; owned || (intents[pi].Currency == terms.Currency && terms.Currency != "") {
+			s.Foreign = append(s.Foreign, pi)
 		}
 	}
-	slices.Sort(s.Payments)
+	slices.Sort(s.Foreign)
 	open, lost := false, false
 	if s.Dispute != nil {
 		for _, f := range inMode {
