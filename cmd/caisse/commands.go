@@ -511,6 +511,13 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 					fmt.Fprintf(w, "mismatch refunds\t%s\n", strings.Join(o.MismatchRefunds, ", "))
 				}
 			}
+			if fw := o.FraudWarning; fw != nil {
+				what := "refund it before it becomes a dispute, and do not ship it"
+				if o.FraudRefund != "" {
+					what = "refund " + o.FraudRefund + " asked of Stripe"
+				}
+				fmt.Fprintf(w, "fraud warning\t%s on %s (%s): %s\n", fw.FraudType, fw.Charge, fw.ID, what)
+			}
 			for _, id := range o.UnknownProducts {
 				fmt.Fprintf(w, "unknown product\t%s\n", caisse.NotInCatalogue(id, caisse.LangEnglish))
 			}

@@ -95,6 +95,9 @@ func TestEarlyFraudWarning(t *testing.T) {
 					t.Errorf("the order page (%d) does not show the warning", status)
 				}
 
+				if out, err := a.cli("orders", "show", order); err != nil || !strings.Contains(out, "fraud warning") || !strings.Contains(out, "made_with_stolen_card on ch_"+order) {
+					t.Errorf("caisse orders show: %v\n%s", err, out)
+				}
 				if policy == "flag" {
 					if refunds := refundRequests(fake); len(refunds) != 0 {
 						t.Errorf("refunds asked under the flag policy: %+v", refunds)
