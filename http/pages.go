@@ -198,7 +198,7 @@ func (s *Server) pages() http.Handler {
 			s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "the admin pages are off: set CAISSE_ADMIN_TOKEN to turn them on"))
 			return
 		}
-		protect.Handler(mux).ServeHTTP(w, r)
+		protect.Handler(s.boundForms(mux)).ServeHTTP(w, r)
 	})
 }
 
@@ -228,10 +228,7 @@ func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, status int
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	next := r.PostFormValue("next")
 	if ok, wait := s.signIns.allow(clientOf(r, s.TrustedProxies), signInRate, s.now()); !ok {
-		s.Logger.Warn("refused a sign-in to the admin pages: too many attempts", "remote", r.RemoteAddr)
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		s.renderSignIn(w, r, http.StatusTooManyRequests,
-			tr(s.pageLanguage(r), "Too many sign-in attempts from your address: try again in %s.", wait.Round(time.Second)+time.Second), next)
+		s.refuseSignIn(w, r, wait, next)
 		return
 	}
 	token := strings.TrimSpace(r.PostFormValue("token"))

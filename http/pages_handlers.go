@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"slices"
@@ -436,49 +437,54 @@ func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 	redirect(w, r, "/admin/products", "done", "saved")
 }
 
-// maxCatalogue bounds the catalogue file the import takes.
-const maxCatalogue = 5 << 20
-
 // postImport previews a catalogue file's changes, or applies them once the
 // owner confirms the preview (which carries the file back, so what is
-// applied is what was previewed).
+// applied is what was previewed). The file is at most CAISSE_IMPORT_MAX
+// (boundForms bounds the body), read from memory part by part.
 func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
-	// The apply carries the previewed file back in base64, a third larger.
-	r.Body = http.MaxBytesReader(w, r.Body, maxCatalogue*4/3+1<<20)
 	var data []byte
-	if encoded := r.PostFormValue("data"); encoded != "" {
+	form := r.PostForm
+	if mr, err := r.MultipartReader(); err == nil {
+		// The upload of the products page: the file and the set_stock box.
+		form = url.Values{}
+		data, err = s.readUpload(mr, form)
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			var file fileTooLarge
+			switch {
+			case errors.As(err, &file):
+				s.Logger.Warn("refused a catalogue file of the admin pages: it is too large", "limit", s.importMax(), "size", file.size)
+				s.refuseForm(w, r, http.StatusRequestEntityTooLarge, "too_large", importTooLarge(s.pageLanguage(r), s.importMax(), file.size))
+			case errors.As(err, &tooBig):
+				s.refuseTooLarge(w, r, s.importBodyMax(), -1)
+			default:
+				s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the file could not be read: choose it again"))
+			}
+			return
+		}
+	}
+	if encoded := form.Get("data"); data == nil && encoded != "" {
 		var err error
 		if data, err = base64.StdEncoding.DecodeString(encoded); err != nil {
 			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the previewed file did not come back intact: choose it again"))
 			return
 		}
-	} else {
-		file, _, err := r.FormFile("file")
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the file is larger than %d MiB: split it", maxCatalogue>>20))
-				return
-			}
-			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "choose a catalogue file (CSV or JSON) to import"))
+		if int64(len(data)) > s.importMax() {
+			s.refuseForm(w, r, http.StatusRequestEntityTooLarge, "too_large", importTooLarge(s.pageLanguage(r), s.importMax(), int64(len(data))))
 			return
 		}
-		defer file.Close()
-		if data, err = io.ReadAll(io.LimitReader(file, maxCatalogue+1)); err != nil {
-			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the file could not be read: %v", err))
-			return
-		} else if len(data) > maxCatalogue {
-			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the file is larger than %d MiB: split it", maxCatalogue>>20))
-			return
-		}
+	}
+	if data == nil {
+		s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "choose a catalogue file (CSV or JSON) to import"))
+		return
 	}
 	rows, err := caisse.ParseCatalogue(data)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	setStock := r.PostFormValue("set_stock") != ""
-	apply := r.PostFormValue("apply") != ""
+	setStock := form.Get("set_stock") != ""
+	apply := form.Get("apply") != ""
 	changes, err := caisse.ImportCatalogue(r.Context(), s.Products, rows, setStock, !apply)
 	if err != nil {
 		s.pageError(w, r, err)
@@ -491,6 +497,64 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "import", map[string]any{"Changes": changes, "SetStock": setStock,
 		"Data": base64.StdEncoding.EncodeToString(data)}, "Import preview")
+}
+
+// fileTooLarge is an uploaded catalogue file over CAISSE_IMPORT_MAX, of
+// this size (-1 when it was too large to count).
+type fileTooLarge struct{ size int64 }
+
+func (e fileTooLarge) Error() string {
+	return fmt.Sprintf("the catalogue file is over the import's bound (%d bytes)", e.size)
+}
+
+// readUpload reads the parts of the import's upload: the file, whole but
+// at most CAISSE_IMPORT_MAX, and the small fields into form. It returns a
+// nil file when none was chosen, and fileTooLarge for a file over the
+// bound.
+func (s *Server) readUpload(mr *multipart.Reader, form url.Values) ([]byte, error) {
+	var data []byte
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return data, nil
+		} else if err != nil {
+			return nil, err
+		}
+		switch part.FormName() {
+		case "file":
+			if part.FileName() == "" {
+				continue
+			}
+			var buf bytes.Buffer
+			if _, err := io.Copy(&buf, io.LimitReader(part, s.importMax()+1)); err != nil {
+				return nil, err
+			}
+			if int64(buf.Len()) > s.importMax() {
+				// Count the rest, to say the file's size; the body's own
+				// bound stops a file larger than the body may be.
+				rest, err := io.Copy(io.Discard, part)
+				if err != nil {
+					return nil, fileTooLarge{size: -1}
+				}
+				return nil, fileTooLarge{size: int64(buf.Len()) + rest}
+			}
+			data = buf.Bytes()
+			if data == nil {
+				data = []byte{}
+			}
+		default:
+			// The previewed file, carried back in base64, or a small field.
+			limit := int64(formMax)
+			if part.FormName() == "data" {
+				limit = s.importBodyMax()
+			}
+			v, err := io.ReadAll(io.LimitReader(part, limit))
+			if err != nil {
+				return nil, err
+			}
+			form.Add(part.FormName(), string(v))
+		}
+	}
 }
 
 func (s *Server) pageDeliveries(w http.ResponseWriter, r *http.Request) {

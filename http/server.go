@@ -74,6 +74,9 @@ type Server struct {
 	Metrics *Metrics
 	// Logger receives one line per rejected webhook and per internal error.
 	Logger *slog.Logger
+	// ImportMax bounds the catalogue file the pages import, in bytes
+	// (DefaultImportMax when 0).
+	ImportMax int64
 
 	server     *http.Server
 	ln         net.Listener

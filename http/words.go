@@ -332,7 +332,16 @@ var french = map[string]string{
 	"Sign in":    "Connexion",
 	"Enter the admin token: the value of <code>CAISSE_ADMIN_TOKEN</code> in caisse's environment.": "Saisissez le jeton d’administration : la valeur de <code>CAISSE_ADMIN_TOKEN</code> dans l’environnement de caisse.",
 	"Admin token": "Jeton d’administration",
-	"Too many sign-in attempts from your address: try again in %s.":             "Trop de tentatives de connexion depuis votre adresse : réessayez dans %s.",
+	"Too many sign-in attempts from your address: try again in %s.": "Trop de tentatives de connexion depuis votre adresse : réessayez dans %s.",
+
+	// A form refused before it is read.
+	"caisse's forms are sent as application/x-www-form-urlencoded, not %s: use the form of caisse's own page.":                                                                                                       "Les formulaires de caisse sont envoyés en application/x-www-form-urlencoded, pas en %s : utilisez le formulaire de la page de caisse.",
+	"A catalogue file is sent as multipart/form-data, and its preview as application/x-www-form-urlencoded, not %s: use the import form of the products page.":                                                       "Un fichier de catalogue est envoyé en multipart/form-data, et son aperçu en application/x-www-form-urlencoded, pas en %s : utilisez le formulaire d'import de la page des produits.",
+	"This form is larger than caisse's forms ever are (%s): send it again from caisse's own page.":                                                                                                                   "Ce formulaire est plus grand que ne le sont jamais ceux de caisse (%s) : envoyez-le de nouveau depuis la page de caisse.",
+	"caisse could not read this form: send it again from caisse's own page.":                                                                                                                                         "caisse n'a pas pu lire ce formulaire : envoyez-le de nouveau depuis la page de caisse.",
+	"The catalogue file is %s, over the %s the pages import (CAISSE_IMPORT_MAX): nothing was imported. Import it with `caisse products import FILE`, which has no such limit, split it, or raise CAISSE_IMPORT_MAX.": "Le fichier de catalogue fait %s, plus que les %s que les pages importent (CAISSE_IMPORT_MAX) : rien n'a été importé. Importez-le avec `caisse products import FICHIER`, qui n'a pas cette limite, découpez-le, ou relevez CAISSE_IMPORT_MAX.",
+	"The catalogue file is over the %s the pages import (CAISSE_IMPORT_MAX): nothing was imported. Import it with `caisse products import FILE`, which has no such limit, split it, or raise CAISSE_IMPORT_MAX.":     "Le fichier de catalogue dépasse les %s que les pages importent (CAISSE_IMPORT_MAX) : rien n'a été importé. Importez-le avec `caisse products import FICHIER`, qui n'a pas cette limite, découpez-le, ou relevez CAISSE_IMPORT_MAX.",
+
 	"That is not the admin token (CAISSE_ADMIN_TOKEN). Check it and try again.": "Ce n’est pas le jeton d’administration (CAISSE_ADMIN_TOKEN). Vérifiez-le et réessayez.",
 	"You are signed out.": "Vous êtes déconnecté.",
 	"Replayed %s event(s): caisse is processing them again.": "%s événement(s) rejoué(s) : caisse les traite à nouveau.",

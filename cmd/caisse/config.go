@@ -103,6 +103,10 @@ type Config struct {
 	// RefundFraud refunds a payment a card issuer warned is fraud, before
 	// it becomes a dispute (CAISSE_FRAUD_POLICY=refund).
 	RefundFraud bool
+
+	// ImportMax is the largest catalogue file the admin pages import, in
+	// bytes (CAISSE_IMPORT_MAX).
+	ImportMax int64
 }
 
 // configVar ties a variable to its flag, its default and its parser.
@@ -495,6 +499,31 @@ var configVars = []configVar{
 		}
 		return nil
 	}},
+
+	{"CAISSE_IMPORT_MAX", "import-max", "10MiB", "the largest catalogue file the admin pages import, such as 10MiB (caisse products import FILE has no limit)", func(c *Config, v string) error {
+		n, err := parseSize(v)
+		if err != nil || n < 64<<10 || n > 1<<30 {
+			return fmt.Errorf("must be a size from 64KiB to 1GiB, such as 10MiB")
+		}
+		c.ImportMax = n
+		return nil
+	}},
+}
+
+// parseSize reads a number of bytes, alone or in KiB, MiB or GiB: 10MiB.
+func parseSize(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	unit := int64(1)
+	for suffix, u := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			v, unit = strings.TrimSpace(n), u
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > (1<<40)/unit {
+		return 0, fmt.Errorf("%q is not a size", v)
+	}
+	return n * unit, nil
 }
 
 // LoadConfig reads the configuration from the environment, then from flags

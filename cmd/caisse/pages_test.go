@@ -657,8 +657,8 @@ func TestAdminPagesImport(t *testing.T) {
 	if status, page := post(nil, "id,name\nx,X\nx,Y\n"); status != http.StatusBadRequest || !strings.Contains(page, "each id may appear once") {
 		t.Fatalf("a duplicate id answered %d:\n%s", status, page)
 	}
-	if status, page := post(nil, "id,name\n"+strings.Repeat("x,X\n", 2<<20)); status != http.StatusBadRequest || !strings.Contains(page, "larger than 5 MiB") {
-		t.Fatalf("an 8 MiB file answered %d:\n%.300s", status, page)
+	if status, page := post(nil, "id,name\n"+strings.Repeat("x,X\n", 3<<20)); status != http.StatusRequestEntityTooLarge || !strings.Contains(page, "over the 10 MiB") {
+		t.Fatalf("a 12 MiB file answered %d:\n%.300s", status, page)
 	}
 	if status := a.admin(http.MethodGet, "/api/admin/products/x", nil, nil); status != http.StatusNotFound {
 		t.Fatalf("a refused file wrote a product (%d)", status)

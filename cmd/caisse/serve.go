@@ -124,6 +124,7 @@ func (p *Program) Open(ctx context.Context) error {
 		Ready:      db.Ready,
 		Metrics:    p.Metrics,
 		Logger:     p.Logger,
+		ImportMax:  p.Config.ImportMax,
 	}
 	p.HTTP.CheckoutKey = p.Config.CheckoutKey
 	if err := p.HTTP.Listen(p.Config.Addr); err != nil {
