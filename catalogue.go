@@ -676,12 +676,28 @@ func ImportCatalogue(ctx context.Context, products ProductService, rows []Catalo
 	}
 	var plans []plan
 	var p problems
+	// A store that imports in one transaction also reads the products in
+	// one go: a catalogue of 100,000 rows is not 100,000 round trips.
+	importer, whole := products.(ProductImporter)
+	var existing map[string]*Product
+	if whole {
+		ids := make([]string, len(rows))
+		for i := range rows {
+			ids[i] = rows[i].ID
+		}
+		var err error
+		if existing, err = importer.FindProductsByID(ctx, ids); err != nil {
+			return nil, err
+		}
+	}
 	for i := range rows {
 		r := &rows[i]
-		before, err := products.FindProduct(ctx, r.ID)
-		if ErrorCode(err) == ENOTFOUND {
-			before = nil
-		} else if err != nil {
+		var before *Product
+		if whole {
+			before = existing[r.ID]
+		} else if found, err := products.FindProduct(ctx, r.ID); err == nil {
+			before = found
+		} else if ErrorCode(err) != ENOTFOUND {
 			return nil, err
 		}
 		u, notice, problem := r.resolve(before)
@@ -707,14 +723,36 @@ func ImportCatalogue(ctx context.Context, products ProductService, rows []Catalo
 	if err := p.err(); err != nil {
 		return nil, err
 	}
+	var written map[string]*Product
+	if whole && !preview {
+		puts := make([]ProductPut, len(plans))
+		for i, pl := range plans {
+			puts[i] = ProductPut{ID: pl.id, Update: pl.u}
+		}
+		afters, err := importer.PutProducts(ctx, puts)
+		if ErrorCode(err) == EINTERNAL {
+			return nil, fmt.Errorf("error importing %d products, none imported: %w", len(puts), err)
+		} else if err != nil {
+			return nil, Errorf(ErrorCode(err), "%s (nothing was imported)", ErrorMessage(err))
+		}
+		written = make(map[string]*Product, len(afters))
+		for _, a := range afters {
+			written[a.ID] = a
+		}
+	}
 	var out []ImportChange
 	for _, pl := range plans {
 		var after *Product
 		var err error
-		if preview {
+		switch {
+		case preview:
 			after = previewUpdate(pl.id, pl.before, pl.u)
-		} else if after, err = products.PutProduct(ctx, pl.id, pl.u); err != nil {
-			return out, Errorf(ErrorCode(err), "product %s: %s (products before it were imported)", pl.id, ErrorMessage(err))
+		case whole:
+			after = written[pl.id]
+		default:
+			if after, err = products.PutProduct(ctx, pl.id, pl.u); err != nil {
+				return out, Errorf(ErrorCode(err), "product %s: %s (products before it were imported)", pl.id, ErrorMessage(err))
+			}
 		}
 		ch := ImportChange{ID: pl.id, Action: "update", Change: describeImport(pl.before, after, pl.kept, pl.notice), Product: after}
 		if pl.before == nil {

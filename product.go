@@ -260,6 +260,23 @@ type ProductService interface {
 	PutProduct(ctx context.Context, id string, u ProductUpdate) (*Product, error)
 }
 
+// ProductImporter is a ProductService that imports a catalogue as one
+// change: ImportCatalogue uses it when the store has it.
+type ProductImporter interface {
+	// FindProductsByID returns the products of these ids that exist.
+	FindProductsByID(ctx context.Context, ids []string) (map[string]*Product, error)
+	// PutProducts does what PutProduct does for each update, in one
+	// transaction: every update is written, or none (the first refusal is
+	// the error).
+	PutProducts(ctx context.Context, updates []ProductPut) ([]*Product, error)
+}
+
+// ProductPut is one product's update in PutProducts.
+type ProductPut struct {
+	ID     string
+	Update ProductUpdate
+}
+
 // OrderService reads orders.
 type OrderService interface {
 	FindOrder(ctx context.Context, id string) (*Order, error)

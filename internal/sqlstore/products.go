@@ -10,7 +10,10 @@ import (
 	"github.com/caisse/caisse"
 )
 
-var _ caisse.ProductService = (*Store)(nil)
+var (
+	_ caisse.ProductService  = (*Store)(nil)
+	_ caisse.ProductImporter = (*Store)(nil)
+)
 
 const productColumns = `id, name, price, currency, stock, reserved, created_at, updated_at, sanity_id,
 	artist_name, artist_email, artist_share, artist_locale`
@@ -180,4 +183,158 @@ func (s *Store) QueueAvailability(ctx context.Context, ids []string) (int, error
 		}
 	}
 	return len(ids), nil
+}
+
+// importChunk is how many products one statement of an import reads or
+// writes.
+const importChunk = 500
+
+// FindProductsByID returns the products of these ids that exist, read a
+// chunk of ids at a time.
+func (s *Store) FindProductsByID(ctx context.Context, ids []string) (map[string]*caisse.Product, error) {
+	out := make(map[string]*caisse.Product, len(ids))
+	for chunk := range slices.Chunk(ids, importChunk) {
+		if err := s.findProductsByID(ctx, s.Driver.Reader(), chunk, "", out); err != nil {
+			return nil, fmt.Errorf("error reading products: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) findProductsByID(ctx context.Context, q Querier, ids []string, lock string, out map[string]*caisse.Product) error {
+	rows, err := q.Query(ctx, `SELECT `+productColumns+` FROM products WHERE id IN (`+placeholders(len(ids))+`)`+lock, anys(ids)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanProduct(rows)
+		if err != nil {
+			return err
+		}
+		out[p.ID] = p
+	}
+	return rows.Err()
+}
+
+// PutProducts does what PutProduct does for each update, in one
+// transaction, so an import is applied whole or not at all. It loads the
+// products a chunk at a time, locked, merges each update in memory, and
+// writes the chunk with one statement; a stock below the units reserved
+// (or moved since StockWas) refuses the whole import.
+func (s *Store) PutProducts(ctx context.Context, updates []caisse.ProductPut) ([]*caisse.Product, error) {
+	for i := range updates {
+		if err := updates[i].Update.Validate(updates[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	var out []*caisse.Product
+	err := s.inTx(ctx, func(tx Tx) error {
+		out = out[:0]
+		now := s.now()
+		change := randomID()
+		for chunk := range slices.Chunk(updates, importChunk) {
+			ids := make([]string, len(chunk))
+			for i, put := range chunk {
+				ids[i] = put.ID
+			}
+			before := make(map[string]*caisse.Product, len(chunk))
+			if err := s.findProductsByID(ctx, tx, ids, tx.ForUpdate(), before); err != nil {
+				return err
+			}
+			args := make([]any, 0, len(chunk)*13)
+			values := make([]string, len(chunk))
+			for i, put := range chunk {
+				p, err := mergeProduct(put.ID, before[put.ID], put.Update)
+				if err != nil {
+					return err
+				}
+				values[i] = "(" + placeholders(13) + ")"
+				args = append(args, p.ID, p.Name, p.Price, p.Currency, p.Stock, 0, micros(now), micros(now), p.SanityID,
+					p.ArtistName, strings.Join(p.ArtistEmail, ","), int64(p.ArtistShare), p.ArtistLocale)
+			}
+			rows, err := tx.Query(ctx, `
+				INSERT INTO products (id, name, price, currency, stock, reserved, created_at, updated_at, sanity_id,
+					artist_name, artist_email, artist_share, artist_locale)
+				VALUES `+strings.Join(values, ", ")+`
+				ON CONFLICT (id) DO UPDATE SET name = excluded.name, price = excluded.price, currency = excluded.currency,
+					stock = excluded.stock, sanity_id = excluded.sanity_id, artist_name = excluded.artist_name,
+					artist_email = excluded.artist_email, artist_share = excluded.artist_share,
+					artist_locale = excluded.artist_locale, updated_at = excluded.updated_at
+				WHERE excluded.stock >= products.reserved
+				RETURNING `+productColumns, args...)
+			if err != nil {
+				return err
+			}
+			after := make(map[string]*caisse.Product, len(chunk))
+			for rows.Next() {
+				p, err := scanProduct(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				after[p.ID] = p
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			var msgs []caisse.OutboxMessage
+			for _, put := range chunk {
+				p, ok := after[put.ID]
+				if !ok {
+					// Only the stock's guard keeps a row from being written;
+					// the lock kept the reservations as they were read.
+					return caisse.Errorf(caisse.ECONFLICT, "stock of %s cannot go below the %d units reserved by open checkouts",
+						put.ID, before[put.ID].Reserved)
+				}
+				out = append(out, p)
+				msgs = append(msgs, caisse.ProductChangeMessages(before[put.ID], p, change)...)
+			}
+			if err := s.writeOutbox(ctx, tx, now, msgs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "error storing %d products", len(updates))
+	}
+	return out, nil
+}
+
+// mergeProduct is a product as an update leaves it: the fields the update
+// names set, the others kept (before is nil for a new product).
+func mergeProduct(id string, before *caisse.Product, u caisse.ProductUpdate) (*caisse.Product, error) {
+	p := &caisse.Product{ID: id}
+	if before != nil {
+		*p = *before
+	}
+	if u.StockWas != nil && u.Stock != nil && p.Stock != *u.StockWas {
+		return nil, caisse.Errorf(caisse.ECONFLICT, "the stock of %s changed since it was read as %d: it is %d now (sales or returns moved it); "+
+			"read it again and set it", id, *u.StockWas, p.Stock)
+	}
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&p.Name, u.Name)
+	set(&p.Currency, u.Currency)
+	set(&p.SanityID, u.SanityID)
+	set(&p.ArtistName, u.ArtistName)
+	set(&p.ArtistLocale, u.ArtistLocale)
+	if u.Price != nil {
+		p.Price = *u.Price
+	}
+	if u.Stock != nil {
+		p.Stock = *u.Stock
+	}
+	if u.ArtistEmail != nil {
+		p.ArtistEmail = *u.ArtistEmail
+	}
+	if u.ArtistShare != nil {
+		p.ArtistShare = *u.ArtistShare
+	}
+	return p, nil
 }
