@@ -75,7 +75,6 @@ func (a *app) countProducts() int {
 // under 10 MiB (about 250,000 products) is previewed and applied, each
 // within the server's timeouts, its time logged.
 func TestLargeImport(t *testing.T) {
-	t.Parallel()
 	eachDB(t, func(t *testing.T, db testDB) {
 		a := setup(t, db)
 		a.putProduct("kept", 2)
