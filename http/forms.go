@@ -113,7 +113,7 @@ func (s *Server) boundForms(next http.Handler) http.Handler {
 					s.refuseTooLarge(w, r, limit, -1)
 					return
 				}
-				s.refuseForm(w, r, http.StatusBadRequest, "invalid_form", "caisse could not read this form: send it again from caisse's own page.")
+				s.refuseForm(w, r, http.StatusBadRequest, "invalid_form", tr(s.pageLanguage(r), "caisse could not read this form: send it again from caisse's own page."))
 				return
 			}
 		}
