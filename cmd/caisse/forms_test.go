@@ -240,8 +240,11 @@ func TestSignInLimit(t *testing.T) {
 // A form of the wrong type is refused with 415 before it is read and
 // changes nothing; a form over its bound is refused with 413.
 func TestFormsRefuseTheWrongContentType(t *testing.T) {
-	t.Parallel()
-	a := setup(t, sqliteDB)
+	eachDB(t, func(t *testing.T, db testDB) { testFormsRefuseTheWrongContentType(t, db) })
+}
+
+func testFormsRefuseTheWrongContentType(t *testing.T, db testDB) {
+	a := setup(t, db)
 	a.putProduct("tee", 3)
 	c, _ := signedInClient(t, a)
 	post := func(client *http.Client, path, contentType string, body io.Reader) (int, string) {
