@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,7 +19,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caisse/caisse"
@@ -43,79 +43,75 @@ const sessionFor = 12 * time.Hour
 // only at this pace.
 var signInRate = RateLimit{Burst: 10, Window: 15 * time.Minute}
 
-// sessions remembers the sessions signed out before they expire, so a
-// copied cookie stops working when its owner signs out.
-type sessions struct {
-	mu      sync.Mutex
-	revoked map[string]time.Time // session id → when it would have expired
+// sessionSecretLen is the length of a session's secret, the random bytes
+// the browser's cookie holds (base64url).
+const sessionSecretLen = 32
+
+// sessionIDOf returns the id a session's secret is stored under: its
+// SHA-256. The database holds no secret that opens a session.
+func sessionIDOf(secret []byte) string {
+	sum := sha256.Sum256(secret)
+	return hex.EncodeToString(sum[:])
 }
 
-func (ss *sessions) revoke(id string, until, now time.Time) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.revoked == nil {
-		ss.revoked = map[string]time.Time{}
+// tokenDigest binds a session to the admin token it was opened with: an
+// HMAC of the token keyed by the session's secret, so that a changed
+// CAISSE_ADMIN_TOKEN ends every session opened with the old one, and the
+// table of sessions tells nothing of the token without the secrets.
+func tokenDigest(secret []byte, token string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("caisse admin token\x00"))
+	m.Write([]byte(token))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// newSession opens a session in the database and returns the cookie value
+// that carries it, and its expiry.
+func (s *Server) newSession(ctx context.Context) (string, time.Time, error) {
+	secret := make([]byte, sessionSecretLen)
+	if _, err := rand.Read(secret); err != nil {
+		return "", time.Time{}, fmt.Errorf("error making a session's secret: %w", err)
 	}
-	for k, exp := range ss.revoked {
-		if !exp.After(now) {
-			delete(ss.revoked, k)
-		}
+	now := s.now()
+	exp := now.Add(sessionFor).Truncate(time.Second)
+	err := s.Sessions.CreateAdminSession(ctx, caisse.AdminSession{ID: sessionIDOf(secret),
+		TokenDigest: tokenDigest(secret, s.AdminToken), CreatedAt: now, ExpiresAt: exp})
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	ss.revoked[id] = until
+	return base64.RawURLEncoding.EncodeToString(secret), exp, nil
 }
 
-func (ss *sessions) isRevoked(id string) bool {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	_, ok := ss.revoked[id]
-	return ok
-}
+// signedIn is where requireSession leaves the request's session, so the
+// page's rendering does not look it up again.
+type signedIn struct{}
 
-// sessionKey signs session cookies. It derives from the admin token, so
-// every instance of caisse accepts the same sessions and changing the token
-// ends them all.
-func (s *Server) sessionKey() []byte {
-	m := hmac.New(sha256.New, []byte(s.AdminToken))
-	m.Write([]byte("caisse admin session v1"))
-	return m.Sum(nil)
-}
-
-func (s *Server) signSession(payload string) string {
-	m := hmac.New(sha256.New, s.sessionKey())
-	m.Write([]byte(payload))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// newSession returns a cookie value "id.expiry.signature" and its expiry.
-func (s *Server) newSession() (string, time.Time) {
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
-	exp := s.now().Add(sessionFor).Truncate(time.Second)
-	payload := hex.EncodeToString(id) + "." + strconv.FormatInt(exp.Unix(), 10)
-	return payload + "." + s.signSession(payload), exp
-}
-
-// session returns the id and expiry of the request's session, if it has a
-// valid one.
-func (s *Server) session(r *http.Request) (string, time.Time, bool) {
+// session returns the request's session, if it has one that is open:
+// stored, not expired, and opened with today's admin token. An error is
+// the database's: the session could not be checked.
+func (s *Server) session(r *http.Request) (*caisse.AdminSession, error) {
+	if sess, ok := r.Context().Value(signedIn{}).(*caisse.AdminSession); ok {
+		return sess, nil
+	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return "", time.Time{}, false
+		return nil, nil
 	}
-	parts := strings.Split(c.Value, ".")
-	if len(parts) != 3 {
-		return "", time.Time{}, false
+	secret, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(secret) != sessionSecretLen {
+		return nil, nil
 	}
-	payload := parts[0] + "." + parts[1]
-	if subtle.ConstantTimeCompare([]byte(parts[2]), []byte(s.signSession(payload))) != 1 {
-		return "", time.Time{}, false
+	sess, err := s.Sessions.FindAdminSession(r.Context(), sessionIDOf(secret))
+	if caisse.ErrorCode(err) == caisse.ENOTFOUND {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
 	}
-	unix, err := strconv.ParseInt(parts[1], 10, 64)
-	exp := time.Unix(unix, 0)
-	if err != nil || !exp.After(s.now()) || s.sessions.isRevoked(parts[0]) {
-		return "", time.Time{}, false
+	if !sess.ExpiresAt.After(s.now()) ||
+		subtle.ConstantTimeCompare([]byte(sess.TokenDigest), []byte(tokenDigest(secret, s.AdminToken))) != 1 {
+		return nil, nil
 	}
-	return parts[0], exp, true
+	return sess, nil
 }
 
 // secure reports whether the browser reached caisse over HTTPS: directly,
@@ -205,16 +201,21 @@ func (s *Server) pages() http.Handler {
 // requireSession answers the sign-in form to a request without a session.
 func (s *Server) requireSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, _, ok := s.session(r); !ok {
+		sess, err := s.session(r)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		if sess == nil {
 			s.renderSignIn(w, r, http.StatusUnauthorized, "", r.URL.RequestURI())
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), signedIn{}, sess)))
 	})
 }
 
 func (s *Server) pageSignIn(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := s.session(r); ok {
+	if sess, _ := s.session(r); sess != nil {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
@@ -237,14 +238,25 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.renderSignIn(w, r, http.StatusUnauthorized, tr(s.pageLanguage(r), "That is not the admin token (CAISSE_ADMIN_TOKEN). Check it and try again."), next)
 		return
 	}
-	value, exp := s.newSession()
+	value, exp, err := s.newSession(r.Context())
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	s.setSessionCookie(w, r, value, exp)
 	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
 }
 
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	if id, exp, ok := s.session(r); ok {
-		s.sessions.revoke(id, exp, s.now())
+	sess, err := s.session(r)
+	if err == nil && sess != nil {
+		err = s.Sessions.DeleteAdminSession(r.Context(), sess.ID)
+	}
+	if err != nil {
+		// The session may still be open: say so rather than show the
+		// owner a sign-out that did not happen.
+		s.pageError(w, r, err)
+		return
 	}
 	s.setSessionCookie(w, r, "", time.Time{})
 	http.Redirect(w, r, "/admin/signin?signed_out=1", http.StatusSeeOther)
@@ -322,7 +334,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	if !ok {
 		panic("no page template " + page)
 	}
-	_, _, signed := s.session(r)
+	sess, _ := s.session(r)
+	signed := sess != nil
 	var buf strings.Builder
 	err := t.Execute(&buf, view{Lang: lang, Title: tr(lang, title, args...), SignedIn: signed, Jobs: s.Jobs != nil,
 		Path: r.URL.Path, Back: backOf(r), Flash: flash(r.URL.Query(), lang), Data: data})

@@ -59,6 +59,8 @@ type Server struct {
 	Facts caisse.FactService
 	// Dashboard reads the figures of the admin pages' first page.
 	Dashboard caisse.DashboardService
+	// Sessions keeps the sessions of the owner's signed-in browsers.
+	Sessions caisse.AdminSessionService
 	// Jobs, when set, is River's UI, served at /admin/jobs/ to signed-in
 	// owners.
 	Jobs http.Handler
@@ -84,7 +86,6 @@ type Server struct {
 	ready      readiness
 	signatures signatureAlarm
 	signIns    limiter
-	sessions   sessions
 
 	// cancels limits the cancels of one client; checkoutKeys counts the
 	// wrong checkout keys of one address.

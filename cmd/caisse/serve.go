@@ -118,6 +118,7 @@ func (p *Program) Open(ctx context.Context) error {
 		AdminToken: p.Config.AdminToken,
 		Dashboard:  db,
 		Facts:      db,
+		Sessions:   db,
 		Jobs:       lazyJobsUI(db, p.Logger),
 		PublicURL:  p.Config.PublicURL,
 		Locale:     p.Config.Locale,
@@ -239,6 +240,7 @@ type Store interface {
 	caisse.DeliveryService
 	caisse.DashboardService
 	caisse.FactService
+	caisse.AdminSessionService
 	// Reconcile catches up on events Stripe never delivered.
 	Reconcile(ctx context.Context) (sqlstore.ReconcileReport, error)
 	// Core is the shared store, for its settings.
