@@ -171,7 +171,7 @@ func (s *Server) pages() http.Handler {
 	signed.HandleFunc("POST /admin/deliveries/{id}/retry", s.postRetryDelivery)
 	signed.HandleFunc("POST /admin/deliveries/retry", s.postRetryFailed)
 	if s.Jobs != nil {
-		signed.Handle("/admin/jobs/", s.Jobs)
+		signed.Handle("/admin/jobs/", jobsPage(s.Jobs))
 		signed.HandleFunc("GET /admin/jobs", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/admin/jobs/", http.StatusSeeOther)
 		})
@@ -189,13 +189,13 @@ func (s *Server) pages() http.Handler {
 		w.WriteHeader(http.StatusForbidden)
 		fmt.Fprintln(w, "caisse refused this request: it came from another site. Use caisse's own pages to change anything.")
 	}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return noFraming(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.AdminToken == "" {
 			s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "the admin pages are off: set CAISSE_ADMIN_TOKEN to turn them on"))
 			return
 		}
 		protect.Handler(s.boundForms(mux)).ServeHTTP(w, r)
-	})
+	}))
 }
 
 // requireSession answers the sign-in form to a request without a session.

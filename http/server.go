@@ -151,7 +151,7 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("/api/admin/", func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no admin route %s %s", r.Method, r.URL.Path))
 	})
-	mux.Handle("/api/admin/", s.requireAdmin(admin))
+	mux.Handle("/api/admin/", noFraming(s.requireAdmin(admin)))
 	pages := s.pages()
 	mux.Handle("/admin", pages)
 	mux.Handle("/admin/", pages)
