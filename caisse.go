@@ -21,6 +21,7 @@ const (
 	EUNAVAILABLE  = "unavailable"  // storage cannot be reached right now
 	EUPSTREAM     = "upstream"     // Stripe refused or failed a request caisse made
 	ETOOMANY      = "too_many"     // the client sent too many requests lately
+	EFORBIDDEN    = "forbidden"    // the client may not have this, whatever credentials it sends
 )
 
 // Error is caisse's application error: a stable code and a message written for

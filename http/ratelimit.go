@@ -88,37 +88,60 @@ func (l *limiter) blocked(client string, limit RateLimit, now time.Time) (bool, 
 }
 
 // clientOf names the client a request comes from, for rate limits: its
-// address, or, when it comes through one of the trusted proxies, the last
-// address in X-Forwarded-For that is not a trusted proxy. An IPv6 client is
-// its /64, which one client usually has whole.
+// address as clientAddr finds it. An IPv6 client is its /64, which one
+// client usually has whole.
 func clientOf(r *http.Request, trusted []netip.Prefix) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	addr = addr.Unmap()
-	if isTrusted(addr, trusted) {
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				break
-			}
-			addr = hop.Unmap()
-			if !isTrusted(addr, trusted) {
-				break
-			}
+	addr, _ := clientAddr(r, trusted)
+	if !addr.IsValid() {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
 		}
+		return host
 	}
 	if addr.Is6() {
 		p, _ := addr.Prefix(64)
 		return p.String()
 	}
 	return addr.String()
+}
+
+// clientAddr is the address of the client a request comes from: its
+// peer's, or, when the peer is one of the trusted proxies, the last address
+// in X-Forwarded-For that is not a trusted proxy. read is false when the
+// peer's address does not parse (the address is then invalid), or when
+// X-Forwarded-For has an address caisse cannot read before it names a
+// client that is not a trusted proxy (the address is then the last one
+// read).
+func clientAddr(r *http.Request, trusted []netip.Prefix) (addr netip.Addr, read bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err = netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	addr = addr.Unmap()
+	if !isTrusted(addr, trusted) {
+		return addr, true
+	}
+	forwarded := strings.Join(r.Header.Values("X-Forwarded-For"), ",")
+	if forwarded == "" {
+		return addr, true
+	}
+	hops := strings.Split(forwarded, ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return addr, false
+		}
+		addr = hop.Unmap()
+		if !isTrusted(addr, trusted) {
+			break
+		}
+	}
+	return addr, true
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {

@@ -74,6 +74,9 @@ type Server struct {
 	Ready func(context.Context) error
 	// Metrics counts what the server and workers do.
 	Metrics *Metrics
+	// MetricsToken, when set, is the bearer token /metrics requires;
+	// unset, /metrics answers loopback clients only.
+	MetricsToken string
 	// Logger receives one line per rejected webhook and per internal error.
 	Logger *slog.Logger
 	// ImportMax bounds the catalogue file the pages import, in bytes
@@ -122,7 +125,7 @@ func (s *Server) Handler() http.Handler {
 	// Probes and metrics sit outside the admin auth.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	mux.Handle("GET /metrics", s.Metrics.Handler())
+	mux.Handle("GET /metrics", s.requireMetricsAccess(s.Metrics.Handler()))
 
 	// The webhook answers every method itself, so a wrong one gets a JSON 405
 	// and a log line rather than the mux's plain-text reply. An endpoint
@@ -308,6 +311,7 @@ var statuses = map[string]int{
 	caisse.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	caisse.EUPSTREAM:     http.StatusBadGateway,
 	caisse.ETOOMANY:      http.StatusTooManyRequests,
+	caisse.EFORBIDDEN:    http.StatusForbidden,
 	caisse.EINTERNAL:     http.StatusInternalServerError,
 }
 

@@ -107,6 +107,9 @@ type Config struct {
 	// ImportMax is the largest catalogue file the admin pages import, in
 	// bytes (CAISSE_IMPORT_MAX).
 	ImportMax int64
+	// MetricsToken is the bearer token /metrics requires; unset, /metrics
+	// answers loopback clients only (CAISSE_METRICS_TOKEN).
+	MetricsToken string
 }
 
 // configVar ties a variable to its flag, its default and its parser.
@@ -119,7 +122,7 @@ type configVar struct {
 // only whether each is set.
 var secretVars = []string{"STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "CAISSE_ADMIN_TOKEN",
 	"CAISSE_SMTP_URL", "CAISSE_ALERT_WEBHOOK_URL", "CAISSE_SANITY_TOKEN", "CAISSE_NOTIFY_URLS", "CAISSE_NOTIFY_SECRET",
-	"CAISSE_CHECKOUT_KEY"}
+	"CAISSE_CHECKOUT_KEY", "CAISSE_METRICS_TOKEN"}
 
 // register registers v's flag on fs, with val (from the environment, else
 // the default) as its default. --help, and the usage printed after a
@@ -499,7 +502,14 @@ var configVars = []configVar{
 		}
 		return nil
 	}},
-
+	{"CAISSE_METRICS_TOKEN", "metrics-token", "", "bearer token /metrics requires (Prometheus's authorization setting); unset, /metrics answers only to this machine (loopback)", func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		if v != "" && (len(v) < 16 || strings.ContainsFunc(v, unicode.IsSpace) || strings.ContainsFunc(v, unicode.IsControl)) {
+			return fmt.Errorf("must be at least 16 characters without spaces, so it cannot be guessed")
+		}
+		c.MetricsToken = v
+		return nil
+	}},
 	{"CAISSE_IMPORT_MAX", "import-max", "10MiB", "the largest catalogue file the admin pages import, such as 10MiB (caisse products import FILE has no limit)", func(c *Config, v string) error {
 		n, err := parseSize(v)
 		if err != nil || n < 64<<10 || n > 1<<30 {
