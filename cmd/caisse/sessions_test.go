@@ -54,6 +54,14 @@ func TestAdminSessionsAcrossInstancesAndRestarts(t *testing.T) {
 			t.Fatalf("a fresh session answered %d on another instance", status)
 		}
 
+		// A cookie of the former signed format ("id.expiry.signature"), or
+		// any value that is not a session's secret, opens nothing.
+		for _, v := range []string{"0123456789abcdef0123456789abcdef.4102444800.c2lnbmF0dXJl", "x", cookie.Value + "A"} {
+			if status := pageWith(t, a, &http.Cookie{Name: cookie.Name, Value: v}); status != http.StatusUnauthorized {
+				t.Errorf("the cookie %q answered %d, want 401", v, status)
+			}
+		}
+
 		// The database holds only digests: neither the cookie's secret
 		// nor the admin token.
 		var id, digest string
