@@ -69,6 +69,10 @@ const testPollInterval = "test:poll_interval"
 // which stands still until the test moves it (a.clock.advance).
 const testClock = "test:clock"
 
+// testBackoff is a setting of setup: each of the outbox's three waits
+// after a failed send, such as "1h", for a test that must see a row waiting.
+const testBackoff = "test:backoff"
+
 // clock is a time a test sets: it starts at the real time and moves only
 // when the test says.
 type clock struct {
@@ -112,6 +116,10 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 	}
 	a := &app{t: t, db: db, logs: &syncBuffer{}, env: env, final: map[string]caisse.EventStatus{}, seen: make(chan struct{}, 1)}
 	a.now = time.Now
+	backoff := 10 * time.Millisecond
+	if v, ok := env[testBackoff]; ok {
+		backoff, _ = time.ParseDuration(v)
+	}
 	if _, ok := env[testClock]; ok {
 		a.clock = &clock{now: time.Now()}
 		a.now = a.clock.Now
@@ -124,7 +132,7 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 		PollInterval: poll,
 		Observe:      a.observe,
 		// A failed delivery is tried 4 times in moments, then failed.
-		Backoff: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
+		Backoff: []time.Duration{backoff, backoff, backoff},
 		// Alerts and emails wait a second (not five) to gather.
 		NoticeDelay: time.Second,
 	}
