@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +59,116 @@ func (o *OrderRecord) Terms() *Terms {
 	}
 	t := o.CheckoutTerms
 	return &t
+}
+
+// clone returns a copy of the record that shares nothing with it.
+func (o *OrderRecord) clone() *OrderRecord {
+	c := copyValue(reflect.ValueOf(o).Elem()).Interface().(OrderRecord)
+	return &c
+}
+
+// same reports whether two records hold the same values, every field of
+// each compared: times are the same instant, and a nil slice or map is the
+// same as an empty one (which is all a record loaded from the database and
+// one derived from facts differ in). UpdatedAt, which a write sets, is not
+// compared.
+func (o *OrderRecord) same(other *OrderRecord) bool {
+	a, b := *o, *other
+	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
+	return sameValue(reflect.ValueOf(a), reflect.ValueOf(b))
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// copyValue returns a deep copy of v: its slices, maps and pointers are new.
+func copyValue(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(copyValue(v.Elem()))
+		return c
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			c.Index(i).Set(copyValue(v.Index(i)))
+		}
+		return c
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			c.SetMapIndex(it.Key(), copyValue(it.Value()))
+		}
+		return c
+	case reflect.Struct:
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		if v.Type() == timeType {
+			return c
+		}
+		for i := range v.NumField() {
+			if c.Field(i).CanSet() {
+				c.Field(i).Set(copyValue(v.Field(i)))
+			}
+		}
+		return c
+	case reflect.Interface, reflect.Func, reflect.Chan:
+		// A record holds none of these: a copy would share them.
+		panic(fmt.Sprintf("caisse: cannot copy a %s", v.Type()))
+	}
+	return v
+}
+
+// sameValue compares a and b, of the same type, as OrderRecord.same does.
+func sameValue(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.Struct:
+		if a.Type() == timeType {
+			return a.Interface().(time.Time).Equal(b.Interface().(time.Time))
+		}
+		for i := range a.NumField() {
+			if !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameValue(a.Elem(), b.Elem())
+	case reflect.Slice, reflect.Array:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Map:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for it := a.MapRange(); it.Next(); {
+			if v := b.MapIndex(it.Key()); !v.IsValid() || !sameValue(it.Value(), v) {
+				return false
+			}
+		}
+		return true
+	case reflect.Interface, reflect.Func, reflect.Chan:
+		panic(fmt.Sprintf("caisse: cannot compare a %s", a.Type()))
+	}
+	return a.Equal(b)
 }
 
 // Ledger is one open transaction of a store, offering what the processing
@@ -347,6 +458,9 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		}
 		rec = &OrderRecord{Order: Order{ID: id, Status: StatusPending, CreatedAt: now}}
 	}
+	// What the order was, to tell whether the refresh changed it: the
+	// helpers below change rec in place (flags, the sales told).
+	before := rec.clone()
 	s := Summarize(facts, rec.Terms())
 	if s.CustomerEmail == "" && len(rec.CheckoutItems) > 0 {
 		// The address the shop gave caisse's checkout, until Stripe's events
@@ -433,24 +547,10 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	}
 
 	customer := Customer{Name: s.CustomerName, Email: s.CustomerEmail, Phone: s.CustomerPhone}
-	told := slices.Clone(rec.SalesTold)
 	if err := r.announceSales(ctx, l, rec, heldBefore, want, s.Status, products, lines); err != nil {
 		return nil, s, err
 	}
 
-	changed := from != s.Status || rec.Oversold != wasOversold || !slices.Equal(rec.Holds, want) || !slices.Equal(rec.Items, lines) ||
-		!slices.Equal(rec.MismatchedPayments, wasMismatched) || rec.AmountDue != s.AmountDue || rec.Livemode != s.Livemode ||
-		rec.AmountPaid != s.AmountPaid || rec.AmountRefunded != s.AmountRefunded || rec.AmountTotal != s.AmountTotal ||
-		rec.PaymentError != s.PaymentError || !sameDispute(rec.Dispute, s.Dispute) ||
-		rec.CheckoutSession != s.CheckoutSession || rec.PaymentIntent != s.PaymentIntent ||
-		rec.CustomerEmail != s.CustomerEmail || rec.Customer != customer || rec.FailedAttempts != s.FailedAttempts ||
-		rec.StripeCustomer != s.StripeCustomer ||
-		rec.Currency != s.Currency || rec.Locale != s.Locale || !slices.Equal(rec.SalesTold, told) ||
-		!slices.Equal(rec.UnknownProducts, unknown) || rec.ItemsError != s.ItemsError || rec.UpdatedAt.IsZero() ||
-		!sameFraudWarning(rec.FraudWarning, s.FraudWarning)
-	if !changed {
-		return rec, s, nil
-	}
 	rec.Status = s.Status
 	rec.Items = lines
 	rec.Holds = want
@@ -462,6 +562,11 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	rec.FraudWarning = s.FraudWarning
 	rec.UnknownProducts = unknown
 	rec.ItemsError = s.ItemsError
+	// Written only if it changed: the whole record is compared, so a field
+	// added to it is compared too. A new order has never been written.
+	if !before.UpdatedAt.IsZero() && before.same(rec) {
+		return rec, s, nil
+	}
 	rec.UpdatedAt = now
 	if err := l.PutOrder(ctx, rec); err != nil {
 		return nil, s, err
@@ -592,13 +697,6 @@ func (r Rules) warnFraud(ctx context.Context, l Ledger, rec *OrderRecord, s Summ
 	return nil
 }
 
-func sameFraudWarning(a, b *FraudWarning) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.ID == b.ID && a.FraudType == b.FraudType && a.Charge == b.Charge && a.At.Equal(b.At)
-}
-
 func mismatchMessage(id string, m Mismatch, s Summary, refund bool) string {
 	what := fmt.Sprintf("A payment of %s (%s) was taken for order %s, which is due %s: it does not pay the order",
 		FormatMoney(m.Amount, m.Currency, LangEnglish), m.ID, id, FormatMoney(s.AmountDue, s.Currency, LangEnglish))
@@ -712,11 +810,4 @@ func (r Rules) CloseCheckout(ctx context.Context, l Ledger, ev *Event, id string
 	rec.Holds = want
 	rec.UpdatedAt = r.Now().UTC()
 	return true, l.PutOrder(ctx, rec)
-}
-
-func sameDispute(a, b *Dispute) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
 }

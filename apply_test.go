@@ -51,19 +51,7 @@ func cloneFact(f LinkedFact) LinkedFact {
 	return f
 }
 
-func cloneOrder(o *OrderRecord) *OrderRecord {
-	c := *o
-	c.Items = slices.Clone(o.Items)
-	c.Holds = slices.Clone(o.Holds)
-	c.CheckoutItems = slices.Clone(o.CheckoutItems)
-	c.UnknownProducts = slices.Clone(o.UnknownProducts)
-	c.Timeline = slices.Clone(o.Timeline)
-	if o.Dispute != nil {
-		d := *o.Dispute
-		c.Dispute = &d
-	}
-	return &c
-}
+func cloneOrder(o *OrderRecord) *OrderRecord { return o.clone() }
 
 func sortedFacts(m map[string]LinkedFact, keep func(LinkedFact) bool) []LinkedFact {
 	var out []LinkedFact
@@ -1015,5 +1003,153 @@ func TestSoldLines(t *testing.T) {
 	}
 	if got := DescribeLines(lines[:1], nil, "eur", "fr"); got != "2 × Print (10,00\u00a0€ l’unité)" {
 		t.Errorf("lines read %q in French", got)
+	}
+}
+
+// filled returns a value of type t with every field, element and pointer
+// set to something not zero, each different from the last (next counts).
+func filled(t reflect.Type, next *int) reflect.Value {
+	*next++
+	n := *next
+	v := reflect.New(t).Elem()
+	switch {
+	case t == reflect.TypeFor[time.Time]():
+		v.Set(reflect.ValueOf(time.Unix(int64(1_700_000_000+n), 0).UTC()))
+	case t.Kind() == reflect.Struct:
+		for i := range t.NumField() {
+			v.Field(i).Set(filled(t.Field(i).Type, next))
+		}
+	case t.Kind() == reflect.Pointer:
+		v.Set(filled(t.Elem(), next).Addr())
+	case t.Kind() == reflect.Slice:
+		v.Set(reflect.Append(reflect.MakeSlice(t, 0, 2), filled(t.Elem(), next), filled(t.Elem(), next)))
+	case t.Kind() == reflect.Map:
+		v.Set(reflect.MakeMap(t))
+		v.SetMapIndex(filled(t.Key(), next), filled(t.Elem(), next))
+	case t.Kind() == reflect.String:
+		v.SetString(fmt.Sprintf("v%d", n))
+	case t.Kind() == reflect.Bool:
+		v.SetBool(true)
+	case v.CanInt():
+		v.SetInt(int64(n))
+	case v.CanUint():
+		v.SetUint(uint64(n))
+	case v.CanFloat():
+		v.SetFloat(float64(n))
+	default:
+		panic("filled: no value for " + t.String())
+	}
+	return v
+}
+
+// leaves calls f with the path and value of every field, element and
+// pointed-to value under v that is not itself a struct.
+func leaves(path string, v reflect.Value, f func(string, reflect.Value)) {
+	switch {
+	case v.Type() == reflect.TypeFor[time.Time]():
+		f(path, v)
+	case v.Kind() == reflect.Struct:
+		for i := range v.NumField() {
+			leaves(path+"."+v.Type().Field(i).Name, v.Field(i), f)
+		}
+	case v.Kind() == reflect.Pointer:
+		f(path, v)
+		if !v.IsNil() { // f may have changed it
+			leaves(path+"*", v.Elem(), f)
+		}
+	case v.Kind() == reflect.Slice:
+		f(path, v)
+		for i := 0; i < v.Len(); i++ {
+			leaves(fmt.Sprintf("%s[%d]", path, i), v.Index(i), f)
+		}
+	default:
+		f(path, v)
+	}
+}
+
+// Whether refresh writes an order is decided by comparing the whole record
+// before and after: a change anywhere in it, in any field there is or will
+// be, counts, and only UpdatedAt (which the write sets) does not.
+func TestOrderRecordSameSeesEveryField(t *testing.T) {
+	t.Parallel()
+	n := 0
+	base := filled(reflect.TypeFor[OrderRecord](), &n).Addr().Interface().(*OrderRecord)
+	if !base.same(base.clone()) {
+		t.Fatal("a record differs from its copy")
+	}
+	fields := 0
+	leaves("OrderRecord", reflect.ValueOf(base.clone()).Elem(), func(path string, _ reflect.Value) {
+		fields++
+		c := base.clone()
+		// Find the same leaf in the copy and change it.
+		leaves("OrderRecord", reflect.ValueOf(c).Elem(), func(p string, v reflect.Value) {
+			if p != path {
+				return
+			}
+			switch {
+			case v.Type() == reflect.TypeFor[time.Time]():
+				v.Set(reflect.ValueOf(v.Interface().(time.Time).Add(time.Second)))
+			case v.Kind() == reflect.Pointer:
+				v.Set(reflect.Zero(v.Type()))
+			case v.Kind() == reflect.Slice:
+				v.Set(v.Slice(0, v.Len()-1))
+			case v.Kind() == reflect.String:
+				v.SetString(v.String() + "!")
+			case v.Kind() == reflect.Bool:
+				v.SetBool(!v.Bool())
+			case v.CanInt():
+				v.SetInt(v.Int() + 1)
+			default:
+				t.Fatalf("%s: no change for a %s", p, v.Type())
+			}
+		})
+		if got, want := base.same(c), path == "OrderRecord.Order.UpdatedAt"; got != want {
+			t.Errorf("changing %s: same = %t, want %t", path, got, want)
+		}
+		if !base.same(base.clone()) {
+			t.Fatalf("changing %s in a copy changed the record it was copied from", path)
+		}
+	})
+	if fields < 40 {
+		t.Fatalf("only %d fields walked: the test no longer walks the record", fields)
+	}
+
+	// What a record read from the database and one derived from facts
+	// differ in, without being different.
+	a, b := base.clone(), base.clone()
+	a.UnknownProducts, b.UnknownProducts = nil, []string{}
+	b.CreatedAt = a.CreatedAt.In(time.FixedZone("CET", 3600))
+	if !a.same(b) {
+		t.Error("a nil and an empty list, or one instant in two zones, count as a change")
+	}
+}
+
+// An order whose stored record differs from what its facts say, in any
+// field refresh derives, is written again; one that does not is not.
+func TestApplyWritesAnOrderOnlyWhenItChanged(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(map[string]int64{"print": 1})
+	r := Rules{Now: ticking()}
+	apply(t, r, l, evCompletedPaid)
+	stored := l.order(t, "ord_1")
+	apply(t, r, l, evCompletedPaid)
+	if again := l.order(t, "ord_1"); !again.UpdatedAt.Equal(stored.UpdatedAt) {
+		t.Fatalf("the same event again wrote the order (updated %s, then %s)", stored.UpdatedAt, again.UpdatedAt)
+	}
+	for name, tamper := range map[string]func(*OrderRecord){
+		"locale":          func(o *OrderRecord) { o.Locale = "xx" },
+		"stripe customer": func(o *OrderRecord) { o.StripeCustomer = "cus_other" },
+		"customer phone":  func(o *OrderRecord) { o.Customer.Phone = "+33 1 00 00 00 00" },
+		"amount paid":     func(o *OrderRecord) { o.AmountPaid = 1 },
+		"unknown":         func(o *OrderRecord) { o.UnknownProducts = []string{"ghost"} },
+	} {
+		o := l.order(t, "ord_1").clone()
+		tamper(o)
+		l.orders["ord_1"] = o
+		apply(t, r, l, evCompletedPaid)
+		if o := l.order(t, "ord_1"); !o.same(stored) || o.UpdatedAt.Equal(stored.UpdatedAt) {
+			t.Errorf("%s: the order was not written back as its facts say: %+v", name, o)
+		}
+		stored = l.order(t, "ord_1")
 	}
 }

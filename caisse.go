@@ -13,15 +13,17 @@ import (
 
 // Error codes. Each maps to one HTTP status at the edge (http package).
 const (
-	ECONFLICT     = "conflict"     // the request conflicts with the current state
-	EINTERNAL     = "internal"     // something went wrong inside caisse
-	EINVALID      = "invalid"      // the request is malformed or fails validation
-	ENOTFOUND     = "not_found"    // the thing asked for does not exist
-	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials
-	EUNAVAILABLE  = "unavailable"  // storage cannot be reached right now
-	EUPSTREAM     = "upstream"     // Stripe refused or failed a request caisse made
-	ETOOMANY      = "too_many"     // the client sent too many requests lately
-	EFORBIDDEN    = "forbidden"    // the client may not have this, whatever credentials it sends
+	ECONFLICT     = "conflict"           // the request conflicts with the current state
+	EINTERNAL     = "internal"           // something went wrong inside caisse
+	EINVALID      = "invalid"            // the request is malformed or fails validation
+	ENOTFOUND     = "not_found"          // the thing asked for does not exist
+	EUNAUTHORIZED = "unauthorized"       // missing or wrong credentials
+	EUNAVAILABLE  = "unavailable"        // storage cannot be reached right now
+	EUPSTREAM     = "upstream"           // Stripe refused or failed a request caisse made
+	ETOOMANY      = "too_many"           // the client sent too many requests lately
+	EFORBIDDEN    = "forbidden"          // the client may not have this, whatever credentials it sends
+	EMETHOD       = "method_not_allowed" // the route takes other methods
+	ETOOLARGE     = "too_large"          // the request's body is larger than the route takes
 )
 
 // Error is caisse's application error: a stable code and a message written for

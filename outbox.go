@@ -177,9 +177,27 @@ type DeliveryError struct {
 	// Gone means the recipient is gone for good (an endpoint answering 410):
 	// nothing more is sent to it, and the team is told. Gone implies Permanent.
 	Gone bool
+	// Action, when set, says what the owner can do about it ("set
+	// CAISSE_SANITY_TOKEN to …"): the error's Fix.
+	Action string
 }
 
-func (e *DeliveryError) Error() string { return e.Message }
+// Error returns what went wrong and, when it says, what to do about it.
+func (e *DeliveryError) Error() string {
+	if e.Action != "" {
+		return e.Message + ": " + e.Action
+	}
+	return e.Message
+}
+
+// Fix returns what the owner can do about it, "" when it does not say.
+func (e *DeliveryError) Fix() string { return e.Action }
+
+// Do returns e saying what the owner can do about it.
+func (e *DeliveryError) Do(action string) *DeliveryError {
+	e.Action = action
+	return e
+}
 
 // Retryf returns a DeliveryError to retry with the usual backoff.
 func Retryf(format string, args ...any) *DeliveryError {

@@ -21,7 +21,7 @@ const maxCheckoutBody = 64 << 10
 func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST to open a checkout")
+		s.Error(w, r, caisse.Errorf(caisse.EMETHOD, "use POST to open a checkout"))
 		return
 	}
 	keyed, ok := s.checkoutKey(w, r)
@@ -41,7 +41,7 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&req); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the checkout request is over 64 KiB")
+			s.Error(w, r, caisse.Errorf(caisse.ETOOLARGE, "the checkout request is over 64 KiB"))
 			return
 		}
 		s.Error(w, r, &caisse.Error{Code: caisse.EINVALID, Reason: "invalid_json",
@@ -93,7 +93,7 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCancelCheckout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST to cancel a checkout")
+		s.Error(w, r, caisse.Errorf(caisse.EMETHOD, "use POST to cancel a checkout"))
 		return
 	}
 	keyed, ok := s.checkoutKey(w, r)

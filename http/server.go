@@ -312,6 +312,8 @@ var statuses = map[string]int{
 	caisse.EUPSTREAM:     http.StatusBadGateway,
 	caisse.ETOOMANY:      http.StatusTooManyRequests,
 	caisse.EFORBIDDEN:    http.StatusForbidden,
+	caisse.EMETHOD:       http.StatusMethodNotAllowed,
+	caisse.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	caisse.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -346,10 +348,6 @@ func (s *Server) failure(r *http.Request, err error) (status int, code, msg stri
 	}
 	s.Metrics.Errors.WithLabelValues(code).Inc()
 	return status, code, msg
-}
-
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -26,20 +27,23 @@ const (
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	log := s.Logger.With("path", r.URL.Path, "remote", r.RemoteAddr)
-	reject := func(status int, outcome, code, message string, attrs ...any) {
+	// Every refusal is counted and logged with what the webhook knows, and
+	// answered through the edge's one error mapping; reason is the answer's
+	// code, which Stripe's dashboard shows.
+	reject := func(code, reason, outcome, message string, attrs ...any) {
 		s.Metrics.Webhooks.WithLabelValues(outcome).Inc()
-		log.Warn("webhook refused: "+message, append([]any{"outcome", outcome, "status", status}, attrs...)...)
-		writeError(w, status, code, message)
+		log.Warn("webhook refused: "+message, append([]any{"outcome", outcome, "status", statuses[code]}, attrs...)...)
+		s.Error(w, r, &caisse.Error{Code: code, Reason: reason, Message: message})
 	}
 
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		reject(http.StatusMethodNotAllowed, outcomeMethod, "method_not_allowed", "Stripe webhooks are POST requests", "method", r.Method)
+		reject(caisse.EMETHOD, "method_not_allowed", outcomeMethod, "Stripe webhooks are POST requests", "method", r.Method)
 		return
 	}
 	// Refuse a body announced as too large without reading it.
 	if r.ContentLength > stripe.MaxBodyBytes {
-		reject(http.StatusRequestEntityTooLarge, outcomeTooLarge, "body_too_large",
+		reject(caisse.ETOOLARGE, "body_too_large", outcomeTooLarge,
 			"the body is larger than 1 MiB, which no Stripe event is", "body_bytes", r.ContentLength)
 		return
 	}
@@ -47,25 +51,25 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			reject(http.StatusRequestEntityTooLarge, outcomeTooLarge, "body_too_large",
+			reject(caisse.ETOOLARGE, "body_too_large", outcomeTooLarge,
 				"the body is larger than 1 MiB, which no Stripe event is", "body_bytes_read", len(body))
 			return
 		}
-		reject(http.StatusBadRequest, outcomeMalformed, "unreadable_body", "the body could not be read", "error", err.Error())
+		reject(caisse.EINVALID, "unreadable_body", outcomeMalformed, "the body could not be read", "error", err.Error())
 		return
 	}
 
 	// Stripe sends one Stripe-Signature header; two are a forgery or a broken
 	// proxy, and picking one would hide it.
 	if n := len(r.Header.Values("Stripe-Signature")); n > 1 {
-		reject(http.StatusBadRequest, outcomeSignature, "invalid_signature",
+		reject(caisse.EINVALID, "invalid_signature", outcomeSignature,
 			"the request has several Stripe-Signature headers; Stripe sends one", "headers", n)
 		return
 	}
 	if err := s.Verifier.Verify(body, r.Header.Get("Stripe-Signature")); err != nil {
 		var ve *stripe.VerifyError
 		errors.As(err, &ve)
-		reject(http.StatusBadRequest, outcomeSignature, "invalid_signature", ve.Detail,
+		reject(caisse.EINVALID, "invalid_signature", outcomeSignature, ve.Detail,
 			"reason", ve.Reason, "body_bytes", len(body), "timestamp_skew_s", int64(ve.Skew.Seconds()),
 			"secrets_tried", ve.SecretsTried, "v1_signatures", ve.Signatures)
 		if ve.Reason == stripe.ReasonBadSignature {
@@ -78,7 +82,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 
 	ev, err := stripe.DecodeEvent(body)
 	if err != nil {
-		reject(http.StatusBadRequest, outcomeMalformed, "malformed_event", err.Error(), "body_bytes", len(body))
+		reject(caisse.EINVALID, "malformed_event", outcomeMalformed, err.Error(), "body_bytes", len(body))
 		return
 	}
 	if (s.Livemode == "live" && !ev.Livemode) || (s.Livemode == "test" && ev.Livemode) {
@@ -86,7 +90,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		if ev.Livemode {
 			mode = "live"
 		}
-		reject(http.StatusBadRequest, outcomeMode, "wrong_mode",
+		reject(caisse.EINVALID, "wrong_mode", outcomeMode,
 			"this caisse accepts only "+s.Livemode+"-mode events (CAISSE_LIVEMODE) and this one is "+mode+"-mode",
 			"event_id", ev.ID, "type", ev.Type)
 		return
@@ -97,8 +101,8 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		s.Metrics.Webhooks.WithLabelValues(outcomeStorage).Inc()
 		log.Error("webhook not stored: the database is unavailable; Stripe will retry",
 			"event_id", ev.ID, "type", ev.Type, "outcome", outcomeStorage, "status", http.StatusServiceUnavailable, "error", err.Error())
-		writeError(w, http.StatusServiceUnavailable, "storage_unavailable",
-			"caisse could not store the event; it was not accepted and Stripe will deliver it again")
+		s.Error(w, r, &caisse.Error{Code: caisse.EUNAVAILABLE, Reason: "storage_unavailable",
+			Message: "caisse could not store the event; it was not accepted and Stripe will deliver it again"})
 		return
 	}
 	outcome := outcomeStored

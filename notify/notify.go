@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -107,7 +108,7 @@ func Endpoints(list string) ([]string, error) {
 		}
 		r := Recipient(raw)
 		if slices.Contains(recipients, r) {
-			return nil, fmt.Errorf("CAISSE_NOTIFY_URLS lists %s twice: list each endpoint once", r)
+			return nil, caisse.WithFix(fmt.Errorf("CAISSE_NOTIFY_URLS lists %s twice", r), "list each endpoint once")
 		}
 		urls, recipients = append(urls, raw), append(recipients, r)
 	}
@@ -117,7 +118,7 @@ func Endpoints(list string) ([]string, error) {
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("is not a web address: write it as https://shop.example.com/path")
+		return caisse.WithFix(errors.New("is not a web address"), "write it as https://shop.example.com/path")
 	}
 	return nil
 }
@@ -130,11 +131,12 @@ func New(cfg Config) (*Sender, error) {
 		return nil, fmt.Errorf("CAISSE_NOTIFY_URLS: an address %w", err)
 	}
 	if strings.TrimSpace(cfg.Secret) == "" {
-		return nil, fmt.Errorf("CAISSE_NOTIFY_SECRET is required with CAISSE_NOTIFY_URLS: set it to whsec_ and a random base64 key (such as the output of openssl rand -base64 32), and give the same secret to the receiving side")
+		return nil, caisse.WithFix(errors.New("CAISSE_NOTIFY_SECRET is required with CAISSE_NOTIFY_URLS"), "set it to whsec_ and a random base64 key (such as the output of openssl rand -base64 32), and give the same secret to the receiving side")
 	}
 	key, err := DecodeSecret(cfg.Secret)
 	if err != nil {
-		return nil, fmt.Errorf("CAISSE_NOTIFY_SECRET is not a Standard Webhooks secret: %w", err)
+		return nil, caisse.WithFix(fmt.Errorf("CAISSE_NOTIFY_SECRET is not a Standard Webhooks secret: %w", err),
+			"set it to whsec_ and a random base64 key (such as the output of openssl rand -base64 32), the same as the receiving side's")
 	}
 	u, _ := url.Parse(raw)
 	secret := strings.TrimSpace(cfg.Secret)

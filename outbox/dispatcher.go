@@ -645,16 +645,16 @@ func (d *Dispatcher) retry(group []*caisse.Delivery, err error) {
 		switch {
 		case asked && now.Sub(r.CreatedAt) <= total:
 			wait := max(min(de.RetryAfter, maxRetryAfter), jitter(d.Backoff[min(r.Attempts, len(d.Backoff)-1)]), now.Sub(r.CreatedAt)/10)
-			d.wait(r, de.Message, now.Add(wait), err)
+			d.wait(r, de.Error(), now.Add(wait), err)
 		case asked:
-			msg := fmt.Sprintf("%s; it has asked caisse to wait for longer than caisse retries a delivery (%s), so caisse stopped", de.Message, total)
+			msg := fmt.Sprintf("%s; it has asked caisse to wait for longer than caisse retries a delivery (%s), so caisse stopped", de.Error(), total)
 			d.finish(r, caisse.DeliveryFailed, msg, time.Time{}, err)
 			d.failedForGood(r, &caisse.DeliveryError{Message: msg})
 		case de.Permanent || de.Gone || attempt > len(d.Backoff):
-			d.finish(r, caisse.DeliveryFailed, de.Message, time.Time{}, err)
+			d.finish(r, caisse.DeliveryFailed, de.Error(), time.Time{}, err)
 			d.failedForGood(r, de)
 		default:
-			d.finish(r, caisse.DeliveryPending, de.Message, now.Add(jitter(d.Backoff[attempt-1])), err)
+			d.finish(r, caisse.DeliveryPending, de.Error(), now.Add(jitter(d.Backoff[attempt-1])), err)
 		}
 	}
 }
@@ -716,7 +716,7 @@ func (d *Dispatcher) finishTo(r *caisse.Delivery, status caisse.DeliveryStatus, 
 // recipient that is gone.
 func (d *Dispatcher) failedForGood(r *caisse.Delivery, de *caisse.DeliveryError) {
 	if de.Gone {
-		reason := "not sent: " + r.Recipient + " is gone (" + de.Message + "); remove it from the configuration, or retry once it is back"
+		reason := "not sent: " + r.Recipient + " is gone (" + de.Error() + "); remove it from the configuration, or retry once it is back"
 		if n, err := d.Store.FailRecipient(d.ctx, r.Channel, r.Recipient, reason); err != nil {
 			d.Logger.Error("could not stop the deliveries to a recipient that is gone", "recipient", r.Recipient, "error", err.Error())
 		} else if n > 0 {
@@ -738,7 +738,7 @@ func (d *Dispatcher) failedForGood(r *caisse.Delivery, de *caisse.DeliveryError)
 	err := d.Store.WriteOutbox(d.ctx, caisse.AlertMessage(key, caisse.TopicDeliveryFailed, r.OrderID, caisse.Alert{
 		Title: fmt.Sprintf("A %s delivery failed for good", r.Channel),
 		Text: fmt.Sprintf("caisse could not deliver %s (%s) to %s: %s. Fix the cause, then retry it: caisse outbox retry %s.",
-			r.ID, r.Topic, r.Recipient, de.Message, r.ID),
+			r.ID, r.Topic, r.Recipient, de.Error(), r.ID),
 		Fields: fields,
 	}))
 	if err != nil {

@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/dbtest"
+	"github.com/caisse/caisse/internal/poll"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/outbox"
 	"github.com/caisse/caisse/postgres"
@@ -129,13 +131,12 @@ func dispatch(t *testing.T, s store, rcpt caisse.Sender, edit ...func(*outbox.Di
 // until polls cond for a minute at most.
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within a minute", what)
+	poll.Until(t, time.Minute, func() error {
+		if !cond() {
+			return errors.New(what)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func deliveries(t *testing.T, s store, f caisse.DeliveryFilter) []*caisse.Delivery {

@@ -128,9 +128,9 @@ func New(cfg Config) (*Sender, error) {
 	}
 	switch {
 	case s.token == "":
-		errs = append(errs, errors.New("CAISSE_SANITY_TOKEN is empty: create an API token with the Editor role in sanity.io/manage (API, Tokens) and set it"))
+		errs = append(errs, caisse.WithFix(errors.New("CAISSE_SANITY_TOKEN is empty"), "create an API token with the Editor role in sanity.io/manage (API, Tokens) and set it"))
 	case strings.ContainsFunc(s.token, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		errs = append(errs, errors.New("CAISSE_SANITY_TOKEN contains spaces or control characters: set it to the token alone"))
+		errs = append(errs, caisse.WithFix(errors.New("CAISSE_SANITY_TOKEN contains spaces or control characters"), "set it to the token alone"))
 	}
 	if _, err := time.Parse(time.DateOnly, s.version); err != nil && s.version != "1" && s.version != "X" {
 		errs = append(errs, errors.New("CAISSE_SANITY_API_VERSION must be a date such as "+DefaultAPIVersion+", or 1 or X"))
@@ -220,7 +220,7 @@ func (s *Sender) send(ctx context.Context, m mutations, query url.Values, txID s
 	endpoint := s.base + "/v" + s.version + "/data/mutate/" + url.PathEscape(s.dataset) + "?" + query.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return caisse.Permanentf("Sanity's address cannot be used: check CAISSE_SANITY_URL")
+		return caisse.Permanentf("Sanity's address cannot be used").Do("check CAISSE_SANITY_URL")
 	}
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	req.Header.Set("Content-Type", "application/json")
@@ -249,19 +249,23 @@ func (s *Sender) outcome(resp *http.Response, answer []byte, txID string) error 
 		var a mutateAnswer
 		if err := json.Unmarshal(answer, &a); err != nil || (a.TransactionID == nil && a.Results == nil) ||
 			(txID != "" && a.TransactionID != nil && *a.TransactionID != "" && *a.TransactionID != txID) {
-			return caisse.Retryf("the answer to the update is not Sanity's (%s): check CAISSE_SANITY_URL, or leave it unset", status)
+			return caisse.Retryf("the answer to the update is not Sanity's (%s)", status).Do("check CAISSE_SANITY_URL, or leave it unset")
 		}
 		return nil
 	case code == http.StatusConflict && txID != "" && transactionUsed(answer, txID):
 		return nil
 	case code >= 300 && code < 400:
-		return caisse.Permanentf("Sanity's address answered %d, a redirect, which caisse does not follow: check CAISSE_SANITY_URL, or leave it unset for https://%s.api.sanity.io", code, s.project)
+		return caisse.Permanentf("Sanity's address answered %d, a redirect, which caisse does not follow", code).
+			Do("check CAISSE_SANITY_URL, or leave it unset for https://" + s.project + ".api.sanity.io")
 	case code == http.StatusUnauthorized:
-		return caisse.Permanentf("Sanity does not accept the token (%s): set CAISSE_SANITY_TOKEN to an API token of project %s, created in sanity.io/manage (API, Tokens)", status, s.project)
+		return caisse.Permanentf("Sanity does not accept the token (%s)", status).
+			Do("set CAISSE_SANITY_TOKEN to an API token of project " + s.project + ", created in sanity.io/manage (API, Tokens)")
 	case code == http.StatusForbidden:
-		return caisse.Permanentf("Sanity does not let the token change documents in dataset %s (%s): give the token in CAISSE_SANITY_TOKEN the Editor role, or create one that has it", s.dataset, status)
+		return caisse.Permanentf("Sanity does not let the token change documents in dataset %s (%s)", s.dataset, status).
+			Do("give the token in CAISSE_SANITY_TOKEN the Editor role, or create one that has it")
 	case code == http.StatusNotFound:
-		return caisse.Permanentf("Sanity has no project %s with a dataset %s (%s): check CAISSE_SANITY_PROJECT and CAISSE_SANITY_DATASET", s.project, s.dataset, status)
+		return caisse.Permanentf("Sanity has no project %s with a dataset %s (%s)", s.project, s.dataset, status).
+			Do("check CAISSE_SANITY_PROJECT and CAISSE_SANITY_DATASET")
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		return &caisse.DeliveryError{
 			Message:    fmt.Sprintf("Sanity asked caisse to slow down (%s): caisse will try again", status),
@@ -275,7 +279,8 @@ func (s *Sender) outcome(resp *http.Response, answer []byte, txID string) error 
 	case code >= 500 || code == http.StatusRequestTimeout:
 		return caisse.Retryf("Sanity failed (%s): caisse will try again", status)
 	case code == http.StatusBadRequest:
-		return caisse.Permanentf("Sanity refused the update (%s): check CAISSE_SANITY_FIELD (%s) and CAISSE_SANITY_API_VERSION (%s)", status, s.field, s.version)
+		return caisse.Permanentf("Sanity refused the update (%s)", status).
+			Do(fmt.Sprintf("check CAISSE_SANITY_FIELD (%s) and CAISSE_SANITY_API_VERSION (%s)", s.field, s.version))
 	}
 	return caisse.Permanentf("Sanity refused the update (%s)", status)
 }

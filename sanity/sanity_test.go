@@ -314,12 +314,12 @@ func TestSendAnswers(t *testing.T) {
 				t.Errorf("Send = %+v, want permanent %v, retry after %v", de, tt.permanent, tt.retryAfter)
 			}
 			for _, want := range tt.says {
-				if !strings.Contains(de.Message, want) {
-					t.Errorf("message %q does not say %q", de.Message, want)
+				if !strings.Contains(de.Error(), want) {
+					t.Errorf("message %q does not say %q", de.Error(), want)
 				}
 			}
-			if strings.Contains(de.Message, f.Token) {
-				t.Errorf("message %q contains the token", de.Message)
+			if strings.Contains(de.Error(), f.Token) {
+				t.Errorf("message %q contains the token", de.Error())
 			}
 		})
 	}
@@ -361,8 +361,8 @@ func TestSendTestIsADryRun(t *testing.T) {
 	}
 	bad := newSender(t, f, func(c *sanity.Config) { c.Token = "skRevokedToken000000000" })
 	err := bad.Send(context.Background(), test)
-	if de := caisse.AsDeliveryError(err); de == nil || !de.Permanent || !strings.Contains(de.Message, "CAISSE_SANITY_TOKEN") {
-		t.Errorf("test Send with a refused token = %v, want a failure naming CAISSE_SANITY_TOKEN", err)
+	if de := caisse.AsDeliveryError(err); de == nil || !de.Permanent || !strings.Contains(caisse.Fix(err), "set CAISSE_SANITY_TOKEN") {
+		t.Errorf("test Send with a refused token = %v (fix %q), want a failure whose fix is to set CAISSE_SANITY_TOKEN", err, caisse.Fix(err))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -64,12 +65,12 @@ func (s *Sender) GoString() string { return s.String() }
 func New(cfg Config) (*Sender, error) {
 	raw := strings.TrimSpace(cfg.WebhookURL)
 	if raw == "" {
-		return nil, fmt.Errorf("CAISSE_ALERT_WEBHOOK_URL is empty: set it to the address of an incoming webhook, such as https://hooks.slack.com/services/…")
+		return nil, caisse.WithFix(errors.New("CAISSE_ALERT_WEBHOOK_URL is empty"), "set it to the address of an incoming webhook, such as https://hooks.slack.com/services/…")
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		// url.Parse's error quotes the address, which is a secret.
-		return nil, fmt.Errorf("CAISSE_ALERT_WEBHOOK_URL is not a web address: set it to the address Slack shows for the incoming webhook, such as https://hooks.slack.com/services/…")
+		return nil, caisse.WithFix(errors.New("CAISSE_ALERT_WEBHOOK_URL is not a web address"), "set it to the address Slack shows for the incoming webhook, such as https://hooks.slack.com/services/…")
 	}
 	if u.Scheme == "http" && !outbound.IsLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("CAISSE_ALERT_WEBHOOK_URL must start with https://: over plain http anyone on the way could read the address and post to the channel")

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/mail"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caisse/caisse"
 )
 
 // Config is how caisse reaches its mail server and what its emails say about
@@ -105,13 +108,13 @@ const urlForms = "smtp://user:password@host:587 (STARTTLS), smtps://user:passwor
 // holds the password.
 func parseServer(raw string) (server, error) {
 	if strings.TrimSpace(raw) == "" {
-		return server{}, fmt.Errorf("CAISSE_SMTP_URL is empty: set it to %s", urlForms)
+		return server{}, caisse.WithFix(errors.New("CAISSE_SMTP_URL is empty"), fmt.Sprintf("set it to %s", urlForms))
 	}
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
 		// url.Parse's error quotes the URL, password included: say what is
 		// wrong without it.
-		return server{}, fmt.Errorf("CAISSE_SMTP_URL is not a valid URL: write it as %s, with special characters in the user name and password percent-encoded", urlForms)
+		return server{}, caisse.WithFix(errors.New("CAISSE_SMTP_URL is not a valid URL"), fmt.Sprintf("write it as %s, with special characters in the user name and password percent-encoded", urlForms))
 	}
 	var s server
 	switch u.Scheme {
@@ -120,26 +123,26 @@ func parseServer(raw string) (server, error) {
 	case "smtps":
 		s.security = implicitTLS
 	default:
-		return server{}, fmt.Errorf("CAISSE_SMTP_URL must start with smtp:// or smtps://, not %q: write it as %s", u.Scheme+":", urlForms)
+		return server{}, caisse.WithFix(fmt.Errorf("CAISSE_SMTP_URL must start with smtp:// or smtps://, not %q", u.Scheme+":"), fmt.Sprintf("write it as %s", urlForms))
 	}
 	if u.Opaque != "" || u.Host == "" {
-		return server{}, fmt.Errorf("CAISSE_SMTP_URL names no host: write it as %s", urlForms)
+		return server{}, caisse.WithFix(errors.New("CAISSE_SMTP_URL names no host"), fmt.Sprintf("write it as %s", urlForms))
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return server{}, fmt.Errorf("CAISSE_SMTP_URL has a path or parameters, which caisse does not use: write it as %s", urlForms)
+		return server{}, caisse.WithFix(errors.New("CAISSE_SMTP_URL has a path or parameters, which caisse does not use"), fmt.Sprintf("write it as %s", urlForms))
 	}
 	s.host = u.Hostname()
 	if s.host == "" {
-		return server{}, fmt.Errorf("CAISSE_SMTP_URL names no host: write it as %s", urlForms)
+		return server{}, caisse.WithFix(errors.New("CAISSE_SMTP_URL names no host"), fmt.Sprintf("write it as %s", urlForms))
 	}
 	if u.User != nil {
 		s.user = u.User.Username()
 		s.password, _ = u.User.Password()
 		if s.user == "" {
-			return server{}, fmt.Errorf("CAISSE_SMTP_URL has a password but no user name: write it as %s", urlForms)
+			return server{}, caisse.WithFix(errors.New("CAISSE_SMTP_URL has a password but no user name"), fmt.Sprintf("write it as %s", urlForms))
 		}
 		if s.password == "" {
-			return server{}, fmt.Errorf("CAISSE_SMTP_URL has the user name %q but no password: write it as %s", s.user, urlForms)
+			return server{}, caisse.WithFix(fmt.Errorf("CAISSE_SMTP_URL has the user name %q but no password", s.user), fmt.Sprintf("write it as %s", urlForms))
 		}
 		if s.security == plainText {
 			// A password never crosses the network in clear.
@@ -173,16 +176,16 @@ type sender struct {
 // parseFrom reads CAISSE_MAIL_FROM.
 func parseFrom(raw string) (sender, error) {
 	if strings.TrimSpace(raw) == "" {
-		return sender{}, fmt.Errorf(`CAISSE_MAIL_FROM is empty: set it to the address emails come from, such as "Shop <shop@example.com>"`)
+		return sender{}, caisse.WithFix(errors.New(`CAISSE_MAIL_FROM is empty`), `set it to the address emails come from, such as "Shop <shop@example.com>"`)
 	}
 	a, err := mail.ParseAddress(raw)
 	if err != nil {
-		return sender{}, fmt.Errorf(`CAISSE_MAIL_FROM %q is not an email address (%v): write it as shop@example.com or "Shop <shop@example.com>"`, raw, err)
+		return sender{}, caisse.WithFix(fmt.Errorf(`CAISSE_MAIL_FROM %q is not an email address (%v)`, raw, err), `write it as shop@example.com or "Shop <shop@example.com>"`)
 	}
 	at := strings.LastIndexByte(a.Address, '@')
 	domain := a.Address[at+1:]
 	if at < 1 || domain == "" || strings.ContainsAny(domain, "[]<> ") {
-		return sender{}, fmt.Errorf(`CAISSE_MAIL_FROM %q has no domain name after its @: write it as shop@example.com or "Shop <shop@example.com>"`, raw)
+		return sender{}, caisse.WithFix(fmt.Errorf(`CAISSE_MAIL_FROM %q has no domain name after its @`, raw), `write it as shop@example.com or "Shop <shop@example.com>"`)
 	}
 	return sender{address: a, domain: domain}, nil
 }
@@ -207,7 +210,7 @@ func parseMessageIDHost(raw string) (string, error) {
 		}
 	}
 	if !ok {
-		return "", fmt.Errorf("the host of CAISSE_PUBLIC_URL, %q, cannot be the host part of a Message-ID: write CAISSE_PUBLIC_URL with a host name, such as https://pay.example.com", raw)
+		return "", caisse.WithFix(fmt.Errorf("the host of CAISSE_PUBLIC_URL, %q, cannot be the host part of a Message-ID", raw), "write CAISSE_PUBLIC_URL with a host name, such as https://pay.example.com")
 	}
 	return strings.ToLower(h), nil
 }
@@ -221,10 +224,10 @@ func parseShopURL(raw string) (string, error) {
 	u, err := url.Parse(s)
 	if err == nil && u.User != nil {
 		// Not quoted: it may hold a password.
-		return "", fmt.Errorf("CAISSE_SHOP_URL has a user name or password, which customers would see: write it as https://shop.example.com")
+		return "", caisse.WithFix(errors.New("CAISSE_SHOP_URL has a user name or password, which customers would see"), "write it as https://shop.example.com")
 	}
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fmt.Errorf("CAISSE_SHOP_URL %q is not the address of a site: write it as https://shop.example.com", raw)
+		return "", caisse.WithFix(fmt.Errorf("CAISSE_SHOP_URL %q is not the address of a site", raw), "write it as https://shop.example.com")
 	}
 	return u.String(), nil
 }

@@ -116,7 +116,7 @@ func New(cfg Config) (*Sender, error) {
 	lang := "en"
 	if cfg.Locale != "" {
 		if lang = language(cfg.Locale); lang == "" {
-			return nil, fmt.Errorf("CAISSE_LOCALE %q is not a language caisse writes emails in: set it to fr or en", cfg.Locale)
+			return nil, caisse.WithFix(fmt.Errorf("CAISSE_LOCALE %q is not a language caisse writes emails in", cfg.Locale), "set it to fr or en")
 		}
 	}
 	idHost, err := parseMessageIDHost(cfg.MessageIDHost)

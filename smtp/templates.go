@@ -228,7 +228,7 @@ func loadTemplates(dir string) (templates, error) {
 		local = os.DirFS(dir)
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, fmt.Errorf("CAISSE_TEMPLATES: cannot read the folder %s (%v): set it to a folder of templates, or leave it unset to use the built-in ones", dir, err)
+			return nil, caisse.WithFix(fmt.Errorf("CAISSE_TEMPLATES: cannot read the folder %s (%v)", dir, err), "set it to a folder of templates, or leave it unset to use the built-in ones")
 		}
 		known := templateNames()
 		for _, e := range entries {
@@ -237,7 +237,7 @@ func loadTemplates(dir string) (templates, error) {
 				continue
 			}
 			if !slices.Contains(known, name) {
-				return nil, fmt.Errorf("CAISSE_TEMPLATES: %s in %s is not a template caisse knows: rename it to one of %s, or move it out of the folder", name, dir, strings.Join(known, ", "))
+				return nil, caisse.WithFix(fmt.Errorf("CAISSE_TEMPLATES: %s in %s is not a template caisse knows", name, dir), fmt.Sprintf("rename it to one of %s, or move it out of the folder", strings.Join(known, ", ")))
 			}
 			overrides[name] = true
 		}
@@ -280,7 +280,7 @@ func loadTemplates(dir string) (templates, error) {
 				return nil, fmt.Errorf("%s: %w", where(key+".txt"), err)
 			}
 			if p.text.Lookup("subject") == nil {
-				return nil, fmt.Errorf(`%s has no subject: start it with {{define "subject"}}…{{end}}`, where(key+".txt"))
+				return nil, caisse.WithFix(fmt.Errorf(`%s has no subject`, where(key+".txt")), `start it with {{define "subject"}}…{{end}}`)
 			}
 			if p.html, err = htmltemplate.New(key + ".html").Parse(string(htmlSrc)); err != nil {
 				return nil, fmt.Errorf("%s: %w", where(key+".html"), err)

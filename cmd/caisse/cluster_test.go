@@ -22,6 +22,7 @@ import (
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/child"
 	"github.com/caisse/caisse/internal/dbtest"
+	"github.com/caisse/caisse/internal/poll"
 	"github.com/caisse/caisse/internal/scenario"
 	"github.com/caisse/caisse/internal/stripemock"
 	"github.com/caisse/caisse/stripe"
@@ -138,23 +139,20 @@ func (a *app) waitProcessed(n int) {
 	// A safety net, not a measure: under the race detector on two busy
 	// cores, SQLite processes a few dozen events a second. It ends before
 	// go test's own 10-minute limit, so that what is stuck gets printed.
-	deadline := time.Now().Add(5 * time.Minute)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for range tick.C {
+	poll.UntilEvery(a.t, 5*time.Minute, 50*time.Millisecond, func() error {
 		done := a.countEvents(caisse.EventProcessed)
 		if done == n && a.countEvents(caisse.EventPending) == 0 {
-			return
+			return nil
 		}
 		if failed := a.countEvents(caisse.EventFailed); failed > 0 {
 			a.t.Fatalf("%v events are dead letters", failed)
 		}
-		if time.Now().After(deadline) {
+		return poll.Lazy(func() string {
 			var pending struct{ Data []caisse.Event }
 			a.admin(http.MethodGet, "/api/admin/events?status=pending", nil, &pending)
-			a.t.Fatalf("%v of %d events processed in five minutes; pending: %+v", done, n, pending.Data)
-		}
-	}
+			return fmt.Sprintf("%v of %d events processed; pending: %+v", done, n, pending.Data)
+		})
+	})
 }
 
 // Three instances on one PostgreSQL database, events delivered round-robin
@@ -326,23 +324,19 @@ func TestKilledInstanceJobIsRescued(t *testing.T) {
 	}
 	payload, _ := stripe.Build(stripe.Example{Type: "checkout.session.completed", EventID: "evt_rescue", OrderID: "o1", ProductID: "tee"})
 	deliverAny(t, []*instance{first}, 0, payload)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, 30*time.Second, func() error {
 		// A transaction waiting for the payment's lock is the instance's
 		// batch (an advisory lock's 64-bit key is its classid and objid).
 		var waiting int
 		if err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
 			AND ((classid::bigint << 32) | objid::bigint) = ` + lockKey).Scan(&waiting); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if waiting == 1 {
-			break
+		if waiting != 1 {
+			return fmt.Errorf("the event was never claimed: %d transactions wait for the payment's lock, want 1", waiting)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the event was never claimed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 
 	second := startInstance(t, dbURL)
 	first.cmd.Process.Signal(syscall.SIGKILL)

@@ -675,13 +675,13 @@ func (d *doctor) email(ctx context.Context) check {
 	sc.Timeout = doctorTimeout
 	s, err := smtp.New(sc)
 	if err != nil {
-		detail, fix := splitFix(err.Error(), "correct the variable named")
+		detail, fix := advice(err, "correct the variable named")
 		return failed(name, detail, fix)
 	}
 	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
 	if err := s.Check(ctx); err != nil {
-		detail, fix := splitFix(err.Error(), "check CAISSE_SMTP_URL")
+		detail, fix := advice(err, "check CAISSE_SMTP_URL")
 		return failed(name, detail, fix)
 	}
 	return passed(name, s.String()+" signed caisse in; nothing was sent (caisse notify test sends a real email)")
@@ -697,7 +697,7 @@ func (d *doctor) alertWebhook(ctx context.Context) check {
 	}
 	s, err := slack.New(slack.Config{WebhookURL: d.cfg.AlertWebhookURL, HTTPClient: &http.Client{Timeout: doctorTimeout}})
 	if err != nil {
-		detail, fix := splitFix(err.Error(), "correct CAISSE_ALERT_WEBHOOK_URL")
+		detail, fix := advice(err, "correct CAISSE_ALERT_WEBHOOK_URL")
 		return failed(name, detail, fix)
 	}
 	addr, err := reach(ctx, d.cfg.AlertWebhookURL)
@@ -727,7 +727,7 @@ func (d *doctor) sanity(ctx context.Context) check {
 	s, err := sanity.New(sanity.Config{Project: d.cfg.SanityProject, Dataset: d.cfg.SanityDataset, Token: d.cfg.SanityToken,
 		APIVersion: d.cfg.SanityAPIVersion, URL: d.cfg.SanityURL, Field: d.cfg.SanityField, HTTPClient: &http.Client{Timeout: doctorTimeout}})
 	if err != nil {
-		detail, fix := splitFix(err.Error(), "set CAISSE_SANITY_PROJECT, CAISSE_SANITY_DATASET and CAISSE_SANITY_TOKEN")
+		detail, fix := advice(err, "set CAISSE_SANITY_PROJECT, CAISSE_SANITY_DATASET and CAISSE_SANITY_TOKEN")
 		return failed(name, detail, fix)
 	}
 	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
@@ -739,7 +739,7 @@ func (d *doctor) sanity(ctx context.Context) check {
 		if ctx.Err() != nil {
 			return failed(name, fmt.Sprintf("Sanity did not answer within %s", doctorTimeout), reach)
 		}
-		detail, fix := splitFix(strings.TrimSuffix(err.Error(), ": caisse will try again"), reach)
+		detail, fix := advice(err, reach)
 		return failed(name, detail, fix)
 	}
 	return passed(name, fmt.Sprintf("project %s, dataset %s: Sanity accepts the token and lets it change documents (a dry run, which changed nothing)",
@@ -752,11 +752,7 @@ func (d *doctor) shopWebhook(ctx context.Context, raw string) check {
 	s, err := notify.New(notify.Config{URL: raw, Secret: d.cfg.NotifySecret})
 	name := "shop webhook"
 	if err != nil {
-		fixWhat := "correct CAISSE_NOTIFY_URLS"
-		if strings.Contains(err.Error(), "CAISSE_NOTIFY_SECRET") {
-			fixWhat = "correct CAISSE_NOTIFY_SECRET: a Standard Webhooks secret, whsec_ and base64"
-		}
-		detail, fix := splitFix(err.Error(), fixWhat)
+		detail, fix := advice(err, "correct CAISSE_NOTIFY_URLS")
 		return failed(name, detail, fix)
 	}
 	name += " " + s.Recipient()
@@ -805,36 +801,14 @@ func reach(ctx context.Context, raw string) (string, error) {
 	return addr, nil
 }
 
-// fixVerbs begin what a message of caisse's packages says to do, after a
-// colon: "X is wrong: set it to …".
-var fixVerbs = []string{"set ", "write ", "correct ", "check ", "create ", "give ", "remove ", "copy ", "use ",
-	"add ", "enable ", "run ", "ask ", "point ", "put ", "let ", "try ", "if ", "leave ", "list ", "contact "}
-
-// splitFix splits a message of the form "what is wrong: what to do" at the
-// first colon followed by an instruction; a message without one is all
-// detail, and fallback is the fix. Messages joined by line breaks are split
-// each.
-func splitFix(msg, fallback string) (detail, fix string) {
+// advice returns what went wrong in err and what to do about it, as err
+// says (caisse.Advise); fallback is what to do about a part that does not
+// say.
+func advice(err error, fallback string) (detail, fix string) {
 	var details, fixes []string
-	for line := range strings.SplitSeq(strings.TrimSpace(msg), "\n") {
-		d, f := line, ""
-		for i := 0; ; {
-			j := strings.Index(line[i:], ": ")
-			if j < 0 {
-				break
-			}
-			rest := strings.ToLower(line[i+j+2:])
-			if slices.ContainsFunc(fixVerbs, func(v string) bool { return strings.HasPrefix(rest, v) }) {
-				d, f = line[:i+j], line[i+j+2:]
-				break
-			}
-			i += j + 2
-		}
-		details = append(details, d)
-		if f == "" {
-			f = fallback
-		}
-		if !slices.Contains(fixes, f) {
+	for _, a := range caisse.Advise(err) {
+		details = append(details, a.Problem)
+		if f := cmp.Or(a.Fix, fallback); !slices.Contains(fixes, f) {
 			fixes = append(fixes, f)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/caisse/caisse/internal/poll"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -195,31 +196,26 @@ func TestAdminPagesCannotBeFramed(t *testing.T) {
 		// A frame the browser does show, from the same evil site: the
 		// test sees frames load at all.
 		load(t, ctx, chromedp.Navigate(evil.URL))
-		deadline := time.Now().Add(time.Minute)
-		for {
-			fr := frames(t, ctx)
-			done := 0
+		// The browser loads the frames in its own time: ask it what they
+		// show until all three show something.
+		var fr map[string][2]string
+		poll.UntilEvery(t, time.Minute, 50*time.Millisecond, func() error {
+			fr = frames(t, ctx)
 			for _, name := range []string{"dashboard", "jobs", "control"} {
-				if u := fr[name]; u[0] != "" && u[0] != "about:blank" {
-					done++
+				if u := fr[name]; u[0] == "" || u[0] == "about:blank" {
+					return fmt.Errorf("the frames did not load: %v", fr)
 				}
 			}
-			if done == 3 {
-				if u := fr["control"]; u[0] != evil.URL+"/control" || u[1] != "" {
-					t.Fatalf("the control frame shows %q (unreachable %q)", u[0], u[1])
-				}
-				for name, path := range map[string]string{"dashboard": "/admin/", "jobs": "/admin/jobs/"} {
-					// The browser shows an error page in the frame's place.
-					if u := fr[name]; strings.HasPrefix(u[0], a.url) || u[1] != a.url+path {
-						t.Errorf("the %s frame shows %q (could not show %q): caisse's page in another site's frame", name, u[0], u[1])
-					}
-				}
-				break
+			return nil
+		})
+		if u := fr["control"]; u[0] != evil.URL+"/control" || u[1] != "" {
+			t.Fatalf("the control frame shows %q (unreachable %q)", u[0], u[1])
+		}
+		for name, path := range map[string]string{"dashboard": "/admin/", "jobs": "/admin/jobs/"} {
+			// The browser shows an error page in the frame's place.
+			if u := fr[name]; strings.HasPrefix(u[0], a.url) || u[1] != a.url+path {
+				t.Errorf("the %s frame shows %q (could not show %q): caisse's page in another site's frame", name, u[0], u[1])
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the frames did not load within a minute: %v", fr)
-			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	})
 }

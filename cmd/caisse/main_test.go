@@ -17,6 +17,7 @@ import (
 
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/inbox"
+	"github.com/caisse/caisse/internal/poll"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -196,17 +197,18 @@ func (a *app) wait(ids ...string) map[string]caisse.EventStatus {
 // test saying what did not happen, with the logs.
 func (a *app) until(what string, cond func() bool) {
 	a.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
+	poll.Until(a.t, time.Minute, func() error {
+		if cond() {
+			return nil
+		}
+		return poll.Lazy(func() string {
 			var logs string
 			if a.logs != nil {
 				logs = a.logs.String()
 			}
-			a.t.Fatalf("%s: not within a minute; last logs:\n%s", what, logs[max(0, len(logs)-4000):])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+			return fmt.Sprintf("%s; last logs:\n%s", what, logs[max(0, len(logs)-4000):])
+		})
+	})
 }
 
 // forget clears what wait has seen of these events, before a replay.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caisse/caisse/internal/poll"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -31,25 +33,21 @@ func TestDeletedSQLiteFile(t *testing.T) {
 		t.Fatalf("an event after the file was deleted: %d %s, want 503", status, body)
 	}
 	// Readiness is checked at most about once a second: poll it.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, 30*time.Second, func() error {
 		res, err := http.Get(a.url + "/readyz")
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode == http.StatusServiceUnavailable {
-			if !strings.Contains(string(b), "restart caisse") {
-				t.Errorf("/readyz: %s, want it to say to restart caisse", b)
-			}
-			break
+		if res.StatusCode != http.StatusServiceUnavailable {
+			return fmt.Errorf("/readyz still answers %d %s after the database file was deleted", res.StatusCode, b)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still answers %d %s after the database file was deleted", res.StatusCode, b)
+		if !strings.Contains(string(b), "restart caisse") {
+			t.Errorf("/readyz: %s, want it to say to restart caisse", b)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	lines := a.logLines("the SQLite database file was deleted or replaced")
 	if len(lines) != 1 || lines[0]["level"] != "ERROR" || lines[0]["path"] != path || !strings.Contains(lines[0]["msg"].(string), "restart caisse") {
 		t.Fatalf("log lines %v, want one error naming the file and saying to restart caisse", lines)
