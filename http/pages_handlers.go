@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/catalogue"
 )
 
 // pageSize is how many rows a list page shows.
@@ -478,14 +479,15 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "choose a catalogue file (CSV or JSON) to import"))
 		return
 	}
-	rows, err := caisse.ParseCatalogue(data)
+	file, err := catalogue.Parse(data)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
 	setStock := form.Get("set_stock") != ""
 	apply := form.Get("apply") != ""
-	changes, err := caisse.ImportCatalogue(r.Context(), s.Products, rows, setStock, !apply)
+	changes, err := catalogue.Import(r.Context(), s.Products, file.Rows, catalogue.Options{SetStock: setStock, Preview: !apply,
+		SetStockHow: tr(s.pageLanguage(r), "tick “set stock” to set it")})
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -495,7 +497,7 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/admin/products", "done", "imported", "n", len(changes))
 		return
 	}
-	s.render(w, r, http.StatusOK, "import", map[string]any{"Changes": changes, "SetStock": setStock,
+	s.render(w, r, http.StatusOK, "import", map[string]any{"Changes": changes, "SetStock": setStock, "Ignored": file.Ignored,
 		"Data": base64.StdEncoding.EncodeToString(data)}, "Import preview")
 }
 

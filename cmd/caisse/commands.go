@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/catalogue"
 	"github.com/caisse/caisse/internal/sqlstore"
 )
 
@@ -329,15 +330,25 @@ func (m *Main) products(ctx context.Context, args []string) error {
 				"  (a JSON number price is in the smallest unit, a string \"900.00\" in the currency's units).\n" +
 				"  Columns: id, name, price, unit_amount, currency, stock, sanity_id (the README's \"Catalogue files\" says more)")
 		}
-		rows, err := readProducts(pos[0])
+		file, err := readCatalogue(pos[0])
 		if err != nil {
 			return err
 		}
+		rows := file.Rows
 		inFile := func(err error) error { return inFile(pos[0], err) }
+		opt := catalogue.Options{SetStock: *setStock, Preview: true, SetStockHow: "--set-stock sets it"}
 		// The preview checks every row and writes nothing; then the import.
-		changes, err := caisse.ImportCatalogue(ctx, c.db, rows, *setStock, true)
+		changes, err := catalogue.Import(ctx, c.db, rows, opt)
 		if err != nil {
 			return inFile(err)
+		}
+		if len(file.Ignored) > 0 {
+			// On stderr with --json, whose stdout stays the list of changes.
+			w := c.m.Stdout
+			if c.json {
+				w = c.m.Stderr
+			}
+			fmt.Fprintf(w, "%s: %s\n", ignoredSaid(len(file.Ignored)), strings.Join(file.Ignored, ", "))
 		}
 		table := func(w *tabwriter.Writer) {
 			fmt.Fprintln(w, "ID\tCHANGE")
@@ -364,7 +375,8 @@ func (m *Main) products(ctx context.Context, args []string) error {
 			if show != nil {
 				products = &importProgress{ProductService: c.db, total: len(rows), show: show}
 			}
-			changes, err = caisse.ImportCatalogue(ctx, products, rows, *setStock, false)
+			opt.Preview = false
+			changes, err = catalogue.Import(ctx, products, rows, opt)
 			if done != nil {
 				done()
 			}
@@ -390,18 +402,27 @@ func (m *Main) products(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown products command %q: use import or list", args[0])
 }
 
-// readProducts reads a catalogue file (caisse.ParseCatalogue), naming the
-// file in its errors.
-func readProducts(path string) ([]caisse.CatalogueRow, error) {
+// readCatalogue reads a catalogue file (catalogue.Parse), naming the file
+// in its errors.
+func readCatalogue(path string) (*catalogue.File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := caisse.ParseCatalogue(data)
+	file, err := catalogue.Parse(data)
 	if err != nil {
 		return nil, inFile(path, err)
 	}
-	return rows, nil
+	return file, nil
+}
+
+// ignoredSaid introduces the columns of a catalogue file that caisse left
+// aside.
+func ignoredSaid(n int) string {
+	if n == 1 {
+		return "ignored 1 column caisse does not use"
+	}
+	return fmt.Sprintf("ignored %d columns caisse does not use", n)
 }
 
 // inFile names the catalogue file in an error about its content: one
@@ -433,7 +454,7 @@ func (p *importProgress) PutProduct(ctx context.Context, id string, u caisse.Pro
 }
 
 // countWarnings counts the changes of an import that look like a mistake.
-func countWarnings(changes []caisse.ImportChange) int {
+func countWarnings(changes []catalogue.Change) int {
 	n := 0
 	for _, ch := range changes {
 		if ch.Warning != "" {
