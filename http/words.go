@@ -104,6 +104,9 @@ func backOf(r *http.Request) string {
 		case "/admin/import":
 			return "/admin/products"
 		}
+		if strings.HasPrefix(r.URL.Path, "/admin/products/") {
+			return "/admin/products" // a product's refused form
+		}
 		return "/admin/"
 	}
 	q := r.URL.Query()
@@ -505,6 +508,18 @@ var french = map[string]string{
 	"Preview":                 "Aperçu",
 	"Import preview":          "Aperçu de l’import",
 	"Nothing is written yet.": "Rien n’est encore écrit.",
+	"The file could not be read: choose it again.":                                                                                          "Le fichier n’a pas pu être lu : choisissez-le de nouveau.",
+	"The previewed file did not come back intact: choose it again.":                                                                         "Le fichier de l’aperçu n’est pas revenu intact : choisissez-le de nouveau.",
+	"Choose a catalogue file (CSV or JSON) to import.":                                                                                      "Choisissez un fichier de catalogue (CSV ou JSON) à importer.",
+	"The file was not imported, and nothing was written: fix what follows and choose it again.":                                             "Le fichier n’a pas été importé, et rien n’a été écrit : corrigez ce qui suit et choisissez-le de nouveau.",
+	"%s was not saved: its stock must be a whole number of units, such as 0, 1 or 12, not %q.":                                              "%s n’a pas été enregistré : son stock doit être un nombre entier d’unités, comme 0, 1 ou 12, pas %q.",
+	"%s was not saved: its stock cannot go below the %d units open checkouts reserve. Set at least %d, or wait for those checkouts to end.": "%s n’a pas été enregistré : son stock ne peut pas descendre sous les %d unités que réservent des paiements en cours. Indiquez au moins %d, ou attendez la fin de ces paiements.",
+	"%s was not saved: its price %q is not an amount of %s. Write it in %s, such as %s.":                                                    "%s n’a pas été enregistré : son prix %q n’est pas un montant en %s. Écrivez-le en %s, comme %s.",
+	"%s was not saved: %q is not an email address. Write the artist's addresses alone, separated by commas, such as artist@example.com.":    "%s n’a pas été enregistré : %q n’est pas une adresse e-mail. Écrivez les adresses de l’artiste seules, séparées par des virgules, comme artiste@example.com.",
+	"%s was not saved: a work tells at most %d addresses of its sales.":                                                                     "%s n’a pas été enregistré : une œuvre annonce ses ventes à %d adresses au plus.",
+	"%s was not saved: the artist's share must be a percentage from 0 to 100, such as %s, not %q.":                                          "%s n’a pas été enregistré : la part de l’artiste doit être un pourcentage de 0 à 100, comme %s, pas %q.",
+	"%s was not saved: its stock changed while you edited it (sales or returns moved it), and is %d now. Check it and save again.":          "%s n’a pas été enregistré : son stock a changé pendant que vous le modifiiez (des ventes ou des retours l’ont fait bouger), il est de %d maintenant. Vérifiez-le et enregistrez de nouveau.",
+	"%s was not saved: %s":                               "%s n’a pas été enregistré : %s",
 	"Columns caisse does not use, left aside:":           "Colonnes dont caisse ne se sert pas, laissées de côté :",
 	"tick “set stock” to set it":                         "cochez « fixer le stock » pour le fixer",
 	"The file's stock will be set on existing products.": "Le stock du fichier sera fixé sur les produits existants.",
