@@ -261,7 +261,7 @@ type ProductService interface {
 }
 
 // ProductImporter is a ProductService that imports a catalogue as one
-// change: ImportCatalogue uses it when the store has it.
+// change: catalogue.Import uses it when the store has it.
 type ProductImporter interface {
 	// FindProductsByID returns the products of these ids that exist.
 	FindProductsByID(ctx context.Context, ids []string) (map[string]*Product, error)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/catalogue"
 )
 
 // pageSize is how many rows a list page shows.
@@ -357,24 +358,66 @@ func itemsSaid(lines []caisse.Line, lang string) string {
 }
 
 func (s *Server) pageProducts(w http.ResponseWriter, r *http.Request) {
+	s.renderProducts(w, r, http.StatusOK, nil)
+}
+
+// renderProducts shows the products page with status; refused, when set,
+// is a form of the page that was refused, shown with its reason.
+func (s *Server) renderProducts(w http.ResponseWriter, r *http.Request, status int, refused *refusedForm) {
 	q := r.URL.Query()
 	products, more, err := s.Products.FindProducts(r.Context(), caisse.Page{Limit: 200, StartingAfter: q.Get("starting_after")})
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	data := map[string]any{"Products": products, "Locales": []string{"", caisse.LangFrench, caisse.LangEnglish}}
+	data := map[string]any{"Products": products, "Locales": []string{"", caisse.LangFrench, caisse.LangEnglish}, "Refused": refused}
+	if refused != nil {
+		data["Problem"] = refused.Problem
+		if refused.Product != "" && !slices.ContainsFunc(products, func(p *caisse.Product) bool { return p.ID == refused.Product }) {
+			// The product is on another page of the list: show it first.
+			if p, err := s.Products.FindProduct(r.Context(), refused.Product); err == nil {
+				data["Products"] = append([]*caisse.Product{p}, products...)
+			}
+		}
+	}
 	if more {
 		data["Next"] = queryString("starting_after", products[len(products)-1].ID)
 	}
-	s.render(w, r, http.StatusOK, "products", data, "Products")
+	s.render(w, r, status, "products", data, "Products")
+}
+
+// refusedForm is a form of the products page that was refused: the page
+// shows it again with the reason, and what the owner typed.
+type refusedForm struct {
+	// Product is the product whose form was refused; "" for the import.
+	Product string
+	// Problem is the reason, in the page's language.
+	Problem string
+	// Details are the lines of a refused file, each with its problem.
+	Details []string
+	// Typed is the form as the owner sent it, so nothing typed is lost.
+	Typed url.Values
+}
+
+// refuseProduct shows the products page again, 400 (409 for a conflict),
+// with why the form of product id was refused.
+func (s *Server) refuseProduct(w http.ResponseWriter, r *http.Request, status int, id, problem string) {
+	code := caisse.EINVALID
+	if status == http.StatusConflict {
+		code = caisse.ECONFLICT
+	}
+	s.Logger.Info("refused a product's form of the admin pages", "product", id, "code", code)
+	s.Metrics.Errors.WithLabelValues(code).Inc()
+	s.renderProducts(w, r, status, &refusedForm{Product: id, Problem: problem, Typed: r.PostForm})
 }
 
 // postProduct changes a product's stock, price and artist, with the API's
 // rule: the stock is the units on hand, never below those reserved by open
-// checkouts. A field the form does not carry is left as it is.
+// checkouts. A field the form does not carry is left as it is. A form the
+// rules refuse shows the page again, with the reason in the page's
+// language and what the owner typed.
 func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, lang := r.PathValue("id"), s.pageLanguage(r)
 	p, err := s.Products.FindProduct(r.Context(), id)
 	if err != nil {
 		s.pageError(w, r, err)
@@ -387,8 +430,12 @@ func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 	// is refused rather than overwriting them.
 	if v := strings.TrimSpace(r.PostFormValue("stock")); v != "" && v != strings.TrimSpace(r.PostFormValue("stock_was")) {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the stock of %s must be a whole number of units, got %q", id, v))
+		if err != nil || n < 0 || n > caisse.MaxAmount {
+			s.refuseProduct(w, r, http.StatusBadRequest, id, tr(lang, "%s was not saved: its stock must be a whole number of units, such as 0, 1 or 12, not %q.", id, v))
+			return
+		}
+		if n < p.Reserved {
+			s.refuseProduct(w, r, http.StatusConflict, id, tr(lang, "%s was not saved: its stock cannot go below the %d units open checkouts reserve. Set at least %d, or wait for those checkouts to end.", id, p.Reserved, p.Reserved))
 			return
 		}
 		if was, err := strconv.ParseInt(r.PostFormValue("stock_was"), 10, 64); err == nil {
@@ -399,7 +446,8 @@ func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 	if v := strings.TrimSpace(r.PostFormValue("price")); v != "" {
 		n, err := caisse.ParseAmount(v, p.Currency)
 		if err != nil {
-			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the price of %s: %s", id, caisse.ErrorMessage(err)))
+			s.refuseProduct(w, r, http.StatusBadRequest, id, tr(lang, "%s was not saved: its price %q is not an amount of %s. Write it in %s, such as %s.",
+				id, v, strings.ToUpper(p.Currency), strings.ToUpper(p.Currency), plainAmount(exampleAmount(p.Currency), p.Currency, lang)))
 			return
 		}
 		u.Price = &n
@@ -414,13 +462,23 @@ func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 	}
 	if form.Has("artist_email") {
 		v := caisse.ParseAddresses(form.Get("artist_email"))
+		for _, addr := range v {
+			if !caisse.ValidEmail(addr) {
+				s.refuseProduct(w, r, http.StatusBadRequest, id, tr(lang, "%s was not saved: %q is not an email address. Write the artist's addresses alone, separated by commas, such as artist@example.com.", id, addr))
+				return
+			}
+		}
+		if len(v) > caisse.MaxArtistEmails {
+			s.refuseProduct(w, r, http.StatusBadRequest, id, tr(lang, "%s was not saved: a work tells at most %d addresses of its sales.", id, caisse.MaxArtistEmails))
+			return
+		}
 		u.ArtistEmail = &v
 	}
 	if form.Has("artist_share") {
 		var share caisse.Percent
 		if v := strings.TrimSpace(form.Get("artist_share")); v != "" {
-			if share, err = caisse.ParsePercent(v); err != nil {
-				s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the artist's share of %s: %s", id, caisse.ErrorMessage(err)))
+			if share, err = caisse.ParsePercent(v); err != nil || share > 100*caisse.PercentUnit {
+				s.refuseProduct(w, r, http.StatusBadRequest, id, tr(lang, "%s was not saved: the artist's share must be a percentage from 0 to 100, such as %s, not %q.", id, plainPercent(60*caisse.PercentUnit+caisse.PercentUnit/2, lang), v))
 				return
 			}
 		}
@@ -431,10 +489,34 @@ func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 		u.ArtistLocale = &v
 	}
 	if _, err := s.Products.PutProduct(r.Context(), id, u); err != nil {
-		s.pageError(w, r, err)
+		switch caisse.ErrorCode(err) {
+		case caisse.ECONFLICT:
+			now := p.Stock
+			if again, err := s.Products.FindProduct(r.Context(), id); err == nil {
+				now = again.Stock
+			}
+			// The form keeps the stock typed, and now knows the stock as it
+			// is: saving it again is a choice made knowing the sales.
+			r.PostForm.Set("stock_was", strconv.FormatInt(now, 10))
+			s.refuseProduct(w, r, http.StatusConflict, id, tr(lang, "%s was not saved: its stock changed while you edited it (sales or returns moved it), and is %d now. Check it and save again.", id, now))
+		case caisse.EINVALID:
+			s.refuseProduct(w, r, http.StatusBadRequest, id, tr(lang, "%s was not saved: %s", id, caisse.ErrorMessage(err)))
+		default:
+			s.pageError(w, r, err)
+		}
 		return
 	}
 	redirect(w, r, "/admin/products", "done", "saved")
+}
+
+// exampleAmount is an amount of currency to show as an example: 15.50,
+// 1500 in a currency without decimals.
+func exampleAmount(currency string) int64 {
+	n := int64(1550)
+	for range caisse.CurrencyExponent(currency) {
+		n *= 10
+	}
+	return n / 100
 }
 
 // postImport previews a catalogue file's changes, or applies them once the
@@ -442,6 +524,7 @@ func (s *Server) postProduct(w http.ResponseWriter, r *http.Request) {
 // applied is what was previewed). The file is at most CAISSE_IMPORT_MAX
 // (boundForms bounds the body), read from memory part by part.
 func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
+	lang := s.pageLanguage(r)
 	var data []byte
 	form := r.PostForm
 	if mr, err := r.MultipartReader(); err == nil {
@@ -454,11 +537,11 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case errors.As(err, &file):
 				s.Logger.Warn("refused a catalogue file of the admin pages: it is too large", "limit", s.importMax(), "size", file.size)
-				s.refuseForm(w, r, http.StatusRequestEntityTooLarge, "too_large", importTooLarge(s.pageLanguage(r), s.importMax(), file.size))
+				s.refuseImport(w, r, http.StatusRequestEntityTooLarge, "too_large", importTooLarge(lang, s.importMax(), file.size), nil)
 			case errors.As(err, &tooBig):
 				s.refuseTooLarge(w, r, s.importBodyMax(), -1)
 			default:
-				s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the file could not be read: choose it again"))
+				s.refuseImport(w, r, http.StatusBadRequest, caisse.EINVALID, tr(lang, "The file could not be read: choose it again."), nil)
 			}
 			return
 		}
@@ -466,27 +549,40 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
 	if encoded := form.Get("data"); data == nil && encoded != "" {
 		var err error
 		if data, err = base64.StdEncoding.DecodeString(encoded); err != nil {
-			s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "the previewed file did not come back intact: choose it again"))
+			s.refuseImport(w, r, http.StatusBadRequest, caisse.EINVALID, tr(lang, "The previewed file did not come back intact: choose it again."), nil)
 			return
 		}
 		if int64(len(data)) > s.importMax() {
-			s.refuseForm(w, r, http.StatusRequestEntityTooLarge, "too_large", importTooLarge(s.pageLanguage(r), s.importMax(), int64(len(data))))
+			s.refuseImport(w, r, http.StatusRequestEntityTooLarge, "too_large", importTooLarge(lang, s.importMax(), int64(len(data))), nil)
 			return
 		}
 	}
 	if data == nil {
-		s.pageError(w, r, caisse.Errorf(caisse.EINVALID, "choose a catalogue file (CSV or JSON) to import"))
+		s.refuseImport(w, r, http.StatusBadRequest, caisse.EINVALID, tr(lang, "Choose a catalogue file (CSV or JSON) to import."), nil)
 		return
 	}
-	rows, err := caisse.ParseCatalogue(data)
-	if err != nil {
+	file, err := catalogue.Parse(data)
+	if caisse.ErrorCode(err) == caisse.EINVALID {
+		s.refuseImport(w, r, http.StatusBadRequest, caisse.EINVALID, tr(lang, "The file was not imported, and nothing was written: fix what follows and choose it again."),
+			strings.Split(caisse.ErrorMessage(err), "\n"))
+		return
+	} else if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
 	setStock := form.Get("set_stock") != ""
 	apply := form.Get("apply") != ""
-	changes, err := caisse.ImportCatalogue(r.Context(), s.Products, rows, setStock, !apply)
-	if err != nil {
+	changes, err := catalogue.Import(r.Context(), s.Products, file.Rows, catalogue.Options{SetStock: setStock, Preview: !apply,
+		SetStockHow: tr(lang, "tick “set stock” to set it")})
+	if code := caisse.ErrorCode(err); code == caisse.EINVALID || code == caisse.ECONFLICT {
+		status := http.StatusBadRequest
+		if code == caisse.ECONFLICT {
+			status = http.StatusConflict
+		}
+		s.refuseImport(w, r, status, code, tr(lang, "The file was not imported, and nothing was written: fix what follows and choose it again."),
+			strings.Split(caisse.ErrorMessage(err), "\n"))
+		return
+	} else if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
@@ -495,8 +591,22 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/admin/products", "done", "imported", "n", len(changes))
 		return
 	}
-	s.render(w, r, http.StatusOK, "import", map[string]any{"Changes": changes, "SetStock": setStock,
+	s.render(w, r, http.StatusOK, "import", map[string]any{"Changes": changes, "SetStock": setStock, "Ignored": file.Ignored,
 		"Data": base64.StdEncoding.EncodeToString(data)}, "Import preview")
+}
+
+// refuseImport shows the products page again with status, and why its
+// import form was refused: problem in the page's language, and the
+// file's details (the lines to fix), counted under code as the API counts
+// its errors.
+func (s *Server) refuseImport(w http.ResponseWriter, r *http.Request, status int, code, problem string, details []string) {
+	s.Logger.Info("refused a catalogue import of the admin pages", "code", code, "problems", len(details))
+	s.Metrics.Errors.WithLabelValues(code).Inc()
+	if status == http.StatusRequestEntityTooLarge {
+		// What is left of the body is not read, as in refuseForm.
+		w.Header().Set("Connection", "close")
+	}
+	s.renderProducts(w, r, status, &refusedForm{Problem: problem, Details: details})
 }
 
 // fileTooLarge is an uploaded catalogue file over CAISSE_IMPORT_MAX, of

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/catalogue"
 )
 
 // A catalogue as Excel saves it in France (a byte-order mark, ";"
@@ -78,7 +78,7 @@ func testCLIImportExcelCatalogue(t *testing.T, db testDB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var changes []caisse.ImportChange
+	var changes []catalogue.Change
 	if err := json.Unmarshal([]byte(out), &changes); err != nil || len(changes) != 3 {
 		t.Fatalf("import --dry-run --json is not a list of 3 changes (%v):\n%s", err, out)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/catalogue"
 	"github.com/caisse/caisse/internal/sqlstore"
 )
 
@@ -51,18 +53,77 @@ func (m *Main) command(name string) *command {
 }
 
 // parseFlags reads flags, printing the command's help for --help (then
-// errHelp) or after a flag it does not know (then errUsage).
+// errHelp) or after a flag it does not know (then errUsage): a flag of
+// another subcommand says whose it is, and each names the command's own.
 func (c *command) parseFlags(args []string) error {
+	c.fs.SetOutput(io.Discard) // the mistakes are said below, once
 	err := c.fs.Parse(args)
+	c.fs.SetOutput(c.m.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		c.printHelp(c.m.Stdout, c.name)
 		return errHelp
 	} else if err != nil {
-		fmt.Fprintln(c.m.Stderr)
+		fmt.Fprintf(c.m.Stderr, "caisse %s: %s\n\n", c.name, c.flagMistake(err))
 		c.printHelp(c.m.Stderr, c.name)
 		return errUsage
 	}
 	return nil
+}
+
+// flagMistake says what is wrong with the flags given, naming the flags
+// the command takes; an unknown flag that another subcommand of its group
+// takes says which.
+func (c *command) flagMistake(err error) string {
+	name, unknown := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !unknown {
+		return err.Error()
+	}
+	var own []string
+	c.fs.VisitAll(func(f *flag.Flag) { own = append(own, "--"+f.Name) })
+	takes := fmt.Sprintf("caisse %s takes %s", c.name, joinWords(own, "and"))
+	if owners := c.flagOwners(name); len(owners) > 0 {
+		return fmt.Sprintf("--%s is a flag of %s, not of caisse %s: %s", name, joinWords(owners, "and"), c.name, takes)
+	}
+	return fmt.Sprintf("unknown flag --%s: %s", name, takes)
+}
+
+// flagOwners names the other subcommands of c's group that take the flag
+// name.
+func (c *command) flagOwners(name string) []string {
+	group, _, _ := strings.Cut(c.name, " ")
+	define := subcommandFlags[group]
+	if define == nil {
+		return nil
+	}
+	var owners []string
+	for _, sub := range groups[group] {
+		other := c.m.command(group + " " + sub[0])
+		define(other)
+		if other.name != c.name && other.fs.Lookup(name) != nil {
+			owners = append(owners, "caisse "+other.name)
+		}
+	}
+	return owners
+}
+
+// joinWords joins "a", "b" and "c" as "a, b and c" (word "and") or "a, b or
+// c" (word "or").
+func joinWords(s []string, word string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " " + word + " " + s[len(s)-1]
+}
+
+// subcommandFlags defines, for each command that takes a subcommand, the
+// flags of the subcommand a command is named after (c.name), and only
+// those: `caisse products list --help` lists what list takes, and a flag
+// of import given to list is refused rather than ignored.
+var subcommandFlags = map[string]func(c *command){
+	"products": func(c *command) { c.productFlags() },
+	"orders":   func(c *command) { c.orderFlags() },
+	"events":   func(c *command) { c.eventFlags() },
+	"outbox":   func(c *command) { c.outboxFlags() },
 }
 
 // parse reads flags (anywhere among args) and the configuration.
@@ -266,15 +327,29 @@ func (m *Main) version(args []string) error {
 	})
 }
 
+// productFlags are the flags of a products subcommand; those it does not
+// take are nil.
+type productFlags struct{ setStock, dryRun, force, all *bool }
+
+func (c *command) productFlags() (f productFlags) {
+	switch c.name {
+	case "products import":
+		f.setStock = c.fs.Bool("set-stock", false, "also set the stock of products that exist already (a restock: units sold stay sold, the file's stock becomes the units on hand)")
+		f.dryRun = c.fs.Bool("dry-run", false, "only show what would change; write nothing")
+		f.force = c.fs.Bool("force", false, "apply even prices 100 times off the current ones (a file in the wrong unit, most often)")
+	case "products sync-cms":
+		f.all = c.fs.Bool("all", false, "every product")
+	}
+	return f
+}
+
 func (m *Main) products(ctx context.Context, args []string) error {
 	if ok, err := m.group("products", args); ok {
 		return err
 	}
 	c := m.command("products " + args[0])
-	setStock := c.fs.Bool("set-stock", false, "import: also set the stock of products that exist already (a restock: units sold stay sold, the file's stock becomes the units on hand)")
-	dryRun := c.fs.Bool("dry-run", false, "import: only show what would change; write nothing")
-	force := c.fs.Bool("force", false, "import: apply even prices 100 times off the current ones (a file in the wrong unit, most often)")
-	all := c.fs.Bool("all", false, "sync-cms: every product")
+	f := c.productFlags()
+	setStock, dryRun, force, all := f.setStock, f.dryRun, f.force, f.all
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
 		return err
@@ -329,15 +404,25 @@ func (m *Main) products(ctx context.Context, args []string) error {
 				"  (a JSON number price is in the smallest unit, a string \"900.00\" in the currency's units).\n" +
 				"  Columns: id, name, price, unit_amount, currency, stock, sanity_id (the README's \"Catalogue files\" says more)")
 		}
-		rows, err := readProducts(pos[0])
+		file, err := readCatalogue(pos[0])
 		if err != nil {
 			return err
 		}
+		rows := file.Rows
 		inFile := func(err error) error { return inFile(pos[0], err) }
+		opt := catalogue.Options{SetStock: *setStock, Preview: true, SetStockHow: "--set-stock sets it"}
 		// The preview checks every row and writes nothing; then the import.
-		changes, err := caisse.ImportCatalogue(ctx, c.db, rows, *setStock, true)
+		changes, err := catalogue.Import(ctx, c.db, rows, opt)
 		if err != nil {
 			return inFile(err)
+		}
+		if len(file.Ignored) > 0 {
+			// On stderr with --json, whose stdout stays the list of changes.
+			w := c.m.Stdout
+			if c.json {
+				w = c.m.Stderr
+			}
+			fmt.Fprintf(w, "%s: %s\n", ignoredSaid(len(file.Ignored)), strings.Join(file.Ignored, ", "))
 		}
 		table := func(w *tabwriter.Writer) {
 			fmt.Fprintln(w, "ID\tCHANGE")
@@ -364,7 +449,8 @@ func (m *Main) products(ctx context.Context, args []string) error {
 			if show != nil {
 				products = &importProgress{ProductService: c.db, total: len(rows), show: show}
 			}
-			changes, err = caisse.ImportCatalogue(ctx, products, rows, *setStock, false)
+			opt.Preview = false
+			changes, err = catalogue.Import(ctx, products, rows, opt)
 			if done != nil {
 				done()
 			}
@@ -390,18 +476,27 @@ func (m *Main) products(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown products command %q: use import or list", args[0])
 }
 
-// readProducts reads a catalogue file (caisse.ParseCatalogue), naming the
-// file in its errors.
-func readProducts(path string) ([]caisse.CatalogueRow, error) {
+// readCatalogue reads a catalogue file (catalogue.Parse), naming the file
+// in its errors.
+func readCatalogue(path string) (*catalogue.File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := caisse.ParseCatalogue(data)
+	file, err := catalogue.Parse(data)
 	if err != nil {
 		return nil, inFile(path, err)
 	}
-	return rows, nil
+	return file, nil
+}
+
+// ignoredSaid introduces the columns of a catalogue file that caisse left
+// aside.
+func ignoredSaid(n int) string {
+	if n == 1 {
+		return "ignored 1 column caisse does not use"
+	}
+	return fmt.Sprintf("ignored %d columns caisse does not use", n)
 }
 
 // inFile names the catalogue file in an error about its content: one
@@ -433,7 +528,7 @@ func (p *importProgress) PutProduct(ctx context.Context, id string, u caisse.Pro
 }
 
 // countWarnings counts the changes of an import that look like a mistake.
-func countWarnings(changes []caisse.ImportChange) int {
+func countWarnings(changes []catalogue.Change) int {
 	n := 0
 	for _, ch := range changes {
 		if ch.Warning != "" {
@@ -443,16 +538,28 @@ func countWarnings(changes []caisse.ImportChange) int {
 	return n
 }
 
+// orderFlags are the flags of an orders subcommand; those it does not
+// take are nil.
+type orderFlags struct {
+	status *string
+	page   listFlags
+}
+
+func (c *command) orderFlags() (f orderFlags) {
+	if c.name == "orders list" {
+		f.status = c.fs.String("status", "", "only orders in this status, or flagged oversold, payment_mismatch or failed_attempts (a payment declined)")
+		f.page = c.listFlags("orders")
+	}
+	return f
+}
+
 func (m *Main) orders(ctx context.Context, args []string) error {
 	if ok, err := m.group("orders", args); ok {
 		return err
 	}
 	c := m.command("orders " + args[0])
-	status := c.fs.String("status", "", "only orders in this status, or flagged oversold, payment_mismatch or failed_attempts (a payment declined)")
-	var page listFlags
-	if args[0] == "list" {
-		page = c.listFlags("orders")
-	}
+	f := c.orderFlags()
+	status, page := f.status, f.page
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
 		return err
@@ -571,18 +678,33 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 	return err
 }
 
+// eventFlags are the flags of an events subcommand; those it does not
+// take are nil.
+type eventFlags struct {
+	status, typ *string
+	page        listFlags
+	failed      *bool
+}
+
+func (c *command) eventFlags() (f eventFlags) {
+	switch c.name {
+	case "events list":
+		f.status = c.fs.String("status", "", "only events in this status (pending, processed, ignored, failed)")
+		f.typ = c.fs.String("type", "", "only events of this type")
+		f.page = c.listFlags("events")
+	case "events replay":
+		f.failed = c.fs.Bool("failed", false, "replay every failed event")
+	}
+	return f
+}
+
 func (m *Main) events(ctx context.Context, args []string) error {
 	if ok, err := m.group("events", args); ok {
 		return err
 	}
 	c := m.command("events " + args[0])
-	status := c.fs.String("status", "", "only events in this status (pending, processed, ignored, failed)")
-	typ := c.fs.String("type", "", "only events of this type")
-	var page listFlags
-	if args[0] == "list" {
-		page = c.listFlags("events")
-	}
-	failed := c.fs.Bool("failed", false, "replay every failed event")
+	f := c.eventFlags()
+	status, typ, page, failed := f.status, f.typ, f.page, f.failed
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
 		return err

@@ -55,9 +55,11 @@ func TestEveryCommandHasHelp(t *testing.T) {
 			t.Errorf("caisse %s --help exited %d:\n%s%s", name, code, out, errOut)
 		}
 	}
-	// A mistaken flag shows the help on stderr and exits 2.
+	// A mistaken flag says so, names the flags the command takes, shows
+	// the help on stderr and exits 2.
 	if code, _, errOut := runCaisse(env, "orders", "list", "--colour", "red"); code != 2 ||
-		!strings.Contains(errOut, "flag provided but not defined: -colour") || !strings.Contains(errOut, "usage: caisse orders list") {
+		!strings.Contains(errOut, "caisse orders list: unknown flag --colour: caisse orders list takes --all, --json, --limit, --starting-after and --status\n") ||
+		!strings.Contains(errOut, "usage: caisse orders list") {
 		t.Errorf("a mistaken flag exited %d: %s", code, errOut)
 	}
 	// The top-level usage names every command that has help.
@@ -65,6 +67,68 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, name := range names {
 		if !strings.Contains(out, "caisse "+strings.Fields(name)[0]) {
 			t.Errorf("caisse --help does not name %s", name)
+		}
+	}
+}
+
+// Each subcommand owns its flags: its --help lists only those, and a flag
+// of another subcommand is refused, saying whose it is and which flags the
+// command takes, before anything is read or written.
+func TestSubcommandFlags(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"CAISSE_DATABASE_URL": "sqlite:" + t.TempDir() + "/none.db"}
+	flagsOf := func(help string) []string {
+		_, list, _ := strings.Cut(help, "\nflags:\n")
+		list, _, _ = strings.Cut(list, "\nexamples:")
+		var names []string
+		for _, l := range strings.Split(list, "\n") {
+			if f, ok := strings.CutPrefix(strings.TrimSpace(l), "-"); ok && !strings.HasPrefix(l, "    \t") {
+				names = append(names, strings.Fields(f)[0])
+			}
+		}
+		return names
+	}
+	for _, tc := range []struct {
+		command string
+		flags   string
+	}{
+		{"products list", "json"},
+		{"products import", "dry-run force json set-stock"},
+		{"products sync-cms", "all json"},
+		{"orders list", "all json limit starting-after status"},
+		{"orders show", "json"},
+		{"events list", "all json limit starting-after status type"},
+		{"events show", "json"},
+		{"events replay", "failed json"},
+		{"outbox list", "all channel json limit order starting-after status"},
+		{"outbox retry", "failed json"},
+	} {
+		code, out, errOut := runCaisse(env, append(strings.Fields(tc.command), "--help")...)
+		if got := strings.Join(flagsOf(out), " "); code != 0 || got != tc.flags {
+			t.Errorf("caisse %s --help exited %d, listing the flags %q, want %q:\n%s%s", tc.command, code, got, tc.flags, out, errOut)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"products", "list", "--set-stock"},
+			"caisse products list: --set-stock is a flag of caisse products import, not of caisse products list: caisse products list takes --json\n"},
+		{[]string{"products", "import", "--all", "catalogue.csv"},
+			"caisse products import: --all is a flag of caisse products sync-cms, not of caisse products import: caisse products import takes --dry-run, --force, --json and --set-stock\n"},
+		{[]string{"events", "show", "evt_1", "--failed"},
+			"caisse events show: --failed is a flag of caisse events replay, not of caisse events show: caisse events show takes --json\n"},
+		{[]string{"orders", "show", "o1", "--status", "paid"},
+			"caisse orders show: --status is a flag of caisse orders list, not of caisse orders show: caisse orders show takes --json\n"},
+		{[]string{"outbox", "retry", "--channel", "email"},
+			"caisse outbox retry: --channel is a flag of caisse outbox list, not of caisse outbox retry: caisse outbox retry takes --failed and --json\n"},
+	} {
+		code, out, errOut := runCaisse(env, tc.args...)
+		if code != 2 || out != "" || !strings.HasPrefix(errOut, tc.says) || !strings.Contains(errOut, "usage: caisse "+tc.args[0]+" "+tc.args[1]) {
+			t.Errorf("caisse %s exited %d:\n%s%s\nwant it refused, saying\n%s", strings.Join(tc.args, " "), code, out, errOut, tc.says)
+		}
+		if strings.Contains(errOut, "no database") || strings.Contains(errOut, "waiting for the database") {
+			t.Errorf("caisse %s looked for the database before refusing its flags:\n%s", strings.Join(tc.args, " "), errOut)
 		}
 	}
 }

@@ -9,20 +9,35 @@ import (
 	"github.com/caisse/caisse"
 )
 
+// outboxFlags are the flags of an outbox subcommand; those it does not
+// take are nil.
+type outboxFlags struct {
+	status, channel, order *string
+	page                   listFlags
+	failed                 *bool
+}
+
+func (c *command) outboxFlags() (f outboxFlags) {
+	switch c.name {
+	case "outbox list":
+		f.status = c.fs.String("status", "", "only deliveries in this status (pending, delivered, failed, skipped)")
+		f.channel = c.fs.String("channel", "", "only deliveries on this channel (email, alert, sanity, webhook, stripe)")
+		f.order = c.fs.String("order", "", "only deliveries about this order")
+		f.page = c.listFlags("deliveries")
+	case "outbox retry":
+		f.failed = c.fs.Bool("failed", false, "retry every failed delivery")
+	}
+	return f
+}
+
 // outbox lists the deliveries and sends failed ones again.
 func (m *Main) outbox(ctx context.Context, args []string) error {
 	if ok, err := m.group("outbox", args); ok {
 		return err
 	}
 	c := m.command("outbox " + args[0])
-	status := c.fs.String("status", "", "only deliveries in this status (pending, delivered, failed, skipped)")
-	channel := c.fs.String("channel", "", "only deliveries on this channel (email, alert, sanity, webhook, stripe)")
-	order := c.fs.String("order", "", "only deliveries about this order")
-	var page listFlags
-	if args[0] == "list" {
-		page = c.listFlags("deliveries")
-	}
-	failed := c.fs.Bool("failed", false, "retry every failed delivery")
+	f := c.outboxFlags()
+	status, channel, order, page, failed := f.status, f.channel, f.order, f.page, f.failed
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package caisse
+package catalogue
 
 import (
 	"context"
@@ -10,7 +10,18 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/caisse/caisse"
 )
+
+// parseRows is Parse's rows.
+func parseRows(data []byte) ([]Row, error) {
+	f, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return f.Rows, nil
+}
 
 // A catalogue row as the tests compare it.
 type rowWant struct {
@@ -20,7 +31,7 @@ type rowWant struct {
 	stock     any // int64 or nil
 }
 
-func rowGot(r CatalogueRow) rowWant {
+func rowGot(r Row) rowWant {
 	w := rowWant{where: r.Where, id: r.ID}
 	switch {
 	case r.Price != nil:
@@ -39,7 +50,7 @@ func rowGot(r CatalogueRow) rowWant {
 
 // Catalogue files as spreadsheets and people write them are read; what is
 // wrong is refused with the line and how to fix it.
-func TestParseCatalogue(t *testing.T) {
+func TestParse(t *testing.T) {
 	for _, tc := range []struct {
 		name, file string
 		want       []rowWant
@@ -84,8 +95,10 @@ func TestParseCatalogue(t *testing.T) {
 			err: []string{"line 2: give price or unit_amount, not both"}},
 		{name: "unit_amount with decimals", file: "id,unit_amount,currency\nx,15.00,eur\n",
 			err: []string{`line 2: unit_amount "15.00" is not a whole number`, "use the column price"}},
-		{name: "unknown column", file: "id,name,prix,currency\nx,X,15,eur\n",
-			err: []string{`line 1: caisse does not know the column "prix": the columns are id, name, price, unit_amount, currency, stock, sanity_id`}},
+		{name: "a column in English and in French", file: "id,name,price,Prix,currency\nx,X,15,15,eur\n",
+			err: []string{`line 1: the header names the column price twice (as "price" and "Prix"): keep one`}},
+		{name: "a value in a column the header does not name", file: "id,name,,stock\nx,X,oops,1\n",
+			err: []string{`line 2: the value "oops" is in column 3, which the header (line 1) does not name: name the column or empty it`}},
 		{name: "no header", file: "print-1,Print #1,15.00,eur,1\n", err: []string{"line 1 must name the columns", `it reads "print-1,Print #1`}},
 		{name: "no id column", file: "name;price;currency;stock\nX;15;eur;1\n", err: []string{"line 1: the header has no column id"}},
 		{name: "a column twice", file: "id,price,price\nx,1,2\n", err: []string{"the column price twice"}},
@@ -104,7 +117,8 @@ func TestParseCatalogue(t *testing.T) {
 		{name: "not UTF-8 (Excel's plain CSV on Windows)", file: "id;name\nx;\xc9preuve\n", err: []string{"line 2 is not UTF-8 text", "CSV UTF-8"}},
 		{name: "JSON number price with decimals", file: `[{"id":"x","price":15.50,"currency":"eur"}]`,
 			err: []string{"product 1 (line 1): price 15.50: a JSON number is in the currency's smallest unit", `as a string, such as "15.50"`}},
-		{name: "JSON unknown key", file: `[{"id":"x","prix":1}]`, err: []string{`caisse does not know the key(s) "prix"`}},
+		{name: "JSON: a key in English and in French", file: `[{"id":"x","prix":1,"price":1}]`,
+			err: []string{`product 1 (line 1): the keys "price" and "prix" name the same field: keep one`}},
 		{name: "JSON not a product", file: "[\n1]", err: []string{"product 1 (line 2) is not an object"}},
 		{name: "broken JSON", file: "[\n{\"id\":\"x\",}\n]", err: []string{"line 2: the JSON is not well formed"}},
 		{name: "JSON keys that differ only in case", file: `[{"id":"x","stock":5,"Stock":500}]`,
@@ -115,17 +129,17 @@ func TestParseCatalogue(t *testing.T) {
 		{name: "a stock with spaces that do not group thousands", file: "id,stock\nx,1 0\n", err: []string{`line 2: stock "1 0" is not a whole number`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, err := ParseCatalogue([]byte(tc.file))
+			rows, err := parseRows([]byte(tc.file))
 			if tc.err != nil {
 				if err == nil {
 					t.Fatalf("accepted: %+v", rows)
 				}
-				if ErrorCode(err) != EINVALID {
-					t.Errorf("error code %s, want %s", ErrorCode(err), EINVALID)
+				if caisse.ErrorCode(err) != caisse.EINVALID {
+					t.Errorf("error code %s, want %s", caisse.ErrorCode(err), caisse.EINVALID)
 				}
 				for _, want := range tc.err {
-					if !strings.Contains(ErrorMessage(err), want) {
-						t.Errorf("the error\n%s\ndoes not say\n%s", ErrorMessage(err), want)
+					if !strings.Contains(caisse.ErrorMessage(err), want) {
+						t.Errorf("the error\n%s\ndoes not say\n%s", caisse.ErrorMessage(err), want)
 					}
 				}
 				return
@@ -145,14 +159,14 @@ func TestParseCatalogue(t *testing.T) {
 }
 
 // memProducts is a ProductService in memory.
-type memProducts map[string]*Product
+type memProducts map[string]*caisse.Product
 
-func (m memProducts) FindProduct(_ context.Context, id string) (*Product, error) {
+func (m memProducts) FindProduct(_ context.Context, id string) (*caisse.Product, error) {
 	if p, ok := m[id]; ok {
 		c := *p
 		return &c, nil
 	}
-	return nil, Errorf(ENOTFOUND, "no product %s", id)
+	return nil, caisse.Errorf(caisse.ENOTFOUND, "no product %s", id)
 }
 
 func (m memProducts) String() string {
@@ -163,11 +177,11 @@ func (m memProducts) String() string {
 	return b.String()
 }
 
-func (m memProducts) FindProducts(context.Context, Page) ([]*Product, bool, error) {
+func (m memProducts) FindProducts(context.Context, caisse.Page) ([]*caisse.Product, bool, error) {
 	return nil, false, nil
 }
 
-func (m memProducts) PutProduct(ctx context.Context, id string, u ProductUpdate) (*Product, error) {
+func (m memProducts) PutProduct(ctx context.Context, id string, u caisse.ProductUpdate) (*caisse.Product, error) {
 	before, _ := m.FindProduct(ctx, id)
 	m[id] = previewUpdate(id, before, u)
 	return m.FindProduct(ctx, id)
@@ -175,7 +189,7 @@ func (m memProducts) PutProduct(ctx context.Context, id string, u ProductUpdate)
 
 // Importing checks every row against the shop before it writes anything,
 // and says what each row changes, warning of a price 100 times off.
-func TestImportCatalogue(t *testing.T) {
+func TestImport(t *testing.T) {
 	ctx := context.Background()
 	shop := func() memProducts {
 		return memProducts{
@@ -185,7 +199,7 @@ func TestImportCatalogue(t *testing.T) {
 			"j":       {ID: "j", Name: "J", Price: 5000, Currency: "jpy", Stock: 1},
 			"res":     {ID: "res", Name: "Reserved", Price: 1000, Currency: "eur", Stock: 5, Reserved: 3},
 			"monet": {ID: "monet", Name: "Nymphéas", Price: 90000, Currency: "eur", Stock: 1,
-				ArtistName: "Claude Monet", ArtistEmail: Addresses{"claude@example.com"}, ArtistShare: 50 * PercentUnit, ArtistLocale: "fr"},
+				ArtistName: "Claude Monet", ArtistEmail: caisse.Addresses{"claude@example.com"}, ArtistShare: 50 * caisse.PercentUnit, ArtistLocale: "fr"},
 		}
 	}
 	for _, tc := range []struct {
@@ -245,20 +259,20 @@ func TestImportCatalogue(t *testing.T) {
 			changes: []string{"monet: unchanged", "tee: unchanged"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, err := ParseCatalogue([]byte(tc.file))
+			rows, err := parseRows([]byte(tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, preview := range []bool{true, false} {
 				products := shop()
-				changes, err := ImportCatalogue(ctx, products, rows, tc.setStock, preview)
+				changes, err := Import(ctx, products, rows, Options{SetStock: tc.setStock, Preview: preview, SetStockHow: "--set-stock sets it"})
 				if tc.err != nil {
-					if err == nil || ErrorCode(err) != EINVALID {
+					if err == nil || caisse.ErrorCode(err) != caisse.EINVALID {
 						t.Fatalf("imported: %v %+v", err, changes)
 					}
 					for _, want := range tc.err {
-						if !strings.Contains(ErrorMessage(err), want) {
-							t.Errorf("the error\n%s\ndoes not say\n%s", ErrorMessage(err), want)
+						if !strings.Contains(caisse.ErrorMessage(err), want) {
+							t.Errorf("the error\n%s\ndoes not say\n%s", caisse.ErrorMessage(err), want)
 						}
 					}
 					if products.String() != shop().String() {
@@ -297,8 +311,8 @@ func TestImportCatalogue(t *testing.T) {
 
 // The README's "Catalogue files" examples read as they say: the same two
 // products in each.
-func TestCatalogueReadmeExamples(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+func TestReadmeExamples(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +330,7 @@ func TestCatalogueReadmeExamples(t *testing.T) {
 		t.Fatalf("the section has %d csv and json examples, want 4", len(blocks))
 	}
 	// The gallery's example, with its artist.
-	gallery, err := ParseCatalogue([]byte(blocks[3][2]))
+	gallery, err := parseRows([]byte(blocks[3][2]))
 	if err != nil || len(gallery) != 1 {
 		t.Fatalf("the gallery's example: %v", err)
 	}
@@ -326,7 +340,7 @@ func TestCatalogueReadmeExamples(t *testing.T) {
 	}
 	want := "[print-1 Print #1 90000 eur 1] [tee-m Tee, size M 2550 eur 12]"
 	for _, b := range blocks[:3] {
-		rows, err := ParseCatalogue([]byte(b[2]))
+		rows, err := parseRows([]byte(b[2]))
 		if err != nil {
 			t.Fatalf("the %s example: %v", b[1], err)
 		}
@@ -342,7 +356,7 @@ func TestCatalogueReadmeExamples(t *testing.T) {
 
 // artistGot is what a row gives of the artist, "-" for a field it leaves
 // as it is.
-func artistGot(r CatalogueRow) string {
+func artistGot(r Row) string {
 	str := func(s *string) string {
 		if s == nil {
 			return "-"
@@ -362,10 +376,10 @@ func artistGot(r CatalogueRow) string {
 // The artist of each work is read from a spreadsheet's cells as people
 // write them, and from JSON as caisse and people write it; each mistake is
 // refused with its line and how to fix it.
-func TestParseCatalogueArtist(t *testing.T) {
+func TestParseArtist(t *testing.T) {
 	t.Parallel()
 	var eleven string // more addresses than a work may have
-	for i := range MaxArtistEmails + 1 {
+	for i := range caisse.MaxArtistEmails + 1 {
 		eleven += fmt.Sprintf("a%d@example.com ", i)
 	}
 	for _, tc := range []struct {
@@ -409,7 +423,7 @@ func TestParseCatalogueArtist(t *testing.T) {
 		{name: "a name with the address", file: "id;artist_email\nx;Claude Monet <claude@example.com>\n",
 			err: []string{`line 2: artist_email "Claude Monet <claude@example.com>" holds a name: write the address alone, such as claude@example.com, and the name in artist_name`}},
 		{name: "too many addresses", file: "id;artist_email\nx;" + eleven + "\n",
-			err: []string{fmt.Sprintf("line 2: artist_email of x: at most %d addresses", MaxArtistEmails)}},
+			err: []string{fmt.Sprintf("line 2: artist_email of x: at most %d addresses", caisse.MaxArtistEmails)}},
 		{name: "several addresses not in double quotes", file: "id,artist_email,artist_share\nx,claude@example.com, atelier@example.com,60\n",
 			err: []string{"line 2 has 4 values but the header (line 1) has 3 columns", `so do several addresses in artist_email, such as "claude@example.com, atelier@example.com"`}},
 		{name: "a share that is not a percentage", file: "id;artist_share\nx;sixty\ny;-5\nz;62.555\n",
@@ -438,17 +452,17 @@ func TestParseCatalogueArtist(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rows, err := ParseCatalogue([]byte(tc.file))
+			rows, err := parseRows([]byte(tc.file))
 			if tc.err != nil {
 				if err == nil {
 					t.Fatalf("accepted: %+v", rows)
 				}
-				if ErrorCode(err) != EINVALID {
-					t.Errorf("error code %s, want %s", ErrorCode(err), EINVALID)
+				if caisse.ErrorCode(err) != caisse.EINVALID {
+					t.Errorf("error code %s, want %s", caisse.ErrorCode(err), caisse.EINVALID)
 				}
 				for _, want := range tc.err {
-					if !strings.Contains(ErrorMessage(err), want) {
-						t.Errorf("the error\n%s\ndoes not say\n%s", ErrorMessage(err), want)
+					if !strings.Contains(caisse.ErrorMessage(err), want) {
+						t.Errorf("the error\n%s\ndoes not say\n%s", caisse.ErrorMessage(err), want)
 					}
 				}
 				return
@@ -470,16 +484,16 @@ func TestParseCatalogueArtist(t *testing.T) {
 // What `caisse products list --json` writes imports back unchanged, the
 // artist included: each key it writes is a column, or one an import
 // ignores.
-func TestCatalogueRoundTrip(t *testing.T) {
+func TestRoundTrip(t *testing.T) {
 	t.Parallel()
 	shop := memProducts{
 		"monet": {ID: "monet", Name: "Nymphéas", Price: 90000, Currency: "eur", Stock: 1, Reserved: 1, SanityID: "work-monet",
-			ArtistName: "Claude Monet", ArtistEmail: Addresses{"claude@example.com", "atelier@example.com"}, ArtistShare: 6250, ArtistLocale: "fr"},
+			ArtistName: "Claude Monet", ArtistEmail: caisse.Addresses{"claude@example.com", "atelier@example.com"}, ArtistShare: 6250, ArtistLocale: "fr"},
 		"morisot": {ID: "morisot", Name: "Le Berceau", Price: 5000, Currency: "jpy", Stock: 3,
-			ArtistName: "Berthe Morisot", ArtistEmail: Addresses{"berthe@example.com"}, ArtistShare: 60 * PercentUnit},
+			ArtistName: "Berthe Morisot", ArtistEmail: caisse.Addresses{"berthe@example.com"}, ArtistShare: 60 * caisse.PercentUnit},
 		"tee": {ID: "tee", Name: "Tee", Price: 1500, Currency: "eur"},
 	}
-	var list []*Product
+	var list []*caisse.Product
 	for _, id := range slices.Sorted(maps.Keys(shop)) {
 		shop[id].Fill()
 		p := *shop[id]
@@ -494,17 +508,17 @@ func TestCatalogueRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for key := range keys[0] {
-		if !slices.Contains(CatalogueColumns, key) && !slices.Contains(catalogueOutputKeys, key) {
+		if !slices.Contains(Columns, key) && !slices.Contains(outputKeys, key) {
 			t.Errorf("a product's JSON key %q is neither a catalogue column nor one an import ignores", key)
 		}
 	}
-	rows, err := ParseCatalogue(data)
+	rows, err := parseRows(data)
 	if err != nil {
 		t.Fatalf("%s\ndoes not import back: %v", data, err)
 	}
 	before := shop.String()
 	for _, preview := range []bool{true, false} {
-		changes, err := ImportCatalogue(context.Background(), shop, rows, true, preview)
+		changes, err := Import(context.Background(), shop, rows, Options{SetStock: true, Preview: preview})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -517,4 +531,134 @@ func TestCatalogueRoundTrip(t *testing.T) {
 			t.Errorf("preview %v: the products became\n%s\nwant\n%s", preview, after, before)
 		}
 	}
+}
+
+// A shop's spreadsheet holds columns of its own (colour, notes, a supplier):
+// they are left aside, each named once in the File's Ignored, in the
+// file's order, and the products import as without them.
+func TestExtraColumns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, file string
+		ignored    []string
+	}{
+		{name: "CSV", file: "id;Couleur;name;price;currency;stock;Notes internes;fournisseur\n" +
+			"print-1;bleu;Print #1;900,00;eur;1;fragile;Atelier A\ntee;;Tee;15;eur;4;;\n",
+			ignored: []string{"Couleur", "Notes internes", "fournisseur"}},
+		{name: "JSON", file: `[{"id":"print-1","name":"Print #1","price":"900.00","currency":"eur","stock":1,"colour":"blue","notes":"fragile"},` +
+			`{"id":"tee","name":"Tee","price":1500,"currency":"eur","stock":4,"colour":"","supplier":"A"}]`,
+			ignored: []string{"colour", "notes", "supplier"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f, err := Parse([]byte(tc.file))
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !slices.Equal(f.Ignored, tc.ignored) {
+				t.Errorf("ignored %q, want %q", f.Ignored, tc.ignored)
+			}
+			shop := memProducts{}
+			changes, err := Import(ctx, shop, f.Rows, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ch := range changes {
+				got = append(got, ch.ID+": "+ch.Change)
+			}
+			want := "print-1: new: Print #1, price 900.00 EUR, stock 1\ntee: new: Tee, price 15.00 EUR, stock 4"
+			if strings.Join(got, "\n") != want {
+				t.Errorf("imported\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+			}
+			if p := shop["print-1"]; p == nil || p.Price != 90000 || p.Stock != 1 {
+				t.Errorf("print-1 stored as %+v", p)
+			}
+		})
+	}
+}
+
+// A spreadsheet made in French names its columns in French, with or
+// without accents, in any case: it reads as the same file in English.
+func TestFrenchHeaders(t *testing.T) {
+	t.Parallel()
+	english := "id;name;price;currency;stock;sanity_id;artist_name;artist_email;artist_share;artist_locale\n" +
+		"nympheas;Les Nymphéas bleus;9 000,00;eur;1;work-1;Claude Monet;claude@example.com, atelier@example.com;60;fr\n" +
+		"tee;Tee;25,50;eur;12;;;;;\n"
+	frenchBodies := "nympheas;Les Nymphéas bleus;9 000,00;eur;1;work-1;Claude Monet;claude@example.com, atelier@example.com;60;fr\n" +
+		"tee;Tee;25,50;eur;12;;;;;\n"
+	for _, header := range []string{
+		"id;nom;prix;devise;stock;id_sanity;artiste;email_artiste;part_artiste;langue_artiste",
+		"Référence;Nom;Prix;Devise;Quantité;ID Sanity;Nom de l'artiste;E-mail artiste;Part de l’artiste;Langue de l'artiste",
+		"IDENTIFIANT;DÉSIGNATION;PRIX UNITAIRE;MONNAIE;QTÉ;identifiant_sanity;Artiste;Courriel artiste;part artiste;LANGUE ARTISTE",
+		"\ufeffréf;libellé;prix;devise;stock;id-sanity;artiste;courriel_de_l_artiste;part_de_l_artiste;langue_de_l_artiste",
+	} {
+		t.Run(header, func(t *testing.T) {
+			t.Parallel()
+			want, err := Parse([]byte(english))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Parse([]byte(header + "\n" + frenchBodies))
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if len(got.Ignored) != 0 {
+				t.Errorf("ignored %q, want none", got.Ignored)
+			}
+			if len(got.Rows) != len(want.Rows) {
+				t.Fatalf("%d rows, want %d", len(got.Rows), len(want.Rows))
+			}
+			for i := range want.Rows {
+				if g, w := rowText(got.Rows[i]), rowText(want.Rows[i]); g != w {
+					t.Errorf("row %d reads\n%s\nwant\n%s", i, g, w)
+				}
+			}
+			// Imported, they make the same products.
+			a, b := memProducts{}, memProducts{}
+			if _, err := Import(context.Background(), a, want.Rows, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Import(context.Background(), b, got.Rows, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			if a.String() != b.String() {
+				t.Errorf("the French file made\n%s\nthe English one\n%s", b, a)
+			}
+		})
+	}
+	// A JSON list may name its keys in French too.
+	f, err := Parse([]byte(`[{"id":"tee","nom":"Tee","prix":"25,50","devise":"eur","Quantité":12}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rowText(f.Rows[0]); got != "product 1 (line 1) tee Tee 2550 eur 12 - - - - -" {
+		t.Errorf("the French JSON reads %s", got)
+	}
+}
+
+// rowText is every field a row gives, "-" for one it leaves as it is.
+func rowText(r Row) string {
+	str := func(s *string) string {
+		if s == nil {
+			return "-"
+		}
+		return *s
+	}
+	num := func(n *int64) string {
+		if n == nil {
+			return "-"
+		}
+		return fmt.Sprint(*n)
+	}
+	emails, share := "-", "-"
+	if r.ArtistEmail != nil {
+		emails = r.ArtistEmail.String()
+	}
+	if r.ArtistShare != nil {
+		share = r.ArtistShare.String()
+	}
+	return fmt.Sprintf("%s %s %s %s %s %s %s %s %s %s %s", r.Where, r.ID, str(r.Name), num(r.Price), str(r.Currency), num(r.Stock),
+		str(r.SanityID), str(r.ArtistName), emails, share, str(r.ArtistLocale))
 }
