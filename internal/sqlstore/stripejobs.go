@@ -177,9 +177,13 @@ func (s *Store) refundMismatch(ctx context.Context, orderID, paymentIntent strin
 		}
 		// The apology goes to whoever made the refunded payment, who may not
 		// be the order's customer.
-		amount, currency, email := mismatchPayment(ctx, tx, orderID, paymentIntent)
+		facts, err := paymentFacts(ctx, tx, orderID, paymentIntent)
+		if err != nil {
+			return err
+		}
+		m, email := caisse.MismatchOf(facts, paymentIntent)
 		return s.refunded(ctx, tx, now, "stripe:"+caisse.KindRefundMismatch+":"+orderID+":"+paymentIntent, o.ID, email,
-			"payment_mismatch", paymentIntent, amount, currency)
+			"payment_mismatch", paymentIntent, m.Amount, m.Currency)
 	})
 	if err != nil {
 		return fmt.Errorf("error recording refund %s of a payment for order %s: %w", refund, orderID, err)
@@ -286,31 +290,30 @@ func (s *Store) refunded(ctx context.Context, tx Tx, now time.Time, key, orderID
 	})
 }
 
-// mismatchPayment is what a mismatched payment brought and who made it,
-// from its facts (0 and "" when caisse does not know).
-func mismatchPayment(ctx context.Context, tx Tx, orderID, paymentIntent string) (amount int64, currency, email string) {
-	rows, err := tx.Query(ctx, `SELECT data FROM facts WHERE order_id = ? AND (id = ? OR payment_intent = ?)`, orderID, paymentIntent, paymentIntent)
+// paymentFacts returns the facts of an order about one payment: the
+// payment intent, and the session that names it.
+func paymentFacts(ctx context.Context, q Querier, orderID, paymentIntent string) ([]caisse.Fact, error) {
+	rows, err := q.Query(ctx, `SELECT data FROM facts WHERE order_id = ? AND (id = ? OR payment_intent = ?)`, orderID, paymentIntent, paymentIntent)
 	if err != nil {
-		return 0, "", ""
+		return nil, fmt.Errorf("error reading the facts about payment %s: %w", paymentIntent, err)
 	}
 	defer rows.Close()
+	var facts []caisse.Fact
 	for rows.Next() {
 		var data string
 		var f caisse.Fact
-		if rows.Scan(&data) != nil || json.Unmarshal([]byte(data), &f) != nil {
-			continue
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("error reading the facts about payment %s: %w", paymentIntent, err)
 		}
-		if f.Kind == caisse.KindSession || (f.Kind == caisse.KindPaymentIntent && f.Succeeded) {
-			if a := max(f.Amount, f.AmountReceived); a > amount {
-				amount, currency = a, f.Currency
-			}
+		if err := json.Unmarshal([]byte(data), &f); err != nil {
+			return nil, fmt.Errorf("error reading the facts about payment %s: %w", paymentIntent, err)
 		}
-		// The session's address first, then the payment intent's.
-		if f.CustomerEmail != "" && (email == "" || f.Kind == caisse.KindSession) {
-			email = f.CustomerEmail
-		}
+		facts = append(facts, f)
 	}
-	return amount, currency, email
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("error reading the facts about payment %s: %w", paymentIntent, err)
+	}
+	return facts, nil
 }
 
 // SweepArgs is the periodic job that releases the holds of checkouts that
