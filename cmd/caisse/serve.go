@@ -261,6 +261,10 @@ type database interface {
 	caisse.EventService
 	caisse.OrderService
 	caisse.ProductService
+	// The catalogue's import asks a ProductService for ProductImporter, to
+	// apply a catalogue as one transaction: listed, so the wrapper
+	// withPayments does not hide it.
+	caisse.ProductImporter
 	caisse.CheckoutService
 	caisse.DeliveryService
 	caisse.DashboardService
