@@ -230,6 +230,32 @@ type Mismatch struct {
 	Currency string
 }
 
+// MismatchOf is what a payment that does not pay its order brought and who
+// made it, from the order's facts about it (the payment intent, and the
+// session that names it): the most a session or the succeeded payment intent
+// says was paid, in its currency, and the session's address before the
+// payment intent's. Amount 0 and email "" when the facts do not say. The
+// apology for a refunded mismatch goes to that address: whoever made the
+// payment may not be the order's customer.
+func MismatchOf(facts []Fact, paymentIntent string) (m Mismatch, email string) {
+	m = Mismatch{ID: paymentIntent, PaymentIntent: paymentIntent}
+	for _, f := range facts {
+		if f.ID != paymentIntent && f.PaymentIntent != paymentIntent {
+			continue
+		}
+		if f.Kind == KindSession || (f.Kind == KindPaymentIntent && f.Succeeded) {
+			if a := max(f.Amount, f.AmountReceived); a > m.Amount {
+				m.Amount, m.Currency = a, f.Currency
+			}
+		}
+		// The session's address first, then the payment intent's.
+		if f.CustomerEmail != "" && (email == "" || f.Kind == KindSession) {
+			email = f.CustomerEmail
+		}
+	}
+	return m, email
+}
+
 // Summary is everything about an order that follows from its facts alone.
 type Summary struct {
 	Status         OrderStatus

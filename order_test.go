@@ -760,3 +760,29 @@ func TestSummarizeTerms(t *testing.T) {
 		})
 	}
 }
+
+func TestMismatchOf(t *testing.T) {
+	t.Parallel()
+	session := Fact{Kind: KindSession, ID: "cs_1", PaymentIntent: "pi_1", Amount: 500, Currency: "eur", CustomerEmail: "session@example.com"}
+	intent := Fact{Kind: KindPaymentIntent, ID: "pi_1", Succeeded: true, Amount: 500, AmountReceived: 700, Currency: "eur", CustomerEmail: "intent@example.com"}
+	other := Fact{Kind: KindPaymentIntent, ID: "pi_2", Succeeded: true, AmountReceived: 9000, Currency: "usd", CustomerEmail: "other@example.com"}
+	failed := Fact{Kind: KindPaymentIntent, ID: "pi_1", Amount: 800, Currency: "eur"}
+	tests := []struct {
+		name   string
+		facts  []Fact
+		amount int64
+		email  string
+	}{
+		{"nothing known", nil, 0, ""},
+		{"the session's address first", []Fact{intent, session}, 700, "session@example.com"},
+		{"the payment's address without a session", []Fact{intent}, 700, "intent@example.com"},
+		{"another payment is not this one", []Fact{other}, 0, ""},
+		{"a payment that did not succeed brought nothing", []Fact{failed}, 0, ""},
+	}
+	for _, tt := range tests {
+		m, email := MismatchOf(tt.facts, "pi_1")
+		if m.Amount != tt.amount || email != tt.email || m.PaymentIntent != "pi_1" {
+			t.Errorf("%s: got %+v %q, want amount %d, email %q", tt.name, m, email, tt.amount, tt.email)
+		}
+	}
+}

@@ -38,6 +38,10 @@ var migrations embed.FS
 type DB struct {
 	*sqlstore.Store
 	inbox.Runner
+	// River makes River's configuration when Open sets up the queue: the
+	// workers and periodic jobs caisse runs (package payments makes it).
+	// Without it the queue only inserts jobs, and Start fails.
+	River func() *river.Config
 	// URL is the connection string (postgres://…).
 	URL string
 
@@ -90,7 +94,7 @@ func (db *DB) Open(ctx context.Context) error {
 		return fmt.Errorf("error connecting to PostgreSQL at %s: %w", cfg.ConnConfig.Host, err)
 	}
 	db.sqldb = stdlib.OpenDBFromPool(db.pool)
-	db.river, err = river.NewClient(riverpgxv5.New(db.pool), db.RiverConfig())
+	db.river, err = river.NewClient(riverpgxv5.New(db.pool), db.riverConfig())
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("error setting up the job queue: %w", err)
@@ -285,4 +289,13 @@ func (t *pgTx) Insert(ctx context.Context, jobs []river.InsertManyParams) error 
 	// the transaction.
 	_, err := t.river.InsertManyFastTx(ctx, t.tx, jobs)
 	return err
+}
+
+// riverConfig is River's configuration: River's own, or one that only
+// inserts jobs.
+func (db *DB) riverConfig() *river.Config {
+	if db.River != nil {
+		return db.River()
+	}
+	return &river.Config{Logger: slog.New(slog.DiscardHandler)}
 }

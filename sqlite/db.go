@@ -35,6 +35,10 @@ var migrations embed.FS
 type DB struct {
 	*sqlstore.Store
 	inbox.Runner
+	// River makes River's configuration when Open sets up the queue: the
+	// workers and periodic jobs caisse runs (package payments makes it).
+	// Without it the queue only inserts jobs, and Start fails.
+	River func() *river.Config
 	// Path is the database file.
 	Path string
 
@@ -109,7 +113,7 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	}
 	db.read = sql.OpenDB(connector{driver: &sqlite.Driver{}, dsn: DSN(db.Path, "_pragma=query_only(1)")})
 	db.read.SetMaxOpenConns(4)
-	db.river, err = river.NewClient(riversqlite.New(db.write), db.RiverConfig())
+	db.river, err = river.NewClient(riversqlite.New(db.write), db.riverConfig())
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("error setting up the job queue: %w", err)
@@ -285,4 +289,13 @@ func (t *sqliteTx) Insert(ctx context.Context, jobs []river.InsertManyParams) er
 	// the transaction (on SQLite, the single write connection is held by it).
 	_, err := t.river.InsertManyFastTx(ctx, t.tx, jobs)
 	return err
+}
+
+// riverConfig is River's configuration: River's own, or one that only
+// inserts jobs.
+func (db *DB) riverConfig() *river.Config {
+	if db.River != nil {
+		return db.River()
+	}
+	return &river.Config{Logger: slog.New(slog.DiscardHandler)}
 }

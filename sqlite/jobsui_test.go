@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse/internal/jobsui/jobsuitest"
+	"github.com/caisse/caisse/payments"
 )
 
 // TestJobsUI serves River's web UI for a started SQLite database, and
@@ -14,5 +15,6 @@ func TestJobsUI(t *testing.T) {
 	t.Parallel()
 	db := NewDB(filepath.Join(t.TempDir(), "caisse.db"))
 	db.PollInterval = 50 * time.Millisecond
+	db.River = payments.New(db.Store).RiverConfig
 	jobsuitest.Lifecycle(t, db)
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/catalogue"
-	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/payments"
 )
 
 // errUsage means the usage was already printed.
@@ -661,7 +661,7 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 	defer c.close()
 	show, done := c.progress()
 	if show != nil {
-		c.db.Core().ReconcileProgress = func(r sqlstore.ReconcileReport) {
+		c.db.Payments().ReconcileProgress = func(r payments.ReconcileReport) {
 			show(fmt.Sprintf("%d events listed by Stripe since %s, %d new", r.Found, r.Since.Format(time.DateTime), r.Stored))
 		}
 	}

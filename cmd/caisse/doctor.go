@@ -24,8 +24,8 @@ import (
 	"github.com/caisse/caisse"
 	caissehttp "github.com/caisse/caisse/http"
 	"github.com/caisse/caisse/internal/outbound"
-	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/notify"
+	"github.com/caisse/caisse/payments"
 	"github.com/caisse/caisse/sanity"
 	"github.com/caisse/caisse/slack"
 	"github.com/caisse/caisse/smtp"
@@ -501,13 +501,13 @@ func (d *doctor) modeMismatch(out stripeChecks, live bool, mode string) stripeCh
 }
 
 // endpoint reports whether a webhook endpoint of the account points at
-// caisse, through the check caisse serve runs (sqlstore.EvaluateEndpoints),
+// caisse, through the check caisse serve runs (payments.EvaluateEndpoints),
 // with CAISSE_PUBLIC_URL's host when it is set.
 func (d *doctor) endpoint(endpoints []caisse.WebhookEndpoint, mode string) (check, caisse.WebhookEndpoint) {
 	const name = "stripe endpoint"
 	host := ""
 	if u, err := url.Parse(d.cfg.PublicURL); err == nil && d.cfg.PublicURL != "" {
-		host = sqlstore.URLHost(u)
+		host = payments.URLHost(u)
 	}
 	want := "https://YOUR-CAISSE-HOST/webhooks/stripe"
 	if d.cfg.PublicURL != "" {
@@ -517,11 +517,11 @@ func (d *doctor) endpoint(endpoints []caisse.WebhookEndpoint, mode string) (chec
 	shown := func(ep caisse.WebhookEndpoint) string {
 		return ep.ID + " (" + cmp.Or(notify.Recipient(ep.URL), "an address that is not a URL") + ")"
 	}
-	rep := sqlstore.EvaluateEndpoints(endpoints, caissehttp.WebhookPaths, host)
+	rep := payments.EvaluateEndpoints(endpoints, caissehttp.WebhookPaths, host)
 	switch rep.Problem {
 	case "missing":
 		if host != "" {
-			if elsewhere := sqlstore.EvaluateEndpoints(endpoints, caissehttp.WebhookPaths, ""); len(elsewhere.Ours) > 0 {
+			if elsewhere := payments.EvaluateEndpoints(endpoints, caissehttp.WebhookPaths, ""); len(elsewhere.Ours) > 0 {
 				var names []string
 				for _, ep := range elsewhere.Ours {
 					names = append(names, shown(ep))

@@ -17,6 +17,7 @@ import (
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/outbox"
+	"github.com/caisse/caisse/payments"
 	"github.com/caisse/caisse/postgres"
 	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
@@ -77,8 +78,8 @@ func (p *Program) Open(ctx context.Context) error {
 		ch.recipients.AlertDelay, ch.recipients.EmailDelay = p.NoticeDelay, p.NoticeDelay
 	}
 	core.Outbox = ch.recipients
-	core.AlertSilence = p.Config.AlertSilence
-	core.WebhookPaths = caissehttp.WebhookPaths
+	db.Payments().AlertSilence = p.Config.AlertSilence
+	db.Payments().WebhookPaths = caissehttp.WebhookPaths
 	core.Now = p.Now
 	core.Rules.Now = p.Now
 	db.Inbox().Backoff = p.Retry
@@ -164,7 +165,7 @@ func (p *Program) Open(ctx context.Context) error {
 		"mismatch_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundMismatch],
 		"fraud_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundFraud], "version", Version)
 	if core.Stripe != nil {
-		core.LogWebhookEndpoint(ctx)
+		db.Payments().LogWebhookEndpoint(ctx)
 	}
 	return nil
 }
@@ -232,18 +233,43 @@ func (m *Main) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// Store is a database caisse runs on: SQLite or PostgreSQL.
+// Store is a database caisse runs on (SQLite or PostgreSQL), with the jobs
+// it runs through Stripe's API.
 type Store interface {
+	database
+	// Reconcile catches up on events Stripe never delivered.
+	Reconcile(ctx context.Context) (payments.ReconcileReport, error)
+	// Payments are the jobs run through Stripe's API and River, for their
+	// settings.
+	Payments() *payments.Jobs
+}
+
+// withPayments is a database with the jobs it runs.
+type withPayments struct {
+	database
+	jobs *payments.Jobs
+}
+
+func (d withPayments) Reconcile(ctx context.Context) (payments.ReconcileReport, error) {
+	return d.jobs.Reconcile(ctx)
+}
+
+func (d withPayments) Payments() *payments.Jobs { return d.jobs }
+
+// database is what SQLite and PostgreSQL both are.
+type database interface {
 	caisse.EventService
 	caisse.OrderService
 	caisse.ProductService
+	// The catalogue's import asks a ProductService for ProductImporter, to
+	// apply a catalogue as one transaction: listed, so the wrapper
+	// withPayments does not hide it.
+	caisse.ProductImporter
 	caisse.CheckoutService
 	caisse.DeliveryService
 	caisse.DashboardService
 	caisse.FactService
 	caisse.AdminSessionService
-	// Reconcile catches up on events Stripe never delivered.
-	Reconcile(ctx context.Context) (sqlstore.ReconcileReport, error)
 	// Core is the shared store, for its settings.
 	Core() *sqlstore.Store
 	// Inbox is the store's ingest and applier, for their settings.
@@ -262,15 +288,23 @@ type Store interface {
 
 // openDB prepares (but does not open) the store named by the configuration.
 func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
-	var db Store
+	var db database
+	var jobs *payments.Jobs
 	if path, ok := cfg.SQLitePath(); ok {
 		if path == "" {
 			return nil, fmt.Errorf("CAISSE_DATABASE_URL: sqlite: needs a file path, such as sqlite:caisse.db")
 		}
-		db = sqlite.NewDB(path)
+		d := sqlite.NewDB(path)
+		jobs = payments.New(d.Store)
+		d.River = jobs.RiverConfig
+		db = d
 	} else {
-		db = postgres.NewDB(cfg.DatabaseURL)
+		d := postgres.NewDB(cfg.DatabaseURL)
+		jobs = payments.New(d.Store)
+		d.River = jobs.RiverConfig
+		db = d
 	}
+	jobs.Inbox = db.Inbox()
 	core := db.Core()
 	core.Logger = logger
 	db.Inbox().Decode = stripe.Facts
@@ -279,6 +313,7 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	core.CheckoutLimits = caisse.CheckoutLimits{MaxUnits: cfg.CheckoutMaxUnits, Origins: cfg.CORSOrigins}
 	if cfg.SecretKey != "" {
 		core.Stripe = stripe.NewClient(cfg.SecretKey, cfg.APIURL, nil)
+		jobs.Stripe = core.Stripe
 	}
 	// Every instance of a shop has the same Stripe key: the digests of
 	// checkouts' clients it keys agree across instances, and the database
@@ -288,15 +323,15 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	if cfg.CheckoutTTL > 0 {
 		core.CheckoutTTL = cfg.CheckoutTTL
 	}
-	core.ReconcileEvery = cfg.ReconcileEvery
+	jobs.ReconcileEvery = cfg.ReconcileEvery
 	db.Inbox().MaxAttempts = cfg.MaxAttempts
-	core.MaxAttempts = cfg.MaxAttempts
+	jobs.MaxAttempts = cfg.MaxAttempts
 	if _, ok := db.(*postgres.DB); ok && cfg.Workers > 0 {
 		db.Inbox().Appliers = cfg.Workers
 	}
 	core.RescueAfter = cfg.RescueAfter
 	core.Retention = cfg.Retention
-	return db, nil
+	return withPayments{database: db, jobs: jobs}, nil
 }
 
 // redactURL returns a database URL fit to show: a sqlite: path as it is

@@ -12,6 +12,7 @@ import (
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/poll"
 	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/payments"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -41,12 +42,13 @@ func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		clk := &clock{now: time.Now().UTC()}
 		fake := newStripeFake(clk.Now)
-		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
+		b := openJobs(t, kind, kind.NewURL(t), func(j *payments.Jobs) {
+			j.SweepEvery = 20 * time.Millisecond
+			j.CheckoutGrace = 5 * time.Minute
+		}, func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now = clk.Now
 			s.Rules.Now = clk.Now
 			s.Stripe = fake
-			s.SweepEvery = 20 * time.Millisecond
-			s.CheckoutGrace = 5 * time.Minute
 		})
 		ctx := context.Background()
 		for _, id := range []string{"lost", "paid"} {
@@ -80,7 +82,7 @@ func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 		}
 		// Expired, but within the grace period: Stripe's event may still come.
 		clk.Add(time.Until(lost.ExpiresAt) + time.Minute)
-		if n, err := b.Core().SweepCheckouts(ctx, b.Core().CheckoutGrace); err != nil || n != 0 || reserved("lost") != 1 {
+		if n, err := b.Core().SweepCheckouts(ctx, b.jobs.CheckoutGrace); err != nil || n != 0 || reserved("lost") != 1 {
 			t.Fatalf("within the grace period: swept %d (%v), reserved %d", n, err, reserved("lost"))
 		}
 		clk.Add(10 * time.Minute)

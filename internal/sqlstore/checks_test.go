@@ -10,6 +10,7 @@ import (
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/payments"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -34,19 +35,20 @@ func TestSilenceIsAlerted(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		clk := &clock{now: time.Now().UTC()}
 		fake := newStripeFake(clk.Now)
-		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
+		b := openJobs(t, kind, kind.NewURL(t), func(j *payments.Jobs) {
+			j.AlertSilence = 24 * time.Hour
+		}, func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now, s.Rules.Now = clk.Now, clk.Now
 			s.Stripe = fake
 			s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
-			s.AlertSilence = 24 * time.Hour
 		})
 		ctx := context.Background()
 		fake.setEndpoints(caisse.WebhookEndpoint{ID: "we_1", URL: "https://shop.example/webhooks/stripe", Status: "enabled",
 			EnabledEvents: []string{"*"}})
-		b.Core().WebhookPaths = []string{"/webhooks/stripe"}
+		b.jobs.WebhookPaths = []string{"/webhooks/stripe"}
 		b.receive(t, stripe.Example{Type: "checkout.session.expired", OrderID: "old"})
 		clk.Add(48 * time.Hour)
-		if err := b.Core().RunChecks(ctx); err != nil {
+		if err := b.jobs.RunChecks(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if a := alerts(t, b, caisse.TopicSilence); len(a) != 0 {
@@ -60,7 +62,7 @@ func TestSilenceIsAlerted(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 2 {
-			if err := b.Core().RunChecks(ctx); err != nil {
+			if err := b.jobs.RunChecks(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -79,10 +81,11 @@ func TestSilenceIsAlerted(t *testing.T) {
 func TestEndpointProblemsAreAlerted(t *testing.T) {
 	t.Parallel()
 	fake := newStripeFake(time.Now)
-	b := open(t, dbtest.SQLite, dbtest.SQLite.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
+	b := openJobs(t, dbtest.SQLite, dbtest.SQLite.NewURL(t), func(j *payments.Jobs) {
+		j.WebhookPaths = []string{"/webhooks/stripe"}
+	}, func(s *sqlstore.Store, in *inbox.Inbox) {
 		s.Stripe = fake
 		s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
-		s.WebhookPaths = []string{"/webhooks/stripe"}
 	})
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -96,7 +99,7 @@ func TestEndpointProblemsAreAlerted(t *testing.T) {
 	} {
 		fake.setEndpoints(tc.endpoint)
 		for range 2 {
-			if err := b.Core().RunChecks(ctx); err != nil {
+			if err := b.jobs.RunChecks(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -106,11 +106,8 @@ type Store struct {
 	// events are replayed; the inbox package sets it.
 	Incoming Inbox
 	// PollInterval is how often idle instances look for work another
-	// process stored: events, and River's jobs.
+	// process stored: events, and River's jobs (package payments).
 	PollInterval time.Duration
-	// MaxAttempts is how many times a refund caisse asks Stripe for is
-	// tried before it fails for good (CAISSE_MAX_ATTEMPTS, like events).
-	MaxAttempts int
 	// RescueAfter is how long work left by a lost process (a crash, a
 	// SIGKILL) waits before another instance takes it up.
 	RescueAfter time.Duration
@@ -118,8 +115,8 @@ type Store struct {
 	// ids are kept for ever, for deduplication.
 	Retention time.Duration
 
-	// Stripe is the Stripe API, for checkout, refunds and catch-up; nil
-	// when no secret key is set.
+	// Stripe is the Stripe API, for checkout; nil when no secret key is
+	// set.
 	Stripe caisse.StripeAPI
 	// CheckoutTTL is how long a checkout holds its units (at least
 	// MinCheckoutTTL, Stripe's minimum).
@@ -130,17 +127,6 @@ type Store struct {
 	// ClientKey keys the digest of a checkout's client stored with its
 	// order; every instance of one shop must have the same.
 	ClientKey []byte
-	// CheckoutGrace is how long after a checkout's expiry the sweep waits
-	// for Stripe's checkout.session.expired before releasing its units.
-	CheckoutGrace time.Duration
-	// SweepEvery is how often expired checkouts are looked for.
-	SweepEvery time.Duration
-	// ReconcileEvery is how often Stripe's events API is read for events
-	// that never arrived (0: never; needs Stripe).
-	ReconcileEvery time.Duration
-	// ReconcileProgress, when set, is told how catching up goes, every 100
-	// events Stripe lists (the command line shows it on a terminal).
-	ReconcileProgress func(ReconcileReport)
 
 	// Statements counts the SQL statements caisse runs (transactions'
 	// BEGIN and COMMIT included), for the metrics.
@@ -148,15 +134,6 @@ type Store struct {
 
 	// Outbox says who the outbox writes rows for.
 	Outbox Recipients
-	// AlertSilence is how long without any event, while checkouts are
-	// opened, before the team is alerted (0: never).
-	AlertSilence time.Duration
-	// ChecksEvery is how often the silence and the Stripe webhook endpoint
-	// are checked.
-	ChecksEvery time.Duration
-	// WebhookPaths are the paths caisse receives Stripe's webhooks on, to
-	// recognise its endpoint among the account's.
-	WebhookPaths []string
 
 	wroteOutbox atomic.Bool
 	outboxWake  chan struct{}
@@ -169,78 +146,17 @@ func NewStore() *Store {
 		Logger:         slog.Default(),
 		Now:            time.Now,
 		PollInterval:   time.Second,
-		MaxAttempts:    10,
 		RescueAfter:    time.Minute,
 		Retention:      90 * 24 * time.Hour,
 		CheckoutTTL:    MinCheckoutTTL,
 		CheckoutLimits: caisse.CheckoutLimits{MaxUnits: 20},
-		CheckoutGrace:  5 * time.Minute,
-		SweepEvery:     time.Minute,
 		outboxWake:     make(chan struct{}, 1),
-		ChecksEvery:    10 * time.Minute,
 	}
 }
 
 // Core returns the store itself, so the database packages that embed it
 // can be configured alike.
 func (s *Store) Core() *Store { return s }
-
-// RiverConfig is the queue configuration both databases use: River runs
-// the periodic jobs (the sweep of expired checkouts, catching up, checks)
-// and the refunds caisse asks Stripe for. Events are not River jobs: the
-// events table is their queue (see package inbox).
-func (s *Store) RiverConfig() *river.Config {
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &legacyProcessWorker{})
-	river.AddWorker(workers, &refundWorker{store: s})
-	river.AddWorker(workers, &mismatchRefundWorker{store: s})
-	river.AddWorker(workers, &fraudRefundWorker{store: s})
-	river.AddWorker(workers, &sweepWorker{store: s})
-	river.AddWorker(workers, &reconcileWorker{store: s})
-	river.AddWorker(workers, &checksWorker{store: s})
-	// Periodic jobs run on one instance at a time (River's leader).
-	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(max(s.SweepEvery, time.Second)),
-		func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
-	if s.ChecksEvery > 0 {
-		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(s.ChecksEvery),
-			func() (river.JobArgs, *river.InsertOpts) { return ChecksArgs{}, nil }, nil))
-	}
-	if s.Stripe != nil && s.ReconcileEvery > 0 {
-		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(s.ReconcileEvery),
-			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
-	}
-	return &river.Config{
-		PeriodicJobs:      periodic,
-		Logger:            slog.New(quiet{s.Logger.Handler()}).With("component", "river"),
-		MaxAttempts:       s.MaxAttempts,
-		FetchPollInterval: s.PollInterval,
-		// River's default cooldown, unless polling is set shorter (tests).
-		FetchCooldown: min(s.PollInterval, 100*time.Millisecond),
-		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
-		// A job still running after half the rescue delay is stuck, and one
-		// older than it was lost with its process.
-		JobTimeout:           s.RescueAfter / 2,
-		RescueStuckJobsAfter: s.RescueAfter,
-		Workers:              workers,
-	}
-}
-
-// legacyProcessWorker completes the "process_event" jobs that caisse
-// versions which made each event a job left behind: their events are
-// pending in the events table, and the applier takes them from there.
-type legacyProcessWorker struct {
-	river.WorkerDefaults[legacyProcessEventArgs]
-}
-
-type legacyProcessEventArgs struct {
-	EventID string `json:"event_id"`
-}
-
-func (legacyProcessEventArgs) Kind() string { return "process_event" }
-
-func (*legacyProcessWorker) Work(context.Context, *river.Job[legacyProcessEventArgs]) error {
-	return nil
-}
 
 func (s *Store) now() time.Time { return s.Now().UTC() }
 
@@ -302,18 +218,6 @@ func Rebind(query string) string {
 	}
 	return b.String()
 }
-
-// quiet passes on the queue's warnings and errors only: its routine
-// information would drown the one line per event that caisse logs.
-type quiet struct{ slog.Handler }
-
-func (q quiet) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && q.Handler.Enabled(ctx, l)
-}
-
-func (q quiet) WithAttrs(attrs []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(attrs)} }
-
-func (q quiet) WithGroup(name string) slog.Handler { return quiet{q.Handler.WithGroup(name)} }
 
 // DatabaseID is this database's own id, made once when it was created: it
 // tells its emails' Message-IDs from those of any other caisse.

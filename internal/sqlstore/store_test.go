@@ -13,6 +13,7 @@ import (
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/payments"
 	"github.com/caisse/caisse/postgres"
 	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
@@ -38,6 +39,9 @@ type db interface {
 // bundle is one store on a database, with what it reports.
 type bundle struct {
 	db
+	// jobs are the store's jobs through Stripe's API and River, wired as
+	// caisse serve wires them.
+	jobs *payments.Jobs
 	mu   sync.Mutex
 	done map[string]inbox.Report
 	seen chan struct{}
@@ -47,13 +51,28 @@ type bundle struct {
 // on one url behave as several caisse instances.
 func open(t testing.TB, kind dbtest.Kind, url string, configure ...func(*sqlstore.Store, *inbox.Inbox)) *bundle {
 	t.Helper()
+	return openJobs(t, kind, url, nil, configure...)
+}
+
+// openJobs is open, with the store's jobs set up by setJobs (if not nil)
+// before the database opens.
+func openJobs(t testing.TB, kind dbtest.Kind, url string, setJobs func(*payments.Jobs), configure ...func(*sqlstore.Store, *inbox.Inbox)) *bundle {
+	t.Helper()
 	var d db
+	var jobs *payments.Jobs
 	if kind == dbtest.SQLite {
-		d = sqlite.NewDB(strings.TrimPrefix(url, "sqlite:"))
+		s := sqlite.NewDB(strings.TrimPrefix(url, "sqlite:"))
+		jobs = payments.New(s.Store)
+		s.River = jobs.RiverConfig
+		d = s
 	} else {
-		d = postgres.NewDB(url)
+		s := postgres.NewDB(url)
+		jobs = payments.New(s.Store)
+		s.River = jobs.RiverConfig
+		d = s
 	}
-	b := &bundle{db: d, done: map[string]inbox.Report{}, seen: make(chan struct{}, 1)}
+	jobs.Inbox = d.Inbox()
+	b := &bundle{db: d, jobs: jobs, done: map[string]inbox.Report{}, seen: make(chan struct{}, 1)}
 	core := d.Core()
 	in := d.Inbox()
 	in.Decode = stripe.Facts
@@ -72,6 +91,10 @@ func open(t testing.TB, kind dbtest.Kind, url string, configure ...func(*sqlstor
 	}
 	for _, c := range configure {
 		c(core, in)
+	}
+	jobs.Stripe = core.Stripe
+	if setJobs != nil {
+		setJobs(jobs)
 	}
 	ctx := context.Background()
 	if err := d.Open(ctx); err != nil {

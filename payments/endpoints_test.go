@@ -1,4 +1,4 @@
-package sqlstore_test
+package payments_test
 
 import (
 	"net/url"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/payments"
 )
 
 var paths = []string{"/webhooks/stripe", "/api/webhook"}
@@ -42,7 +42,7 @@ func TestEvaluateEndpoints(t *testing.T) {
 		{"another host", []caisse.WebhookEndpoint{ep("we_1", "https://old.example/webhooks/stripe", "enabled", "*")}, "pay.example", "missing", "", 0},
 		{"another port", []caisse.WebhookEndpoint{ep("we_1", "https://pay.example:8443/webhooks/stripe", "enabled", "*")}, "pay.example", "missing", "", 0},
 	} {
-		rep := sqlstore.EvaluateEndpoints(tt.endpoints, paths, tt.host)
+		rep := payments.EvaluateEndpoints(tt.endpoints, paths, tt.host)
 		if rep.Problem != tt.problem || rep.Best.ID != tt.best || len(rep.Missing) != tt.missing || rep.Endpoints != len(tt.endpoints) {
 			t.Errorf("%s: %+v, want problem %q, best %q, %d missing", tt.name, rep, tt.problem, tt.best, tt.missing)
 		}
@@ -59,7 +59,7 @@ func TestURLHost(t *testing.T) {
 		"http://[::1]:8080/x":            "[::1]:8080",
 	} {
 		u, _ := url.Parse(raw)
-		if got := sqlstore.URLHost(u); got != want {
+		if got := payments.URLHost(u); got != want {
 			t.Errorf("URLHost(%s) = %q, want %q", raw, got, want)
 		}
 	}

@@ -1,4 +1,4 @@
-package sqlstore
+package payments
 
 import (
 	"cmp"
@@ -26,27 +26,27 @@ func (ChecksArgs) Kind() string { return "checks" }
 
 type checksWorker struct {
 	river.WorkerDefaults[ChecksArgs]
-	store *Store
+	jobs *Jobs
 }
 
 func (w *checksWorker) Work(ctx context.Context, _ *river.Job[ChecksArgs]) error {
-	return w.store.RunChecks(ctx)
+	return w.jobs.RunChecks(ctx)
 }
 
 // RunChecks looks for what the team should hear of without any event
 // saying so, and alerts them: a long silence from Stripe while checkouts are
 // opened, and (with a secret key) the webhook endpoint missing, disabled or
 // deaf to types caisse handles.
-func (s *Store) RunChecks(ctx context.Context) error {
+func (j *Jobs) RunChecks(ctx context.Context) error {
 	var errs []error
-	if err := s.CheckSilence(ctx); err != nil {
+	if err := j.CheckSilence(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if s.Stripe != nil {
-		rep, err := s.CheckWebhookEndpoint(ctx)
+	if j.Stripe != nil {
+		rep, err := j.CheckWebhookEndpoint(ctx)
 		if err != nil {
 			errs = append(errs, err)
-		} else if err := s.alertEndpoint(ctx, rep); err != nil {
+		} else if err := j.alertEndpoint(ctx, rep); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -56,35 +56,32 @@ func (s *Store) RunChecks(ctx context.Context) error {
 // CheckSilence alerts the team when no event has arrived for AlertSilence
 // while checkouts were opened meanwhile: payments are likely happening that
 // caisse does not hear of. It alerts at most once a day.
-func (s *Store) CheckSilence(ctx context.Context) error {
-	if s.AlertSilence <= 0 {
+func (j *Jobs) CheckSilence(ctx context.Context) error {
+	if j.AlertSilence <= 0 {
 		return nil
 	}
-	now := s.now()
-	since := now.Add(-s.AlertSilence)
-	r := s.Driver.Reader()
-	var last int64
-	err := r.QueryRow(ctx, `SELECT received_at FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last)
-	if err != nil && !errors.Is(err, ErrNoRows) {
-		return fmt.Errorf("error reading when the last event arrived: %w", err)
+	now := j.now()
+	since := now.Add(-j.AlertSilence)
+	last, err := j.Store.LastEventReceived(ctx)
+	if err != nil {
+		return err
 	}
-	if last >= micros(since) {
+	if !last.IsZero() && last.UnixMicro() >= since.UnixMicro() {
 		return nil
 	}
-	var checkouts int64
-	if err := r.QueryRow(ctx, `SELECT count(*) FROM orders WHERE checkout_expires_at > ? AND created_at >= ?`,
-		micros(since), micros(since)).Scan(&checkouts); err != nil {
-		return fmt.Errorf("error counting recent checkouts: %w", err)
+	checkouts, err := j.Store.CheckoutsOpenedSince(ctx, since)
+	if err != nil {
+		return err
 	}
 	if checkouts == 0 {
 		return nil
 	}
 	lastText := "never"
-	if last > 0 {
-		lastText = fromMicros(last).Format(time.RFC3339)
+	if !last.IsZero() {
+		lastText = last.Format(time.RFC3339)
 	}
-	return s.WriteOutbox(ctx, caisse.AlertMessage(now.UTC().Format("2006-01-02"), caisse.TopicSilence, "", caisse.Alert{
-		Title: "No Stripe event for " + s.AlertSilence.String() + " while checkouts are opened",
+	return j.Store.WriteOutbox(ctx, caisse.AlertMessage(now.UTC().Format("2006-01-02"), caisse.TopicSilence, "", caisse.Alert{
+		Title: "No Stripe event for " + j.AlertSilence.String() + " while checkouts are opened",
 		Text: fmt.Sprintf("caisse opened %d checkouts since %s but has received no event from Stripe since %s: buyers may be paying "+
 			"without caisse hearing of it. Check that the Stripe webhook endpoint points at caisse and is enabled, and that caisse is reachable.",
 			checkouts, since.Format(time.RFC3339), lastText),
@@ -167,23 +164,23 @@ func URLHost(u *url.URL) string {
 // CheckWebhookEndpoint reads the account's webhook endpoints and reports
 // whether one points at caisse, is enabled, and sends every type caisse
 // handles.
-func (s *Store) CheckWebhookEndpoint(ctx context.Context) (EndpointReport, error) {
+func (j *Jobs) CheckWebhookEndpoint(ctx context.Context) (EndpointReport, error) {
 	var rep EndpointReport
-	if s.Stripe == nil {
+	if j.Stripe == nil {
 		return rep, caisse.Errorf(caisse.EINVALID, "checking the webhook endpoint needs STRIPE_SECRET_KEY")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	endpoints, err := s.Stripe.WebhookEndpoints(ctx)
+	endpoints, err := j.Stripe.WebhookEndpoints(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("error listing the Stripe account's webhook endpoints: %w", err)
 	}
-	return EvaluateEndpoints(endpoints, s.WebhookPaths, ""), nil
+	return EvaluateEndpoints(endpoints, j.WebhookPaths, ""), nil
 }
 
 // alertEndpoint tells the team, at most once a day per problem, that the
 // webhook endpoint is missing, disabled or deaf to types caisse needs.
-func (s *Store) alertEndpoint(ctx context.Context, rep EndpointReport) error {
+func (j *Jobs) alertEndpoint(ctx context.Context, rep EndpointReport) error {
 	if rep.Problem == "" {
 		return nil
 	}
@@ -201,8 +198,8 @@ func (s *Store) alertEndpoint(ctx context.Context, rep EndpointReport) error {
 		a.Title = "The Stripe webhook endpoint for caisse does not send every event caisse needs"
 		a.Text = "Add these event types to the endpoint in the Dashboard (Developers → Webhooks): " + strings.Join(rep.Missing, ", ") + "."
 	}
-	key := rep.Problem + ":" + s.now().UTC().Format("2006-01-02")
-	return s.WriteOutbox(ctx, caisse.AlertMessage(key, caisse.TopicEndpointProblem, "", a))
+	key := rep.Problem + ":" + j.now().UTC().Format("2006-01-02")
+	return j.Store.WriteOutbox(ctx, caisse.AlertMessage(key, caisse.TopicEndpointProblem, "", a))
 }
 
 // endpointLog is a line about the endpoint check, for the log at start.
@@ -226,16 +223,16 @@ func (rep EndpointReport) endpointLog() (string, []any) {
 
 // LogWebhookEndpoint checks the endpoint and logs what it found: a warning
 // when something is wrong.
-func (s *Store) LogWebhookEndpoint(ctx context.Context) {
-	rep, err := s.CheckWebhookEndpoint(ctx)
+func (j *Jobs) LogWebhookEndpoint(ctx context.Context) {
+	rep, err := j.CheckWebhookEndpoint(ctx)
 	if err != nil {
-		s.Logger.Warn("could not check the Stripe account's webhook endpoints", "error", err.Error())
+		j.logger().Warn("could not check the Stripe account's webhook endpoints", "error", err.Error())
 		return
 	}
 	msg, attrs := rep.endpointLog()
 	if rep.Problem != "" {
-		s.Logger.Warn(msg, attrs...)
+		j.logger().Warn(msg, attrs...)
 		return
 	}
-	s.Logger.Info(msg, attrs...)
+	j.logger().Info(msg, attrs...)
 }
