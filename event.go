@@ -36,6 +36,18 @@ type Event struct {
 	ObjectID string `json:"-"`
 	// Payload is the event's body exactly as received.
 	Payload []byte `json:"-"`
+	// Decoded is what the body says, read on receipt in the same pass as
+	// the envelope (nil for an event read back from the database): the
+	// process that received the event applies it without reading the body
+	// again.
+	Decoded *DecodedFacts `json:"-"`
+}
+
+// DecodedFacts is an event's facts as read on receipt, or why it cannot be
+// applied (a refusal is a dead letter, as it would be when applied).
+type DecodedFacts struct {
+	Facts EventFacts
+	Err   error
 }
 
 // EventFilter selects events in a list.

@@ -9,6 +9,7 @@ package inbox
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/caisse/caisse"
@@ -18,7 +19,9 @@ import (
 // Inbox is the ingest and the applier of one store.
 type Inbox struct {
 	Store *sqlstore.Store
-	// Decode reads an event's facts; the stripe package provides it.
+	// Decode reads an event's facts; the stripe package provides it. The
+	// event carries those read on receipt (Decoded) when this process
+	// received it.
 	Decode func(*caisse.Event) (caisse.EventFacts, error)
 	// Processed is called after each attempt at an event, for metrics.
 	Processed func(Report)
@@ -53,6 +56,40 @@ type Inbox struct {
 
 	ingest  ingest
 	applier applier
+	decoded decoded
+}
+
+// decoded holds the facts read on receipt of the events this process
+// stored, until the applier claims them: an event is parsed once, on the
+// webhook, not again to be applied. It is a cache: an event it does not
+// hold (received before a restart, by another process, replayed) has its
+// body read again, to the same facts.
+type decoded struct {
+	mu    sync.Mutex
+	facts map[string]*caisse.DecodedFacts
+}
+
+// maxDecoded bounds the facts kept: where other processes apply what this
+// one receives, nothing takes them, and they are dropped all at once when
+// the bound is reached.
+const maxDecoded = 8192
+
+func (d *decoded) keep(id string, f *caisse.DecodedFacts) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.facts == nil || len(d.facts) >= maxDecoded {
+		d.facts = make(map[string]*caisse.DecodedFacts)
+	}
+	d.facts[id] = f
+}
+
+// take returns the facts kept for an event (nil: none) and forgets them.
+func (d *decoded) take(id string) *caisse.DecodedFacts {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := d.facts[id]
+	delete(d.facts, id)
+	return f
 }
 
 // New returns the inbox of a store, with caisse's defaults, and makes it

@@ -205,6 +205,9 @@ func (in *Inbox) storeEvents(ctx context.Context, batch []*receipt) ([]changedBo
 		if inserted[r.event.ID] {
 			delete(inserted, r.event.ID)
 			r.inserted = true
+			if r.event.Decoded != nil {
+				in.decoded.keep(r.event.ID, r.event.Decoded)
+			}
 		} else {
 			duplicates = append(duplicates, r)
 		}

@@ -1,52 +1,20 @@
 package stripe
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/caisse/caisse"
 )
 
-// envelope is the part of an event caisse reads on receipt.
-type envelope struct {
-	ID         string `json:"id"`
-	Object     string `json:"object"`
-	Type       string `json:"type"`
-	Created    int64  `json:"created"`
-	Livemode   *bool  `json:"livemode"`
-	APIVersion string `json:"api_version"`
-	Data       struct {
-		Object dataObject `json:"object"`
-	} `json:"data"`
-}
-
-// dataObject is what caisse reads of data.object on receipt, in the same
-// pass as the envelope: whether it is an object, and its id.
-type dataObject struct {
-	isObject bool
-	id       string
-	err      error
-}
-
-func (d *dataObject) UnmarshalJSON(b []byte) error {
-	if b[0] != '{' {
-		return nil
-	}
-	d.isObject = true
-	var obj struct {
-		ID string `json:"id"`
-	}
-	// A data.object that is not what caisse expects says so below, not as
-	// an envelope that is not JSON.
-	d.err = json.Unmarshal(b, &obj)
-	d.id = obj.ID
-	return nil
-}
+// parsers are reused: a parser keeps its buffers, so reading an event
+// allocates little besides the strings caisse keeps.
+var parsers fastjson.ParserPool
 
 // DecodeError says why a verified body is not an event caisse can store.
 type DecodeError struct{ Detail string }
@@ -56,92 +24,121 @@ func (e *DecodeError) Error() string { return e.Detail }
 // DecodeEvent reads a webhook body's envelope: id, type, created, livemode,
 // api_version and the id of the object it is about. The body must be a
 // snapshot event ("object":"event"); a thin (v2) event notification is refused.
+//
+// The body is parsed once: in the same pass, DecodeEvent reads the facts
+// the applier needs (what Facts returns) into the event's Decoded, so the
+// process that receives an event does not read its body again to apply it.
 func DecodeEvent(payload []byte) (*caisse.Event, error) {
-	// A thin event's envelope differs (created is an RFC 3339 string, no
-	// data): a field of the wrong type still lets the others be read, so
-	// its object says what it is.
-	var env envelope
-	err := json.Unmarshal(payload, &env)
-	if strings.HasPrefix(env.Object, "v2.") {
-		return nil, &DecodeError{Detail: "the body is a thin (v2) event notification; point a snapshot-event webhook endpoint at caisse"}
+	// Validate first: the parser below is lazy about what it does not
+	// read (a string's escapes, say), and a body that is not JSON is
+	// refused whatever part of it is broken.
+	if err := fastjson.ValidateBytes(payload); err != nil {
+		return nil, &DecodeError{Detail: fmt.Sprintf("the body is not valid JSON: %v", err)}
 	}
+	p := parsers.Get()
+	defer parsers.Put(p)
+	root, err := p.ParseBytes(payload)
 	if err != nil {
 		return nil, &DecodeError{Detail: fmt.Sprintf("the body is not valid JSON: %v", err)}
 	}
-	switch {
-	case env.Object == "v2.core.event" || strings.HasPrefix(env.Object, "v2."):
+	if root.Type() != fastjson.TypeObject {
+		return nil, &DecodeError{Detail: fmt.Sprintf("the body is not valid JSON: an event is a JSON object, not %s", root.Type())}
+	}
+	// A thin event's envelope differs (created is an RFC 3339 string, no
+	// data): its object says what it is before any field's type is checked.
+	env := envelopeReader{}
+	object := env.str("object", root.Get("object"))
+	if strings.HasPrefix(object, "v2.") {
 		return nil, &DecodeError{Detail: "the body is a thin (v2) event notification; point a snapshot-event webhook endpoint at caisse"}
-	case env.Object != "event":
-		return nil, &DecodeError{Detail: fmt.Sprintf("the body is not a Stripe event (object is %q, want \"event\")", env.Object)}
-	case !strings.HasPrefix(env.ID, "evt_") || !printable(env.ID, 255):
+	}
+	id, typ, apiVersion := env.str("id", root.Get("id")), env.str("type", root.Get("type")), env.str("api_version", root.Get("api_version"))
+	created := env.int("created", root.Get("created"))
+	livemode := root.Get("livemode")
+	if livemode != nil && livemode.Type() != fastjson.TypeNull && livemode.Type() != fastjson.TypeTrue && livemode.Type() != fastjson.TypeFalse {
+		env.wrongType("livemode", livemode, "bool")
+	}
+	if env.err != "" {
+		return nil, &DecodeError{Detail: "the body is not valid JSON: " + env.err}
+	}
+	switch {
+	case object != "event":
+		return nil, &DecodeError{Detail: fmt.Sprintf("the body is not a Stripe event (object is %q, want \"event\")", object)}
+	case !strings.HasPrefix(id, "evt_") || !printable(id, 255):
 		return nil, &DecodeError{Detail: "the event has no valid id (evt_… with no spaces or control characters)"}
-	case env.Type == "":
+	case typ == "":
 		return nil, &DecodeError{Detail: "the event has no type"}
-	case !printable(env.Type, 255):
+	case !printable(typ, 255):
 		return nil, &DecodeError{Detail: "the event's type is not an event type (spaces, control characters or over 255 characters)"}
-	case env.APIVersion != "" && !printable(env.APIVersion, 64):
+	case apiVersion != "" && !printable(apiVersion, 64):
 		return nil, &DecodeError{Detail: "the event's api_version is not an API version (spaces, control characters or over 64 characters)"}
-	case env.Livemode == nil:
+	case livemode == nil || livemode.Type() == fastjson.TypeNull:
 		return nil, &DecodeError{Detail: "the event has no livemode"}
 	}
-	obj := env.Data.Object
-	if !obj.isObject {
+	obj := root.Get("data", "object")
+	if obj == nil || obj.Type() != fastjson.TypeObject {
 		return nil, &DecodeError{Detail: "the event has no data.object"}
 	}
-	if obj.err != nil {
-		return nil, &DecodeError{Detail: fmt.Sprintf("the event's data.object is not readable: %v", obj.err)}
+	objectID := env.str("id", obj.Get("id"))
+	if env.err != "" {
+		return nil, &DecodeError{Detail: "the event's data.object is not readable: data.object." + env.err}
 	}
-	if obj.id != "" && !printable(obj.id, 255) {
+	if objectID != "" && !printable(objectID, 255) {
 		return nil, &DecodeError{Detail: "the event's data.object.id is not a Stripe id (spaces, control characters or over 255 characters)"}
 	}
-	return &caisse.Event{
-		ID:         env.ID,
-		Type:       env.Type,
-		Created:    env.Created,
-		Livemode:   *env.Livemode,
-		APIVersion: env.APIVersion,
-		ObjectID:   obj.id,
+	e := &caisse.Event{
+		ID:         id,
+		Type:       typ,
+		Created:    created,
+		Livemode:   livemode.Type() == fastjson.TypeTrue,
+		APIVersion: apiVersion,
+		ObjectID:   objectID,
 		Payload:    payload,
 		Status:     caisse.EventPending,
-	}, nil
+	}
+	ef, err := facts(e, root)
+	e.Decoded = &caisse.DecodedFacts{Facts: ef, Err: err}
+	return e, nil
 }
 
-// field is one field of a Stripe object as received. caisse reads only the
-// fields each event type needs, and reads them itself, so a field of an
-// unexpected type that caisse does not use never fails an event.
-type field = json.RawMessage
+// envelopeReader reads the envelope's fields, keeping the first of the
+// wrong type.
+type envelopeReader struct{ err string }
 
-// object holds, undecoded, the fields caisse may read from any of the
-// objects it handles.
-type object struct {
-	ID                 field `json:"id"`
-	Object             field `json:"object"`
-	Created            field `json:"created"`
-	ClientReferenceID  field `json:"client_reference_id"`
-	Metadata           field `json:"metadata"`
-	PaymentIntent      field `json:"payment_intent"`
-	Charge             field `json:"charge"`
-	PaymentStatus      field `json:"payment_status"`
-	Status             field `json:"status"`
-	Amount             field `json:"amount"`
-	AmountTotal        field `json:"amount_total"`
-	AmountReceived     field `json:"amount_received"`
-	AmountRefunded     field `json:"amount_refunded"`
-	Currency           field `json:"currency"`
-	CurrencyConversion field `json:"currency_conversion"`
-	CustomerEmail      field `json:"customer_email"`
-	ReceiptEmail       field `json:"receipt_email"`
-	CustomerDetails    field `json:"customer_details"`
-	Customer           field `json:"customer"`
-	BillingDetails     field `json:"billing_details"`
-	LastPaymentError   field `json:"last_payment_error"`
-	LatestCharge       field `json:"latest_charge"`
-	Charges            field `json:"charges"`
-	Locale             field `json:"locale"`
-	Reason             field `json:"reason"`
-	EvidenceDetails    field `json:"evidence_details"`
-	FraudType          field `json:"fraud_type"`
+func (r *envelopeReader) wrongType(name string, v *fastjson.Value, want string) {
+	if r.err == "" {
+		r.err = fmt.Sprintf("%s is a JSON %s, not a %s", name, v.Type(), want)
+	}
 }
+
+func (r *envelopeReader) str(name string, v *fastjson.Value) string {
+	if isNull(v) {
+		return ""
+	}
+	b, err := v.StringBytes()
+	if err != nil {
+		r.wrongType(name, v, "string")
+		return ""
+	}
+	return string(b)
+}
+
+func (r *envelopeReader) int(name string, v *fastjson.Value) int64 {
+	if isNull(v) {
+		return 0
+	}
+	n, err := v.Int64()
+	if err != nil {
+		r.wrongType(name, v, "whole number")
+		return 0
+	}
+	return n
+}
+
+// field is one field of a Stripe object as received (nil when absent).
+// caisse reads only the fields each event type needs, and reads them
+// itself, so a field of an unexpected type that caisse does not use never
+// fails an event.
+type field = *fastjson.Value
 
 // objectTypes is the Stripe object each handled event type carries.
 var objectTypes = map[string]string{
@@ -170,75 +167,104 @@ func objectType(eventType string) string {
 // huge amount, an object that is not what its type says) is refused with a
 // *caisse.Error of code EINVALID: nothing of it may be applied, and trying
 // again cannot help.
+//
+// An event DecodeEvent returned carries its facts already (Decoded), and
+// Facts returns them; otherwise (an event read back from the database that
+// this process did not receive) it reads them from the body.
 func Facts(e *caisse.Event) (caisse.EventFacts, error) {
+	if e.Decoded != nil {
+		return e.Decoded.Facts, e.Decoded.Err
+	}
 	if !caisse.Handled(e.Type) {
 		return caisse.EventFacts{Ignored: true, Reason: "caisse does not act on " + e.Type + " events"}, nil
 	}
-	var env struct {
-		Account field `json:"account"`
-		Data    struct {
-			Object object `json:"object"`
-		} `json:"data"`
+	p := parsers.Get()
+	defer parsers.Put(p)
+	root, err := p.ParseBytes(e.Payload)
+	if err == nil {
+		err = fastjson.ValidateBytes(e.Payload)
 	}
-	if err := json.Unmarshal(e.Payload, &env); err != nil {
+	if err != nil {
 		return caisse.EventFacts{}, refuse(e, "its body is not readable: %v", err)
 	}
+	return facts(e, root)
+}
+
+// facts is Facts on a body already parsed.
+func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
+	if !caisse.Handled(e.Type) {
+		return caisse.EventFacts{Ignored: true, Reason: "caisse does not act on " + e.Type + " events"}, nil
+	}
+	if root.Type() != fastjson.TypeObject {
+		return caisse.EventFacts{}, refuse(e, "its body is not readable: it is a JSON %s, not an object", root.Type())
+	}
+	data := root.Get("data")
+	if !isNull(data) && data.Type() != fastjson.TypeObject {
+		return caisse.EventFacts{}, refuse(e, "its body is not readable: data is a JSON %s, not an object", data.Type())
+	}
+	o := &fastjson.Value{}
+	if !isNull(data) {
+		if v := data.Get("object"); !isNull(v) {
+			if v.Type() != fastjson.TypeObject {
+				return caisse.EventFacts{}, refuse(e, "its body is not readable: data.object is a JSON %s, not an object", v.Type())
+			}
+			o = v
+		}
+	}
 	r := &reader{e: e}
-	if !isNull(env.Account) {
-		var account string
-		if json.Unmarshal(env.Account, &account) != nil || (account != "" && !printable(account, 255)) {
+	if account := root.Get("account"); !isNull(account) {
+		b, err := account.StringBytes()
+		if err != nil || (len(b) > 0 && !printable(string(b), 255)) {
 			return caisse.EventFacts{}, refuse(e, "its account is not a Stripe account id")
 		}
-		if account != "" {
-			return caisse.EventFacts{Ignored: true, Reason: "the event is from connected account " + account +
+		if len(b) > 0 {
+			return caisse.EventFacts{Ignored: true, Reason: "the event is from connected account " + string(b) +
 				": caisse applies only the shop's own account's payments"}, nil
 		}
 	}
-	o := env.Data.Object
 	want := objectType(e.Type)
 	// An object without its "object" key (as some captured or hand-made
 	// events have) is read as what its type carries; only one that says it
 	// is something else is refused.
-	if got := r.str("object", o.Object); r.err == nil && got != "" && got != want {
+	if got := r.str("object", o.Get("object")); r.err == nil && got != "" && got != want {
 		return caisse.EventFacts{}, refuse(e, "its data.object is a %q, not the %s a %s event carries", cut(got), want, e.Type)
 	}
-	f := caisse.Fact{ID: r.id("id", o.ID), Livemode: e.Livemode, Created: r.lenientInt(o.Created)}
+	f := caisse.Fact{ID: r.id("id", o.Get("id")), Livemode: e.Livemode, Created: r.lenientInt(o.Get("created"))}
 	if r.err == nil && f.ID == "" {
 		return caisse.EventFacts{}, refuse(e, "its data.object has no id")
 	}
-	f.Currency = r.currency("currency", o.Currency)
+	f.Currency = r.currency("currency", o.Get("currency"))
 	if want != "dispute" && want != "radar.early_fraud_warning" {
 		// The Stripe customer the payment names (an id, or the object
 		// expanded), read leniently: caisse only asks Stripe for its
 		// email when no event brings an address.
-		if id := r.lenientRef(o.Customer); strings.HasPrefix(id, "cus_") {
+		if id := r.lenientRef(o.Get("customer")); strings.HasPrefix(id, "cus_") {
 			f.StripeCustomer = id
 		}
 	}
 	switch want {
 	case "checkout.session":
 		f.Kind = caisse.KindSession
-		md := r.metadata(o.Metadata)
-		f.OrderRef = r.orderRef("client_reference_id", r.str("client_reference_id", o.ClientReferenceID))
+		md := r.metadata(o.Get("metadata"))
+		f.OrderRef = r.orderRef("client_reference_id", r.str("client_reference_id", o.Get("client_reference_id")))
 		if f.OrderRef == "" {
 			f.OrderRef = r.orderRef("metadata.order_id", md["order_id"])
 		}
-		f.PaymentIntent = r.ref("payment_intent", o.PaymentIntent)
-		f.Amount = r.amount("amount_total", o.AmountTotal)
-		r.convert(&f, o.CurrencyConversion)
-		f.CustomerEmail = r.email(o.CustomerEmail)
-		var details contact
-		if json.Unmarshal(o.CustomerDetails, &details) == nil {
-			if email := r.email(details.Email); email != "" {
+		f.PaymentIntent = r.ref("payment_intent", o.Get("payment_intent"))
+		f.Amount = r.amount("amount_total", o.Get("amount_total"))
+		r.convert(&f, o.Get("currency_conversion"))
+		f.CustomerEmail = r.email(o.Get("customer_email"))
+		if details, ok := objectOrNull(o.Get("customer_details")); ok {
+			if email := r.email(details.Get("email")); email != "" {
 				f.CustomerEmail = email
 			}
-			f.CustomerName, f.CustomerPhone = r.name(details.Name), r.phone(details.Phone)
+			f.CustomerName, f.CustomerPhone = r.name(details.Get("name")), r.phone(details.Get("phone"))
 		}
 		f.Items, f.UnknownItems = items(md)
-		f.Locale = r.locale(o.Locale)
+		f.Locale = r.locale(o.Get("locale"))
 		switch e.Type {
 		case "checkout.session.completed":
-			status := r.str("payment_status", o.PaymentStatus)
+			status := r.str("payment_status", o.Get("payment_status"))
 			f.Completed = true
 			f.SessionPaid = status == "paid" || status == "no_payment_required"
 		case "checkout.session.async_payment_succeeded":
@@ -250,72 +276,63 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		}
 	case "payment_intent":
 		f.Kind = caisse.KindPaymentIntent
-		md := r.metadata(o.Metadata)
+		md := r.metadata(o.Get("metadata"))
 		f.OrderRef = r.orderRef("metadata.order_id", md["order_id"])
-		f.Amount = r.amount("amount", o.Amount)
+		f.Amount = r.amount("amount", o.Get("amount"))
 		// The customer's address: the receipt's, else the billing details
 		// of the card tried (a card can be declined before any session
 		// completes).
-		f.CustomerEmail = cmp.Or(r.email(o.ReceiptEmail), r.billingEmail(o.LastPaymentError, "payment_method"),
-			r.billingEmail(o.LatestCharge, ""), r.chargesEmail(o.Charges))
+		f.CustomerEmail = cmp.Or(r.email(o.Get("receipt_email")), r.billingEmail(o.Get("last_payment_error"), "payment_method"),
+			r.billingEmail(o.Get("latest_charge"), ""), r.chargesEmail(o.Get("charges")))
 		f.Items, f.UnknownItems = items(md)
 		switch e.Type {
 		case "payment_intent.succeeded":
 			f.Succeeded = true
-			f.AmountReceived = r.amount("amount_received", o.AmountReceived)
+			f.AmountReceived = r.amount("amount_received", o.Get("amount_received"))
 			if f.AmountReceived == 0 {
 				f.AmountReceived = f.Amount
 			}
 		case "payment_intent.payment_failed":
 			f.PaymentError = "the payment failed"
-			var lastError struct {
-				Message     field `json:"message"`
-				Code        field `json:"code"`
-				DeclineCode field `json:"decline_code"`
-			}
-			if json.Unmarshal(o.LastPaymentError, &lastError) == nil {
-				if msg := r.lenientText(lastError.Message); msg != "" {
+			if lastError, ok := objectOrNull(o.Get("last_payment_error")); ok {
+				if msg := r.lenientText(lastError.Get("message")); msg != "" {
 					f.PaymentError = msg
 				}
 				// The bank's reason says most to the customer; Stripe's
 				// code otherwise (expired_card, incorrect_cvc…).
-				f.PaymentErrorCode = cmp.Or(r.word(lastError.DeclineCode), r.word(lastError.Code))
+				f.PaymentErrorCode = cmp.Or(r.word(lastError.Get("decline_code")), r.word(lastError.Get("code")))
 			}
 			f.PaymentErrorAt = e.Created
 			f.FailedAttempts = []string{e.ID}
 		}
 	case "charge":
 		f.Kind = caisse.KindCharge
-		f.PaymentIntent = r.ref("payment_intent", o.PaymentIntent)
-		f.Amount = r.amount("amount", o.Amount)
-		f.AmountRefunded = r.amount("amount_refunded", o.AmountRefunded)
+		f.PaymentIntent = r.ref("payment_intent", o.Get("payment_intent"))
+		f.Amount = r.amount("amount", o.Get("amount"))
+		f.AmountRefunded = r.amount("amount_refunded", o.Get("amount_refunded"))
 		// Who paid, as the card's billing details name them: the address
 		// of a payment made outside Checkout, which may carry no other.
-		var billing contact
-		if !isNull(o.BillingDetails) && json.Unmarshal(o.BillingDetails, &billing) == nil {
-			f.CustomerEmail = r.email(billing.Email)
-			f.CustomerName, f.CustomerPhone = r.name(billing.Name), r.phone(billing.Phone)
+		if billing := o.Get("billing_details"); !isNull(billing) && billing.Type() == fastjson.TypeObject {
+			f.CustomerEmail = r.email(billing.Get("email"))
+			f.CustomerName, f.CustomerPhone = r.name(billing.Get("name")), r.phone(billing.Get("phone"))
 		}
-		f.CustomerEmail = cmp.Or(f.CustomerEmail, r.email(o.ReceiptEmail))
+		f.CustomerEmail = cmp.Or(f.CustomerEmail, r.email(o.Get("receipt_email")))
 		// A charge that leaves its amount out (a captured or hand-made
 		// shape) says only what was refunded; one that gives it cannot
 		// have refunded more.
-		if r.err == nil && !isNull(o.Amount) && f.AmountRefunded > f.Amount {
+		if r.err == nil && !isNull(o.Get("amount")) && f.AmountRefunded > f.Amount {
 			return caisse.EventFacts{}, refuse(e, "its charge %s has amount_refunded %d, more than its amount %d", f.ID, f.AmountRefunded, f.Amount)
 		}
 	case "dispute":
 		f.Kind = caisse.KindDispute
-		f.PaymentIntent = r.ref("payment_intent", o.PaymentIntent)
-		f.Charge = r.ref("charge", o.Charge)
-		f.Amount = r.amount("amount", o.Amount)
-		f.DisputeReason = r.word(o.Reason)
-		var evidence struct {
-			DueBy field `json:"due_by"`
+		f.PaymentIntent = r.ref("payment_intent", o.Get("payment_intent"))
+		f.Charge = r.ref("charge", o.Get("charge"))
+		f.Amount = r.amount("amount", o.Get("amount"))
+		f.DisputeReason = r.word(o.Get("reason"))
+		if evidence, ok := objectOrNull(o.Get("evidence_details")); ok {
+			f.EvidenceDueBy = r.lenientInt(evidence.Get("due_by"))
 		}
-		if json.Unmarshal(o.EvidenceDetails, &evidence) == nil {
-			f.EvidenceDueBy = r.lenientInt(evidence.DueBy)
-		}
-		f.DisputeStatus = r.str("status", o.Status)
+		f.DisputeStatus = r.str("status", o.Get("status"))
 		if f.DisputeStatus == "" {
 			f.DisputeStatus = "needs_response"
 		} else if r.err == nil && !printable(f.DisputeStatus, 64) {
@@ -323,16 +340,26 @@ func Facts(e *caisse.Event) (caisse.EventFacts, error) {
 		}
 	case "radar.early_fraud_warning":
 		f.Kind = caisse.KindFraudWarning
-		f.Charge = r.ref("charge", o.Charge)
-		f.PaymentIntent = r.ref("payment_intent", o.PaymentIntent)
+		f.Charge = r.ref("charge", o.Get("charge"))
+		f.PaymentIntent = r.ref("payment_intent", o.Get("payment_intent"))
 		// What the issuer reported, read leniently: a word caisse shows,
 		// never relies on.
-		f.FraudType = r.word(o.FraudType)
+		f.FraudType = r.word(o.Get("fraud_type"))
 	}
 	if r.err != nil {
 		return caisse.EventFacts{}, r.err
 	}
 	return caisse.EventFacts{Facts: []caisse.Fact{f}}, nil
+}
+
+// objectOrNull returns an object field as something to Get from: an
+// object, or, for null or absent, an empty object (ok). Another type is
+// not ok: the field is left unread, as a lenient read does.
+func objectOrNull(v field) (*fastjson.Value, bool) {
+	if isNull(v) {
+		return &fastjson.Value{}, true
+	}
+	return v, v.Type() == fastjson.TypeObject
 }
 
 // refuse returns the error that makes a signed but senseless event a dead
@@ -355,8 +382,16 @@ func (r *reader) fail(format string, args ...any) {
 }
 
 func isNull(v field) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) == 0 || string(v) == "null"
+	return v == nil || v.Type() == fastjson.TypeNull
+}
+
+// text returns a string field's value; ok is false for another type.
+func text(v field) (string, bool) {
+	b, err := v.StringBytes()
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
 }
 
 // str reads a string field caisse relies on: null or absent is "", another
@@ -365,8 +400,8 @@ func (r *reader) str(name string, v field) string {
 	if isNull(v) {
 		return ""
 	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
+	s, ok := text(v)
+	if !ok {
 		r.fail("data.object.%s is not a string", name)
 		return ""
 	}
@@ -385,16 +420,8 @@ func (r *reader) id(name string, v field) string {
 
 // ref reads an expandable field: an id, an object with an id, or null.
 func (r *reader) ref(name string, v field) string {
-	v = bytes.TrimSpace(v)
-	if len(v) > 0 && v[0] == '{' {
-		var o struct {
-			ID field `json:"id"`
-		}
-		if err := json.Unmarshal(v, &o); err != nil {
-			r.fail("data.object.%s is not readable", name)
-			return ""
-		}
-		return r.id(name+".id", o.ID)
+	if v != nil && v.Type() == fastjson.TypeObject {
+		return r.id(name+".id", v.Get("id"))
 	}
 	return r.id(name, v)
 }
@@ -405,9 +432,9 @@ func (r *reader) amount(name string, v field) int64 {
 	if isNull(v) {
 		return 0
 	}
-	var n int64
-	if err := json.Unmarshal(v, &n); err != nil {
-		r.fail("data.object.%s is %s, not a whole number of the currency's smallest unit", name, cut(string(v)))
+	n, err := v.Int64()
+	if err != nil {
+		r.fail("data.object.%s is %s, not a whole number of the currency's smallest unit", name, cut(string(v.MarshalTo(nil))))
 		return 0
 	}
 	if n < 0 || n > caisse.MaxAmount {
@@ -430,19 +457,12 @@ func (r *reader) currency(name string, v field) string {
 // convert makes a session converted by Adaptive Pricing (its legacy
 // currency_conversion) count in the shop's currency and amount.
 func (r *reader) convert(f *caisse.Fact, v field) {
-	if isNull(v) || bytes.TrimSpace(v)[0] != '{' {
+	if isNull(v) || v.Type() != fastjson.TypeObject {
 		return
 	}
-	var cc struct {
-		SourceCurrency field `json:"source_currency"`
-		AmountTotal    field `json:"amount_total"`
-	}
-	if err := json.Unmarshal(v, &cc); err != nil {
-		return
-	}
-	if source := r.currency("currency_conversion.source_currency", cc.SourceCurrency); source != "" {
+	if source := r.currency("currency_conversion.source_currency", v.Get("source_currency")); source != "" {
 		f.Currency = source
-		f.Amount = r.amount("currency_conversion.amount_total", cc.AmountTotal)
+		f.Amount = r.amount("currency_conversion.amount_total", v.Get("amount_total"))
 	}
 }
 
@@ -457,27 +477,32 @@ func (r *reader) orderRef(name, s string) string {
 }
 
 // metadata reads an object's metadata; values that are not strings are
-// left out (Stripe's are always strings).
+// left out (Stripe's are always strings). Of a key given twice, the last
+// counts.
 func (r *reader) metadata(v field) map[string]string {
-	var raw map[string]field
-	if isNull(v) || json.Unmarshal(v, &raw) != nil {
+	if isNull(v) || v.Type() != fastjson.TypeObject {
 		return nil
 	}
-	md := make(map[string]string, len(raw))
-	for k, val := range raw {
-		var s string
-		if json.Unmarshal(val, &s) == nil {
-			md[k] = s
+	obj, _ := v.Object()
+	md := make(map[string]string, obj.Len())
+	obj.Visit(func(k []byte, val *fastjson.Value) {
+		if s, ok := text(val); ok {
+			md[string(k)] = s
+		} else {
+			delete(md, string(k))
 		}
-	}
+	})
 	return md
 }
 
 // lenientText reads an informative string: another type, or control
 // characters, count as nothing; it is kept to 500 characters.
 func (r *reader) lenientText(v field) string {
-	var s string
-	if isNull(v) || json.Unmarshal(v, &s) != nil {
+	if isNull(v) {
+		return ""
+	}
+	s, ok := text(v)
+	if !ok {
 		return ""
 	}
 	s = strings.Map(func(c rune) rune {
@@ -490,14 +515,6 @@ func (r *reader) lenientText(v field) string {
 		s = string([]rune(s)[:500]) + "…"
 	}
 	return s
-}
-
-// contact is how Stripe names a person: a session's customer_details, a
-// charge's billing_details.
-type contact struct {
-	Email field `json:"email"`
-	Name  field `json:"name"`
-	Phone field `json:"phone"`
 }
 
 // name reads a person's name leniently, kept to 200 characters.
@@ -532,33 +549,33 @@ func (r *reader) email(v field) string {
 // named within, such as a payment error's payment_method), leniently.
 func (r *reader) billingEmail(v field, within string) string {
 	if within != "" {
-		var outer map[string]field
-		if isNull(v) || json.Unmarshal(v, &outer) != nil {
+		outer, ok := objectOrNull(v)
+		if !ok {
 			return ""
 		}
-		v = outer[within]
+		v = outer.Get(within)
 	}
-	var o struct {
-		BillingDetails struct {
-			Email field `json:"email"`
-		} `json:"billing_details"`
-	}
-	if isNull(v) || json.Unmarshal(v, &o) != nil {
+	if isNull(v) || v.Type() != fastjson.TypeObject {
 		return ""
 	}
-	return r.email(o.BillingDetails.Email)
+	billing, ok := objectOrNull(v.Get("billing_details"))
+	if !ok {
+		return ""
+	}
+	return r.email(billing.Get("email"))
 }
 
 // chargesEmail reads the billing email of the first charge of a payment
 // intent's charges list (older API versions).
 func (r *reader) chargesEmail(v field) string {
-	var list struct {
-		Data []field `json:"data"`
-	}
-	if isNull(v) || json.Unmarshal(v, &list) != nil || len(list.Data) == 0 {
+	if isNull(v) || v.Type() != fastjson.TypeObject {
 		return ""
 	}
-	return r.billingEmail(list.Data[0], "")
+	list, err := v.Get("data").Array()
+	if err != nil || len(list) == 0 {
+		return ""
+	}
+	return r.billingEmail(list[0], "")
 }
 
 // locale reads a checkout session's locale (fr, en-GB, auto…), leniently.
@@ -583,15 +600,8 @@ func (r *reader) word(v field) string {
 // lenientRef reads an expandable field caisse does not rely on: an id, or
 // an object with an id; anything else is "".
 func (r *reader) lenientRef(v field) string {
-	v = bytes.TrimSpace(v)
-	if len(v) > 0 && v[0] == '{' {
-		var o struct {
-			ID field `json:"id"`
-		}
-		if json.Unmarshal(v, &o) != nil {
-			return ""
-		}
-		v = o.ID
+	if v != nil && v.Type() == fastjson.TypeObject {
+		v = v.Get("id")
 	}
 	s := r.lenientText(v)
 	if !printable(s, 255) {
@@ -602,8 +612,11 @@ func (r *reader) lenientRef(v field) string {
 
 // lenientInt reads a whole number caisse does not rely on: anything else is 0.
 func (r *reader) lenientInt(v field) int64 {
-	var n int64
-	if isNull(v) || json.Unmarshal(v, &n) != nil || n < 0 {
+	if isNull(v) {
+		return 0
+	}
+	n, err := v.Int64()
+	if err != nil || n < 0 {
 		return 0
 	}
 	return n

@@ -2,6 +2,7 @@ package stripe
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -62,6 +63,8 @@ func TestDecodeEvent(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecodeEvent: %v", err)
 			}
+			sameDecoded(t, ev)
+			ev.Decoded = nil // compared just above
 			want := caisse.Event{ID: "evt_1Qabc", Type: "checkout.session.completed", Created: 1750000000, Livemode: true,
 				APIVersion: "2025-03-31.basil", ObjectID: "cs_test_a1", Payload: []byte(tt.body), Status: caisse.EventPending}
 			if !reflect.DeepEqual(*ev, want) {
@@ -85,7 +88,25 @@ func decodeTestEvent(t *testing.T, id, typ string, created int64, object string)
 	if err != nil {
 		t.Fatalf("DecodeEvent(%s): %v\n%s", typ, err, body)
 	}
+	sameDecoded(t, ev)
 	return ev
+}
+
+// sameDecoded checks that the facts DecodeEvent read on receipt, in the
+// pass that read the envelope, are what Facts reads from the stored body:
+// the same facts, or the same refusal.
+func sameDecoded(t *testing.T, ev *caisse.Event) {
+	t.Helper()
+	if ev.Decoded == nil {
+		t.Fatalf("DecodeEvent(%s) read no facts on receipt", ev.ID)
+	}
+	stored := *ev
+	stored.Decoded = nil // as the applier reads it back from the database
+	ef, err := Facts(&stored)
+	if !reflect.DeepEqual(ev.Decoded.Facts, ef) || fmt.Sprint(ev.Decoded.Err) != fmt.Sprint(err) ||
+		caisse.ErrorCode(ev.Decoded.Err) != caisse.ErrorCode(err) {
+		t.Fatalf("facts read on receipt %+v, %v; read from the body %+v, %v", ev.Decoded.Facts, ev.Decoded.Err, ef, err)
+	}
 }
 
 const (

@@ -49,6 +49,8 @@ func FuzzDecodeEvent(f *testing.F) {
 		if e.ID == "" || e.Type == "" || !bytes.Equal(e.Payload, payload) {
 			t.Fatalf("decoded an event without id or type: %+v", e)
 		}
+		// The facts read on receipt are those read back from the body.
+		sameDecoded(t, e)
 		ef, err := Facts(e)
 		if err != nil {
 			// Every refusal says why to a person: none is an internal error.

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,11 +35,14 @@ import (
 
 // Result is one run of the load against one server.
 type Result struct {
-	Mode          string  `json:"mode"`
-	DB            string  `json:"db"`
-	Events        int     `json:"events"`
-	Deliveries    int     `json:"deliveries"`
-	Stored        int     `json:"stored"`
+	Mode       string `json:"mode"`
+	DB         string `json:"db"`
+	Events     int    `json:"events"`
+	Deliveries int    `json:"deliveries"`
+	Stored     int    `json:"stored"`
+	// Rate is the events a second the sender kept to (0: as fast as the
+	// server answered).
+	Rate          int     `json:"rate,omitempty"`
 	AckPerSecond  float64 `json:"acked_per_second"`
 	P50ms         float64 `json:"ack_p50_ms"`
 	P99ms         float64 `json:"ack_p99_ms"`
@@ -75,7 +79,9 @@ const (
 
 // options are caisse-bench's flags.
 type options struct {
+	// db is the database of the run at hand; dbs are those --db names.
 	db          string
+	dbs         []string
 	postgresURL string
 	url         string
 	caisse      string
@@ -83,10 +89,14 @@ type options struct {
 	concurrency int
 	duplicates  int
 	rate        int
-	verifyOnly  bool
-	stored      int
-	inlineNode  string
-	json        bool
+	steadyRate  int
+	cpuprofile  string
+	// profile is the file the run at hand's CPU profile goes to ("": none).
+	profile    string
+	verifyOnly bool
+	stored     int
+	inlineNode string
+	json       bool
 }
 
 func (m *Main) parse(args []string) (options, error) {
@@ -97,7 +107,7 @@ func (m *Main) parse(args []string) (options, error) {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.db, "db", "sqlite", "database of the caisse the bench starts: sqlite or postgres")
+	fs.StringVar(&o.db, "db", "sqlite", "database of the caisse the bench starts: sqlite, postgres, or both (sqlite,postgres), each run in turn on the same stream")
 	fs.StringVar(&o.postgresURL, "postgres-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for --db postgres (the bench creates and drops a schema)")
 	fs.StringVar(&o.url, "url", "", "bench a running caisse at this URL instead (its STRIPE_WEBHOOK_SECRET and CAISSE_ADMIN_TOKEN must be set here)")
 	fs.StringVar(&o.caisse, "caisse", "", "the caisse binary to start (default: build it from the caisse repository in the current folder)")
@@ -105,6 +115,8 @@ func (m *Main) parse(args []string) (options, error) {
 	fs.IntVar(&o.duplicates, "duplicates", 10, "about 1 event in this many is delivered again, and 1 in this many of those once more, as Stripe retries (3: half as many deliveries again as events; 0: none)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "requests in flight")
 	fs.IntVar(&o.rate, "rate", 0, "events a second to send (0: as fast as caisse answers)")
+	fs.IntVar(&o.steadyRate, "steady-rate", 0, "then run caisse once more on each database at this many events a second, for the acknowledgement latency at a steady rate (0: no such run)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each caisse run into this folder (caisse-DB-MODE.pprof), read with 'go tool pprof'; the caisse built (or given with --caisse) must be built with -tags cpuprofile")
 	fs.BoolVar(&o.verifyOnly, "verify-only", true, "also measure a verify-only server, the upper bound: caisse's webhook handler storing nothing")
 	fs.IntVar(&o.stored, "stored", 0, "also measure a caisse whose database already holds this many processed events (with their orders, facts and products)")
 	fs.StringVar(&o.inlineNode, "inline-node", "", "also measure the inline handler in this folder (a Node server applying each event inline; needs --db postgres, node and npm): npm install, a fresh database, the same deliveries")
@@ -119,13 +131,23 @@ func (m *Main) parse(args []string) (options, error) {
 		fmt.Fprintf(m.Stderr, "caisse-bench takes no arguments, only flags (got %q)\n", fs.Args())
 		return o, errUsage
 	}
+	if o.db == "both" {
+		o.db = "sqlite,postgres"
+	}
+	for db := range strings.SplitSeq(o.db, ",") {
+		if db != "sqlite" && db != "postgres" || slices.Contains(o.dbs, db) {
+			return o, fmt.Errorf("--db must be sqlite, postgres or both (sqlite,postgres), not %q", o.db)
+		}
+		o.dbs = append(o.dbs, db)
+	}
+	o.db = o.dbs[0]
 	switch {
-	case o.db != "sqlite" && o.db != "postgres":
-		return o, fmt.Errorf("--db must be sqlite or postgres, not %q", o.db)
-	case o.events < 1 || o.concurrency < 1 || o.rate < 0 || o.stored < 0 || o.duplicates < 0 || o.duplicates == 1:
-		return o, fmt.Errorf("--events and --concurrency must be at least 1, --rate and --stored at least 0, --duplicates 0 or at least 2")
-	case o.inlineNode != "" && o.db != "postgres":
-		return o, fmt.Errorf("--inline-node runs the inline handler on PostgreSQL: add --db postgres")
+	case o.events < 1 || o.concurrency < 1 || o.rate < 0 || o.steadyRate < 0 || o.stored < 0 || o.duplicates < 0 || o.duplicates == 1:
+		return o, fmt.Errorf("--events and --concurrency must be at least 1, --rate, --steady-rate and --stored at least 0, --duplicates 0 or at least 2")
+	case o.inlineNode != "" && !slices.Contains(o.dbs, "postgres"):
+		return o, fmt.Errorf("--inline-node runs the inline handler on PostgreSQL: add --db postgres (or --db both)")
+	case len(o.dbs) > 1 && o.url != "":
+		return o, fmt.Errorf("--url benches the one caisse running there: give --db its database alone")
 	}
 	return o, nil
 }
@@ -148,13 +170,17 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		}
 		secret = strings.TrimSpace(secret)
 	} else if o.caisse == "" {
+		tags := ""
+		if o.cpuprofile != "" {
+			tags = "cpuprofile"
+		}
 		dir, err := os.MkdirTemp("", "caisse-bench-build-")
 		if err != nil {
 			return fmt.Errorf("error making a folder to build caisse in: %w", err)
 		}
 		defer os.RemoveAll(dir)
 		fmt.Fprintf(m.Stderr, "building caisse (pass --caisse PATH to use a binary already built)\n")
-		if o.caisse, err = buildCaisse(ctx, dir, m.Stderr); err != nil {
+		if o.caisse, err = buildCaisse(ctx, dir, tags, m.Stderr); err != nil {
 			return err
 		}
 	} else if _, err := os.Stat(o.caisse); err != nil {
@@ -169,7 +195,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	// admin watches PostgreSQL's backends and creates the inline handler's
 	// database.
 	var admin *sql.DB
-	if o.db == "postgres" {
+	if slices.Contains(o.dbs, "postgres") {
 		if admin, err = sql.Open("pgx", o.postgresURL); err != nil {
 			return fmt.Errorf("error connecting to PostgreSQL (see --postgres-url): %w", err)
 		}
@@ -184,8 +210,18 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	deliveries := s.Shuffled(rng, o.duplicates)
 	fmt.Fprintf(m.Stderr, "bench: %d events (%d deliveries), %d in flight\n", len(s.Events), len(deliveries), o.concurrency)
 
-	run := func(mode string, seed int) (Result, error) {
-		r := Result{Mode: mode, DB: o.db, Events: len(s.Events), Deliveries: len(deliveries), Stored: seed}
+	// run measures one server: o says its database and the rate to send at.
+	run := func(o options, mode string, seed int) (Result, error) {
+		r := Result{Mode: mode, DB: o.db, Events: len(s.Events), Deliveries: len(deliveries), Stored: seed, Rate: o.rate}
+		if o.cpuprofile != "" && mode == modeDurable {
+			name := fmt.Sprintf("caisse-%s-%s.pprof", o.db, mode)
+			if seed > 0 {
+				name = fmt.Sprintf("caisse-%s-stored.pprof", o.db)
+			} else if o.rate > 0 {
+				name = fmt.Sprintf("caisse-%s-rate%d.pprof", o.db, o.rate)
+			}
+			o.profile = filepath.Join(o.cpuprofile, name)
+		}
 		srv, stop, err := m.startRun(ctx, o, mode, seed, secret, token, inlineDir, admin)
 		if err != nil {
 			return r, err
@@ -258,36 +294,54 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		return r, nil
 	}
 
+	// Each database's runs, then the inline handler's, then the steady
+	// rate's: the figures compared are of one invocation, on one stream.
 	var results []Result
-	durable, err := run(modeDurable, 0)
-	if err != nil {
-		return err
-	}
-	results = append(results, durable)
-	var only, grown, inline *Result
-	if o.verifyOnly && o.url == "" {
-		r, err := run(modeVerifyOnly, 0)
+	type dbResults struct{ durable, only, grown, steady *Result }
+	byDB := map[string]*dbResults{}
+	var inline *Result
+	add := func(o options, mode string, seed int) (*Result, error) {
+		r, err := run(o, mode, seed)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		results = append(results, r)
-		only = &results[len(results)-1]
+		return &r, nil
 	}
-	if o.stored > 0 && o.url == "" {
-		r, err := run(modeDurable, o.stored)
-		if err != nil {
+	for _, db := range o.dbs {
+		o := o
+		o.db = db
+		d := &dbResults{}
+		byDB[db] = d
+		if d.durable, err = add(o, modeDurable, 0); err != nil {
 			return err
 		}
-		results = append(results, r)
-		grown = &results[len(results)-1]
+		if o.verifyOnly && o.url == "" {
+			if d.only, err = add(o, modeVerifyOnly, 0); err != nil {
+				return err
+			}
+		}
+		if o.stored > 0 && o.url == "" {
+			if d.grown, err = add(o, modeDurable, o.stored); err != nil {
+				return err
+			}
+		}
 	}
 	if o.inlineNode != "" {
-		r, err := run(modeInlineNode, 0)
-		if err != nil {
+		o := o
+		o.db = "postgres"
+		if inline, err = add(o, modeInlineNode, 0); err != nil {
 			return err
 		}
-		results = append(results, r)
-		inline = &results[len(results)-1]
+	}
+	if o.steadyRate > 0 {
+		for _, db := range o.dbs {
+			o := o
+			o.db, o.rate = db, o.steadyRate
+			if byDB[db].steady, err = add(o, modeDurable, 0); err != nil {
+				return err
+			}
+		}
 	}
 	if o.json {
 		enc := json.NewEncoder(m.Stdout)
@@ -295,7 +349,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		return enc.Encode(results)
 	}
 	w := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "MODE\tDB\tSTORED\tDELIVERIES\tACKED/S\tP50 MS\tP99 MS\tP99.9 MS\tPROCESSED/S\tCPU MS/EVENT\tPROCESS\tBACKENDS\tSTATEMENTS/EVENT\tPEAK RSS MIB\tERRORS\n")
+	fmt.Fprintf(w, "MODE\tDB\tSTORED\tRATE\tDELIVERIES\tACKED/S\tP50 MS\tP99 MS\tP99.9 MS\tPROCESSED/S\tCPU MS/EVENT\tPROCESS\tBACKENDS\tSTATEMENTS/EVENT\tPEAK RSS MIB\tERRORS\n")
 	dash := func(v float64, prec int) string {
 		if v <= 0 {
 			return "-"
@@ -307,23 +361,31 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		if r.DB == "sqlite" {
 			backends = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t%.0f\t%d\n", r.Mode, r.DB, r.Stored, r.Deliveries,
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t%.0f\t%d\n", r.Mode, r.DB, r.Stored, dash(float64(r.Rate), 0), r.Deliveries,
 			r.AckPerSecond, r.P50ms, r.P99ms, r.P999ms, dash(r.ProcessedPerS, 0), dash(r.CPUmsPerEvent, 3),
 			dash(r.ProcessCPUmsPerEvent, 3), backends, dash(r.StatementsPerEvent, 1), r.PeakRSSMiB, r.Errors)
 	}
-	if only != nil {
-		fmt.Fprintf(w, "\ndurable ack rate / verify-only ack rate = %.2f\n", durable.AckPerSecond/only.AckPerSecond)
-	}
-	if grown != nil {
-		fmt.Fprintf(w, "with %d events stored / empty: ack rate %.2f, p99 %.2f, processing rate %.2f, CPU per event %.2f\n", grown.Stored,
-			grown.AckPerSecond/durable.AckPerSecond, grown.P99ms/durable.P99ms, grown.ProcessedPerS/durable.ProcessedPerS,
-			grown.CPUmsPerEvent/durable.CPUmsPerEvent)
-	}
-	if inline != nil && inline.CPUmsPerEvent > 0 {
-		fmt.Fprintf(w, "caisse / inline handler, CPU per event = %.2f (caisse %.3f ms: %.3f process + %.3f PostgreSQL; inline %.3f ms: %.3f node + %.3f PostgreSQL)\n",
-			durable.CPUmsPerEvent/inline.CPUmsPerEvent, durable.CPUmsPerEvent, durable.ProcessCPUmsPerEvent, durable.BackendsCPUmsPerEvent,
-			inline.CPUmsPerEvent, inline.ProcessCPUmsPerEvent, inline.BackendsCPUmsPerEvent)
-		fmt.Fprintf(w, "statements per event: caisse %.1f, inline handler %.1f\n", durable.StatementsPerEvent, inline.StatementsPerEvent)
+	fmt.Fprintln(w)
+	for _, db := range o.dbs {
+		d := byDB[db]
+		durable := d.durable
+		if d.only != nil {
+			fmt.Fprintf(w, "%s: durable ack rate / verify-only ack rate = %.2f\n", db, durable.AckPerSecond/d.only.AckPerSecond)
+		}
+		if grown := d.grown; grown != nil {
+			fmt.Fprintf(w, "%s: with %d events stored / empty: ack rate %.2f, p99 %.2f, processing rate %.2f, CPU per event %.2f\n", db, grown.Stored,
+				grown.AckPerSecond/durable.AckPerSecond, grown.P99ms/durable.P99ms, grown.ProcessedPerS/durable.ProcessedPerS,
+				grown.CPUmsPerEvent/durable.CPUmsPerEvent)
+		}
+		if inline != nil && inline.CPUmsPerEvent > 0 {
+			fmt.Fprintf(w, "%s: caisse / inline handler, CPU per processed event = %.2f (caisse %.3f ms: %.3f process + %.3f PostgreSQL; inline %.3f ms: %.3f node + %.3f PostgreSQL); processed per second %.2f\n",
+				db, durable.CPUmsPerEvent/inline.CPUmsPerEvent, durable.CPUmsPerEvent, durable.ProcessCPUmsPerEvent, durable.BackendsCPUmsPerEvent,
+				inline.CPUmsPerEvent, inline.ProcessCPUmsPerEvent, inline.BackendsCPUmsPerEvent, durable.ProcessedPerS/inline.ProcessedPerS)
+			fmt.Fprintf(w, "%s: statements per event: caisse %.1f, inline handler %.1f\n", db, durable.StatementsPerEvent, inline.StatementsPerEvent)
+		}
+		if st := d.steady; st != nil {
+			fmt.Fprintf(w, "%s: at a steady %d events/s: ack p50 %.2f ms, p99 %.2f ms, CPU per event %.3f ms\n", db, st.Rate, st.P50ms, st.P99ms, st.CPUmsPerEvent)
+		}
 	}
 	return w.Flush()
 }
@@ -507,6 +569,9 @@ func (m *Main) startServer(ctx context.Context, o options, mode string, seed int
 	}()
 	exe, args := o.caisse, []string{"serve"}
 	env := []string{"CAISSE_ADDR=127.0.0.1:0", "STRIPE_WEBHOOK_SECRET=" + secret}
+	if o.profile != "" {
+		env = append(env, "CAISSE_CPUPROFILE="+o.profile)
+	}
 	if mode == modeVerifyOnly {
 		if exe, err = os.Executable(); err != nil {
 			return nil, stop, fmt.Errorf("error finding caisse-bench's own binary to start its verify-only server: %w", err)

@@ -48,7 +48,7 @@ func caisseBinary(t *testing.T) string {
 	t.Helper()
 	built.once.Do(func() {
 		if built.dir, built.err = os.MkdirTemp("", "caisse-bench-test-"); built.err == nil {
-			built.exe, built.err = buildCaisse(context.Background(), built.dir, testWriter{t})
+			built.exe, built.err = buildCaisse(context.Background(), built.dir, "", testWriter{t})
 		}
 	})
 	if built.err != nil {

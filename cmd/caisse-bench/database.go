@@ -25,14 +25,15 @@ import (
 // caissePackage is the caisse command, built when --caisse is not given.
 const caissePackage = "github.com/caisse/caisse/cmd/caisse"
 
-// buildCaisse builds the caisse binary into dir and returns its path. The go
-// command's output goes to logs.
-func buildCaisse(ctx context.Context, dir string, logs io.Writer) (string, error) {
+// buildCaisse builds the caisse binary into dir, with these build tags
+// (comma-separated, "" for none), and returns its path. The go command's
+// output goes to logs.
+func buildCaisse(ctx context.Context, dir, tags string, logs io.Writer) (string, error) {
 	exe := filepath.Join(dir, "caisse")
 	if runtime.GOOS == "windows" {
 		exe += ".exe"
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", exe, caissePackage)
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags="+tags, "-o", exe, caissePackage)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("error building caisse with 'go build %s': %w; run caisse-bench from the caisse repository with Go installed, or pass --caisse PATH", caissePackage, err)

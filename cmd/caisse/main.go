@@ -20,8 +20,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
-	os.Exit(m.Run(ctx, os.Args[1:]))
+	code := m.Run(ctx, os.Args[1:])
+	stopProfile()
+	os.Exit(code)
 }
+
+// stopProfile ends the CPU profile a build with -tags cpuprofile writes
+// (cpuprofile.go); without the tag there is none.
+var stopProfile = func() {}
 
 // tuneGC lets the heap grow to four times what is live before collecting
 // (Go's default is twice), within a soft limit of 256 MiB: caisse's live
