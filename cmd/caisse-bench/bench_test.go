@@ -256,7 +256,7 @@ func TestUsage(t *testing.T) {
 	}{
 		{[]string{"--help"}, 0, "go build -o TEMPDIR/caisse github.com/caisse/caisse/cmd/caisse"},
 		{[]string{"--no-such-flag"}, 2, "flag provided but not defined: -no-such-flag"},
-		{[]string{"--db", "mysql"}, 1, "--db must be sqlite or postgres"},
+		{[]string{"--db", "mysql"}, 1, "--db must be sqlite, postgres or both"},
 		{[]string{"--inline-node", "nowhere"}, 1, "--inline-node runs the inline handler on PostgreSQL: add --db postgres"},
 		{[]string{"--url", "http://127.0.0.1:1"}, 1, "needs its STRIPE_WEBHOOK_SECRET and CAISSE_ADMIN_TOKEN"},
 	} {
