@@ -2,6 +2,9 @@
 // Stripe events and the facts they carry, and the pure rules that turn facts
 // into order status and stock holds. It does no I/O; the sqlite package stores
 // it, the stripe package decodes events into it, and the http package serves it.
+//
+// It must not do I/O or know a database, an HTTP request or a channel: what it needs
+// from them it names as an interface (Ledger, StripeAPI, Sender) that others implement.
 package caisse
 
 import (

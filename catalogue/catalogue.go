@@ -2,6 +2,8 @@
 // saves or a JSON list, and imports them: what each product would change
 // is shown first, checked whole against the shop, then written in one go.
 // The formats and their messages are the README's "Catalogue files".
+//
+// It must not know a database: it writes through caisse.ProductImporter.
 package catalogue
 
 import (

@@ -1,5 +1,8 @@
 // Package http serves caisse over HTTP: the Stripe webhook, the probes, the
 // metrics and the admin API.
+//
+// It must not decide: every answer comes from the store or the domain, and every
+// refusal goes through one error mapping (Server.Error).
 package http
 
 import (

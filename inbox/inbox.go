@@ -5,6 +5,9 @@
 // memory over a view of what they touch, and writes the changes back with
 // a few set-based statements (see applier.go). The SQL lives in the store
 // (internal/sqlstore); this package is the flow.
+//
+// It must not send anything nor call Stripe: what the rules decide to tell is
+// written as outbox rows in the same transaction, and the outbox sends them.
 package inbox
 
 import (

@@ -9,6 +9,8 @@
 // happened, data the order or product as the admin API shows it when the
 // message is sent. Its webhook-id is the delivery's id, the same on every
 // attempt, for the receiver to drop what it already has.
+//
+// It must not follow redirects nor show the secret in an error.
 package notify
 
 import (

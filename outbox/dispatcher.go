@@ -7,6 +7,9 @@
 // through leases, which an instance keeps alive while it sends, so no row is
 // sent by two at once and a row is taken over only from an instance that is
 // gone.
+//
+// It must not decide who is told of what: the rows it sends were written when
+// the events were applied.
 package outbox
 
 import (

@@ -7,6 +7,9 @@
 // It decides and acts; it holds no SQL. It reads and writes through the
 // store's exported methods (package internal/sqlstore), each one
 // transaction, and never calls Stripe inside one.
+//
+// It must not hold SQL: what it records goes through the store's one-transaction
+// methods.
 package payments
 
 import (

@@ -3,6 +3,9 @@
 // transaction-scoped advisory locks serialize the processing of events about
 // the same Stripe objects and orders, and conditional updates keep stock
 // right under concurrent transactions.
+//
+// It must not repeat a query the sqlite package also runs: shared SQL lives in
+// internal/sqlstore.
 package postgres
 
 import (

@@ -6,6 +6,8 @@
 // when the row was written, so deliveries sent in any order, or again after a
 // crash, leave the document right. It talks to Sanity's HTTP API with
 // net/http; the token is never in an error or a printed value.
+//
+// It must not carry anything but a product's availability.
 package sanity
 
 import (

@@ -6,6 +6,8 @@
 //
 // The webhook's address is a secret (whoever has it can post to the
 // channel): no error, log or printed value of this package contains it.
+//
+// It must not carry a buyer's personal data: alerts name orders, amounts and causes.
 package slack
 
 import (

@@ -63,6 +63,9 @@
 // parse, has no subject, or names a field its data does not have stops
 // caisse with a message naming the file. Any other .txt or .html file in the
 // folder is refused too, as it is most likely a misspelt name.
+//
+// It must not put a buyer's name, address or phone anywhere but the buyer's own
+// emails, and never in an artist's email or a team alert.
 package smtp
 
 import (

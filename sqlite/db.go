@@ -2,6 +2,9 @@
 // with River as its job queue. One connection writes, in WAL mode with full
 // fsync, so a committed event survives a crash; a pool of read-only
 // connections serves the admin API and metrics without waiting on writes.
+//
+// It must not repeat a query the postgres package also runs: shared SQL lives in
+// internal/sqlstore.
 package sqlite
 
 import (

@@ -1,6 +1,9 @@
 // Package stripe verifies Stripe webhook deliveries and decodes Stripe events
 // into caisse's facts. It reads only the fields caisse needs from the raw JSON,
 // so an account on any Stripe API version works.
+//
+// It must not apply an event or store anything: it answers what a delivery says,
+// and the inbox decides what that does.
 package stripe
 
 import (

@@ -3,6 +3,10 @@
 // small Driver that each database package provides. The sqlite and postgres
 // packages hold only what differs: connections, migrations, locking and the
 // River driver.
+//
+// It must hold SQL and nothing else: no rule (the root package decides), no River
+// configuration (payments owns it), no sending. The one exception left is the
+// checkout, which still asks Stripe for its session from here.
 package sqlstore
 
 import (
