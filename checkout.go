@@ -45,6 +45,14 @@ type CheckoutLimits struct {
 	Origins []string
 }
 
+// TooManyHeld is the refusal of a checkout that would take a client past
+// what it may hold at once: held units, at most limit.
+func TooManyHeld(held, limit int64) error {
+	return &Error{Code: ECONFLICT, Reason: ReasonTooManyHeld,
+		Message: "your open checkouts already hold " + strconv.FormatInt(held, 10) + " units, and at most " +
+			strconv.FormatInt(limit, 10) + " can be held at once: pay or cancel one of them first, or wait until it expires"}
+}
+
 // CheckoutRequest is a shop front end asking to sell items: POST /api/checkout.
 type CheckoutRequest struct {
 	Items         []Item `json:"items"`

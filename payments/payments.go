@@ -1,5 +1,6 @@
-// Package payments is what caisse does through Stripe's API of its own
-// accord, and the River jobs that do it: the refunds caisse's policies
+// Package payments is what caisse does through Stripe's API: the checkout
+// a shop asks for (its session opened, replaced or cancelled), and of its
+// own accord, with the River jobs that do it, the refunds caisse's policies
 // decide, catching up on events Stripe never delivered, the checks of the
 // webhook endpoint and of Stripe's silence, and the sweep of expired
 // checkouts. It owns River's configuration: its workers and periodic jobs.
@@ -66,16 +67,28 @@ type Jobs struct {
 	// WebhookPaths are the paths caisse receives Stripe's webhooks on, to
 	// recognise its endpoint among the account's.
 	WebhookPaths []string
+
+	// CheckoutTTL is how long a checkout holds its units (at least
+	// MinCheckoutTTL, Stripe's minimum).
+	CheckoutTTL time.Duration
+	// CheckoutLimits bound one checkout: units, and where the customer may
+	// be sent back.
+	CheckoutLimits caisse.CheckoutLimits
+	// ClientKey keys the digest of a checkout's client stored with its
+	// order; every instance of one shop must have the same.
+	ClientKey []byte
 }
 
 // New returns the jobs of store, with caisse's defaults.
 func New(store *sqlstore.Store) *Jobs {
 	return &Jobs{
-		Store:         store,
-		MaxAttempts:   10,
-		CheckoutGrace: 5 * time.Minute,
-		SweepEvery:    time.Minute,
-		ChecksEvery:   10 * time.Minute,
+		Store:          store,
+		MaxAttempts:    10,
+		CheckoutGrace:  5 * time.Minute,
+		SweepEvery:     time.Minute,
+		ChecksEvery:    10 * time.Minute,
+		CheckoutTTL:    MinCheckoutTTL,
+		CheckoutLimits: caisse.CheckoutLimits{MaxUnits: 20},
 	}
 }
 

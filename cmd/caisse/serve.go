@@ -112,7 +112,7 @@ func (p *Program) Open(ctx context.Context) error {
 		ch.email.SetDatabaseID(id)
 	}
 	p.HTTP = &caissehttp.Server{
-		Events: db, Orders: db, Products: db, Checkouts: db, Deliveries: db, Outbox: core, CORSOrigins: p.Config.CORSOrigins,
+		Events: db, Orders: db, Products: db, Checkouts: db.Payments(), Deliveries: db, Outbox: core, CORSOrigins: p.Config.CORSOrigins,
 		CheckoutRate: p.Config.CheckoutRate, TrustedProxies: p.Config.TrustedProxies, Now: p.Now,
 		Verifier:     &stripe.Verifier{Secrets: p.Config.WebhookSecrets, Tolerance: p.Config.Tolerance, Now: p.Now},
 		Livemode:     p.Config.Livemode,
@@ -153,18 +153,18 @@ func (p *Program) Open(ctx context.Context) error {
 			}
 		},
 	}
-	if core.Stripe != nil {
-		p.Outbox.CustomerEmail = core.Stripe.CustomerEmail
+	if stripeAPI := db.Payments().Stripe; stripeAPI != nil {
+		p.Outbox.CustomerEmail = stripeAPI.CustomerEmail
 	}
 	p.Outbox.Start(ctx)
 	p.served = make(chan error, 1)
 	go func() { p.served <- p.HTTP.Serve() }()
 	p.Logger.Info("caisse is listening", "addr", p.HTTP.Addr(), "database", redactURL(p.Config.DatabaseURL),
-		"secrets", len(p.Config.WebhookSecrets), "admin", p.Config.AdminToken != "", "checkout", core.Stripe != nil,
+		"secrets", len(p.Config.WebhookSecrets), "admin", p.Config.AdminToken != "", "checkout", db.Payments().Stripe != nil,
 		"oversold_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundOversold],
 		"mismatch_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundMismatch],
 		"fraud_policy", map[bool]string{false: "flag", true: "refund"}[p.Config.RefundFraud], "version", Version)
-	if core.Stripe != nil {
+	if db.Payments().Stripe != nil {
 		db.Payments().LogWebhookEndpoint(ctx)
 	}
 	return nil
@@ -265,7 +265,6 @@ type database interface {
 	// apply a catalogue as one transaction: listed, so the wrapper
 	// withPayments does not hide it.
 	caisse.ProductImporter
-	caisse.CheckoutService
 	caisse.DeliveryService
 	caisse.DashboardService
 	caisse.FactService
@@ -310,18 +309,17 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 	db.Inbox().Decode = stripe.Facts
 	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, RefundOversold: cfg.RefundOversold,
 		RefundMismatch: cfg.RefundMismatch, RefundFraud: cfg.RefundFraud, Now: time.Now}
-	core.CheckoutLimits = caisse.CheckoutLimits{MaxUnits: cfg.CheckoutMaxUnits, Origins: cfg.CORSOrigins}
+	jobs.CheckoutLimits = caisse.CheckoutLimits{MaxUnits: cfg.CheckoutMaxUnits, Origins: cfg.CORSOrigins}
 	if cfg.SecretKey != "" {
-		core.Stripe = stripe.NewClient(cfg.SecretKey, cfg.APIURL, nil)
-		jobs.Stripe = core.Stripe
+		jobs.Stripe = stripe.NewClient(cfg.SecretKey, cfg.APIURL, nil)
 	}
 	// Every instance of a shop has the same Stripe key: the digests of
 	// checkouts' clients it keys agree across instances, and the database
 	// alone does not reveal them.
 	clientKey := sha256.Sum256([]byte("caisse checkout client\x00" + cfg.SecretKey))
-	core.ClientKey = clientKey[:]
+	jobs.ClientKey = clientKey[:]
 	if cfg.CheckoutTTL > 0 {
-		core.CheckoutTTL = cfg.CheckoutTTL
+		jobs.CheckoutTTL = cfg.CheckoutTTL
 	}
 	jobs.ReconcileEvery = cfg.ReconcileEvery
 	db.Inbox().MaxAttempts = cfg.MaxAttempts

@@ -17,6 +17,7 @@ import (
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/payments"
 	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
 )
@@ -143,8 +144,8 @@ func TestDeliveriesNameTheirEvent(t *testing.T) {
 func TestTimelineShowsStockMoves(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		url := kind.NewURL(t)
-		b := open(t, kind, url, func(s *sqlstore.Store, in *inbox.Inbox) {
-			s.Stripe = newStripeFake(time.Now)
+		b := openJobs(t, kind, url, func(j *payments.Jobs) {
+			j.Stripe = newStripeFake(time.Now)
 		})
 		ctx := context.Background()
 		if _, err := b.PutProduct(ctx, "print", caisse.NewProductUpdate("Print", 2500, "eur", 10)); err != nil {
@@ -386,8 +387,9 @@ func TestFindOrdersBySearch(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		url := kind.NewURL(t)
 		var rec *recordingDriver
-		b := open(t, kind, url, func(s *sqlstore.Store, in *inbox.Inbox) {
-			s.Stripe = newStripeFake(time.Now)
+		b := openJobs(t, kind, url, func(j *payments.Jobs) {
+			j.Stripe = newStripeFake(time.Now)
+		}, func(s *sqlstore.Store, in *inbox.Inbox) {
 			rec = &recordingDriver{Driver: s.Driver}
 			s.Driver = rec
 		})

@@ -12,111 +12,24 @@ import (
 	"github.com/caisse/caisse"
 )
 
-var _ caisse.CheckoutService = (*Store)(nil)
-
-// MinCheckoutTTL is the shortest a checkout stays open: Stripe's minimum
-// for a Checkout Session's expires_at.
-const MinCheckoutTTL = 30 * time.Minute
-
-// stripeClockMargin is added to a session's expiry sent to Stripe: Stripe
-// refuses an expires_at under 30 minutes after it creates the session, and
-// its clock and the time the request takes would make an exact 30 minutes
-// fall short.
-const stripeClockMargin = time.Minute
-
-// stripeTimeout bounds a call to Stripe's API made for a request, retries
-// included. It runs to the end even if the client hangs up, so that the
-// reservation is either attached to a session or released.
-const stripeTimeout = time.Minute
-
-// Checkout reserves the units of the request's items, then creates the
-// Stripe Checkout Session the customer pays on. The reservation commits
-// before Stripe is called (no transaction waits on the network); if Stripe
-// fails, the units are released and the order is removed.
-func (s *Store) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*caisse.Checkout, error) {
-	if s.Stripe == nil {
-		return nil, &caisse.Error{Code: caisse.EUNAVAILABLE, Reason: caisse.ReasonCheckoutOff,
-			Message: "checkout is not set up on this caisse: its owner must set STRIPE_SECRET_KEY"}
-	}
-	if err := req.Validate(s.CheckoutLimits); err != nil {
-		return nil, err
-	}
-	now := s.now()
-	ttl := max(s.CheckoutTTL, MinCheckoutTTL)
-	rec := &caisse.OrderRecord{
-		Order: caisse.Order{ID: "ord_" + randomID(), Status: caisse.StatusPending,
-			CustomerEmail: req.CustomerEmail, CreatedAt: now, UpdatedAt: now},
-		CheckoutOpen:      true,
-		CheckoutExpiresAt: now.Add(ttl + stripeClockMargin).Truncate(time.Second),
-	}
-	rec.Livemode = s.Stripe.Livemode()
-	var err error
-	for _, it := range req.Merged() {
-		rec.Items = append(rec.Items, caisse.Line{ProductID: it.ProductID, Quantity: it.Quantity})
-	}
-	// The client's earlier checkouts of the same products are replaced,
-	// and what it holds in all is bounded.
-	digest := s.clientDigest(req.Client)
-	var replaced []string
-	if digest != "" {
-		if replaced, err = s.replaceClientCheckouts(ctx, digest, rec.Items); err != nil {
-			return nil, err
-		}
-	}
-	lines, err := s.reserve(ctx, rec, digest, replaced)
-	if err != nil {
-		if len(replaced) > 0 {
-			s.closeReplaced(context.WithoutCancel(ctx), replaced)
-		}
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stripeTimeout)
-	defer cancel()
-	session, err := s.Stripe.CreateCheckoutSession(ctx, caisse.CheckoutSessionParams{
-		OrderID: rec.ID, CustomerEmail: req.CustomerEmail, SuccessURL: req.SuccessURL, CancelURL: req.CancelURL,
-		ExpiresAt: rec.CheckoutExpiresAt, Items: caisse.FormatItems(caisse.ItemsOf(rec.Items)), Lines: lines,
-	})
-	if err != nil {
-		s.Logger.Warn("Stripe did not create a checkout session: its units are released",
-			"order_id", rec.ID, "error", err.Error())
-		if rerr := s.releaseCheckout(ctx, rec.ID); rerr != nil {
-			// The sweep releases the units when the checkout's time is up.
-			s.Logger.Error("could not release a failed checkout's units; they are released when it expires",
-				"order_id", rec.ID, "error", rerr.Error())
-		}
-		var apiErr *caisse.StripeError
-		if errors.As(err, &apiErr) {
-			// Stripe's own words stay in the log above: they can name the
-			// account's configuration or part of its key, and this answer
-			// goes to whoever asked for the checkout.
-			return nil, &caisse.Error{Code: caisse.EUPSTREAM, Reason: cmp.Or(apiErr.Code, apiErr.Type, "stripe_error"),
-				Message: "Stripe refused to create the checkout session; nothing was reserved"}
-		}
-		return nil, &caisse.Error{Code: caisse.EUPSTREAM, Reason: "stripe_unreachable",
-			Message: "Stripe could not be reached to create the checkout session; nothing was reserved, try again"}
-	}
-	// The expiry caisse asked for stays the one it keeps: Stripe's answer
-	// carries the same, and the sweep must not depend on its clock.
-	err = s.inTx(ctx, func(tx Tx) error {
+// RecordCheckoutSession records on its order the Stripe Checkout Session
+// a checkout opened, in one transaction: the first session recorded stays
+// (its events may have linked it already), its URL is the latest.
+func (s *Store) RecordCheckoutSession(ctx context.Context, orderID, session, url string) error {
+	return s.inTx(ctx, func(tx Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE orders SET checkout_session = CASE WHEN checkout_session = '' THEN ? ELSE checkout_session END,
-			checkout_url = ? WHERE id = ?`, session.ID, session.URL, rec.ID)
+			checkout_url = ? WHERE id = ?`, session, url, orderID)
 		return err
 	})
-	if err != nil {
-		// The session exists and the units are held: the customer can pay.
-		// Its events link the order to the session whatever this says.
-		s.Logger.Error("could not record the checkout session on its order", "order_id", rec.ID,
-			"checkout_session", session.ID, "error", err.Error())
-	}
-	return &caisse.Checkout{OrderID: rec.ID, CheckoutSessionID: session.ID, URL: session.URL, ExpiresAt: rec.CheckoutExpiresAt}, nil
 }
 
-// reserve checks the products and reserves their units for a new order, in
-// one transaction, and returns the lines the customer will pay. With a
-// client (its digest), the checkouts it replaces are released in the same
-// transaction, the client's open checkouts are counted, and the order
+// ReserveCheckout checks the products and reserves their units for a new
+// pending order, rec, which it creates, in one transaction, and returns the
+// lines the customer will pay. With a client (its digest), the checkouts
+// it replaces are released in the same transaction, the client's open
+// checkouts are counted against maxUnits (0: no bound), and the order
 // keeps the digest.
-func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord, client string, replaced []string) ([]caisse.CheckoutLine, error) {
+func (s *Store) ReserveCheckout(ctx context.Context, rec *caisse.OrderRecord, client string, replaced []string, maxUnits int64) ([]caisse.CheckoutLine, error) {
 	var lines []caisse.CheckoutLine
 	err := s.RetryTx(ctx, func(tx Tx) error {
 		lines = lines[:0]
@@ -160,7 +73,7 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord, client str
 		rec.CheckoutTerms = caisse.Terms{AmountDue: rec.AmountTotal, Currency: rec.Currency, Livemode: rec.Livemode}
 		v := s.NewView(tx)
 		if client != "" {
-			if err := s.holdForClient(ctx, v, tx, client, rec, replaced); err != nil {
+			if err := s.holdForClient(ctx, v, tx, client, rec, replaced, maxUnits); err != nil {
 				return err
 			}
 		}
@@ -186,9 +99,10 @@ func (s *Store) reserve(ctx context.Context, rec *caisse.OrderRecord, client str
 	return lines, nil
 }
 
-// releaseCheckout undoes a checkout Stripe refused: its units go back and
-// the order, which never reached Stripe, is removed with its timeline.
-func (s *Store) releaseCheckout(ctx context.Context, orderID string) error {
+// ReleaseFailedCheckout undoes a checkout Stripe refused, in one
+// transaction: its units go back and the order, which never reached
+// Stripe, is removed with its timeline.
+func (s *Store) ReleaseFailedCheckout(ctx context.Context, orderID string) error {
 	return s.RetryTx(ctx, func(tx Tx) error {
 		ev := &caisse.Event{ID: "checkout_failed:" + orderID, Type: "caisse.checkout_failed"}
 		v := s.NewView(tx)

@@ -11,6 +11,7 @@ import (
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
+	"github.com/caisse/caisse/payments"
 )
 
 // payingStripe is Stripe while the buyer is paying: it will not expire a
@@ -33,10 +34,11 @@ func TestCheckoutStripeWillNotExpireIsKept(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		clk := &clock{now: time.Now().UTC()}
 		stripe := &payingStripe{stripeFake: newStripeFake(clk.Now)}
-		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
+		b := openJobs(t, kind, kind.NewURL(t), func(j *payments.Jobs) {
+			j.Stripe = stripe
+			j.CheckoutLimits.MaxUnits = 2
+		}, func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now, s.Rules.Now = clk.Now, clk.Now
-			s.Stripe = stripe
-			s.CheckoutLimits.MaxUnits = 2
 		})
 		ctx := context.Background()
 		for id, stock := range map[string]int64{"art": 1, "print": 5} {

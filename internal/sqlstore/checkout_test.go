@@ -45,10 +45,10 @@ func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 		b := openJobs(t, kind, kind.NewURL(t), func(j *payments.Jobs) {
 			j.SweepEvery = 20 * time.Millisecond
 			j.CheckoutGrace = 5 * time.Minute
+			j.Stripe = fake
 		}, func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now = clk.Now
 			s.Rules.Now = clk.Now
-			s.Stripe = fake
 		})
 		ctx := context.Background()
 		for _, id := range []string{"lost", "paid"} {

@@ -37,9 +37,9 @@ func TestSilenceIsAlerted(t *testing.T) {
 		fake := newStripeFake(clk.Now)
 		b := openJobs(t, kind, kind.NewURL(t), func(j *payments.Jobs) {
 			j.AlertSilence = 24 * time.Hour
+			j.Stripe = fake
 		}, func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now, s.Rules.Now = clk.Now, clk.Now
-			s.Stripe = fake
 			s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
 		})
 		ctx := context.Background()
@@ -83,8 +83,8 @@ func TestEndpointProblemsAreAlerted(t *testing.T) {
 	fake := newStripeFake(time.Now)
 	b := openJobs(t, dbtest.SQLite, dbtest.SQLite.NewURL(t), func(j *payments.Jobs) {
 		j.WebhookPaths = []string{"/webhooks/stripe"}
+		j.Stripe = fake
 	}, func(s *sqlstore.Store, in *inbox.Inbox) {
-		s.Stripe = fake
 		s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
 	})
 	ctx := context.Background()

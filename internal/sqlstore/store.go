@@ -5,8 +5,8 @@
 // River driver.
 //
 // It must hold SQL and nothing else: no rule (the root package decides), no River
-// configuration (payments owns it), no sending. The one exception left is the
-// checkout, which still asks Stripe for its session from here.
+// configuration (payments owns it), no sending, no call to Stripe (payments
+// makes them, the checkout's included).
 package sqlstore
 
 import (
@@ -119,19 +119,6 @@ type Store struct {
 	// ids are kept for ever, for deduplication.
 	Retention time.Duration
 
-	// Stripe is the Stripe API, for checkout; nil when no secret key is
-	// set.
-	Stripe caisse.StripeAPI
-	// CheckoutTTL is how long a checkout holds its units (at least
-	// MinCheckoutTTL, Stripe's minimum).
-	CheckoutTTL time.Duration
-	// CheckoutLimits bound one checkout: units, and where the customer may
-	// be sent back.
-	CheckoutLimits caisse.CheckoutLimits
-	// ClientKey keys the digest of a checkout's client stored with its
-	// order; every instance of one shop must have the same.
-	ClientKey []byte
-
 	// Statements counts the SQL statements caisse runs (transactions'
 	// BEGIN and COMMIT included), for the metrics.
 	Statements atomic.Int64
@@ -146,15 +133,13 @@ type Store struct {
 // NewStore returns a store with caisse's defaults.
 func NewStore() *Store {
 	return &Store{
-		Rules:          caisse.Rules{RestockOnRefund: true, Now: time.Now},
-		Logger:         slog.Default(),
-		Now:            time.Now,
-		PollInterval:   time.Second,
-		RescueAfter:    time.Minute,
-		Retention:      90 * 24 * time.Hour,
-		CheckoutTTL:    MinCheckoutTTL,
-		CheckoutLimits: caisse.CheckoutLimits{MaxUnits: 20},
-		outboxWake:     make(chan struct{}, 1),
+		Rules:        caisse.Rules{RestockOnRefund: true, Now: time.Now},
+		Logger:       slog.Default(),
+		Now:          time.Now,
+		PollInterval: time.Second,
+		RescueAfter:  time.Minute,
+		Retention:    90 * 24 * time.Hour,
+		outboxWake:   make(chan struct{}, 1),
 	}
 }
 

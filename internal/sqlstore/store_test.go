@@ -24,7 +24,6 @@ type db interface {
 	caisse.EventService
 	caisse.OrderService
 	caisse.ProductService
-	caisse.CheckoutService
 	caisse.DeliveryService
 	Core() *sqlstore.Store
 	Inbox() *inbox.Inbox
@@ -92,7 +91,6 @@ func openJobs(t testing.TB, kind dbtest.Kind, url string, setJobs func(*payments
 	for _, c := range configure {
 		c(core, in)
 	}
-	jobs.Stripe = core.Stripe
 	if setJobs != nil {
 		setJobs(jobs)
 	}
@@ -108,6 +106,17 @@ func openJobs(t testing.TB, kind dbtest.Kind, url string, setJobs func(*payments
 		d.Close()
 	})
 	return b
+}
+
+// Checkout opens a checkout through the store's jobs, as caisse serve's
+// checkout handler does.
+func (b *bundle) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*caisse.Checkout, error) {
+	return b.jobs.Checkout(ctx, req)
+}
+
+// CancelCheckout cancels a checkout through the store's jobs.
+func (b *bundle) CancelCheckout(ctx context.Context, orderID string) (*caisse.CheckoutCancel, error) {
+	return b.jobs.CancelCheckout(ctx, orderID)
 }
 
 func (b *bundle) receive(t *testing.T, ex stripe.Example) string {
