@@ -1,6 +1,6 @@
 // Package caisse holds the domain of a shop's payments: orders, products,
 // Stripe events and the facts they carry, and the pure rules that turn facts
-// into order status and stock holds. It does no I/O; the sqlite package stores
+// into order status and stock holds. It does no I/O; package database stores
 // it, the stripe package decodes events into it, and the http package serves it.
 //
 // It must not do I/O or know a database, an HTTP request or a channel: what it needs
@@ -27,6 +27,22 @@ const (
 	EFORBIDDEN    = "forbidden"          // the client may not have this, whatever credentials it sends
 	EMETHOD       = "method_not_allowed" // the route takes other methods
 	ETOOLARGE     = "too_large"          // the request's body is larger than the route takes
+)
+
+// Why a database is not ready, whatever the database: errors.Is tells them
+// apart, for the readiness probe, caisse doctor and the commands, which
+// must never read an error's words to decide.
+var (
+	// ErrUnreachable: the database does not answer.
+	ErrUnreachable = errors.New("database unreachable")
+	// ErrMigrationsPending: the schema is older than this caisse.
+	ErrMigrationsPending = errors.New("migrations are pending")
+	// ErrNoWrites: the database answers but refuses writes (a full disk, a
+	// read-only user).
+	ErrNoWrites = errors.New("database does not take writes")
+	// ErrDatabaseReplaced: the SQLite file caisse opened was deleted or
+	// replaced while it ran.
+	ErrDatabaseReplaced = errors.New("the database file was deleted or replaced")
 )
 
 // Error is caisse's application error: a stable code and a message written for

@@ -295,11 +295,11 @@ func (s *Server) checkReady(ctx context.Context) error {
 // readyReason keeps driver details out of the probe's answer.
 func readyReason(err error) string {
 	switch {
-	case strings.Contains(err.Error(), "migrations are pending"):
+	case errors.Is(err, caisse.ErrMigrationsPending):
 		return "migrations are pending: run caisse migrate"
-	case strings.Contains(err.Error(), "was deleted or replaced"):
+	case errors.Is(err, caisse.ErrDatabaseReplaced):
 		return "the database file was deleted or replaced: restart caisse"
-	case strings.Contains(err.Error(), "does not take writes"):
+	case errors.Is(err, caisse.ErrNoWrites):
 		return "the database does not take writes"
 	}
 	return "the database cannot be reached"

@@ -113,13 +113,15 @@ func (in *Inbox) applyLoop(stop chan struct{}) {
 		}
 		timer.Reset(d)
 		var woken chan struct{}
+		var replayed <-chan struct{}
 		if wake {
-			woken = in.applier.wake
+			woken, replayed = in.applier.wake, in.Store.EventsWake()
 		}
 		select {
 		case <-stop:
 			return false
 		case <-woken:
+		case <-replayed:
 		case <-timer.C:
 		}
 		return true

@@ -11,7 +11,6 @@
 package inbox
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -95,9 +94,8 @@ func (d *decoded) take(id string) *caisse.DecodedFacts {
 	return f
 }
 
-// New returns the inbox of a store, with caisse's defaults, and makes it
-// the store's: catching up receives events through it, and a replay wakes
-// it.
+// New returns the inbox of a store, with caisse's defaults. Its applier
+// also wakes when the store says events were replayed.
 func New(s *sqlstore.Store) *Inbox {
 	in := &Inbox{
 		Store:       s,
@@ -108,11 +106,8 @@ func New(s *sqlstore.Store) *Inbox {
 		Committers:  1,
 		applier:     applier{wake: make(chan struct{}, 1)},
 	}
-	s.Incoming = in
 	return in
 }
-
-var _ sqlstore.Inbox = (*Inbox)(nil)
 
 // Wake tells an idle applier that events wait.
 func (in *Inbox) Wake() {
@@ -140,43 +135,4 @@ func (in *Inbox) retry(fn func() error) error {
 			return err
 		}
 	}
-}
-
-// Jobs are what runs beside the inbox: River's periodic jobs and refunds.
-type Jobs interface {
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-}
-
-// Runner starts and stops a database's inbox with its jobs, and receives
-// its events: each database embeds one.
-type Runner struct {
-	In   *Inbox
-	Jobs Jobs
-}
-
-// Inbox is the database's ingest and applier, for their settings.
-func (r *Runner) Inbox() *Inbox { return r.In }
-
-// ReceiveEvent stores a verified event, pending, for the applier.
-func (r *Runner) ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error) {
-	return r.In.ReceiveEvent(ctx, e)
-}
-
-// Start starts applying stored events, and the jobs.
-func (r *Runner) Start(ctx context.Context) error {
-	if err := r.Jobs.Start(ctx); err != nil {
-		return err
-	}
-	r.In.StartApplier()
-	return nil
-}
-
-// Stop stops storing events once those queued are stored, and applying
-// once the batches under way are committed; then it lets running jobs
-// finish (or, once ctx ends, cancels them; River hands them back for a
-// later attempt) and stops them.
-func (r *Runner) Stop(ctx context.Context) error {
-	r.In.Stop()
-	return r.Jobs.Stop(ctx)
 }

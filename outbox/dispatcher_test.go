@@ -11,37 +11,24 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/database"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/poll"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/outbox"
-	"github.com/caisse/caisse/postgres"
-	"github.com/caisse/caisse/sqlite"
 )
-
-// store is a real caisse store, the dispatcher's.
-type store interface {
-	caisse.DeliveryService
-	Core() *sqlstore.Store
-	Open(ctx context.Context) error
-	Migrate(ctx context.Context) error
-	Close() error
-}
 
 // openStore opens and migrates a store on a database (several on one url
 // behave as several instances), with alerts to Slack and webhooks to two
 // endpoints set up, and SMTP when email is true.
-func openStore(t *testing.T, kind dbtest.Kind, url string, email bool) store {
+func openStore(t *testing.T, url string, email bool) *database.DB {
 	t.Helper()
-	var s store
-	if kind == dbtest.SQLite {
-		s = sqlite.NewDB(strings.TrimPrefix(url, "sqlite:"))
-	} else {
-		s = postgres.NewDB(url)
+	s, err := database.New(url)
+	if err != nil {
+		t.Fatal(err)
 	}
-	core := s.Core()
-	core.Logger = slog.New(slog.DiscardHandler)
-	core.Outbox = sqlstore.Recipients{Email: email, Alerts: []string{sqlstore.RecipientSlack},
+	s.Logger = slog.New(slog.DiscardHandler)
+	s.Outbox = sqlstore.Recipients{Email: email, Alerts: []string{sqlstore.RecipientSlack},
 		Webhooks: []string{"https://a.example/hook", "https://b.example/hook"}, Sanity: true}
 	ctx := context.Background()
 	if err := s.Open(ctx); err != nil {
@@ -108,10 +95,10 @@ func (r *recipient) notices() []caisse.Notice {
 }
 
 // dispatch starts a dispatcher on s whose every channel goes to rcpt.
-func dispatch(t *testing.T, s store, rcpt caisse.Sender, edit ...func(*outbox.Dispatcher)) *outbox.Dispatcher {
+func dispatch(t *testing.T, s *database.DB, rcpt caisse.Sender, edit ...func(*outbox.Dispatcher)) *outbox.Dispatcher {
 	t.Helper()
 	d := &outbox.Dispatcher{
-		Store:      s.Core(),
+		Store:      s.Store,
 		Sender:     func(caisse.Delivery) caisse.Sender { return rcpt },
 		Logger:     slog.New(slog.DiscardHandler),
 		Lease:      time.Minute,
@@ -139,7 +126,7 @@ func until(t *testing.T, what string, cond func() bool) {
 	})
 }
 
-func deliveries(t *testing.T, s store, f caisse.DeliveryFilter) []*caisse.Delivery {
+func deliveries(t *testing.T, s *database.DB, f caisse.DeliveryFilter) []*caisse.Delivery {
 	t.Helper()
 	f.Limit = 1000
 	l, _, err := s.FindDeliveries(context.Background(), f)
@@ -149,7 +136,7 @@ func deliveries(t *testing.T, s store, f caisse.DeliveryFilter) []*caisse.Delive
 	return l
 }
 
-func count(t *testing.T, s store, f caisse.DeliveryFilter) int { return len(deliveries(t, s, f)) }
+func count(t *testing.T, s *database.DB, f caisse.DeliveryFilter) int { return len(deliveries(t, s, f)) }
 
 func email(key, to string) caisse.OutboxMessage {
 	return caisse.OutboxMessage{Key: key, Channel: caisse.ChannelEmail, Topic: caisse.TopicOrderConfirmation, Recipient: to, OrderID: "o1"}
@@ -162,7 +149,7 @@ func email(key, to string) caisse.OutboxMessage {
 func TestRowsAreWrittenForWhatIsSetUpAndDeliveredOnce(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		url := kind.NewURL(t)
-		s := openStore(t, kind, url, true)
+		s := openStore(t, url, true)
 		ctx := context.Background()
 		msgs := []caisse.OutboxMessage{
 			email("m1", "buyer@example.com"),
@@ -171,10 +158,10 @@ func TestRowsAreWrittenForWhatIsSetUpAndDeliveredOnce(t *testing.T) {
 			caisse.AlertMessage("a1", caisse.TopicOversold, "o1", caisse.Alert{Title: "t", Text: "x"}),
 			{Key: "s1", Channel: caisse.ChannelSanity, Topic: caisse.TopicAvailability, ProductID: "art"},
 		}
-		if err := s.Core().WriteOutbox(ctx, msgs...); err != nil {
+		if err := s.Store.WriteOutbox(ctx, msgs...); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Core().WriteOutbox(ctx, msgs...); err != nil { // written twice: one row each still
+		if err := s.Store.WriteOutbox(ctx, msgs...); err != nil { // written twice: one row each still
 			t.Fatal(err)
 		}
 		all := deliveries(t, s, caisse.DeliveryFilter{})
@@ -198,8 +185,8 @@ func TestRowsAreWrittenForWhatIsSetUpAndDeliveredOnce(t *testing.T) {
 			t.Errorf("the waiting email %+v: no attempt spent, due when the wait is over", waiting)
 		}
 		// Once the wait is over, it is recorded not sent, saying why.
-		later := openStore(t, kind, kind.NewURL(t), true)
-		if err := later.Core().WriteOutbox(ctx, email("m4", "")); err != nil {
+		later := openStore(t, kind.NewURL(t), true)
+		if err := later.Store.WriteOutbox(ctx, email("m4", "")); err != nil {
 			t.Fatal(err)
 		}
 		dispatch(t, later, rcpt, func(d *outbox.Dispatcher) { d.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } })
@@ -216,8 +203,8 @@ func TestRowsAreWrittenForWhatIsSetUpAndDeliveredOnce(t *testing.T) {
 		}
 
 		// Without SMTP the customer email is recorded, and skipped at once.
-		noSMTP := openStore(t, kind, kind.NewURL(t), false)
-		if err := noSMTP.Core().WriteOutbox(ctx, email("m3", "buyer@example.com")); err != nil {
+		noSMTP := openStore(t, kind.NewURL(t), false)
+		if err := noSMTP.Store.WriteOutbox(ctx, email("m3", "buyer@example.com")); err != nil {
 			t.Fatal(err)
 		}
 		rows := deliveries(t, noSMTP, caisse.DeliveryFilter{})
@@ -233,7 +220,7 @@ func TestRowsAreWrittenForWhatIsSetUpAndDeliveredOnce(t *testing.T) {
 // about an alert.
 func TestFailedSendsAreRetriedThenFailed(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
-		s := openStore(t, kind, kind.NewURL(t), true)
+		s := openStore(t, kind.NewURL(t), true)
 		ctx := context.Background()
 		rcpt := newRecipient(func(n caisse.Notice, try int) error {
 			switch n.Delivery.Recipient {
@@ -252,7 +239,7 @@ func TestFailedSendsAreRetriedThenFailed(t *testing.T) {
 			return nil
 		})
 		dispatch(t, s, rcpt)
-		if err := s.Core().WriteOutbox(ctx, email("flaky", "flaky@example.com"), email("never", "never@example.com"),
+		if err := s.Store.WriteOutbox(ctx, email("flaky", "flaky@example.com"), email("never", "never@example.com"),
 			email("nobody", "nobody@example.com"),
 			caisse.AlertMessage("a", caisse.TopicOversold, "o1", caisse.Alert{Title: "t", Text: "x"})); err != nil {
 			t.Fatal(err)
@@ -310,7 +297,7 @@ func TestFailedSendsAreRetriedThenFailed(t *testing.T) {
 // its other pending rows fail too, and the team hears of it once.
 func TestRetryAfterAndGone(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
-		s := openStore(t, kind, kind.NewURL(t), true)
+		s := openStore(t, kind.NewURL(t), true)
 		ctx := context.Background()
 		now := time.Now()
 		rcpt := newRecipient(func(n caisse.Notice, try int) error {
@@ -332,7 +319,7 @@ func TestRetryAfterAndGone(t *testing.T) {
 		for i := range 5 {
 			hooks = append(hooks, caisse.OutboxMessage{Key: fmt.Sprint("w", i), Channel: caisse.ChannelWebhook, Topic: caisse.HookOrderPaid, OrderID: "o1"})
 		}
-		if err := s.Core().WriteOutbox(ctx, append(hooks, email("busy", "busy@example.com"))...); err != nil {
+		if err := s.Store.WriteOutbox(ctx, append(hooks, email("busy", "busy@example.com"))...); err != nil {
 			t.Fatal(err)
 		}
 		close(rcpt.block)
@@ -380,14 +367,14 @@ func TestRetryAfterAndGone(t *testing.T) {
 // A storm of alerts of one cause is one message with a count.
 func TestAlertsOfOneCauseAreGrouped(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
-		s := openStore(t, kind, kind.NewURL(t), true)
+		s := openStore(t, kind.NewURL(t), true)
 		ctx := context.Background()
 		var storm []caisse.OutboxMessage
 		for i := range 50 {
 			storm = append(storm, caisse.AlertMessage(fmt.Sprint("evt_", i), caisse.TopicDeadLetter, "", caisse.Alert{Title: "dead", Text: "x"}))
 		}
 		storm = append(storm, caisse.AlertMessage("o9", caisse.TopicOversold, "o9", caisse.Alert{Title: "oversold", Text: "y"}))
-		if err := s.Core().WriteOutbox(ctx, storm...); err != nil {
+		if err := s.Store.WriteOutbox(ctx, storm...); err != nil {
 			t.Fatal(err)
 		}
 		rcpt := newRecipient(nil)
@@ -414,16 +401,16 @@ func TestInstancesShareTheOutbox(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		url := kind.NewURL(t)
 		ctx := context.Background()
-		first := openStore(t, kind, url, true)
+		first := openStore(t, url, true)
 		var msgs []caisse.OutboxMessage
 		for i := range 200 {
 			msgs = append(msgs, email(fmt.Sprint("e", i), fmt.Sprintf("buyer%d@example.com", i)))
 		}
-		if err := first.Core().WriteOutbox(ctx, msgs...); err != nil {
+		if err := first.Store.WriteOutbox(ctx, msgs...); err != nil {
 			t.Fatal(err)
 		}
 		// An instance claims rows and dies before sending them.
-		dead, err := first.Core().ClaimDeliveries(ctx, caisse.ChannelEmail, time.Now(), time.Now().Add(300*time.Millisecond), 10, nil)
+		dead, err := first.Store.ClaimDeliveries(ctx, caisse.ChannelEmail, time.Now(), time.Now().Add(300*time.Millisecond), 10, nil)
 		if err != nil || len(dead) != 10 {
 			t.Fatalf("claim: %d rows, %v", len(dead), err)
 		}
@@ -431,7 +418,7 @@ func TestInstancesShareTheOutbox(t *testing.T) {
 		for range 3 {
 			s := first
 			if kind == dbtest.Postgres {
-				s = openStore(t, kind, url, true)
+				s = openStore(t, url, true)
 			}
 			dispatch(t, s, rcpt, func(d *outbox.Dispatcher) { d.PerChannel = 8 })
 			if kind == dbtest.SQLite {
@@ -461,7 +448,7 @@ func TestInstancesShareTheOutbox(t *testing.T) {
 // meanwhile. A row on a channel that is not set up any more is skipped.
 func TestSlowChannelDelaysOnlyItself(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
-		s := openStore(t, kind, kind.NewURL(t), true)
+		s := openStore(t, kind.NewURL(t), true)
 		ctx := context.Background()
 		stuck := newRecipient(nil)
 		stuck.block = make(chan struct{})
@@ -477,7 +464,7 @@ func TestSlowChannelDelaysOnlyItself(t *testing.T) {
 				return fast
 			}
 		})
-		if err := s.Core().WriteOutbox(ctx, caisse.OutboxMessage{Key: "s", Channel: caisse.ChannelSanity, Topic: caisse.TopicAvailability, ProductID: "art"},
+		if err := s.Store.WriteOutbox(ctx, caisse.OutboxMessage{Key: "s", Channel: caisse.ChannelSanity, Topic: caisse.TopicAvailability, ProductID: "art"},
 			email("e", "buyer@example.com"), caisse.OutboxMessage{Key: "w", Channel: caisse.ChannelWebhook, Topic: caisse.HookOrderPaid, OrderID: "o1"}); err != nil {
 			t.Fatal(err)
 		}
@@ -501,20 +488,20 @@ func TestSlowChannelDelaysOnlyItself(t *testing.T) {
 // still to send, and failed ones, stay.
 func TestOldDeliveriesArePruned(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
-		s := openStore(t, kind, kind.NewURL(t), false)
+		s := openStore(t, kind.NewURL(t), false)
 		ctx := context.Background()
-		if err := s.Core().WriteOutbox(ctx, email("skipped", "buyer@example.com"),
+		if err := s.Store.WriteOutbox(ctx, email("skipped", "buyer@example.com"),
 			caisse.AlertMessage("a", caisse.TopicOversold, "o1", caisse.Alert{Title: "t", Text: "x"})); err != nil {
 			t.Fatal(err)
 		}
-		n, err := s.Core().PruneDeliveries(ctx, time.Now().Add(time.Hour))
+		n, err := s.Store.PruneDeliveries(ctx, time.Now().Add(time.Hour))
 		if err != nil || n != 1 {
 			t.Fatalf("pruned %d (%v), want the skipped email only", n, err)
 		}
 		if l := deliveries(t, s, caisse.DeliveryFilter{}); len(l) != 1 || l[0].Channel != caisse.ChannelAlert || l[0].Status != caisse.DeliveryPending {
 			t.Fatalf("left %+v, want the pending alert", l)
 		}
-		if n, err := s.Core().PruneDeliveries(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		if n, err := s.Store.PruneDeliveries(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
 			t.Fatalf("pruned %d rows younger than the retention (%v)", n, err)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/database"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/notify"
 	"github.com/caisse/caisse/outbox"
@@ -93,7 +94,7 @@ func (c *countingStore) ClaimDeliveries(ctx context.Context, ch caisse.Channel, 
 // per poll, no claim).
 func TestHangingEndpointDelaysOnlyItself(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
-		s := openStore(t, kind, kind.NewURL(t), true)
+		s := openStore(t, kind.NewURL(t), true)
 		ctx := context.Background()
 		release := make(chan struct{})
 		hanging := startEndpoint(t, func(w http.ResponseWriter, r *http.Request) {
@@ -103,17 +104,17 @@ func TestHangingEndpointDelaysOnlyItself(t *testing.T) {
 			}
 		})
 		a, b := startEndpoint(t, nil), startEndpoint(t, nil)
-		s.Core().Outbox.Webhooks = []string{notify.Recipient(hanging.url), notify.Recipient(a.url), notify.Recipient(b.url)}
+		s.Store.Outbox.Webhooks = []string{notify.Recipient(hanging.url), notify.Recipient(a.url), notify.Recipient(b.url)}
 		const n = 12
 		var msgs []caisse.OutboxMessage
 		for i := range n {
 			msgs = append(msgs, caisse.OutboxMessage{Key: fmt.Sprint("paid-", i), Channel: caisse.ChannelWebhook, Topic: caisse.TopicTest,
 				OrderID: fmt.Sprint("o", i)})
 		}
-		if err := s.Core().WriteOutbox(ctx, msgs...); err != nil {
+		if err := s.Store.WriteOutbox(ctx, msgs...); err != nil {
 			t.Fatal(err)
 		}
-		counted := &countingStore{Store: s.Core()}
+		counted := &countingStore{Store: s.Store}
 		dispatch(t, s, nil, func(d *outbox.Dispatcher) {
 			d.Store = counted
 			d.Sender = hooksTo(t, hanging, a, b)
@@ -131,10 +132,10 @@ func TestHangingEndpointDelaysOnlyItself(t *testing.T) {
 		}
 		// While only the hanging endpoint has rows waiting, each poll is one
 		// statement, and nothing is claimed.
-		statements, looks, claims := s.Core().Statements.Load(), counted.looks.Load(), counted.claims.Load()
+		statements, looks, claims := s.Store.Statements.Load(), counted.looks.Load(), counted.claims.Load()
 		until(t, "fifty polls", func() bool { return counted.looks.Load() >= looks+50 })
 		polls := counted.looks.Load() - looks
-		spent := s.Core().Statements.Load() - statements
+		spent := s.Store.Statements.Load() - statements
 		if got := counted.claims.Load() - claims; got != 0 {
 			t.Errorf("%d claims in %d polls while only a full lane had rows", got, polls)
 		}
@@ -170,7 +171,7 @@ func (c *testClock) set(t time.Time) {
 
 // follow moves the clock to each time the row is due again, until it is no
 // longer pending, and returns it with the waits it was given.
-func follow(t *testing.T, s store, clock *testClock, id string) (*caisse.Delivery, []time.Duration) {
+func follow(t *testing.T, s *database.DB, clock *testClock, id string) (*caisse.Delivery, []time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	var waits []time.Duration
@@ -207,7 +208,7 @@ func TestRetryAfterSpendsNoAttempt(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 		}
 
-		s := openStore(t, kind, kind.NewURL(t), true)
+		s := openStore(t, kind.NewURL(t), true)
 		// The clock starts a little ahead, so the row is due at once.
 		clock := &testClock{now: time.Now().Add(time.Second)}
 		start := clock.Now()
@@ -216,8 +217,8 @@ func TestRetryAfterSpendsNoAttempt(t *testing.T) {
 				busy(w)
 			}
 		})
-		s.Core().Outbox.Webhooks = []string{notify.Recipient(limited.url)}
-		if err := s.Core().WriteOutbox(ctx, caisse.OutboxMessage{Key: "paid", Channel: caisse.ChannelWebhook, Topic: caisse.TopicTest, OrderID: "o1"}); err != nil {
+		s.Store.Outbox.Webhooks = []string{notify.Recipient(limited.url)}
+		if err := s.Store.WriteOutbox(ctx, caisse.OutboxMessage{Key: "paid", Channel: caisse.ChannelWebhook, Topic: caisse.TopicTest, OrderID: "o1"}); err != nil {
 			t.Fatal(err)
 		}
 		row := deliveries(t, s, caisse.DeliveryFilter{})[0]
@@ -239,11 +240,11 @@ func TestRetryAfterSpendsNoAttempt(t *testing.T) {
 
 		// For ever 429: failed once older than the table's total (7 s here),
 		// like any other row, and the team is told.
-		s2 := openStore(t, kind, kind.NewURL(t), true)
+		s2 := openStore(t, kind.NewURL(t), true)
 		clock2 := &testClock{now: time.Now().Add(time.Second)}
 		always := startEndpoint(t, func(w http.ResponseWriter, r *http.Request) { busy(w) })
-		s2.Core().Outbox.Webhooks = []string{notify.Recipient(always.url)}
-		if err := s2.Core().WriteOutbox(ctx, caisse.OutboxMessage{Key: "paid", Channel: caisse.ChannelWebhook, Topic: caisse.TopicTest, OrderID: "o1"}); err != nil {
+		s2.Store.Outbox.Webhooks = []string{notify.Recipient(always.url)}
+		if err := s2.Store.WriteOutbox(ctx, caisse.OutboxMessage{Key: "paid", Channel: caisse.ChannelWebhook, Topic: caisse.TopicTest, OrderID: "o1"}); err != nil {
 			t.Fatal(err)
 		}
 		row = deliveries(t, s2, caisse.DeliveryFilter{})[0]
@@ -295,7 +296,7 @@ func (unreachableLeases) KeepLeases(context.Context, map[time.Time][]string, tim
 // row is sent again once the lease is over, by whichever instance claims it.
 func TestSendStopsWhenItsLeaseCannotBeKept(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
-		s := openStore(t, kind, kind.NewURL(t), true)
+		s := openStore(t, kind.NewURL(t), true)
 		ctx := context.Background()
 		stopped := make(chan struct{}, 10)
 		var sends atomic.Int64
@@ -307,11 +308,11 @@ func TestSendStopsWhenItsLeaseCannotBeKept(t *testing.T) {
 			stopped <- struct{}{}
 			return ctx.Err()
 		})
-		if err := s.Core().WriteOutbox(ctx, email("m1", "buyer@example.com")); err != nil {
+		if err := s.Store.WriteOutbox(ctx, email("m1", "buyer@example.com")); err != nil {
 			t.Fatal(err)
 		}
 		dispatch(t, s, blocking, func(d *outbox.Dispatcher) {
-			d.Store = unreachableLeases{s.Core()}
+			d.Store = unreachableLeases{s.Store}
 			d.Lease = 600 * time.Millisecond
 		})
 		<-stopped

@@ -1,11 +1,13 @@
-// Package postgres stores caisse in PostgreSQL, for a shop that runs several
+// Package postgres runs caisse on PostgreSQL, for a shop that runs several
 // caisse instances on one database. River coordinates the instances' workers;
 // transaction-scoped advisory locks serialize the processing of events about
 // the same Stripe objects and orders, and conditional updates keep stock
 // right under concurrent transactions.
 //
-// It must not repeat a query the sqlite package also runs: shared SQL lives in
-// internal/sqlstore.
+// It holds only what PostgreSQL does differently: its connections, its
+// migrations, its locks and River's pgx driver. It must not repeat a query
+// the sqlite package also runs (shared SQL lives in internal/sqlstore), nor
+// be opened other than through package database.
 package postgres
 
 import (
@@ -14,8 +16,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,81 +29,69 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/caisse/caisse/inbox"
-	"github.com/caisse/caisse/internal/jobsui"
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/queue"
 	"github.com/caisse/caisse/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// DB is caisse's PostgreSQL store and queue.
-type DB struct {
-	*sqlstore.Store
-	inbox.Runner
-	// River makes River's configuration when Open sets up the queue: the
-	// workers and periodic jobs caisse runs (package payments makes it).
-	// Without it the queue only inserts jobs, and Start fails.
-	River func() *river.Config
-	// URL is the connection string (postgres://…).
-	URL string
+// Engine is a PostgreSQL database, as the store and River's client use it.
+type Engine struct {
+	store *sqlstore.Store
+	// url is the connection string (postgres://…).
+	url string
 
 	pool  *pgxpool.Pool
 	sqldb *sql.DB
-	river *river.Client[pgx.Tx]
-	queue sqlstore.Queue[pgx.Tx]
-	// jobsUI ends the background work of River's web UI when the
-	// database closes.
-	jobsUI jobsui.Lifetime
+	jobs  *queue.Queue[pgx.Tx]
 }
 
-// NewDB returns a store for the database at url. Call Open next.
-func NewDB(url string) *DB {
-	db := &DB{Store: sqlstore.NewStore(), URL: url}
-	db.Driver = driver{db}
-	db.Runner = inbox.Runner{In: inbox.New(db.Store), Jobs: &db.queue}
-	// PostgreSQL takes concurrent writers: several ingest statements at
-	// once, each still grouping the events that wait, and two appliers, so
-	// that one applies in memory while the database serves the other.
-	db.In.Committers = 2
-	db.In.Appliers = 2
-	return db
+// New returns the database at url as s's: s runs its queries on it once
+// Open has connected.
+func New(s *sqlstore.Store, url string) *Engine {
+	e := &Engine{store: s, url: url}
+	s.Driver = driver{e}
+	return e
 }
 
-// Open connects to the database. It does not migrate.
-func (db *DB) Open(ctx context.Context) error {
-	cfg, err := pgxpool.ParseConfig(db.URL)
+// OneWriter is false: PostgreSQL takes concurrent writers.
+func (e *Engine) OneWriter() bool { return false }
+
+// Open connects to the database, with room in the pool for writers of
+// caisse's at once beside webhook requests and River's own work, and opens
+// River's client on it with config. It does not migrate.
+func (e *Engine) Open(ctx context.Context, config *river.Config, writers int) (_ queue.Jobs, err error) {
+	cfg, err := pgxpool.ParseConfig(e.url)
 	if err != nil {
 		// The parser's message may quote the URL, password and all: leave it out.
-		return fmt.Errorf("CAISSE_DATABASE_URL is not a valid PostgreSQL URL; write it as postgres://user:password@host:5432/database")
+		return nil, fmt.Errorf("CAISSE_DATABASE_URL is not a valid PostgreSQL URL; write it as postgres://user:password@host:5432/database")
 	}
-	if !strings.Contains(db.URL, "pool_max_conns") {
-		// Appliers, ingest, webhook requests and River's own work share the pool.
-		cfg.MaxConns = int32(max(db.In.Appliers, 1) + max(db.In.Committers, 1) + 16)
+	if !strings.Contains(e.url, "pool_max_conns") {
+		cfg.MaxConns = int32(max(writers, 2) + 16)
 	}
-	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && db.RescueAfter > 0 {
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && e.store.RescueAfter > 0 {
 		// A transaction left open by a frozen process ends after the rescue
 		// delay, and with it the locks on the events it claimed: other
 		// instances take them up. (A process that dies closes its
 		// connections, and the server ends its transactions at once.)
-		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(db.RescueAfter.Milliseconds(), 10)
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(e.store.RescueAfter.Milliseconds(), 10)
 	}
-	db.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	e.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("error connecting to PostgreSQL: %w", err)
+		return nil, fmt.Errorf("error connecting to PostgreSQL: %w", err)
 	}
-	if err := db.pool.Ping(ctx); err != nil {
-		db.pool.Close()
-		return fmt.Errorf("error connecting to PostgreSQL at %s: %w", cfg.ConnConfig.Host, err)
+	if err := e.pool.Ping(ctx); err != nil {
+		e.pool.Close()
+		return nil, fmt.Errorf("error connecting to PostgreSQL at %s: %w", cfg.ConnConfig.Host, err)
 	}
-	db.sqldb = stdlib.OpenDBFromPool(db.pool)
-	db.river, err = river.NewClient(riverpgxv5.New(db.pool), db.riverConfig())
-	if err != nil {
-		db.Close()
-		return fmt.Errorf("error setting up the job queue: %w", err)
+	e.sqldb = stdlib.OpenDBFromPool(e.pool)
+	if e.jobs, err = queue.New(riverpgxv5.New(e.pool), config); err != nil {
+		e.Close()
+		return nil, err
 	}
-	db.queue.Client = db.river
-	return nil
+	return e.jobs, nil
 }
 
 // migrationLock is the advisory lock that makes instances starting together
@@ -112,8 +100,8 @@ const migrationLock = 0x63616973 // "cais"
 
 // Migrate brings the schema up to date: River's tables, then caisse's. Several
 // instances may call it at once; they take turns.
-func (db *DB) Migrate(ctx context.Context) error {
-	conn, err := db.pool.Acquire(ctx)
+func (e *Engine) Migrate(ctx context.Context) error {
+	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("error migrating: %w", err)
 	}
@@ -123,75 +111,57 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
 
-	p, err := db.goose()
+	p, err := e.Migrations()
 	if err != nil {
 		return err
 	}
-	return sqlstore.Migrate(ctx, riverpgxv5.New(db.pool), p)
+	return queue.Migrate(ctx, riverpgxv5.New(e.pool), p)
 }
 
-// goose returns caisse's migrations. It takes no goose session lock:
-// Migrate already holds migrationLock, and goose's own lock polls every few
-// seconds, slowing instances that start together.
-func (db *DB) goose() (*goose.Provider, error) {
-	return sqlstore.Goose(goose.DialectPostgres, db.sqldb, migrations)
+// Migrations are caisse's migrations for PostgreSQL. They take no goose
+// session lock: Migrate already holds migrationLock, and goose's own lock
+// polls every few seconds, slowing instances that start together.
+func (e *Engine) Migrations() (*goose.Provider, error) {
+	return sqlstore.Goose(goose.DialectPostgres, e.sqldb, migrations)
 }
 
-// Ready reports an error when the database cannot be reached or has
-// migrations left to apply.
-func (db *DB) Ready(ctx context.Context) error {
-	if err := db.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("database unreachable: %w", err)
+// Ping reports an error when the server does not answer.
+func (e *Engine) Ping(ctx context.Context) error {
+	if err := e.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %w", caisse.ErrUnreachable, err)
 	}
-	p, err := db.goose()
-	if err != nil {
-		return err
-	}
-	return db.CheckReady(ctx, p)
+	return nil
 }
 
 // Close closes the pool.
-func (db *DB) Close() error {
-	// Events being stored (by a command that caught up, say) are committed first.
-	db.In.StopIngest()
-	// River's web UI stops counting jobs before the connections close.
-	db.jobsUI.End()
+func (e *Engine) Close() error {
 	var err error
-	if db.sqldb != nil {
-		err = db.sqldb.Close()
+	if e.sqldb != nil {
+		err = e.sqldb.Close()
 	}
-	if db.pool != nil {
-		db.pool.Close()
+	if e.pool != nil {
+		e.pool.Close()
 	}
 	return err
 }
 
-// JobsUI returns River's web UI for this database's jobs, to be mounted at
-// prefix (such as "/admin/jobs") of the caller's mux with
-// mux.Handle(prefix+"/", h): the handler strips prefix itself. It runs
-// until Close, counting jobs by state in the background every few seconds
-// meanwhile, on connections of the pool. Call it after Open.
-func (db *DB) JobsUI(logger *slog.Logger, prefix string) (http.Handler, error) {
-	return jobsui.New(&db.jobsUI, db.river, logger, prefix)
-}
-
 // driver gives the shared store PostgreSQL's pool and River's pgx driver.
-type driver struct{ db *DB }
+type driver struct{ db *Engine }
 
 func (d driver) Begin(ctx context.Context) (sqlstore.Tx, error) {
-	d.db.Statements.Add(1)
+	d.db.store.Statements.Add(1)
 	tx, err := d.db.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &pgTx{querier: querier{tx, &d.db.Statements}, tx: tx, river: d.db.river}, nil
+	return &pgTx{querier: querier{tx, &d.db.store.Statements}, tx: tx, river: d.db.jobs.Client}, nil
 }
 
-func (d driver) Reader() sqlstore.Querier { return querier{d.db.pool, &d.db.Statements} }
+func (d driver) Reader() sqlstore.Querier { return querier{d.db.pool, &d.db.store.Statements} }
 
 // Writer runs each statement on the pool in a transaction of its own.
 func (d driver) Writer(context.Context) (sqlstore.Querier, error) {
-	return querier{d.db.pool, &d.db.Statements}, nil
+	return querier{d.db.pool, &d.db.store.Statements}, nil
 }
 
 // Retryable reports deadlocks, serialization failures and lock timeouts:
@@ -292,13 +262,4 @@ func (t *pgTx) Insert(ctx context.Context, jobs []river.InsertManyParams) error 
 	// the transaction.
 	_, err := t.river.InsertManyFastTx(ctx, t.tx, jobs)
 	return err
-}
-
-// riverConfig is River's configuration: River's own, or one that only
-// inserts jobs.
-func (db *DB) riverConfig() *river.Config {
-	if db.River != nil {
-		return db.River()
-	}
-	return &river.Config{Logger: slog.New(slog.DiscardHandler)}
 }

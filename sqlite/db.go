@@ -1,10 +1,12 @@
-// Package sqlite stores caisse in an embedded SQLite database (the default),
+// Package sqlite runs caisse on an embedded SQLite database (the default),
 // with River as its job queue. One connection writes, in WAL mode with full
 // fsync, so a committed event survives a crash; a pool of read-only
 // connections serves the admin API and metrics without waiting on writes.
 //
-// It must not repeat a query the postgres package also runs: shared SQL lives in
-// internal/sqlstore.
+// It holds only what SQLite does differently: its connections, its
+// migrations, its (absent) locks and River's SQLite driver. It must not
+// repeat a query the postgres package also runs (shared SQL lives in
+// internal/sqlstore), nor be opened other than through package database.
 package sqlite
 
 import (
@@ -13,8 +15,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -26,50 +26,39 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/inbox"
-	"github.com/caisse/caisse/internal/jobsui"
+	"github.com/caisse/caisse/internal/queue"
 	"github.com/caisse/caisse/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// DB is caisse's SQLite store and queue.
-type DB struct {
-	*sqlstore.Store
-	inbox.Runner
-	// River makes River's configuration when Open sets up the queue: the
-	// workers and periodic jobs caisse runs (package payments makes it).
-	// Without it the queue only inserts jobs, and Start fails.
-	River func() *river.Config
-	// Path is the database file.
-	Path string
+// Engine is a SQLite database file, as the store and River's client use it.
+type Engine struct {
+	store *sqlstore.Store
+	// path is the database file.
+	path string
 
 	write *sql.DB
 	read  *sql.DB
-	river *river.Client[*sql.Tx]
-	queue sqlstore.Queue[*sql.Tx]
-	// jobsUI ends the background work of River's web UI when the
-	// database closes.
-	jobsUI jobsui.Lifetime
+	jobs  *queue.Queue[*sql.Tx]
 
 	// file is the database file as opened; gone is set once the file at
-	// Path is no longer it.
+	// path is no longer it.
 	file os.FileInfo
 	gone atomic.Bool
 }
 
-// NewDB returns a store for the database file at path. Call Open next.
-func NewDB(path string) *DB {
-	db := &DB{Store: sqlstore.NewStore(), Path: path}
-	db.Driver = driver{db}
-	db.Runner = inbox.Runner{In: inbox.New(db.Store), Jobs: &db.queue}
-	// One connection writes: one applier, whose batches make way for the
-	// events waiting to be stored.
-	db.In.Appliers = 1
-	db.In.YieldToIngest = true
-	return db
+// New returns the database file at path as s's: s runs its queries on it
+// once Open has opened it.
+func New(s *sqlstore.Store, path string) *Engine {
+	e := &Engine{store: s, path: path}
+	s.Driver = driver{e}
+	return e
 }
+
+// OneWriter is true: SQLite takes one writer at a time.
+func (e *Engine) OneWriter() bool { return true }
 
 // uriPath escapes what would end a URI path early, so a file in a folder
 // named "a#b" or "a?b" is that file and not another.
@@ -88,10 +77,12 @@ func DSN(path string, extra ...string) string {
 	return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 }
 
-// Open opens the database (creating the file if needed). It does not migrate.
-func (db *DB) Open(ctx context.Context) (err error) {
-	if db.Path == "" {
-		return caisse.Errorf(caisse.EINVALID, "the SQLite database path is empty: set CAISSE_DATABASE_URL=sqlite:PATH")
+// Open opens the database (creating the file if needed) and River's client
+// on it with config. It does not migrate. One connection writes, whatever
+// the writers caisse runs.
+func (e *Engine) Open(ctx context.Context, config *river.Config, _ int) (_ queue.Jobs, err error) {
+	if e.path == "" {
+		return nil, caisse.Errorf(caisse.EINVALID, "the SQLite database path is empty: set CAISSE_DATABASE_URL=sqlite:PATH")
 	}
 	// WAL lets readers go on while the single writer commits; synchronous=FULL
 	// fsyncs the WAL at every commit, so an acknowledged event survives a power
@@ -100,116 +91,97 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	// cache (SQLite's default is 2 MiB) holds the indexes' upper levels once
 	// the tables are large: with a million stored events, the default cache
 	// cost a fifth of the rate (caisse-bench --stored 1000000).
-	db.write = sql.OpenDB(connector{driver: &sqlite.Driver{}, dsn: DSN(db.Path,
+	e.write = sql.OpenDB(connector{driver: &sqlite.Driver{}, dsn: DSN(e.path,
 		"_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)", "_pragma=cache_size(-32768)", "_txlock=immediate")})
 	// One writer: SQLite has one write lock anyway, and River's SQLite driver
 	// expects every write of this process to go through one connection.
-	db.write.SetMaxOpenConns(1)
-	db.write.SetConnMaxIdleTime(0)
-	if err := db.write.PingContext(ctx); err != nil {
-		db.write.Close()
-		return fmt.Errorf("error opening %s: %w", db.Path, err)
+	e.write.SetMaxOpenConns(1)
+	e.write.SetConnMaxIdleTime(0)
+	if err := e.write.PingContext(ctx); err != nil {
+		e.write.Close()
+		return nil, fmt.Errorf("error opening %s: %w", e.path, err)
 	}
-	if db.file, err = os.Stat(db.Path); err != nil {
-		db.write.Close()
-		return fmt.Errorf("error opening %s: %w", db.Path, err)
+	if e.file, err = os.Stat(e.path); err != nil {
+		e.write.Close()
+		return nil, fmt.Errorf("error opening %s: %w", e.path, err)
 	}
-	db.read = sql.OpenDB(connector{driver: &sqlite.Driver{}, dsn: DSN(db.Path, "_pragma=query_only(1)")})
-	db.read.SetMaxOpenConns(4)
-	db.river, err = river.NewClient(riversqlite.New(db.write), db.riverConfig())
-	if err != nil {
-		db.Close()
-		return fmt.Errorf("error setting up the job queue: %w", err)
+	e.read = sql.OpenDB(connector{driver: &sqlite.Driver{}, dsn: DSN(e.path, "_pragma=query_only(1)")})
+	e.read.SetMaxOpenConns(4)
+	// River's web UI and its jobs go through River's driver, on the one
+	// write connection: each takes the write lock for as long as it runs,
+	// like any other write.
+	if e.jobs, err = queue.New(riversqlite.New(e.write), config); err != nil {
+		e.Close()
+		return nil, err
 	}
-	db.queue.Client = db.river
-	return nil
+	return e.jobs, nil
 }
 
 // Migrate brings the schema up to date: River's tables, then caisse's.
-func (db *DB) Migrate(ctx context.Context) error {
-	p, err := db.goose()
+func (e *Engine) Migrate(ctx context.Context) error {
+	p, err := e.Migrations()
 	if err != nil {
 		return err
 	}
-	return sqlstore.Migrate(ctx, riversqlite.New(db.write), p)
+	return queue.Migrate(ctx, riversqlite.New(e.write), p)
 }
 
-func (db *DB) goose() (*goose.Provider, error) {
-	return sqlstore.Goose(goose.DialectSQLite3, db.write, migrations)
+// Migrations are caisse's migrations for SQLite.
+func (e *Engine) Migrations() (*goose.Provider, error) {
+	return sqlstore.Goose(goose.DialectSQLite3, e.write, migrations)
 }
 
-// Ready reports an error when the database cannot be reached or has
-// migrations left to apply.
-func (db *DB) Ready(ctx context.Context) error {
-	p, err := db.goose()
-	if err != nil {
-		return err
-	}
-	return db.CheckReady(ctx, p)
-}
+// Ping reports an error when the file caisse opened is gone: the
+// connection itself cannot be lost.
+func (e *Engine) Ping(context.Context) error { return e.checkFile() }
 
-// Close closes the database.
-func (db *DB) Close() error {
-	// Events being stored (by a command that caught up, say) are committed first.
-	db.In.StopIngest()
-	// River's web UI stops counting jobs before the connections close.
-	db.jobsUI.End()
+// Close closes the connections.
+func (e *Engine) Close() error {
 	var errs []error
-	if db.read != nil {
-		errs = append(errs, db.read.Close())
+	if e.read != nil {
+		errs = append(errs, e.read.Close())
 	}
-	if db.write != nil {
-		errs = append(errs, db.write.Close())
+	if e.write != nil {
+		errs = append(errs, e.write.Close())
 	}
 	return errors.Join(errs...)
 }
 
-// JobsUI returns River's web UI for this database's jobs, to be mounted at
-// prefix (such as "/admin/jobs") of the caller's mux with
-// mux.Handle(prefix+"/", h): the handler strips prefix itself. It runs
-// until Close, counting jobs by state in the background every few seconds
-// meanwhile. Call it after Open. Its queries and actions go through River's
-// driver, on the one write connection: each takes the write lock for as
-// long as it runs, like any other write.
-func (db *DB) JobsUI(logger *slog.Logger, prefix string) (http.Handler, error) {
-	return jobsui.New(&db.jobsUI, db.river, logger, prefix)
-}
-
-// checkFile reports an error when the file at Path is no longer the one
+// checkFile reports an error when the file at path is no longer the one
 // caisse opened: deleted (rm caisse.db*), or replaced by another file. SQLite
 // would go on writing to the open, unlinked file, acknowledging events that
 // vanish when caisse stops; so every write transaction checks first. A stat
 // costs little next to the fsync of a commit.
-func (db *DB) checkFile() error {
-	fi, err := os.Stat(db.Path)
-	if err == nil && os.SameFile(fi, db.file) {
+func (e *Engine) checkFile() error {
+	fi, err := os.Stat(e.path)
+	if err == nil && os.SameFile(fi, e.file) {
 		return nil
 	}
-	if !db.gone.Swap(true) {
-		db.Logger.Error("the SQLite database file was deleted or replaced while caisse was running: caisse now refuses events (503, Stripe retries them) "+
+	if !e.gone.Swap(true) {
+		e.store.Logger.Error("the SQLite database file was deleted or replaced while caisse was running: caisse now refuses events (503, Stripe retries them) "+
 			"and reports not ready, since what it stored would be lost; restart caisse to open the file at this path again "+
 			"(restore it from a backup first if you have one; otherwise caisse starts a new, empty database there)",
-			"path", db.Path)
+			"path", e.path)
 	}
-	return fmt.Errorf("the SQLite database file %s was deleted or replaced while caisse was running: restart caisse", db.Path)
+	return caisse.WithFix(fmt.Errorf("%w while caisse was running (SQLite file %s)", caisse.ErrDatabaseReplaced, e.path), "restart caisse")
 }
 
 // driver gives the shared store SQLite's connections and River's SQLite driver.
-type driver struct{ db *DB }
+type driver struct{ db *Engine }
 
 func (d driver) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	if err := d.db.checkFile(); err != nil {
 		return nil, err
 	}
-	d.db.Statements.Add(1)
+	d.db.store.Statements.Add(1)
 	tx, err := d.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &sqliteTx{querier: querier{tx, &d.db.Statements}, tx: tx, river: d.db.river}, nil
+	return &sqliteTx{querier: querier{tx, &d.db.store.Statements}, tx: tx, river: d.db.jobs.Client}, nil
 }
 
-func (d driver) Reader() sqlstore.Querier { return querier{d.db.read, &d.db.Statements} }
+func (d driver) Reader() sqlstore.Querier { return querier{d.db.read, &d.db.store.Statements} }
 
 // Writer runs each statement on the write connection, in a transaction of
 // its own, once the file is known to be the one caisse opened.
@@ -217,7 +189,7 @@ func (d driver) Writer(context.Context) (sqlstore.Querier, error) {
 	if err := d.db.checkFile(); err != nil {
 		return nil, err
 	}
-	return querier{d.db.write, &d.db.Statements}, nil
+	return querier{d.db.write, &d.db.store.Statements}, nil
 }
 
 // Retryable is false: with one writer holding the write lock from BEGIN,
@@ -292,13 +264,4 @@ func (t *sqliteTx) Insert(ctx context.Context, jobs []river.InsertManyParams) er
 	// the transaction (on SQLite, the single write connection is held by it).
 	_, err := t.river.InsertManyFastTx(ctx, t.tx, jobs)
 	return err
-}
-
-// riverConfig is River's configuration: River's own, or one that only
-// inserts jobs.
-func (db *DB) riverConfig() *river.Config {
-	if db.River != nil {
-		return db.River()
-	}
-	return &river.Config{Logger: slog.New(slog.DiscardHandler)}
 }

@@ -585,7 +585,7 @@ func (m *Main) startServer(ctx context.Context, o options, mode string, seed int
 		cleanups = append(cleanups, drop)
 		if seed > 0 {
 			fmt.Fprintf(m.Stderr, "%s: storing %d events first\n", mode, seed)
-			if err := seedDatabase(ctx, o.db, dbURL, seed); err != nil {
+			if err := seedDatabase(ctx, dbURL, seed); err != nil {
 				return nil, stop, err
 			}
 		}

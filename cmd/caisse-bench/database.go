@@ -12,13 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 
-	"github.com/caisse/caisse/internal/sqlstore"
-	"github.com/caisse/caisse/postgres"
-	"github.com/caisse/caisse/sqlite"
+	"github.com/caisse/caisse/database"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -74,28 +71,15 @@ func newDatabase(kind, pgURL string) (dbURL string, drop func(), err error) {
 	return "", nil, fmt.Errorf("--db must be sqlite or postgres, not %q", kind)
 }
 
-// store is what seeding needs of a database.
-type store interface {
-	Open(ctx context.Context) error
-	Migrate(ctx context.Context) error
-	Close() error
-	Core() *sqlstore.Store
-}
-
 // seedDatabase brings a fresh database's schema up to date, then fills it
 // with n processed events and what they made, as a shop that has run for a
 // long while.
-func seedDatabase(ctx context.Context, kind, dbURL string, n int) error {
-	var db store
-	switch kind {
-	case "sqlite":
-		db = sqlite.NewDB(strings.TrimPrefix(dbURL, "sqlite:"))
-	case "postgres":
-		db = postgres.NewDB(dbURL)
-	default:
-		return fmt.Errorf("--db must be sqlite or postgres, not %q", kind)
+func seedDatabase(ctx context.Context, dbURL string, n int) error {
+	db, err := database.New(dbURL)
+	if err != nil {
+		return err
 	}
-	db.Core().Logger = slog.New(slog.DiscardHandler)
+	db.Logger = slog.New(slog.DiscardHandler)
 	if err := db.Open(ctx); err != nil {
 		return err
 	}
@@ -120,7 +104,7 @@ func seedDatabase(ctx context.Context, kind, dbURL string, n int) error {
 	if err != nil {
 		return fmt.Errorf("error encoding the seed fact: %w", err)
 	}
-	if err := seed(ctx, db.Core(), n, payload, string(fact)); err != nil {
+	if err := seed(ctx, db.Store, n, payload, string(fact)); err != nil {
 		return fmt.Errorf("error storing %d seed events: %w", n, err)
 	}
 	return nil

@@ -39,7 +39,7 @@ type command struct {
 	fs   *flag.FlagSet
 	json bool
 	cfg  Config
-	db   Store
+	db   *Store
 }
 
 func (m *Main) command(name string) *command {
@@ -249,7 +249,7 @@ func (c *command) openOnce(ctx context.Context) error {
 	if err := db.Ready(ctx); err != nil {
 		db.Close()
 		err = fmt.Errorf("database %s is not ready: %w", redactURL(c.cfg.DatabaseURL), err)
-		if strings.Contains(err.Error(), "migrations are pending") {
+		if errors.Is(err, caisse.ErrMigrationsPending) {
 			return notYet{err}
 		}
 		return err
@@ -287,7 +287,7 @@ func (c *command) print(v any, table func(w *tabwriter.Writer)) error {
 
 // openMigrated opens the store named by the configuration and brings its
 // schema up to date.
-func openMigrated(ctx context.Context, cfg Config, logger *slog.Logger) (Store, error) {
+func openMigrated(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	db, err := openDB(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
@@ -364,7 +364,7 @@ func (m *Main) products(ctx context.Context, args []string) error {
 			return err
 		}
 		recipients := ch.recipients
-		c.db.Core().Outbox.Sanity, c.db.Core().Outbox.Webhooks = recipients.Sanity, recipients.Webhooks
+		c.db.Outbox.Sanity, c.db.Outbox.Webhooks = recipients.Sanity, recipients.Webhooks
 	}
 	switch args[0] {
 	case "sync-cms":
@@ -374,7 +374,7 @@ func (m *Main) products(ctx context.Context, args []string) error {
 		if *all == (len(pos) > 0) {
 			return fmt.Errorf("usage: caisse products sync-cms --all, or caisse products sync-cms ID [ID…]")
 		}
-		n, err := c.db.Core().QueueAvailability(ctx, pos)
+		n, err := c.db.QueueAvailability(ctx, pos)
 		if err != nil {
 			return err
 		}

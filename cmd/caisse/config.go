@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/database"
 	caissehttp "github.com/caisse/caisse/http"
 	"github.com/caisse/caisse/internal/outbound"
 )
@@ -152,7 +153,7 @@ var configVars = []configVar{
 		return nil
 	}},
 	{"CAISSE_DATABASE_URL", "database-url", "sqlite:caisse.db", "sqlite:PATH or postgres://…", func(c *Config, v string) error {
-		if !strings.HasPrefix(v, "sqlite:") && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+		if _, err := database.ParseURL(v); err != nil {
 			return fmt.Errorf("must start with sqlite: or postgres://")
 		}
 		c.DatabaseURL = v
@@ -638,8 +639,8 @@ func placeholderSecret(s string) bool {
 
 // SQLitePath returns the file of a sqlite: URL, and false for PostgreSQL.
 func (c Config) SQLitePath() (string, bool) {
-	path, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:")
-	return strings.TrimPrefix(path, "//"), ok
+	u, err := database.ParseURL(c.DatabaseURL)
+	return u.Path, err == nil && u.Kind == database.SQLite
 }
 
 // flagParseError is a command line the flags could not read (the flag

@@ -626,10 +626,10 @@ func (d *doctor) database(ctx context.Context) check {
 	if err := db.Ready(ctx); err != nil {
 		msg := err.Error()
 		switch {
-		case strings.Contains(msg, "migrations are pending"):
-			return failed(name, fmt.Sprintf("%s is reachable, but %s", shown, strings.TrimSuffix(msg, ": run caisse migrate")),
+		case errors.Is(err, caisse.ErrMigrationsPending):
+			return failed(name, fmt.Sprintf("%s is reachable, but %s", shown, caisse.Advise(err)[0].Problem),
 				"run caisse migrate (caisse serve also migrates when it starts)")
-		case strings.Contains(msg, "does not take writes"):
+		case errors.Is(err, caisse.ErrNoWrites):
 			return failed(name, fmt.Sprintf("%s is migrated, but %s", shown, msg),
 				"check that the disk is not full and that the database user may write")
 		case ctx.Err() != nil:

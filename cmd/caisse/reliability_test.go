@@ -303,7 +303,7 @@ func TestDatabaseOutage(t *testing.T) {
 		// their pace (River's workers too, uncounted). Fifteen of caisse's
 		// statements tried since the refused deliveries: a few seconds of
 		// outage at the production poll interval, moments if they spin.
-		statements := &a.p.DB.Core().Statements
+		statements := &a.p.DB.Statements
 		triedBefore := statements.Load()
 		poll.Until(t, time.Minute, func() error {
 			if n := statements.Load() - triedBefore; n < 15 {

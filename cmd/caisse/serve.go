@@ -8,18 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/database"
 	caissehttp "github.com/caisse/caisse/http"
 	"github.com/caisse/caisse/inbox"
-	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/outbox"
 	"github.com/caisse/caisse/payments"
-	"github.com/caisse/caisse/postgres"
-	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -45,7 +42,7 @@ type Program struct {
 	// wait before they go out (alertDelay, emailDelay).
 	NoticeDelay time.Duration
 
-	DB       Store
+	DB       *Store
 	HTTP     *caissehttp.Server
 	Metrics  *caissehttp.Metrics
 	Outbox   *outbox.Dispatcher
@@ -73,7 +70,7 @@ func (p *Program) Open(ctx context.Context) error {
 		return err
 	}
 	p.DB = db
-	core := db.Core()
+	core := db.Store
 	if p.NoticeDelay > 0 {
 		ch.recipients.AlertDelay, ch.recipients.EmailDelay = p.NoticeDelay, p.NoticeDelay
 	}
@@ -233,81 +230,34 @@ func (m *Main) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// Store is a database caisse runs on (SQLite or PostgreSQL), with the jobs
-// it runs through Stripe's API.
-type Store interface {
-	database
-	// Reconcile catches up on events Stripe never delivered.
-	Reconcile(ctx context.Context) (payments.ReconcileReport, error)
-	// Payments are the jobs run through Stripe's API and River, for their
-	// settings.
-	Payments() *payments.Jobs
-}
-
-// withPayments is a database with the jobs it runs.
-type withPayments struct {
-	database
+// Store is the database caisse runs on (SQLite or PostgreSQL), with the
+// jobs it runs through Stripe's API.
+type Store struct {
+	*database.DB
 	jobs *payments.Jobs
 }
 
-func (d withPayments) Reconcile(ctx context.Context) (payments.ReconcileReport, error) {
-	return d.jobs.Reconcile(ctx)
+// Reconcile catches up on events Stripe never delivered.
+func (s *Store) Reconcile(ctx context.Context) (payments.ReconcileReport, error) {
+	return s.jobs.Reconcile(ctx)
 }
 
-func (d withPayments) Payments() *payments.Jobs { return d.jobs }
-
-// database is what SQLite and PostgreSQL both are.
-type database interface {
-	caisse.EventService
-	caisse.OrderService
-	caisse.ProductService
-	// The catalogue's import asks a ProductService for ProductImporter, to
-	// apply a catalogue as one transaction: listed, so the wrapper
-	// withPayments does not hide it.
-	caisse.ProductImporter
-	caisse.DeliveryService
-	caisse.DashboardService
-	caisse.FactService
-	caisse.AdminSessionService
-	// Core is the shared store, for its settings.
-	Core() *sqlstore.Store
-	// Inbox is the store's ingest and applier, for their settings.
-	Inbox() *inbox.Inbox
-	Open(ctx context.Context) error
-	Migrate(ctx context.Context) error
-	Ready(ctx context.Context) error
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-	Close() error
-	// JobsUI is River's UI for the database's jobs, served at prefix.
-	JobsUI(logger *slog.Logger, prefix string) (http.Handler, error)
-	// EventBacklog reads what waits to be processed, for the metrics.
-	EventBacklog(ctx context.Context) (caisse.EventBacklog, error)
-}
+// Payments are the jobs run through Stripe's API and River, for their
+// settings.
+func (s *Store) Payments() *payments.Jobs { return s.jobs }
 
 // openDB prepares (but does not open) the store named by the configuration.
-func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
-	var db database
-	var jobs *payments.Jobs
-	if path, ok := cfg.SQLitePath(); ok {
-		if path == "" {
-			return nil, fmt.Errorf("CAISSE_DATABASE_URL: sqlite: needs a file path, such as sqlite:caisse.db")
-		}
-		d := sqlite.NewDB(path)
-		jobs = payments.New(d.Store)
-		d.River = jobs.RiverConfig
-		db = d
-	} else {
-		d := postgres.NewDB(cfg.DatabaseURL)
-		jobs = payments.New(d.Store)
-		d.River = jobs.RiverConfig
-		db = d
+func openDB(_ context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	db, err := database.New(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
 	}
-	jobs.Inbox = db.Inbox()
-	core := db.Core()
-	core.Logger = logger
-	db.Inbox().Decode = stripe.Facts
-	core.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, RefundOversold: cfg.RefundOversold,
+	jobs := payments.New(db.Store)
+	db.River = jobs.RiverConfig
+	jobs.Inbox = db
+	db.Logger = logger
+	db.In.Decode = stripe.Facts
+	db.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, RefundOversold: cfg.RefundOversold,
 		RefundMismatch: cfg.RefundMismatch, RefundFraud: cfg.RefundFraud, Now: time.Now}
 	jobs.CheckoutLimits = caisse.CheckoutLimits{MaxUnits: cfg.CheckoutMaxUnits, Origins: cfg.CORSOrigins}
 	if cfg.SecretKey != "" {
@@ -322,31 +272,24 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (Store, error) {
 		jobs.CheckoutTTL = cfg.CheckoutTTL
 	}
 	jobs.ReconcileEvery = cfg.ReconcileEvery
-	db.Inbox().MaxAttempts = cfg.MaxAttempts
+	db.In.MaxAttempts = cfg.MaxAttempts
 	jobs.MaxAttempts = cfg.MaxAttempts
-	if _, ok := db.(*postgres.DB); ok && cfg.Workers > 0 {
-		db.Inbox().Appliers = cfg.Workers
-	}
-	core.RescueAfter = cfg.RescueAfter
-	core.Retention = cfg.Retention
-	return withPayments{database: db, jobs: jobs}, nil
+	db.SetWorkers(cfg.Workers)
+	db.RescueAfter = cfg.RescueAfter
+	db.Retention = cfg.Retention
+	return &Store{DB: db, jobs: jobs}, nil
 }
 
 // redactURL returns a database URL fit to show: a sqlite: path as it is
 // (SQLite has no password), a PostgreSQL URL with its password removed in
 // whatever form it takes.
-func redactURL(u string) string {
-	if strings.HasPrefix(u, "sqlite:") {
-		return u
-	}
-	return postgres.RedactURL(u)
-}
+func redactURL(u string) string { return database.Redact(u) }
 
 // lazyJobsUI serves River's UI at /admin/jobs/, started at its first
 // request: once started it counts the jobs every few seconds, which an
 // instance nobody looks at should not pay for (on SQLite, with the one
 // writer webhooks need).
-func lazyJobsUI(db Store, logger *slog.Logger) http.Handler {
+func lazyJobsUI(db *Store, logger *slog.Logger) http.Handler {
 	var once sync.Once
 	var h http.Handler
 	var err error

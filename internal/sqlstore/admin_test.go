@@ -128,7 +128,7 @@ func TestDeliveriesNameTheirEvent(t *testing.T) {
 		if len(dead) != 1 || dead[0].EventID != "evt_nonsense" {
 			t.Fatalf("dead-letter alerts %+v, want one naming evt_nonsense", dead)
 		}
-		if err := b.Core().WriteOutbox(ctx, caisse.AlertMessage("test:no-event", caisse.TopicSilence, "", caisse.Alert{Title: "t", Text: "t"})); err != nil {
+		if err := b.Store.WriteOutbox(ctx, caisse.AlertMessage("test:no-event", caisse.TopicSilence, "", caisse.Alert{Title: "t", Text: "t"})); err != nil {
 			t.Fatal(err)
 		}
 		if quiet := alerts(t, b, caisse.TopicSilence); len(quiet) != 1 || quiet[0].EventID != "" {
@@ -321,7 +321,7 @@ func TestReplayEventsByFilter(t *testing.T) {
 		}
 		waitAll(t, []*bundle{b}, ids)
 		clk.Add(2 * time.Hour)
-		if n, err := b.Core().PruneIgnored(ctx); err != nil || n != 1 {
+		if n, err := b.Store.PruneIgnored(ctx); err != nil || n != 1 {
 			t.Fatalf("pruned %d (%v), want evt_pruned", n, err)
 		}
 		waitAll(t, []*bundle{b}, []string{unknown("evt_kept")})
@@ -494,7 +494,7 @@ func TestDashboard(t *testing.T) {
 		})
 		ctx := context.Background()
 		raw := rawDB(t, kind, url)
-		empty, err := b.Core().Dashboard(ctx, now)
+		empty, err := b.Store.Dashboard(ctx, now)
 		if err != nil || empty.EventsDay != 0 || !empty.LastReceivedAt.IsZero() || empty.Disputes == nil || len(empty.Disputes) != 0 {
 			t.Fatalf("empty dashboard %+v (%v)", empty, err)
 		}
@@ -539,7 +539,7 @@ func TestDashboard(t *testing.T) {
 		}
 
 		rec.reset()
-		d, err := b.Core().Dashboard(ctx, now)
+		d, err := b.Store.Dashboard(ctx, now)
 		if err != nil {
 			t.Fatal(err)
 		}

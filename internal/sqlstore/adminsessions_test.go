@@ -20,24 +20,24 @@ func TestAdminSessions(t *testing.T) {
 		old := caisse.AdminSession{ID: "old", TokenDigest: "d0", CreatedAt: now.Add(-13 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
 		live := caisse.AdminSession{ID: "live", TokenDigest: "d1", CreatedAt: now, ExpiresAt: now.Add(12 * time.Hour)}
 		for _, s := range []caisse.AdminSession{old, live} {
-			if err := a.Core().CreateAdminSession(ctx, s); err != nil {
+			if err := a.Store.CreateAdminSession(ctx, s); err != nil {
 				t.Fatal(err)
 			}
 		}
-		got, err := b.Core().FindAdminSession(ctx, "live")
+		got, err := b.Store.FindAdminSession(ctx, "live")
 		if err != nil || *got != live {
 			t.Fatalf("another store finds %+v (%v), want %+v", got, err, live)
 		}
-		if _, err := b.Core().FindAdminSession(ctx, "old"); caisse.ErrorCode(err) != caisse.ENOTFOUND {
+		if _, err := b.Store.FindAdminSession(ctx, "old"); caisse.ErrorCode(err) != caisse.ENOTFOUND {
 			t.Fatalf("a session expired before the next sign-in is still kept (%v)", err)
 		}
-		if err := b.Core().DeleteAdminSession(ctx, "live"); err != nil {
+		if err := b.Store.DeleteAdminSession(ctx, "live"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := a.Core().FindAdminSession(ctx, "live"); caisse.ErrorCode(err) != caisse.ENOTFOUND {
+		if _, err := a.Store.FindAdminSession(ctx, "live"); caisse.ErrorCode(err) != caisse.ENOTFOUND {
 			t.Fatalf("a deleted session is still found (%v)", err)
 		}
-		if err := a.Core().DeleteAdminSession(ctx, "live"); err != nil {
+		if err := a.Store.DeleteAdminSession(ctx, "live"); err != nil {
 			t.Fatalf("deleting a session twice: %v", err)
 		}
 	})

@@ -119,12 +119,12 @@ func TestBatchesTakeFewStatements(t *testing.T) {
 				ids = append(ids, b.receive(t, ex))
 			}
 		}
-		before := b.Core().Statements.Load()
+		before := b.Store.Statements.Load()
 		if err := b.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 		waitAll(t, []*bundle{b}, ids)
-		applying := b.Core().Statements.Load() - before
+		applying := b.Store.Statements.Load() - before
 		for i := range 100 {
 			if o, err := b.FindOrder(ctx, fmt.Sprintf("o_%d", i)); err != nil || o.Status != caisse.StatusPaid {
 				t.Fatalf("order o_%d: %+v, %v", i, o, err)
@@ -289,7 +289,7 @@ func TestIgnoredPayloadsArePruned(t *testing.T) {
 		now.Add(int64(91 * 24 * time.Hour))
 		receive(payload("customer.updated", "evt_young_unknown"))
 		waitAll(t, []*bundle{b}, []string{"evt_young_unknown"})
-		n, err := b.Core().PruneIgnored(ctx)
+		n, err := b.Store.PruneIgnored(ctx)
 		if err != nil || n != 1 {
 			t.Fatalf("pruned %d (%v), want the one old ignored event", n, err)
 		}
@@ -309,7 +309,7 @@ func TestIgnoredPayloadsArePruned(t *testing.T) {
 			t.Fatalf("replaying a pruned event: %v", err)
 		}
 		// Pruning again finds nothing new and reads only past its cursor.
-		if n, err := b.Core().PruneIgnored(ctx); err != nil || n != 0 {
+		if n, err := b.Store.PruneIgnored(ctx); err != nil || n != 0 {
 			t.Fatalf("pruned %d again (%v)", n, err)
 		}
 	})

@@ -75,7 +75,7 @@ func TestCheckoutStripeWillNotExpireIsKept(t *testing.T) {
 		}
 		// Its time is up: the sweep closes it.
 		clk.Add(2 * time.Hour)
-		if n, err := b.Core().SweepCheckouts(ctx, b.jobs.CheckoutGrace); err != nil || n != 1 {
+		if n, err := b.Store.SweepCheckouts(ctx, b.jobs.CheckoutGrace); err != nil || n != 1 {
 			t.Fatalf("the sweep closed %d checkouts (%v), want 1", n, err)
 		}
 		if p, _ := b.FindProduct(ctx, "art"); p.Reserved != 0 {

@@ -82,7 +82,7 @@ func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 		}
 		// Expired, but within the grace period: Stripe's event may still come.
 		clk.Add(time.Until(lost.ExpiresAt) + time.Minute)
-		if n, err := b.Core().SweepCheckouts(ctx, b.jobs.CheckoutGrace); err != nil || n != 0 || reserved("lost") != 1 {
+		if n, err := b.Store.SweepCheckouts(ctx, b.jobs.CheckoutGrace); err != nil || n != 0 || reserved("lost") != 1 {
 			t.Fatalf("within the grace period: swept %d (%v), reserved %d", n, err, reserved("lost"))
 		}
 		clk.Add(10 * time.Minute)

@@ -10,12 +10,19 @@ import (
 	"github.com/caisse/caisse"
 )
 
-// wakeInbox tells the inbox that events wait (replayed ones).
+// wakeInbox tells the inbox that events wait (replayed ones), through
+// EventsWake.
 func (s *Store) wakeInbox() {
-	if s.Incoming != nil {
-		s.Incoming.Wake()
+	select {
+	case s.eventsWake <- struct{}{}:
+	default:
 	}
 }
+
+// EventsWake is signalled when events were put back into processing
+// (replayed), so this instance's applier takes them at once rather than at
+// its next poll.
+func (s *Store) EventsWake() <-chan struct{} { return s.eventsWake }
 
 const eventColumns = `e.id, e.type, e.created, e.livemode, e.api_version, e.object_id, e.received_at,
 	e.status, e.attempts, e.last_error, COALESCE(f.order_id, '')`
@@ -311,7 +318,7 @@ func (s *Store) Probe(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("database does not take writes: %w", err)
+		return fmt.Errorf("%w: %w", caisse.ErrNoWrites, err)
 	}
 	return nil
 }

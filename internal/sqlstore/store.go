@@ -2,7 +2,8 @@
 // makes, written once in SQL that SQLite and PostgreSQL both accept, over a
 // small Driver that each database package provides. The sqlite and postgres
 // packages hold only what differs: connections, migrations, locking and the
-// River driver.
+// River driver; package database opens one of them from
+// CAISSE_DATABASE_URL.
 //
 // It must hold SQL and nothing else: no rule (the root package decides), no River
 // configuration (payments owns it), no sending, no call to Stripe (payments
@@ -89,14 +90,6 @@ type Driver interface {
 	WritableCTE() bool
 }
 
-// Inbox is what the store asks of the inbox that applies its events.
-type Inbox interface {
-	// ReceiveEvent stores a verified event, pending.
-	ReceiveEvent(ctx context.Context, e *caisse.Event) (bool, error)
-	// Wake tells the inbox that events wait.
-	Wake()
-}
-
 // Store is caisse's store over a Driver.
 type Store struct {
 	Driver Driver
@@ -106,9 +99,6 @@ type Store struct {
 	Logger *slog.Logger
 	// Now returns the current time.
 	Now func() time.Time
-	// Incoming receives the events caisse catches up on, and is woken when
-	// events are replayed; the inbox package sets it.
-	Incoming Inbox
 	// PollInterval is how often idle instances look for work another
 	// process stored: events, and River's jobs (package payments).
 	PollInterval time.Duration
@@ -128,6 +118,7 @@ type Store struct {
 
 	wroteOutbox atomic.Bool
 	outboxWake  chan struct{}
+	eventsWake  chan struct{}
 }
 
 // NewStore returns a store with caisse's defaults.
@@ -140,12 +131,9 @@ func NewStore() *Store {
 		RescueAfter:  time.Minute,
 		Retention:    90 * 24 * time.Hour,
 		outboxWake:   make(chan struct{}, 1),
+		eventsWake:   make(chan struct{}, 1),
 	}
 }
-
-// Core returns the store itself, so the database packages that embed it
-// can be configured alike.
-func (s *Store) Core() *Store { return s }
 
 func (s *Store) now() time.Time { return s.Now().UTC() }
 

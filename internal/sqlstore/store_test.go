@@ -10,34 +10,17 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/database"
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/payments"
-	"github.com/caisse/caisse/postgres"
-	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
 )
 
-// db is what the suite needs of either database.
-type db interface {
-	caisse.EventService
-	caisse.OrderService
-	caisse.ProductService
-	caisse.DeliveryService
-	Core() *sqlstore.Store
-	Inbox() *inbox.Inbox
-	Open(ctx context.Context) error
-	Migrate(ctx context.Context) error
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-	Close() error
-	EventBacklog(ctx context.Context) (caisse.EventBacklog, error)
-}
-
 // bundle is one store on a database, with what it reports.
 type bundle struct {
-	db
+	*database.DB
 	// jobs are the store's jobs through Stripe's API and River, wired as
 	// caisse serve wires them.
 	jobs *payments.Jobs
@@ -57,22 +40,15 @@ func open(t testing.TB, kind dbtest.Kind, url string, configure ...func(*sqlstor
 // before the database opens.
 func openJobs(t testing.TB, kind dbtest.Kind, url string, setJobs func(*payments.Jobs), configure ...func(*sqlstore.Store, *inbox.Inbox)) *bundle {
 	t.Helper()
-	var d db
-	var jobs *payments.Jobs
-	if kind == dbtest.SQLite {
-		s := sqlite.NewDB(strings.TrimPrefix(url, "sqlite:"))
-		jobs = payments.New(s.Store)
-		s.River = jobs.RiverConfig
-		d = s
-	} else {
-		s := postgres.NewDB(url)
-		jobs = payments.New(s.Store)
-		s.River = jobs.RiverConfig
-		d = s
+	d, err := database.New(url)
+	if err != nil {
+		t.Fatal(err)
 	}
-	jobs.Inbox = d.Inbox()
-	b := &bundle{db: d, jobs: jobs, done: map[string]inbox.Report{}, seen: make(chan struct{}, 1)}
-	core := d.Core()
+	jobs := payments.New(d.Store)
+	d.River = jobs.RiverConfig
+	jobs.Inbox = d
+	b := &bundle{DB: d, jobs: jobs, done: map[string]inbox.Report{}, seen: make(chan struct{}, 1)}
+	core := d.Store
 	in := d.Inbox()
 	in.Decode = stripe.Facts
 	core.Logger = slog.New(slog.DiscardHandler)
@@ -185,12 +161,12 @@ func TestReceiveEvent(t *testing.T) {
 			statements int64
 		}{{true, 1}, {false, dup}, {false, dup}} {
 			e, _ := stripe.DecodeEvent(payload)
-			before := b.Core().Statements.Load()
+			before := b.Store.Statements.Load()
 			inserted, err := b.ReceiveEvent(ctx, e)
 			if err != nil || inserted != want.inserted {
 				t.Fatalf("delivery %d: inserted %v (%v), want %v", i, inserted, err, want.inserted)
 			}
-			if n := b.Core().Statements.Load() - before; n != want.statements {
+			if n := b.Store.Statements.Load() - before; n != want.statements {
 				t.Fatalf("delivery %d took %d statements, want %d", i, n, want.statements)
 			}
 		}
