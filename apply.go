@@ -521,10 +521,7 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 			out.Oversold = append(out.Oversold, id)
 			refund := r.RefundOversold && s.PaymentIntent != ""
 			msgs := []OutboxMessage{
-				AlertMessage(id, TopicOversold, id, Alert{Title: "An order was paid, but no stock was left for it (oversold)", Text: oversoldMessage(id, refund),
-					Fields: map[string]string{"Order": id, "Items": DescribeLines(lines, unknown, s.Currency, LangEnglish),
-						"Paid": FormatMoney(s.AmountPaid, s.Currency, LangEnglish)},
-					Link: DashboardURL(s.PaymentIntent, s.Livemode)}),
+				AlertMessage(id, TopicOversold, id, OversoldAlert(s.alertOrder(id), s.PaymentIntent, lines, unknown, refund)),
 				{Key: "webhook:" + HookOrderOversold + ":" + id, Channel: ChannelWebhook, Topic: HookOrderOversold, OrderID: id},
 			}
 			if refund {
@@ -625,11 +622,7 @@ func (r Rules) flagMismatches(ctx context.Context, l Ledger, rec *OrderRecord, s
 		rec.MismatchedPayments = append(rec.MismatchedPayments, m.ID)
 		rec.PaymentMismatch, flagged = true, true
 		msgs := []OutboxMessage{
-			AlertMessage(rec.ID+":"+m.ID, TopicPaymentMismatch, rec.ID, Alert{Title: "A payment does not pay its order (payment mismatch)",
-				Text: mismatchMessage(rec.ID, m, s, refund),
-				Fields: map[string]string{"Order": rec.ID, "Paid": FormatMoney(m.Amount, m.Currency, LangEnglish),
-					"Due": FormatMoney(s.AmountDue, s.Currency, LangEnglish), "Payment": m.ID},
-				Link: DashboardURL(cmpOr(m.PaymentIntent, m.ID), s.Livemode)}),
+			AlertMessage(rec.ID+":"+m.ID, TopicPaymentMismatch, rec.ID, MismatchAlert(s.alertOrder(rec.ID), m, refund)),
 			{Key: "webhook:" + HookOrderMismatch + ":" + rec.ID + ":" + m.ID, Channel: ChannelWebhook, Topic: HookOrderMismatch, OrderID: rec.ID},
 		}
 		if refund {
@@ -670,17 +663,7 @@ func (r Rules) warnFraud(ctx context.Context, l Ledger, rec *OrderRecord, s Summ
 	}
 	pi = cmpOr(pi, s.PaymentIntent)
 	refund := r.RefundFraud && pi != ""
-	text := fmt.Sprintf("The card issuer warns that the payment of order %s (%s) is likely fraud (%s). ", rec.ID,
-		FormatMoney(s.AmountPaid, s.Currency, LangEnglish), cmpOr(w.FraudType, "fraud"))
-	if refund {
-		text += "caisse is refunding it before it becomes a dispute; do not ship the order."
-	} else {
-		text += "Refund it before it becomes a dispute, or check the order before you ship it."
-	}
-	fields := map[string]string{"Order": rec.ID, "Amount": FormatMoney(s.AmountPaid, s.Currency, LangEnglish),
-		"Fraud type": cmpOr(w.FraudType, "unknown")}
-	msgs := []OutboxMessage{AlertMessage(rec.ID+":"+w.ID, TopicFraudWarning, rec.ID, Alert{Title: "Early fraud warning on an order's payment",
-		Text: text, Fields: fields, Link: DashboardURL(cmpOr(pi, w.Charge), s.Livemode)})}
+	msgs := []OutboxMessage{AlertMessage(rec.ID+":"+w.ID, TopicFraudWarning, rec.ID, FraudWarningAlert(s.alertOrder(rec.ID), *w, pi, refund))}
 	if refund {
 		key := w.Charge
 		if key == "" {
@@ -695,15 +678,6 @@ func (r Rules) warnFraud(ctx context.Context, l Ledger, rec *OrderRecord, s Summ
 		}
 	}
 	return nil
-}
-
-func mismatchMessage(id string, m Mismatch, s Summary, refund bool) string {
-	what := fmt.Sprintf("A payment of %s (%s) was taken for order %s, which is due %s: it does not pay the order",
-		FormatMoney(m.Amount, m.Currency, LangEnglish), m.ID, id, FormatMoney(s.AmountDue, s.Currency, LangEnglish))
-	if refund {
-		return what + "; caisse is refunding it."
-	}
-	return what + "; refund it, or settle the order with the buyer."
 }
 
 func modeName(live bool) string {
@@ -742,13 +716,6 @@ func (r Rules) move(ctx context.Context, l Ledger, orderID string, ev *Event, fr
 		}
 	}
 	return true, nil
-}
-
-func oversoldMessage(id string, refund bool) string {
-	if refund {
-		return fmt.Sprintf("Order %s was paid but no stock was left for it: caisse is refunding the payment.", id)
-	}
-	return fmt.Sprintf("Order %s was paid but no stock was left for it: refund or restock.", id)
 }
 
 // OpenCheckout reserves the units of a new order's caisse checkout and

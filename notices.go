@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // OutboxMessage is a side effect, written in the same transaction as the
@@ -58,33 +57,6 @@ const (
 	HookProductSold         = "product.sold"
 	HookAvailabilityChanged = "product.availability_changed"
 )
-
-// Alert is a message to the shop's team: a title, a sentence that says what
-// happened and what to do, facts to show beside it, and where to look.
-type Alert struct {
-	Title  string
-	Text   string
-	Fields map[string]string
-	Link   string
-}
-
-// Payload returns the alert as an outbox payload.
-func (a Alert) Payload() map[string]any {
-	p := map[string]any{"title": a.Title, "text": a.Text}
-	if len(a.Fields) > 0 {
-		p["fields"] = a.Fields
-	}
-	if a.Link != "" {
-		p["link"] = a.Link
-	}
-	return p
-}
-
-// AlertMessage returns the outbox message of a team alert. key makes it
-// unique (one alert per cause).
-func AlertMessage(key, topic, orderID string, a Alert) OutboxMessage {
-	return OutboxMessage{Key: "alert:" + topic + ":" + key, Channel: ChannelAlert, Topic: topic, OrderID: orderID, Payload: a.Payload()}
-}
 
 // DashboardURL is the page of a Stripe object in Stripe's Dashboard, in the
 // order's mode: a payment intent, a dispute, a checkout session or an event.
@@ -148,7 +120,7 @@ func transitionMessages(o *OrderRecord, from OrderStatus, ev *Event) []OutboxMes
 	case StatusRefunded:
 		out = append(out, email(TopicOrderRefunded), hook(HookOrderRefunded))
 	case StatusDisputed:
-		out = append(out, AlertMessage(key, TopicDisputeOpened, o.ID, disputeAlert(o, true)), hook(HookOrderDisputed))
+		out = append(out, AlertMessage(key, TopicDisputeOpened, o.ID, DisputeOpenedAlert(o.alertOrder(), o.dispute())), hook(HookOrderDisputed))
 	case StatusExpired:
 		out = append(out, hook(HookOrderExpired))
 	}
@@ -159,7 +131,7 @@ func transitionMessages(o *OrderRecord, from OrderStatus, ev *Event) []OutboxMes
 		if o.Dispute != nil {
 			closed += ":" + o.Dispute.ID + ":" + o.Dispute.Status
 		}
-		out = append(out, AlertMessage(closed, TopicDisputeClosed, o.ID, disputeAlert(o, false)),
+		out = append(out, AlertMessage(closed, TopicDisputeClosed, o.ID, DisputeClosedAlert(o.alertOrder(), o.dispute())),
 			OutboxMessage{Key: "webhook:" + HookOrderDisputeClosed + ":" + closed, Channel: ChannelWebhook, Topic: HookOrderDisputeClosed, OrderID: o.ID})
 	}
 	return out
@@ -324,32 +296,6 @@ func ProductChangeMessages(before, after *Product, change string) []OutboxMessag
 // availability, as it is when the update is sent; change makes it unique.
 func AvailabilityMessage(productID, change string) OutboxMessage {
 	return OutboxMessage{Key: "sanity:" + productID + ":" + change, Channel: ChannelSanity, Topic: TopicAvailability, ProductID: productID}
-}
-
-func disputeAlert(o *OrderRecord, opened bool) Alert {
-	d := o.Dispute
-	if d == nil {
-		d = &Dispute{}
-	}
-	fields := map[string]string{"Order": o.ID, "Amount": FormatMoney(d.Amount, o.Currency, LangEnglish)}
-	if d.Reason != "" {
-		fields["Reason"] = d.Reason
-	}
-	if opened {
-		text := fmt.Sprintf("A customer disputed the payment of order %s (%s). Answer in Stripe's Dashboard before the evidence is due, or the dispute is lost.",
-			o.ID, FormatMoney(d.Amount, o.Currency, LangEnglish))
-		if d.EvidenceDueBy > 0 {
-			due := time.Unix(d.EvidenceDueBy, 0).UTC().Format("2006-01-02 15:04 MST")
-			fields["Evidence due"] = due
-		}
-		return Alert{Title: "Dispute opened", Text: text, Fields: fields, Link: DashboardURL(d.ID, o.Livemode)}
-	}
-	fields["Outcome"] = DisputeWords(cmpOr(d.Status, "closed"), LangEnglish)
-	text := fmt.Sprintf("The dispute on order %s is closed: %s.", o.ID, DisputeWords(cmpOr(d.Status, "closed"), LangEnglish))
-	if d.Status == "lost" {
-		text += " The amount is taken back by the bank; the order is marked dispute lost."
-	}
-	return Alert{Title: "Dispute " + cmpOr(d.Status, "closed"), Text: text, Fields: fields, Link: DashboardURL(d.ID, o.Livemode)}
 }
 
 func cmpOr(s, def string) string {

@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -54,13 +53,7 @@ func (s *Server) noteBadSignature(reason string) {
 		return
 	}
 	hour := now.UTC().Format("2006-01-02T15")
-	msg := caisse.AlertMessage(hour, caisse.TopicSignatureFailures, "", caisse.Alert{
-		Title: "Stripe webhooks are being refused: bad signatures",
-		Text: fmt.Sprintf("caisse refused %d webhook deliveries in the last minute because their signature did not verify (%s). "+
-			"Check STRIPE_WEBHOOK_SECRET: it must be the signing secret of the webhook endpoint pointing at caisse "+
-			"(Stripe Dashboard → Developers → Webhooks). Until then, Stripe retries and events are late.", n, reason),
-		Fields: map[string]string{"Refused in a minute": fmt.Sprint(n), "Last reason": reason},
-	})
+	msg := caisse.AlertMessage(hour, caisse.TopicSignatureFailures, "", caisse.SignatureFailuresAlert(n, reason))
 	// The alert is written apart from the refused request, which it must
 	// not slow down.
 	go func() {

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"time"
 
@@ -729,21 +728,12 @@ func (d *Dispatcher) failedForGood(r *caisse.Delivery, de *caisse.DeliveryError)
 	if r.Channel == caisse.ChannelAlert {
 		return
 	}
-	fields := map[string]string{"Delivery": r.ID, "Channel": string(r.Channel), "Topic": r.Topic, "To": r.Recipient,
-		"Attempts": strconv.Itoa(r.Attempts + 1)}
-	if r.OrderID != "" {
-		fields["Order"] = r.OrderID
-	}
 	key := r.ID
 	if de.Gone {
 		key = "gone:" + string(r.Channel) + ":" + r.Recipient
 	}
-	err := d.Store.WriteOutbox(d.ctx, caisse.AlertMessage(key, caisse.TopicDeliveryFailed, r.OrderID, caisse.Alert{
-		Title: fmt.Sprintf("A %s delivery failed for good", r.Channel),
-		Text: fmt.Sprintf("caisse could not deliver %s (%s) to %s: %s. Fix the cause, then retry it: caisse outbox retry %s.",
-			r.ID, r.Topic, r.Recipient, de.Error(), r.ID),
-		Fields: fields,
-	}))
+	err := d.Store.WriteOutbox(d.ctx, caisse.AlertMessage(key, caisse.TopicDeliveryFailed, r.OrderID,
+		caisse.DeliveryFailedAlert(r, r.Attempts+1, de.Error())))
 	if err != nil {
 		d.Logger.Error("could not write the alert about a failed delivery", "delivery", r.ID, "error", err.Error())
 	}

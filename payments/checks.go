@@ -76,17 +76,8 @@ func (j *Jobs) CheckSilence(ctx context.Context) error {
 	if checkouts == 0 {
 		return nil
 	}
-	lastText := "never"
-	if !last.IsZero() {
-		lastText = last.Format(time.RFC3339)
-	}
-	return j.Store.WriteOutbox(ctx, caisse.AlertMessage(now.UTC().Format("2006-01-02"), caisse.TopicSilence, "", caisse.Alert{
-		Title: "No Stripe event for " + j.AlertSilence.String() + " while checkouts are opened",
-		Text: fmt.Sprintf("caisse opened %d checkouts since %s but has received no event from Stripe since %s: buyers may be paying "+
-			"without caisse hearing of it. Check that the Stripe webhook endpoint points at caisse and is enabled, and that caisse is reachable.",
-			checkouts, since.Format(time.RFC3339), lastText),
-		Fields: map[string]string{"Last event": lastText, "Checkouts since": fmt.Sprint(checkouts)},
-	}))
+	return j.Store.WriteOutbox(ctx, caisse.AlertMessage(now.UTC().Format("2006-01-02"), caisse.TopicSilence, "",
+		caisse.SilenceAlert(j.AlertSilence, since, last, checkouts)))
 }
 
 // EndpointReport is what a look at the account's webhook endpoints found.
@@ -184,20 +175,11 @@ func (j *Jobs) alertEndpoint(ctx context.Context, rep EndpointReport) error {
 	if rep.Problem == "" {
 		return nil
 	}
-	a := caisse.Alert{Fields: map[string]string{"Endpoints": fmt.Sprint(rep.Endpoints)}}
-	switch rep.Problem {
-	case "missing":
-		a.Title = "No Stripe webhook endpoint points at caisse"
-		a.Text = "None of the Stripe account's webhook endpoints has a URL ending in /webhooks/stripe: caisse hears of payments only by catching up. Add one in the Dashboard (Developers → Webhooks)."
-	case "disabled":
-		ep := rep.Ours[0]
-		a.Title = "The Stripe webhook endpoint for caisse is disabled"
-		a.Text = "Stripe sends nothing to " + ep.URL + ": enable the endpoint in the Dashboard (Developers → Webhooks). Stripe disables an endpoint that fails for days."
-		a.Fields["Endpoint"] = ep.ID
-	case "missing_types":
-		a.Title = "The Stripe webhook endpoint for caisse does not send every event caisse needs"
-		a.Text = "Add these event types to the endpoint in the Dashboard (Developers → Webhooks): " + strings.Join(rep.Missing, ", ") + "."
+	var ours caisse.WebhookEndpoint
+	if len(rep.Ours) > 0 {
+		ours = rep.Ours[0]
 	}
+	a := caisse.EndpointAlert(rep.Problem, rep.Endpoints, ours, rep.Missing)
 	key := rep.Problem + ":" + j.now().UTC().Format("2006-01-02")
 	return j.Store.WriteOutbox(ctx, caisse.AlertMessage(key, caisse.TopicEndpointProblem, "", a))
 }

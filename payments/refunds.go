@@ -38,15 +38,8 @@ func (j *Jobs) refundFailed(ctx context.Context, key, orderID, paymentIntent str
 	reason := caisse.Clip(cause.Error(), 2000)
 	j.logger().Error("caisse could not make a refund: refund the payment in the Stripe Dashboard",
 		"order_id", orderID, "payment_intent", paymentIntent, "error", reason)
-	fields := map[string]string{"Order": orderID}
-	if paymentIntent != "" {
-		fields["Payment"] = paymentIntent
-	}
-	err := j.Store.FailRefund(ctx, key, reason, caisse.AlertMessage(key, caisse.TopicDeliveryFailed, orderID, caisse.Alert{
-		Title:  "A refund caisse was to make failed",
-		Text:   "caisse could not refund a payment of order " + orderID + ": " + reason + ". Refund it in the Stripe Dashboard.",
-		Fields: fields, Link: caisse.DashboardURL(cmp.Or(paymentIntent, orderID), false),
-	}))
+	err := j.Store.FailRefund(ctx, key, reason, caisse.AlertMessage(key, caisse.TopicDeliveryFailed, orderID,
+		caisse.RefundFailedAlert(orderID, paymentIntent, reason)))
 	if err != nil {
 		j.logger().Error("could not record a failed refund", "order_id", orderID, "error", err.Error())
 	}

@@ -70,32 +70,21 @@ type alert struct {
 // others follow by label.
 var fieldOrder = []string{"Amount", "Reason", "Evidence due", "Order"}
 
-// titles are the titles of alerts whose payload has none.
-var titles = map[string]string{
-	caisse.TopicDisputeOpened:     "Dispute opened",
-	caisse.TopicDisputeClosed:     "Dispute closed",
-	caisse.TopicOversold:          "Order oversold",
-	caisse.TopicPaymentMismatch:   "Payment does not match its order",
-	caisse.TopicDeadLetter:        "A Stripe event could not be applied",
-	caisse.TopicSignatureFailures: "Webhook signatures are failing",
-	caisse.TopicSilence:           "No events from Stripe",
-	caisse.TopicEndpointProblem:   "Stripe webhook endpoint problem",
-	caisse.TopicDeliveryFailed:    "A delivery failed for good",
-	caisse.TopicFraudWarning:      "Early fraud warning",
-	caisse.TopicTest:              "Test alert from caisse",
-}
-
 // readAlert reads an alert from its delivery's payload: title and text
-// (strings), fields (label → value) and link (a web address).
+// (strings), fields (label → value) and link (a web address). A payload
+// without a title has its topic's, and a test message without words the
+// root's for a chat channel.
 func readAlert(n caisse.Notice) alert {
 	p := n.Delivery.Payload
-	a := alert{
-		title: cmp.Or(stringOf(p["title"]), titles[n.Delivery.Topic], n.Delivery.Topic, "Alert"),
-		text:  stringOf(p["text"]),
-		link:  webLink(stringOf(p["link"])),
+	title, text := caisse.AlertTitle(n.Delivery.Topic, caisse.LangEnglish), ""
+	if n.Delivery.Topic == caisse.TopicTest {
+		title = caisse.AlertTestTitle(caisse.MediumChat, caisse.LangEnglish)
+		text = caisse.AlertTestText(caisse.MediumChat, shopName(n), caisse.LangEnglish)
 	}
-	if n.Delivery.Topic == caisse.TopicTest && a.text == "" {
-		a.text = fmt.Sprintf("If you can read this, the team alerts of %s reach this channel.", shopName(n))
+	a := alert{
+		title: cmp.Or(stringOf(p["title"]), title),
+		text:  cmp.Or(stringOf(p["text"]), text),
+		link:  webLink(stringOf(p["link"])),
 	}
 	fields, _ := p["fields"].(map[string]any)
 	if ff, ok := p["fields"].(map[string]string); ok {

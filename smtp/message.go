@@ -236,12 +236,13 @@ func (s *Sender) alertData(n caisse.Notice, lang string) AlertData {
 	data.Title, _ = p["title"].(string)
 	data.Text, _ = p["text"].(string)
 	data.Link, _ = p["link"].(string)
-	if data.Title == "" {
-		data.Title = defaultTitle(n.Delivery.Topic, lang)
+	// A payload without a title has its topic's; a test message without
+	// words, the root's for email.
+	if n.Delivery.Topic == caisse.TopicTest {
+		data.Title = cmp.Or(data.Title, caisse.AlertTestTitle(caisse.MediumEmail, lang))
+		data.Text = cmp.Or(data.Text, caisse.AlertTestText(caisse.MediumEmail, data.Shop, lang))
 	}
-	if data.Text == "" && n.Delivery.Topic == caisse.TopicTest {
-		data.Text = testText[lang]
-	}
+	data.Title = cmp.Or(data.Title, caisse.AlertTitle(n.Delivery.Topic, lang))
 	data.Fields = alertFields(p["fields"])
 	if data.Count > 1 {
 		for _, d := range append([]caisse.Delivery{n.Delivery}, n.Group...) {
@@ -257,23 +258,6 @@ func (s *Sender) alertData(n caisse.Notice, lang string) AlertData {
 		}
 	}
 	return data
-}
-
-// testText is what caisse notify test says.
-var testText = map[string]string{
-	"en": "This is a test message from caisse. If you can read it, caisse can send email to this address.",
-	"fr": "Ceci est un message de test de caisse. Si vous le lisez, caisse sait envoyer des e-mails à cette adresse.",
-}
-
-// defaultTitle is an alert's title when its payload has none.
-func defaultTitle(topic, lang string) string {
-	if topic == caisse.TopicTest {
-		if lang == "fr" {
-			return "Message de test"
-		}
-		return "Test message"
-	}
-	return strings.ReplaceAll(topic, "_", " ")
 }
 
 // alertFields reads a payload's fields, label → value, sorted by label.

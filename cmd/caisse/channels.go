@@ -142,8 +142,7 @@ func (c *channels) test(ctx context.Context, cfg Config) []testResult {
 	send := func(ch caisse.Channel, to string, s caisse.Sender) testResult {
 		d := caisse.Delivery{ID: fmt.Sprintf("dlv_test_%d", now.UnixNano()), Channel: ch, Topic: caisse.TopicTest, Recipient: to,
 			CreatedAt: now, Status: caisse.DeliveryPending,
-			Payload: caisse.Alert{Title: "Test message from " + cfg.ShopName,
-				Text: "caisse notify test: if you read this, this channel works."}.Payload()}
+			Payload: caisse.TestAlert(cfg.ShopName).Payload()}
 		r := testResult{Channel: string(ch), To: to}
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -766,16 +765,7 @@ func (v *View) HeldKeys() []string {
 // about an event that failed for good. The alert names the event itself:
 // an event that could not even be read was never marked.
 func (v *View) AddDeadLetter(ev *caisse.Event, reason string) {
-	fields := map[string]string{"Event": ev.ID, "Type": ev.Type, "Attempts": strconv.Itoa(ev.Attempts)}
-	if ev.OrderID != "" {
-		fields["Order"] = ev.OrderID
-	}
-	m := caisse.AlertMessage(ev.ID, caisse.TopicDeadLetter, ev.OrderID, caisse.Alert{
-		Title: "An event failed for good",
-		Text: "caisse could not apply " + ev.Type + " event " + ev.ID + ": " + reason +
-			". Fix the cause, then replay it: caisse events replay " + ev.ID + " (or replay every dead letter with --failed).",
-		Fields: fields, Link: caisse.DashboardURL(ev.ID, ev.Livemode),
-	})
+	m := caisse.AlertMessage(ev.ID, caisse.TopicDeadLetter, ev.OrderID, caisse.DeadLetterAlert(ev, reason))
 	m.EventID = ev.ID
 	// Written in memory, it cannot fail here.
 	_ = v.AddOutbox(context.Background(), m)
