@@ -41,7 +41,7 @@ func openStore(t *testing.T, kind dbtest.Kind, url string, email bool) store {
 	}
 	core := s.Core()
 	core.Logger = slog.New(slog.DiscardHandler)
-	core.Outbox = sqlstore.Recipients{Email: email, Alerts: []string{sqlstore.RecipientSlack},
+	core.Outbox = caisse.Recipients{Email: email, Alerts: []string{caisse.RecipientSlack},
 		Webhooks: []string{"https://a.example/hook", "https://b.example/hook"}, Sanity: true}
 	ctx := context.Background()
 	if err := s.Open(ctx); err != nil {

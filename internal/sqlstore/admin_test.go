@@ -81,7 +81,7 @@ func (b *bundle) forget() {
 func TestDeliveriesNameTheirEvent(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
-			s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}, Webhooks: []string{"https://shop.example/hooks"}}
+			s.Outbox = caisse.Recipients{Alerts: []string{caisse.RecipientSlack}, Webhooks: []string{"https://shop.example/hooks"}}
 			decode := in.Decode
 			in.Decode = func(e *caisse.Event) (caisse.EventFacts, error) {
 				if e.ID == "evt_nonsense" {

@@ -40,7 +40,7 @@ func TestSilenceIsAlerted(t *testing.T) {
 			j.Stripe = fake
 		}, func(s *sqlstore.Store, in *inbox.Inbox) {
 			s.Now, s.Rules.Now = clk.Now, clk.Now
-			s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
+			s.Outbox = caisse.Recipients{Alerts: []string{caisse.RecipientSlack}}
 		})
 		ctx := context.Background()
 		fake.setEndpoints(caisse.WebhookEndpoint{ID: "we_1", URL: "https://shop.example/webhooks/stripe", Status: "enabled",
@@ -85,7 +85,7 @@ func TestEndpointProblemsAreAlerted(t *testing.T) {
 		j.WebhookPaths = []string{"/webhooks/stripe"}
 		j.Stripe = fake
 	}, func(s *sqlstore.Store, in *inbox.Inbox) {
-		s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
+		s.Outbox = caisse.Recipients{Alerts: []string{caisse.RecipientSlack}}
 	})
 	ctx := context.Background()
 	for _, tc := range []struct {
