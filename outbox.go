@@ -2,6 +2,8 @@ package caisse
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -248,4 +250,96 @@ type DeliveryService interface {
 	// RetryFailedDeliveries sends every failed delivery again and returns
 	// their ids.
 	RetryFailedDeliveries(ctx context.Context) ([]string, error)
+}
+
+// Recipients are who the outbox writes rows for, from the configuration:
+// rows are written for the channels that are set up. A customer email is
+// always recorded, skipped at once when there is no SMTP, so the owner sees
+// that the buyer was not told.
+type Recipients struct {
+	// Email is true when SMTP is set up (CAISSE_SMTP_URL).
+	Email bool
+	// Alerts are the team's recipients: RecipientSlack for
+	// CAISSE_ALERT_WEBHOOK_URL, and each address of CAISSE_ALERT_EMAIL.
+	Alerts []string
+	// Sanity is true when the Sanity CMS is set up.
+	Sanity bool
+	// Webhooks are the shop's endpoints (CAISSE_NOTIFY_URLS), as shown: each
+	// URL without its query.
+	Webhooks []string
+	// AlertDelay is how long an alert waits before it is sent, and how long
+	// alerts of one cause must have been quiet: a storm goes out as one
+	// message with a count.
+	AlertDelay time.Duration
+	// EmailDelay is how long a customer email waits before it is sent: the
+	// events about one payment come within moments of each other, and the
+	// session's (with the customer's language) may come after the payment
+	// intent's.
+	EmailDelay time.Duration
+}
+
+// RecipientSlack names the Slack-compatible webhook among alert recipients.
+const RecipientSlack = "slack"
+
+// NoSMTP is the reason a customer email is skipped when there is no SMTP.
+const NoSMTP = "no email was sent: CAISSE_SMTP_URL is not set"
+
+// DeliveryID is the id of the delivery written under key: what the
+// recipient sees as the idempotency key (Message-ID, transactionId,
+// webhook-id). Made of letters, digits and "_", whatever the key holds.
+func DeliveryID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "dlv_" + hex.EncodeToString(sum[:12])
+}
+
+// OutboxRow is one row a message is written as: one per recipient.
+type OutboxRow struct {
+	// Message is the message the row delivers.
+	Message *OutboxMessage
+	// Key makes the row unique: the message's key, followed by
+	// ":recipient" on channels with several recipients. A row whose key
+	// exists is not written again.
+	Key string
+	// Recipient is who the row goes to; "" for a customer email, whose
+	// address is read from the order when it is sent.
+	Recipient string
+	// Status is pending, or skipped when the channel cannot send it.
+	Status DeliveryStatus
+	// LastError says why a skipped row is skipped.
+	LastError string
+	// Due is when the row is first tried.
+	Due time.Time
+}
+
+// Rows fans a message written at now out to the recipients of its channel:
+// the rows to write for it, none when its channel is not set up.
+func (r Recipients) Rows(now time.Time, m *OutboxMessage) ([]OutboxRow, error) {
+	var rows []OutboxRow
+	switch m.Channel {
+	case ChannelEmail:
+		// A customer email names no recipient: the dispatcher reads the
+		// address from the order when it sends it, and waits for one.
+		row := OutboxRow{Message: m, Key: m.Key, Recipient: m.Recipient, Status: DeliveryPending, Due: now.Add(r.EmailDelay)}
+		if !r.Email {
+			row.Status, row.LastError = DeliverySkipped, NoSMTP
+		}
+		rows = append(rows, row)
+	case ChannelAlert:
+		for _, to := range r.Alerts {
+			rows = append(rows, OutboxRow{Message: m, Key: m.Key + ":" + to, Recipient: to, Status: DeliveryPending, Due: now.Add(r.AlertDelay)})
+		}
+	case ChannelSanity:
+		if r.Sanity {
+			rows = append(rows, OutboxRow{Message: m, Key: m.Key, Recipient: "sanity", Status: DeliveryPending, Due: now})
+		}
+	case ChannelWebhook:
+		for _, to := range r.Webhooks {
+			rows = append(rows, OutboxRow{Message: m, Key: m.Key + ":" + to, Recipient: to, Status: DeliveryPending, Due: now})
+		}
+	case ChannelStripe:
+		rows = append(rows, OutboxRow{Message: m, Key: m.Key, Recipient: "stripe", Status: DeliveryPending, Due: now})
+	default:
+		return nil, fmt.Errorf("error writing outbox message %s: no channel %q", m.Key, m.Channel)
+	}
+	return rows, nil
 }

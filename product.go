@@ -116,6 +116,45 @@ func (u *ProductUpdate) Validate(id string) error {
 	return nil
 }
 
+// ApplyTo sets on p the fields the update names, keeping the others, and
+// fills p's derived fields. StockWas is not checked: see CheckStockWas.
+func (u ProductUpdate) ApplyTo(p *Product) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&p.Name, u.Name)
+	set(&p.Currency, u.Currency)
+	set(&p.SanityID, u.SanityID)
+	set(&p.ArtistName, u.ArtistName)
+	set(&p.ArtistLocale, u.ArtistLocale)
+	if u.Price != nil {
+		p.Price = *u.Price
+	}
+	if u.Stock != nil {
+		p.Stock = *u.Stock
+	}
+	if u.ArtistEmail != nil {
+		p.ArtistEmail = slices.Clone(*u.ArtistEmail)
+	}
+	if u.ArtistShare != nil {
+		p.ArtistShare = *u.ArtistShare
+	}
+	p.Fill()
+}
+
+// CheckStockWas refuses (ECONFLICT) an update of product id's stock made
+// from a reading (StockWas) that sales or returns have moved since: stock
+// is the product's stock now.
+func (u ProductUpdate) CheckStockWas(id string, stock int64) error {
+	if u.StockWas != nil && u.Stock != nil && stock != *u.StockWas {
+		return Errorf(ECONFLICT, "the stock of %s changed since it was read as %d: it is %d now (sales or returns moved it); "+
+			"read it again and set it", id, *u.StockWas, stock)
+	}
+	return nil
+}
+
 // MaxArtistEmails bounds the addresses told of one work's sales.
 const MaxArtistEmails = 10
 

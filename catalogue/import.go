@@ -290,29 +290,7 @@ func previewUpdate(id string, before *caisse.Product, u caisse.ProductUpdate) *c
 	if before != nil {
 		p = *before
 	}
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&p.Name, u.Name)
-	set(&p.Currency, u.Currency)
-	set(&p.SanityID, u.SanityID)
-	set(&p.ArtistName, u.ArtistName)
-	set(&p.ArtistLocale, u.ArtistLocale)
-	if u.ArtistEmail != nil {
-		p.ArtistEmail = slices.Clone(*u.ArtistEmail)
-	}
-	if u.ArtistShare != nil {
-		p.ArtistShare = *u.ArtistShare
-	}
-	if u.Price != nil {
-		p.Price = *u.Price
-	}
-	if u.Stock != nil {
-		p.Stock = *u.Stock
-	}
-	p.Fill()
+	u.ApplyTo(&p)
 	return &p
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/caisse/caisse/database"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/poll"
-	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/outbox"
 )
 
@@ -28,7 +27,7 @@ func openStore(t *testing.T, url string, email bool) *database.DB {
 		t.Fatal(err)
 	}
 	s.Logger = slog.New(slog.DiscardHandler)
-	s.Outbox = sqlstore.Recipients{Email: email, Alerts: []string{sqlstore.RecipientSlack},
+	s.Outbox = caisse.Recipients{Email: email, Alerts: []string{caisse.RecipientSlack},
 		Webhooks: []string{"https://a.example/hook", "https://b.example/hook"}, Sanity: true}
 	ctx := context.Background()
 	if err := s.Open(ctx); err != nil {
@@ -136,7 +135,9 @@ func deliveries(t *testing.T, s *database.DB, f caisse.DeliveryFilter) []*caisse
 	return l
 }
 
-func count(t *testing.T, s *database.DB, f caisse.DeliveryFilter) int { return len(deliveries(t, s, f)) }
+func count(t *testing.T, s *database.DB, f caisse.DeliveryFilter) int {
+	return len(deliveries(t, s, f))
+}
 
 func email(key, to string) caisse.OutboxMessage {
 	return caisse.OutboxMessage{Key: key, Channel: caisse.ChannelEmail, Topic: caisse.TopicOrderConfirmation, Recipient: to, OrderID: "o1"}

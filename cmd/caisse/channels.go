@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/notify"
 	"github.com/caisse/caisse/sanity"
 	"github.com/caisse/caisse/slack"
@@ -27,7 +26,7 @@ type channels struct {
 	// hooks are the shop's endpoints, by the recipient rows name them.
 	hooks map[string]*notify.Sender
 	// recipients says who the outbox writes rows for.
-	recipients sqlstore.Recipients
+	recipients caisse.Recipients
 }
 
 // alertDelay is how long an alert waits before it goes out, so that a
@@ -42,7 +41,7 @@ const (
 // openChannels builds the senders of every channel the configuration sets
 // up. Each refusal names its variable and shows no secret.
 func openChannels(cfg Config) (*channels, error) {
-	c := &channels{hooks: map[string]*notify.Sender{}, recipients: sqlstore.Recipients{AlertDelay: alertDelay, EmailDelay: emailDelay}}
+	c := &channels{hooks: map[string]*notify.Sender{}, recipients: caisse.Recipients{AlertDelay: alertDelay, EmailDelay: emailDelay}}
 	var errs []error
 	if cfg.SMTPURL != "" {
 		s, err := smtp.New(smtpConfig(cfg))
@@ -59,7 +58,7 @@ func openChannels(cfg Config) (*channels, error) {
 			errs = append(errs, err)
 		}
 		c.slack = s
-		c.recipients.Alerts = append(c.recipients.Alerts, sqlstore.RecipientSlack)
+		c.recipients.Alerts = append(c.recipients.Alerts, caisse.RecipientSlack)
 	}
 	if cfg.SanityProject != "" {
 		s, err := sanity.New(sanity.Config{Project: cfg.SanityProject, Dataset: cfg.SanityDataset, Token: cfg.SanityToken,
@@ -110,10 +109,10 @@ func (c *channels) sender(d caisse.Delivery) caisse.Sender {
 			return c.email
 		}
 	case caisse.ChannelAlert:
-		if d.Recipient == sqlstore.RecipientSlack && c.slack != nil {
+		if d.Recipient == caisse.RecipientSlack && c.slack != nil {
 			return c.slack
 		}
-		if d.Recipient != sqlstore.RecipientSlack && c.email != nil {
+		if d.Recipient != caisse.RecipientSlack && c.email != nil {
 			return c.email
 		}
 	case caisse.ChannelSanity:
@@ -165,7 +164,7 @@ func (c *channels) test(ctx context.Context, cfg Config) []testResult {
 		}
 	}
 	if c.slack != nil {
-		out = append(out, send(caisse.ChannelAlert, sqlstore.RecipientSlack, c.slack))
+		out = append(out, send(caisse.ChannelAlert, caisse.RecipientSlack, c.slack))
 	}
 	if c.sanity != nil {
 		out = append(out, send(caisse.ChannelSanity, "sanity", c.sanity))

@@ -17,7 +17,6 @@ import (
 	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
-	"github.com/caisse/caisse/payments"
 	"github.com/caisse/caisse/sqlite"
 	"github.com/caisse/caisse/stripe"
 )
@@ -81,7 +80,7 @@ func (b *bundle) forget() {
 func TestDeliveriesNameTheirEvent(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		b := open(t, kind, kind.NewURL(t), func(s *sqlstore.Store, in *inbox.Inbox) {
-			s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}, Webhooks: []string{"https://shop.example/hooks"}}
+			s.Outbox = caisse.Recipients{Alerts: []string{caisse.RecipientSlack}, Webhooks: []string{"https://shop.example/hooks"}}
 			decode := in.Decode
 			in.Decode = func(e *caisse.Event) (caisse.EventFacts, error) {
 				if e.ID == "evt_nonsense" {
@@ -144,9 +143,7 @@ func TestDeliveriesNameTheirEvent(t *testing.T) {
 func TestTimelineShowsStockMoves(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		url := kind.NewURL(t)
-		b := openJobs(t, kind, url, func(j *payments.Jobs) {
-			j.Stripe = newStripeFake(time.Now)
-		})
+		b := open(t, kind, url)
 		ctx := context.Background()
 		if _, err := b.PutProduct(ctx, "print", caisse.NewProductUpdate("Print", 2500, "eur", 10)); err != nil {
 			t.Fatal(err)
@@ -163,11 +160,7 @@ func TestTimelineShowsStockMoves(t *testing.T) {
 		step(stripe.Example{Type: "checkout.session.completed", OrderID: "o_late", Unpaid: true})
 		step(stripe.Example{Type: "checkout.session.async_payment_succeeded", OrderID: "o_late"})
 		step(stripe.Example{Type: "checkout.session.expired", OrderID: "o_gone"})
-		checkout, err := b.Checkout(ctx, caisse.CheckoutRequest{Items: []caisse.Item{{ProductID: "print", Quantity: 3}},
-			SuccessURL: "https://shop.example/ok", CancelURL: "https://shop.example/cart"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		checkout := reserveCheckout(t, b, "ord_checkout", caisse.Line{ProductID: "print", Quantity: 3})
 
 		type change struct {
 			from, to caisse.OrderStatus
@@ -387,9 +380,7 @@ func TestFindOrdersBySearch(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		url := kind.NewURL(t)
 		var rec *recordingDriver
-		b := openJobs(t, kind, url, func(j *payments.Jobs) {
-			j.Stripe = newStripeFake(time.Now)
-		}, func(s *sqlstore.Store, in *inbox.Inbox) {
+		b := open(t, kind, url, func(s *sqlstore.Store, in *inbox.Inbox) {
 			rec = &recordingDriver{Driver: s.Driver}
 			s.Driver = rec
 		})
@@ -408,11 +399,7 @@ func TestFindOrdersBySearch(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitAll(t, []*bundle{b}, ids)
-		checkout, err := b.Checkout(ctx, caisse.CheckoutRequest{Items: []caisse.Item{{ProductID: "print", Quantity: 1}},
-			SuccessURL: "https://shop.example/ok", CancelURL: "https://shop.example/cart"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		checkout := reserveCheckout(t, b, "ord_checkout", caisse.Line{ProductID: "print", Quantity: 1})
 		search := func(f caisse.OrderFilter) string {
 			t.Helper()
 			var got []string

@@ -33,7 +33,7 @@ func TestPoisonedEventsLeaveTheirBatchAlone(t *testing.T) {
 		b := open(t, kind, url, func(s *sqlstore.Store, in *inbox.Inbox) {
 			in.MaxAttempts = 2
 			in.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
-			s.Outbox.Alerts = []string{sqlstore.RecipientSlack}
+			s.Outbox.Alerts = []string{caisse.RecipientSlack}
 			decode := in.Decode
 			in.Decode = func(e *caisse.Event) (caisse.EventFacts, error) {
 				switch e.ID {

@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,87 +14,9 @@ import (
 	"github.com/caisse/caisse"
 )
 
-// Recipients are who the outbox writes rows for, from the configuration:
-// rows are written for the channels that are set up. A customer email is
-// always recorded, skipped at once when there is no SMTP, so the owner sees
-// that the buyer was not told.
-type Recipients struct {
-	// Email is true when SMTP is set up (CAISSE_SMTP_URL).
-	Email bool
-	// Alerts are the team's recipients: "slack" for CAISSE_ALERT_WEBHOOK_URL,
-	// and each address of CAISSE_ALERT_EMAIL.
-	Alerts []string
-	// Sanity is true when the Sanity CMS is set up.
-	Sanity bool
-	// Webhooks are the shop's endpoints (CAISSE_NOTIFY_URLS), as shown: each
-	// URL without its query.
-	Webhooks []string
-	// AlertDelay is how long an alert waits before it is sent, and how long
-	// alerts of one cause must have been quiet: a storm goes out as one
-	// message with a count.
-	AlertDelay time.Duration
-	// EmailDelay is how long a customer email waits before it is sent: the
-	// events about one payment come within moments of each other, and the
-	// session's (with the customer's language) may come after the payment
-	// intent's.
-	EmailDelay time.Duration
-}
-
 // maxAlertWait bounds how long a storm of alerts of one cause is gathered
 // before it goes out.
 const maxAlertWait = time.Minute
-
-// RecipientSlack names the Slack-compatible webhook among alert recipients.
-const RecipientSlack = "slack"
-
-// DeliveryID is the id of the delivery written under key: what the
-// recipient sees as the idempotency key (Message-ID, transactionId,
-// webhook-id). Made of letters, digits and "_", whatever the key holds.
-func DeliveryID(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "dlv_" + hex.EncodeToString(sum[:12])
-}
-
-// outboxRow is one row a message is written as: one per recipient.
-type outboxRow struct {
-	msg                               *caisse.OutboxMessage
-	key, recipient, status, lastError string
-	due                               time.Time
-}
-
-// outboxRows fans a message out to the configured recipients of its
-// channel.
-func (s *Store) outboxRows(now time.Time, m *caisse.OutboxMessage) ([]outboxRow, error) {
-	var rows []outboxRow
-	pending := string(caisse.DeliveryPending)
-	switch m.Channel {
-	case caisse.ChannelEmail:
-		// A customer email names no recipient: the dispatcher reads the
-		// address from the order when it sends it, and waits for one.
-		r := outboxRow{msg: m, key: m.Key, recipient: m.Recipient, status: pending, due: now.Add(s.Outbox.EmailDelay)}
-		if !s.Outbox.Email {
-			r.status, r.lastError = string(caisse.DeliverySkipped), "no email was sent: CAISSE_SMTP_URL is not set"
-		}
-		rows = append(rows, r)
-	case caisse.ChannelAlert:
-		for _, to := range s.Outbox.Alerts {
-			rows = append(rows, outboxRow{msg: m, key: m.Key + ":" + to, recipient: to, status: pending, due: now.Add(s.Outbox.AlertDelay)})
-		}
-	case caisse.ChannelSanity:
-		if s.Outbox.Sanity {
-			rows = append(rows, outboxRow{msg: m, key: m.Key, recipient: "sanity", status: pending, due: now})
-		}
-	case caisse.ChannelWebhook:
-		for _, to := range s.Outbox.Webhooks {
-			rows = append(rows, outboxRow{msg: m, key: m.Key + ":" + to, recipient: to, status: pending, due: now})
-		}
-	case caisse.ChannelStripe:
-		rows = append(rows, outboxRow{msg: m, key: m.Key, recipient: "stripe", status: pending, due: now})
-	default:
-		return nil, fmt.Errorf("error writing outbox message %s: no channel %q", m.Key, m.Channel)
-	}
-	return rows, nil
-}
 
 // addOutbox writes a message's rows, one per recipient, in tx. A row whose
 // key exists is not written again.
@@ -108,9 +28,9 @@ func (s *Store) addOutbox(ctx context.Context, tx Tx, now time.Time, m caisse.Ou
 // them (more only for very many). A row whose key exists is not written
 // again.
 func (s *Store) writeOutbox(ctx context.Context, tx Tx, now time.Time, msgs []caisse.OutboxMessage) error {
-	var rows []outboxRow
+	var rows []caisse.OutboxRow
 	for i := range msgs {
-		r, err := s.outboxRows(now, &msgs[i])
+		r, err := s.Outbox.Rows(now, &msgs[i])
 		if err != nil {
 			return err
 		}
@@ -119,32 +39,32 @@ func (s *Store) writeOutbox(ctx context.Context, tx Tx, now time.Time, msgs []ca
 	// A message written twice in one batch (two events of one payment)
 	// is one row.
 	seen := map[string]bool{}
-	rows = slices.DeleteFunc(rows, func(r outboxRow) bool {
-		dup := seen[r.key]
-		seen[r.key] = true
+	rows = slices.DeleteFunc(rows, func(r caisse.OutboxRow) bool {
+		dup := seen[r.Key]
+		seen[r.Key] = true
 		return dup
 	})
 	payloads := map[*caisse.OutboxMessage]string{}
 	for _, r := range rows {
-		if _, ok := payloads[r.msg]; ok {
+		if _, ok := payloads[r.Message]; ok {
 			continue
 		}
 		payload := []byte("{}")
-		if r.msg.Payload != nil {
+		if r.Message.Payload != nil {
 			var err error
-			if payload, err = json.Marshal(r.msg.Payload); err != nil {
+			if payload, err = json.Marshal(r.Message.Payload); err != nil {
 				return err
 			}
 		}
-		payloads[r.msg] = string(payload)
+		payloads[r.Message] = string(payload)
 	}
 	inserted := map[string]bool{}
 	err := rowsOf(len(rows), 13, func(from, to int, values string) error {
 		args := make([]any, 0, 13*(to-from))
 		for _, r := range rows[from:to] {
-			m := r.msg
-			args = append(args, DeliveryID(r.key), r.key, string(m.Channel), m.Topic, r.recipient, m.OrderID, m.ProductID,
-				m.EventID, payloads[m], r.status, r.lastError, micros(now), micros(r.due))
+			m := r.Message
+			args = append(args, caisse.DeliveryID(r.Key), r.Key, string(m.Channel), m.Topic, r.Recipient, m.OrderID, m.ProductID,
+				m.EventID, payloads[m], string(r.Status), r.LastError, micros(now), micros(r.Due))
 		}
 		res, err := tx.Query(ctx, `
 			INSERT INTO outbox (id, key, channel, topic, recipient, order_id, product_id, event_id, payload, status, last_error,
@@ -171,23 +91,23 @@ func (s *Store) writeOutbox(ctx context.Context, tx Tx, now time.Time, msgs []ca
 	type cause struct{ topic, recipient string }
 	gathered := map[cause]bool{}
 	for _, r := range rows {
-		if !inserted[r.key] {
+		if !inserted[r.Key] {
 			continue
 		}
-		m := r.msg
-		if m.Channel != caisse.ChannelStripe && r.status == string(caisse.DeliveryPending) {
+		m := r.Message
+		if m.Channel != caisse.ChannelStripe && r.Status == caisse.DeliveryPending {
 			// Something to send: the dispatcher is woken at commit. A
 			// skipped row (no SMTP) has nothing to send.
 			s.wroteOutbox.Store(true)
 		}
-		if m.Channel == caisse.ChannelAlert && s.Outbox.AlertDelay > 0 && !gathered[cause{m.Topic, r.recipient}] {
-			gathered[cause{m.Topic, r.recipient}] = true
+		if m.Channel == caisse.ChannelAlert && s.Outbox.AlertDelay > 0 && !gathered[cause{m.Topic, r.Recipient}] {
+			gathered[cause{m.Topic, r.Recipient}] = true
 			// Alerts of one cause wait together: each new one puts off those
 			// not yet tried, so a storm goes out as one message once it has
 			// been quiet for AlertDelay, or after maxAlertWait at the most.
 			if _, err := tx.Exec(ctx, `UPDATE outbox SET next_attempt_at = ?
 				WHERE status = ? AND channel = ? AND topic = ? AND recipient = ? AND attempts = 0 AND created_at > ?`,
-				micros(r.due), string(caisse.DeliveryPending), string(caisse.ChannelAlert), m.Topic, r.recipient,
+				micros(r.Due), string(caisse.DeliveryPending), string(caisse.ChannelAlert), m.Topic, r.Recipient,
 				micros(now.Add(-maxAlertWait))); err != nil {
 				return fmt.Errorf("error gathering the alerts of %s: %w", m.Topic, err)
 			}

@@ -117,9 +117,8 @@ func (s *Store) PutProduct(ctx context.Context, id string, u caisse.ProductUpdat
 			if err := tx.QueryRow(ctx, `SELECT stock, reserved FROM products WHERE id = ?`, id).Scan(&current, &reserved); err != nil {
 				return err
 			}
-			if u.StockWas != nil && current != *u.StockWas {
-				return caisse.Errorf(caisse.ECONFLICT, "the stock of %s changed since it was read as %d: it is %d now (sales or returns moved it); "+
-					"read it again and set it", id, *u.StockWas, current)
+			if err := u.CheckStockWas(id, current); err != nil {
+				return err
 			}
 			return caisse.Errorf(caisse.ECONFLICT,
 				"stock of %s cannot go below the %d units reserved by open checkouts", id, reserved)
@@ -310,31 +309,9 @@ func mergeProduct(id string, before *caisse.Product, u caisse.ProductUpdate) (*c
 	if before != nil {
 		*p = *before
 	}
-	if u.StockWas != nil && u.Stock != nil && p.Stock != *u.StockWas {
-		return nil, caisse.Errorf(caisse.ECONFLICT, "the stock of %s changed since it was read as %d: it is %d now (sales or returns moved it); "+
-			"read it again and set it", id, *u.StockWas, p.Stock)
+	if err := u.CheckStockWas(id, p.Stock); err != nil {
+		return nil, err
 	}
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&p.Name, u.Name)
-	set(&p.Currency, u.Currency)
-	set(&p.SanityID, u.SanityID)
-	set(&p.ArtistName, u.ArtistName)
-	set(&p.ArtistLocale, u.ArtistLocale)
-	if u.Price != nil {
-		p.Price = *u.Price
-	}
-	if u.Stock != nil {
-		p.Stock = *u.Stock
-	}
-	if u.ArtistEmail != nil {
-		p.ArtistEmail = *u.ArtistEmail
-	}
-	if u.ArtistShare != nil {
-		p.ArtistShare = *u.ArtistShare
-	}
+	u.ApplyTo(p)
 	return p, nil
 }

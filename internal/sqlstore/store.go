@@ -114,7 +114,7 @@ type Store struct {
 	Statements atomic.Int64
 
 	// Outbox says who the outbox writes rows for.
-	Outbox Recipients
+	Outbox caisse.Recipients
 
 	wroteOutbox atomic.Bool
 	outboxWake  chan struct{}

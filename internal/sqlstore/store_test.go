@@ -84,15 +84,62 @@ func openJobs(t testing.TB, kind dbtest.Kind, url string, setJobs func(*payments
 	return b
 }
 
-// Checkout opens a checkout through the store's jobs, as caisse serve's
-// checkout handler does.
-func (b *bundle) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*caisse.Checkout, error) {
-	return b.jobs.Checkout(ctx, req)
+// reserveCheckout opens a caisse checkout of lines as order orderID through
+// the store's methods alone, as payments' Checkout calls them once Stripe
+// has created the session: its units reserved, its session recorded.
+// Payments' own tests call Stripe.
+func reserveCheckout(t *testing.T, b *bundle, orderID string, lines ...caisse.Line) *caisse.Checkout {
+	t.Helper()
+	ctx := context.Background()
+	now := b.Store.Now().UTC()
+	rec := &caisse.OrderRecord{
+		Order:             caisse.Order{ID: orderID, Status: caisse.StatusPending, CreatedAt: now, UpdatedAt: now, Items: lines},
+		CheckoutOpen:      true,
+		CheckoutExpiresAt: now.Add(time.Hour).Truncate(time.Second),
+	}
+	if _, err := b.Store.ReserveCheckout(ctx, rec, "", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	c := &caisse.Checkout{OrderID: orderID, CheckoutSessionID: "cs_test_" + orderID, ExpiresAt: rec.CheckoutExpiresAt}
+	c.URL = "https://checkout.stripe.com/c/pay/" + c.CheckoutSessionID
+	if err := b.Store.RecordCheckoutSession(ctx, orderID, c.CheckoutSessionID, c.URL); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
-// CancelCheckout cancels a checkout through the store's jobs.
-func (b *bundle) CancelCheckout(ctx context.Context, orderID string) (*caisse.CheckoutCancel, error) {
-	return b.jobs.CancelCheckout(ctx, orderID)
+// clock is a time the test moves forward.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// alerts returns the alerts of a topic the store wrote.
+func alerts(t *testing.T, b *bundle, topic string) []*caisse.Delivery {
+	t.Helper()
+	l, _, err := b.FindDeliveries(context.Background(), caisse.DeliveryFilter{Channel: caisse.ChannelAlert, Page: caisse.Page{Limit: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*caisse.Delivery
+	for _, d := range l {
+		if d.Topic == topic {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func (b *bundle) receive(t *testing.T, ex stripe.Example) string {

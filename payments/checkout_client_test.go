@@ -1,4 +1,4 @@
-package sqlstore_test
+package payments_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/payments"
@@ -34,10 +33,10 @@ func TestCheckoutStripeWillNotExpireIsKept(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		clk := &clock{now: time.Now().UTC()}
 		stripe := &payingStripe{stripeFake: newStripeFake(clk.Now)}
-		b := openJobs(t, kind, kind.NewURL(t), func(j *payments.Jobs) {
+		b := openShop(t, kind.NewURL(t), func(j *payments.Jobs) {
 			j.Stripe = stripe
 			j.CheckoutLimits.MaxUnits = 2
-		}, func(s *sqlstore.Store, in *inbox.Inbox) {
+		}, func(s *sqlstore.Store) {
 			s.Now, s.Rules.Now = clk.Now, clk.Now
 		})
 		ctx := context.Background()
@@ -50,24 +49,24 @@ func TestCheckoutStripeWillNotExpireIsKept(t *testing.T) {
 			return caisse.CheckoutRequest{Items: items, Client: "addr:203.0.113.5",
 				SuccessURL: "https://shop.example/ok", CancelURL: "https://shop.example/cart"}
 		}
-		first, err := b.Checkout(ctx, req(caisse.Item{ProductID: "art", Quantity: 1}))
+		first, err := b.jobs.Checkout(ctx, req(caisse.Item{ProductID: "art", Quantity: 1}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = b.Checkout(ctx, req(caisse.Item{ProductID: "art", Quantity: 1}, caisse.Item{ProductID: "print", Quantity: 1}))
+		_, err = b.jobs.Checkout(ctx, req(caisse.Item{ProductID: "art", Quantity: 1}, caisse.Item{ProductID: "print", Quantity: 1}))
 		var e *caisse.Error
 		if !errors.As(err, &e) || e.Reason != caisse.ReasonTooManyHeld {
 			t.Fatalf("a checkout that would hold 3 with the one kept: %v", err)
 		}
 		// Each of the two asked Stripe to expire the first, and was refused.
-		_, err = b.Checkout(ctx, req(caisse.Item{ProductID: "art", Quantity: 1}))
+		_, err = b.jobs.Checkout(ctx, req(caisse.Item{ProductID: "art", Quantity: 1}))
 		if !errors.As(err, &e) || e.Reason != caisse.ReasonNotAvailable || stripe.asked.Load() != 2 {
 			t.Fatalf("replacing a checkout Stripe will not expire: %v (Stripe asked %d times)", err, stripe.asked.Load())
 		}
 		if p, _ := b.FindProduct(ctx, "art"); p.Reserved != 1 {
 			t.Fatalf("the kept checkout's unit: %+v", p)
 		}
-		if _, err := b.CancelCheckout(ctx, first.OrderID); !errors.As(err, &e) || e.Reason != caisse.ReasonAlreadyPaid {
+		if _, err := b.jobs.CancelCheckout(ctx, first.OrderID); !errors.As(err, &e) || e.Reason != caisse.ReasonAlreadyPaid {
 			t.Fatalf("cancelling it: %v", err)
 		}
 		if p, _ := b.FindProduct(ctx, "art"); p.Reserved != 1 {
@@ -81,7 +80,7 @@ func TestCheckoutStripeWillNotExpireIsKept(t *testing.T) {
 		if p, _ := b.FindProduct(ctx, "art"); p.Reserved != 0 {
 			t.Fatalf("the unit after the sweep: %+v", p)
 		}
-		if _, err := b.Checkout(ctx, req(caisse.Item{ProductID: "print", Quantity: 2})); err != nil {
+		if _, err := b.jobs.Checkout(ctx, req(caisse.Item{ProductID: "print", Quantity: 2})); err != nil {
 			t.Fatalf("after the sweep, the client holds nothing: %v", err)
 		}
 	})

@@ -1,4 +1,4 @@
-package sqlstore_test
+package payments_test
 
 import (
 	"context"
@@ -7,14 +7,13 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/sqlstore"
 	"github.com/caisse/caisse/payments"
 	"github.com/caisse/caisse/stripe"
 )
 
-func alerts(t *testing.T, b *bundle, topic string) []*caisse.Delivery {
+func alerts(t *testing.T, b *shop, topic string) []*caisse.Delivery {
 	t.Helper()
 	l, _, err := b.FindDeliveries(context.Background(), caisse.DeliveryFilter{Channel: caisse.ChannelAlert, Page: caisse.Page{Limit: 1000}})
 	if err != nil {
@@ -35,12 +34,12 @@ func TestSilenceIsAlerted(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		clk := &clock{now: time.Now().UTC()}
 		fake := newStripeFake(clk.Now)
-		b := openJobs(t, kind, kind.NewURL(t), func(j *payments.Jobs) {
+		b := openShop(t, kind.NewURL(t), func(j *payments.Jobs) {
 			j.AlertSilence = 24 * time.Hour
 			j.Stripe = fake
-		}, func(s *sqlstore.Store, in *inbox.Inbox) {
+		}, func(s *sqlstore.Store) {
 			s.Now, s.Rules.Now = clk.Now, clk.Now
-			s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
+			s.Outbox = caisse.Recipients{Alerts: []string{caisse.RecipientSlack}}
 		})
 		ctx := context.Background()
 		fake.setEndpoints(caisse.WebhookEndpoint{ID: "we_1", URL: "https://shop.example/webhooks/stripe", Status: "enabled",
@@ -57,7 +56,7 @@ func TestSilenceIsAlerted(t *testing.T) {
 		if _, err := b.PutProduct(ctx, "tee", caisse.NewProductUpdate("Tee", 1000, "eur", 5)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.Checkout(ctx, caisse.CheckoutRequest{Items: []caisse.Item{{ProductID: "tee", Quantity: 1}},
+		if _, err := b.jobs.Checkout(ctx, caisse.CheckoutRequest{Items: []caisse.Item{{ProductID: "tee", Quantity: 1}},
 			SuccessURL: "https://shop.example/ok", CancelURL: "https://shop.example/cart"}); err != nil {
 			t.Fatal(err)
 		}
@@ -81,11 +80,11 @@ func TestSilenceIsAlerted(t *testing.T) {
 func TestEndpointProblemsAreAlerted(t *testing.T) {
 	t.Parallel()
 	fake := newStripeFake(time.Now)
-	b := openJobs(t, dbtest.SQLite, dbtest.SQLite.NewURL(t), func(j *payments.Jobs) {
+	b := openShop(t, dbtest.SQLite.NewURL(t), func(j *payments.Jobs) {
 		j.WebhookPaths = []string{"/webhooks/stripe"}
 		j.Stripe = fake
-	}, func(s *sqlstore.Store, in *inbox.Inbox) {
-		s.Outbox = sqlstore.Recipients{Alerts: []string{sqlstore.RecipientSlack}}
+	}, func(s *sqlstore.Store) {
+		s.Outbox = caisse.Recipients{Alerts: []string{caisse.RecipientSlack}}
 	})
 	ctx := context.Background()
 	for _, tc := range []struct {

@@ -1,4 +1,4 @@
-package sqlstore_test
+package payments_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/caisse/caisse"
-	"github.com/caisse/caisse/inbox"
 	"github.com/caisse/caisse/internal/dbtest"
 	"github.com/caisse/caisse/internal/poll"
 	"github.com/caisse/caisse/internal/sqlstore"
@@ -42,11 +41,11 @@ func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, kind dbtest.Kind) {
 		clk := &clock{now: time.Now().UTC()}
 		fake := newStripeFake(clk.Now)
-		b := openJobs(t, kind, kind.NewURL(t), func(j *payments.Jobs) {
+		b := openShop(t, kind.NewURL(t), func(j *payments.Jobs) {
 			j.SweepEvery = 20 * time.Millisecond
 			j.CheckoutGrace = 5 * time.Minute
 			j.Stripe = fake
-		}, func(s *sqlstore.Store, in *inbox.Inbox) {
+		}, func(s *sqlstore.Store) {
 			s.Now = clk.Now
 			s.Rules.Now = clk.Now
 		})
@@ -60,11 +59,11 @@ func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 			return caisse.CheckoutRequest{Items: []caisse.Item{{ProductID: product, Quantity: 1}},
 				SuccessURL: "https://shop.example/ok", CancelURL: "https://shop.example/cart"}
 		}
-		lost, err := b.Checkout(ctx, req("lost"))
+		lost, err := b.jobs.Checkout(ctx, req("lost"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		paid, err := b.Checkout(ctx, req("paid"))
+		paid, err := b.jobs.Checkout(ctx, req("paid"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +71,7 @@ func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 		if err := b.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		waitAll(t, []*bundle{b}, []string{"evt_paid"})
+		b.waitProcessed(t, "evt_paid")
 		reserved := func(id string) int64 {
 			p, err := b.FindProduct(ctx, id)
 			if err != nil {
@@ -103,7 +102,7 @@ func TestSweepReleasesExpiredCheckouts(t *testing.T) {
 			t.Fatalf("the paid order: %+v %v", o, err)
 		}
 		// The unit is for sale again.
-		if _, err := b.Checkout(ctx, req("lost")); err != nil {
+		if _, err := b.jobs.Checkout(ctx, req("lost")); err != nil {
 			t.Fatalf("a new checkout after the sweep: %v", err)
 		}
 	})

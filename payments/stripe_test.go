@@ -1,4 +1,4 @@
-package sqlstore_test
+package payments_test
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 )
 
 // stripeFake stands in for Stripe's API behind caisse.StripeAPI, as the
-// store sees it: a session per order (asked again, the same session),
+// jobs see it: a session per order (asked again, the same session),
 // a refund per idempotency key, and the account's webhook endpoints. The
 // stripe package's Client is tested against stripe-mock and the fuller
-// stripemock.Fake; these tests are about what the store does with the
+// stripemock.Fake; these tests are about what the jobs do with the
 // answers.
 type stripeFake struct {
 	mu        sync.Mutex
@@ -70,7 +70,7 @@ func (f *stripeFake) WebhookEndpoints(context.Context) ([]caisse.WebhookEndpoint
 	return append([]caisse.WebhookEndpoint(nil), f.endpoints...), nil
 }
 
-// CustomerEmail knows no customer: the store's tests ask none.
+// CustomerEmail knows no customer: these tests ask none.
 func (f *stripeFake) CustomerEmail(_ context.Context, id string) (string, error) {
 	return "", &caisse.StripeError{Status: 404, Code: "resource_missing", Message: "No such customer: '" + id + "'"}
 }
