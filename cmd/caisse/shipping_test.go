@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/stripemock"
 	"github.com/caisse/caisse/stripe"
 )
 
@@ -123,4 +124,59 @@ func TestShippingWhateverTheVersionAndOrder(t *testing.T) {
 		wants(t, "the order's page", page, []string{`<address class="label">Camille Martin<br>12 rue des Lilas<br>Bât. B<br>69003 Lyon<br>FR<br>Téléphone &#43;33 6 12 34 56 78</address>`,
 			"Livrer à", "Livraison", caisse.FormatMoney(1500, "eur", "fr"), "Taxes", caisse.FormatMoney(1800, "eur", "fr"), "Remise", caisse.FormatMoney(500, "eur", "fr")})
 	})
+}
+
+// withShipping makes caisse's checkout ask for a shipping address in
+// France and Belgium, offer one rate and ask for a phone number.
+func withShipping(env map[string]string) {
+	env["CAISSE_SHIPPING_COUNTRIES"] = "fr, BE"
+	env["CAISSE_SHIPPING_RATES"] = "shr_colissimo"
+	env["CAISSE_COLLECT_PHONE"] = "true"
+}
+
+// caisse's checkout asks Stripe for the shipping address, the rates and the
+// phone number the configuration names: the real stripe-mock accepts the
+// session (its parameters are Stripe's), and the Fake shows exactly what
+// was sent. Without the settings, none of it is sent.
+func TestCheckoutAsksForShipping(t *testing.T) {
+	t.Parallel()
+	mock := stripemock.Start(t)
+	a := setup(t, sqliteDB, withStripe(mock), withShipping)
+	a.putProduct("art", 1)
+	if status, ans, _ := a.checkout(buy("art", 1), ""); status != http.StatusCreated {
+		t.Fatalf("stripe-mock refused the checkout with shipping: %d %+v", status, ans.Error)
+	}
+
+	fake := stripemock.NewFake(t)
+	fake.AddShippingRate("shr_colissimo", true)
+	a = setup(t, sqliteDB, withStripe(fake.URL), withShipping)
+	a.putProduct("art", 1)
+	if status, ans, _ := a.checkout(buy("art", 1), ""); status != http.StatusCreated {
+		t.Fatalf("checkout: %d %+v", status, ans.Error)
+	}
+	reqs := fake.Requests()
+	form := reqs[len(reqs)-1].Form
+	for k, v := range map[string]string{
+		"shipping_address_collection[allowed_countries][0]": "FR",
+		"shipping_address_collection[allowed_countries][1]": "BE",
+		"shipping_options[0][shipping_rate]":                "shr_colissimo",
+		"phone_number_collection[enabled]":                  "true",
+	} {
+		if got := form.Get(k); got != v {
+			t.Errorf("session parameter %s = %q, want %q", k, got, v)
+		}
+	}
+
+	plain := stripemock.NewFake(t)
+	a = setup(t, sqliteDB, withStripe(plain.URL))
+	a.putProduct("art", 1)
+	if status, ans, _ := a.checkout(buy("art", 1), ""); status != http.StatusCreated {
+		t.Fatalf("checkout: %d %+v", status, ans.Error)
+	}
+	reqs = plain.Requests()
+	for k := range reqs[len(reqs)-1].Form {
+		if strings.HasPrefix(k, "shipping") || strings.HasPrefix(k, "phone") {
+			t.Errorf("without the settings, the session asks for %s", k)
+		}
+	}
 }
