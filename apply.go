@@ -553,6 +553,8 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 	rec.Holds = want
 	rec.Currency, rec.CustomerEmail, rec.Livemode, rec.Locale = s.Currency, s.CustomerEmail, s.Livemode, s.Locale
 	rec.Customer, rec.FailedAttempts, rec.StripeCustomer = customer, s.FailedAttempts, s.StripeCustomer
+	rec.Shipping = s.Shipping
+	rec.AmountShipping, rec.AmountTax, rec.AmountDiscount = s.AmountShipping, s.AmountTax, s.AmountDiscount
 	rec.AmountTotal, rec.AmountDue, rec.AmountPaid, rec.AmountRefunded = s.AmountTotal, s.AmountDue, s.AmountPaid, s.AmountRefunded
 	rec.CheckoutSession, rec.PaymentIntent, rec.PaymentError = s.CheckoutSession, s.PaymentIntent, s.PaymentError
 	rec.Dispute = s.Dispute

@@ -70,6 +70,15 @@ type Fact struct {
 	// a secret key, its email is the customer's address when no event
 	// brings one.
 	StripeCustomer string `json:"stripe_customer,omitempty"`
+	// Shipping is where the object says the order goes: a session's
+	// collected shipping details, a payment intent's or a charge's
+	// shipping.
+	Shipping *Shipping `json:"shipping,omitempty"`
+	// AmountShipping, AmountTax and AmountDiscount are a session's
+	// total_details.
+	AmountShipping int64  `json:"amount_shipping,omitempty"`
+	AmountTax      int64  `json:"amount_tax,omitempty"`
+	AmountDiscount int64  `json:"amount_discount,omitempty"`
 	Items          []Item `json:"items,omitempty"`
 	// UnknownItems holds metadata that named items caisse could not parse.
 	UnknownItems string `json:"unknown_items,omitempty"`
@@ -124,6 +133,10 @@ func (f *Fact) Merge(other Fact) {
 	f.CustomerName = settle(f.CustomerName, other.CustomerName)
 	f.CustomerPhone = settle(f.CustomerPhone, other.CustomerPhone)
 	f.StripeCustomer = settle(f.StripeCustomer, other.StripeCustomer)
+	f.Shipping = settleShipping(f.Shipping, other.Shipping)
+	f.AmountShipping = max(f.AmountShipping, other.AmountShipping)
+	f.AmountTax = max(f.AmountTax, other.AmountTax)
+	f.AmountDiscount = max(f.AmountDiscount, other.AmountDiscount)
 	if len(f.Items) == 0 || (len(other.Items) > 0 && FormatItems(other.Items) > FormatItems(f.Items)) {
 		f.Items = other.Items
 	}

@@ -227,6 +227,11 @@ func randomFact(r *rand.Rand, id string) Fact {
 			f.FailedAttempts = append(f.FailedAttempts, "evt_9")
 		}
 	}
+	if r.IntN(2) == 0 {
+		f.Shipping = &Shipping{Name: pick("", "Camille Martin", "Ada"), Phone: pick("", "+33 6 12 34 56 78"),
+			Address: Address{Line1: pick("", "12 rue des Lilas"), City: pick("Lyon", "Paris"), Country: pick("", "FR")}}
+	}
+	f.AmountShipping, f.AmountTax, f.AmountDiscount = int64(r.IntN(3))*500, int64(r.IntN(3))*100, int64(r.IntN(2))*200
 	switch r.IntN(3) {
 	case 1:
 		f.Items = []Item{{ProductID: pick("a", "b"), Quantity: int64(1 + r.IntN(3))}}

@@ -77,6 +77,72 @@ type Customer struct {
 	Phone string `json:"phone"`
 }
 
+// Address is a postal address as Stripe gives it.
+type Address struct {
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2"`
+	PostalCode string `json:"postal_code"`
+	City       string `json:"city"`
+	State      string `json:"state"`
+	// Country is an ISO 3166-1 alpha-2 code (FR, BE…).
+	Country string `json:"country"`
+}
+
+// Shipping is where an order goes: to whom, their phone, the address.
+// Personal data: it goes only where the shop needs it (the order, its
+// pages, the buyer's own emails).
+type Shipping struct {
+	Name    string  `json:"name"`
+	Phone   string  `json:"phone"`
+	Address Address `json:"address"`
+}
+
+// Lines are the address label: the name, the street lines, the postal
+// code with the city (and state), the country; empty lines left out.
+func (s *Shipping) Lines() []string {
+	if s == nil {
+		return nil
+	}
+	a := s.Address
+	city := strings.TrimSpace(a.PostalCode + " " + a.City)
+	if a.State != "" {
+		city = strings.TrimPrefix(city+", "+a.State, ", ")
+	}
+	var lines []string
+	for _, l := range []string{s.Name, a.Line1, a.Line2, city, a.Country} {
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// IsZero reports whether s says nothing.
+func (s *Shipping) IsZero() bool { return s == nil || *s == Shipping{} }
+
+// key orders shippings, so that of two the facts give, one is chosen
+// whatever order they come in.
+func (s *Shipping) key() string {
+	if s == nil {
+		return ""
+	}
+	a := s.Address
+	return strings.Join([]string{a.Country, a.PostalCode, a.City, a.Line1, a.Line2, a.State, s.Name, s.Phone}, "\x00")
+}
+
+// settleShipping returns, of two shippings, the one facts settle on: a
+// shipping rather than none, else the greater by key. A shipping is chosen
+// whole, never mixed field by field with another.
+func settleShipping(a, b *Shipping) *Shipping {
+	if b.IsZero() {
+		return a
+	}
+	if a.IsZero() || b.key() > a.key() {
+		return b
+	}
+	return a
+}
+
 // Dispute is the dispute shown on an order.
 type Dispute struct {
 	ID     string `json:"id"`
@@ -129,6 +195,15 @@ type Order struct {
 	// else the payment's (Customer.Email is the same).
 	CustomerEmail string   `json:"customer_email"`
 	Customer      Customer `json:"customer"`
+	// Shipping is where the order goes, when the checkout asked (null
+	// otherwise).
+	Shipping *Shipping `json:"shipping"`
+	// AmountShipping, AmountTax and AmountDiscount are the parts of the
+	// total the checkout says were shipping, tax and discount (minor
+	// units of Currency).
+	AmountShipping int64 `json:"amount_shipping"`
+	AmountTax      int64 `json:"amount_tax"`
+	AmountDiscount int64 `json:"amount_discount"`
 	// Locale is the language the customer chose at checkout (the session's
 	// locale, such as fr or en), empty when unknown.
 	Locale          string `json:"locale"`
@@ -271,7 +346,11 @@ type Summary struct {
 	CustomerPhone  string
 	// StripeCustomer is the Stripe customer the payment names, if any.
 	StripeCustomer string
-	Locale         string
+	// Shipping is where the order goes: the session's, else the payment's.
+	Shipping *Shipping
+	// AmountShipping, AmountTax and AmountDiscount are the session's.
+	AmountShipping, AmountTax, AmountDiscount int64
+	Locale                                    string
 	// FailedAttempts counts the declined attempts of the payments that
 	// count for the order.
 	FailedAttempts  int
@@ -486,6 +565,11 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 	s.CustomerName = cmp.Or(session.name, other.name)
 	s.CustomerPhone = cmp.Or(session.phone, other.phone)
 	s.StripeCustomer = cmp.Or(session.stripe, other.stripe)
+	s.Shipping = session.shipping
+	if s.Shipping.IsZero() {
+		s.Shipping = other.shipping
+	}
+	s.AmountShipping, s.AmountTax, s.AmountDiscount = session.amountShipping, session.amountTax, session.amountDiscount
 	// An order without a session amount (a payment intent made outside
 	// Checkout) shows its intents' amount; deciding this after the loop keeps
 	// the result independent of the order of the facts.
@@ -536,13 +620,21 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 
 // customerFacts gathers what facts say of the customer, each field
 // settling on one value whatever order the facts come in.
-type customerFacts struct{ email, name, phone, stripe string }
+type customerFacts struct {
+	email, name, phone, stripe                 string
+	shipping                                   *Shipping
+	amountShipping, amountTax, amountDiscount int64
+}
 
 func (c *customerFacts) settle(f Fact) {
 	c.email = settle(c.email, f.CustomerEmail)
 	c.name = settle(c.name, f.CustomerName)
 	c.phone = settle(c.phone, f.CustomerPhone)
 	c.stripe = settle(c.stripe, f.StripeCustomer)
+	c.shipping = settleShipping(c.shipping, f.Shipping)
+	c.amountShipping = max(c.amountShipping, f.AmountShipping)
+	c.amountTax = max(c.amountTax, f.AmountTax)
+	c.amountDiscount = max(c.amountDiscount, f.AmountDiscount)
 }
 
 // definingTerms returns the terms the facts set for an order that caisse's

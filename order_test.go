@@ -336,6 +336,13 @@ func TestSummarizeIgnoresFactOrder(t *testing.T) {
 			{ID: "cs_2", Kind: KindSession, Completed: true, AsyncSucceeded: true, Amount: 800},
 			{ID: "cs_3", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 1000},
 		},
+		"two addresses, a session's and its payment's": {
+			{ID: "cs_1", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 1000, Currency: "eur", PaymentIntent: "pi_1",
+				Shipping: &Shipping{Name: "Camille", Address: Address{City: "Lyon", Country: "FR"}}, AmountShipping: 500, AmountTax: 80},
+			{ID: "pi_1", Kind: KindPaymentIntent, Amount: 1000, Currency: "eur", Succeeded: true, AmountReceived: 1000,
+				Shipping: &Shipping{Name: "Someone", Address: Address{City: "Paris", Country: "FR"}}},
+			{ID: "ch_1", Kind: KindCharge, PaymentIntent: "pi_1", Amount: 1000, Shipping: &Shipping{Name: "Zed"}},
+		},
 		"an intent larger than the session": {
 			{ID: "cs_1", Kind: KindSession, Completed: true, Amount: 0},
 			{ID: "pi_1", Kind: KindPaymentIntent, Amount: 1500},
@@ -352,6 +359,35 @@ func TestSummarizeIgnoresFactOrder(t *testing.T) {
 				t.Fatalf("%s: Summarize depends on fact order:\n%+v\nfor %v\nwant\n%+v", name, got, shuffled, want)
 			}
 		}
+	}
+}
+
+// The order goes where its session says, whole (never a field of one
+// address with another's); without a session, where its payment says; a
+// stranger's session (one that does not pay the order) says nothing.
+func TestSummarizeShipping(t *testing.T) {
+	t.Parallel()
+	lyon := &Shipping{Name: "Camille", Phone: "+33 6", Address: Address{Line1: "12 rue des Lilas", City: "Lyon", Country: "FR"}}
+	paris := &Shipping{Name: "Someone", Address: Address{City: "Paris", Country: "FR"}}
+	session := Fact{ID: "cs_1", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 1000, Currency: "eur", PaymentIntent: "pi_1",
+		Shipping: lyon, AmountShipping: 500, AmountTax: 80, AmountDiscount: 20}
+	intent := Fact{ID: "pi_1", Kind: KindPaymentIntent, Amount: 1000, Currency: "eur", Succeeded: true, AmountReceived: 1000, Shipping: paris}
+	if s := Summarize([]Fact{intent, session}, nil); !reflect.DeepEqual(s.Shipping, lyon) || s.AmountShipping != 500 || s.AmountTax != 80 || s.AmountDiscount != 20 {
+		t.Errorf("with its session: %+v (%d, %d, %d), want the session's %+v", s.Shipping, s.AmountShipping, s.AmountTax, s.AmountDiscount, lyon)
+	}
+	if s := Summarize([]Fact{intent}, nil); !reflect.DeepEqual(s.Shipping, paris) {
+		t.Errorf("the payment alone: %+v, want its %+v", s.Shipping, paris)
+	}
+	stranger := Fact{ID: "cs_9", Kind: KindSession, Completed: true, SessionPaid: true, Amount: 1, Currency: "eur", PaymentIntent: "pi_9",
+		Shipping: &Shipping{Name: "Mallory", Address: Address{City: "Nowhere"}}, AmountShipping: 999999}
+	if s := Summarize([]Fact{intent, session, stranger}, &Terms{AmountDue: 1000, Currency: "eur"}); !reflect.DeepEqual(s.Shipping, lyon) || s.AmountShipping != 500 {
+		t.Errorf("with a stranger's session: %+v, %d; want %+v, 500", s.Shipping, s.AmountShipping, lyon)
+	}
+	a, b := Fact{ID: "cs_1", Shipping: lyon}, Fact{ID: "cs_1", Shipping: paris}
+	a.Merge(Fact{ID: "cs_1", Shipping: paris})
+	b.Merge(Fact{ID: "cs_1", Shipping: lyon})
+	if !reflect.DeepEqual(a.Shipping, b.Shipping) || (a.Shipping != lyon && a.Shipping != paris) {
+		t.Errorf("two addresses merge to %+v and %+v, want one of them whole, whatever the order", a.Shipping, b.Shipping)
 	}
 }
 

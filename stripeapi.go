@@ -93,6 +93,22 @@ type CheckoutSessionParams struct {
 	Items string
 	// Lines are the lines the customer sees and pays.
 	Lines []CheckoutLine
+	// Shipping is what else the checkout asks the customer for.
+	Shipping CheckoutShipping
+}
+
+// CheckoutShipping is what caisse's checkout asks for besides the payment,
+// from the configuration: a shipping address in these countries, these
+// shipping rates to choose from, a phone number.
+type CheckoutShipping struct {
+	// Countries are the ISO 3166-1 alpha-2 codes a shipping address may be
+	// in (CAISSE_SHIPPING_COUNTRIES); none asks for no address.
+	Countries []string
+	// Rates are Stripe shipping rates (shr_…) the customer chooses from
+	// (CAISSE_SHIPPING_RATES).
+	Rates []string
+	// Phone asks for a phone number (CAISSE_COLLECT_PHONE).
+	Phone bool
 }
 
 // CheckoutLine is one line of a checkout session, with its price given inline.

@@ -83,6 +83,7 @@ func (j *Jobs) Checkout(ctx context.Context, req caisse.CheckoutRequest) (*caiss
 	session, err := j.Stripe.CreateCheckoutSession(ctx, caisse.CheckoutSessionParams{
 		OrderID: rec.ID, CustomerEmail: req.CustomerEmail, SuccessURL: req.SuccessURL, CancelURL: req.CancelURL,
 		ExpiresAt: rec.CheckoutExpiresAt, Items: caisse.FormatItems(caisse.ItemsOf(rec.Items)), Lines: lines,
+		Shipping: j.CheckoutShipping,
 	})
 	if err != nil {
 		j.logger().Warn("Stripe did not create a checkout session: its units are released",

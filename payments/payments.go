@@ -71,6 +71,8 @@ type Jobs struct {
 	// CheckoutTTL is how long a checkout holds its units (at least
 	// MinCheckoutTTL, Stripe's minimum).
 	CheckoutTTL time.Duration
+	// CheckoutShipping is what the checkout asks for besides the payment.
+	CheckoutShipping caisse.CheckoutShipping
 	// CheckoutLimits bound one checkout: units, and where the customer may
 	// be sent back.
 	CheckoutLimits caisse.CheckoutLimits

@@ -153,6 +153,16 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, p caisse.CheckoutSes
 	if !p.ExpiresAt.IsZero() {
 		params.ExpiresAt = stripego.Int64(p.ExpiresAt.Unix())
 	}
+	if len(p.Shipping.Countries) > 0 {
+		params.ShippingAddressCollection = &stripego.CheckoutSessionCreateShippingAddressCollectionParams{
+			AllowedCountries: stripego.StringSlice(p.Shipping.Countries)}
+	}
+	for _, r := range p.Shipping.Rates {
+		params.ShippingOptions = append(params.ShippingOptions, &stripego.CheckoutSessionCreateShippingOptionParams{ShippingRate: stripego.String(r)})
+	}
+	if p.Shipping.Phone {
+		params.PhoneNumberCollection = &stripego.CheckoutSessionCreatePhoneNumberCollectionParams{Enabled: stripego.Bool(true)}
+	}
 	for _, l := range p.Lines {
 		params.LineItems = append(params.LineItems, &stripego.CheckoutSessionCreateLineItemParams{
 			PriceData: &stripego.CheckoutSessionCreateLineItemPriceDataParams{
@@ -339,4 +349,30 @@ func (c *Client) CustomerEmail(ctx context.Context, id string) (string, error) {
 		return "", nil
 	}
 	return cust.Email, nil
+}
+
+// ShippingRate is a shipping rate (shr_…) as the checkout offers it.
+type ShippingRate struct {
+	ID          string
+	DisplayName string
+	// Active is false for a rate archived in Stripe's Dashboard, which
+	// Stripe refuses to offer.
+	Active bool
+	// Amount and Currency are its fixed amount (minor units), when it has
+	// one.
+	Amount   int64
+	Currency string
+}
+
+// ShippingRate reads a shipping rate (shr_…).
+func (c *Client) ShippingRate(ctx context.Context, id string) (ShippingRate, error) {
+	r, err := c.sc.V1ShippingRates.Retrieve(ctx, id, nil)
+	if err != nil {
+		return ShippingRate{}, fmt.Errorf("error reading shipping rate %s: %w", id, c.apiError(err))
+	}
+	out := ShippingRate{ID: r.ID, DisplayName: r.DisplayName, Active: r.Active}
+	if r.FixedAmount != nil {
+		out.Amount, out.Currency = r.FixedAmount.Amount, string(r.FixedAmount.Currency)
+	}
+	return out, nil
 }

@@ -262,6 +262,24 @@ func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
 		}
 		f.Items, f.UnknownItems = items(md)
 		f.Locale = r.locale(o.Get("locale"))
+		// Where it goes: collected_information.shipping_details from API
+		// version 2025-03-31, shipping_details before it, shipping before
+		// 2022-08-01.
+		collected, _ := objectOrNull(o.Get("collected_information"))
+		f.Shipping = cmp.Or(r.shipping(collected.Get("shipping_details")), r.shipping(o.Get("shipping_details")), r.shipping(o.Get("shipping")))
+		if f.Shipping != nil && f.Shipping.Phone == "" {
+			// Checkout collects one phone number, the customer's: the
+			// carrier's number for the delivery.
+			f.Shipping.Phone = f.CustomerPhone
+		}
+		if totals, ok := objectOrNull(o.Get("total_details")); ok {
+			f.AmountShipping = r.amount("total_details.amount_shipping", totals.Get("amount_shipping"))
+			f.AmountTax = r.amount("total_details.amount_tax", totals.Get("amount_tax"))
+			f.AmountDiscount = r.amount("total_details.amount_discount", totals.Get("amount_discount"))
+		}
+		if cost, ok := objectOrNull(o.Get("shipping_cost")); ok && f.AmountShipping == 0 {
+			f.AmountShipping = r.amount("shipping_cost.amount_total", cost.Get("amount_total"))
+		}
 		switch e.Type {
 		case "checkout.session.completed":
 			status := r.str("payment_status", o.Get("payment_status"))
@@ -285,6 +303,7 @@ func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
 		f.CustomerEmail = cmp.Or(r.email(o.Get("receipt_email")), r.billingEmail(o.Get("last_payment_error"), "payment_method"),
 			r.billingEmail(o.Get("latest_charge"), ""), r.chargesEmail(o.Get("charges")))
 		f.Items, f.UnknownItems = items(md)
+		f.Shipping = r.shipping(o.Get("shipping"))
 		switch e.Type {
 		case "payment_intent.succeeded":
 			f.Succeeded = true
@@ -317,6 +336,7 @@ func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
 			f.CustomerName, f.CustomerPhone = r.name(billing.Get("name")), r.phone(billing.Get("phone"))
 		}
 		f.CustomerEmail = cmp.Or(f.CustomerEmail, r.email(o.Get("receipt_email")))
+		f.Shipping = r.shipping(o.Get("shipping"))
 		// A charge that leaves its amount out (a captured or hand-made
 		// shape) says only what was refunded; one that gives it cannot
 		// have refunded more.
@@ -531,6 +551,35 @@ func (r *reader) name(v field) string {
 func (r *reader) phone(v field) string {
 	s := r.lenientText(v)
 	if len(s) > 40 || strings.Trim(s, "0123456789 +()-.") != "" {
+		return ""
+	}
+	return s
+}
+
+// shipping reads where an order goes ({name, phone, address}), leniently
+// like the customer's details: a field that is not what it should be is
+// left out, and nil is "nothing said".
+func (r *reader) shipping(v field) *caisse.Shipping {
+	if isNull(v) || v.Type() != fastjson.TypeObject {
+		return nil
+	}
+	s := &caisse.Shipping{Name: r.name(v.Get("name")), Phone: r.phone(v.Get("phone"))}
+	if a := v.Get("address"); !isNull(a) && a.Type() == fastjson.TypeObject {
+		s.Address = caisse.Address{Line1: r.name(a.Get("line1")), Line2: r.name(a.Get("line2")),
+			PostalCode: r.name(a.Get("postal_code")), City: r.name(a.Get("city")), State: r.name(a.Get("state")),
+			Country: country(r.lenientText(a.Get("country")))}
+	}
+	if s.IsZero() {
+		return nil
+	}
+	return s
+}
+
+// country returns an ISO 3166-1 alpha-2 code upper-cased, or "" for
+// anything else.
+func country(s string) string {
+	s = strings.ToUpper(s)
+	if len(s) != 2 || strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
 		return ""
 	}
 	return s

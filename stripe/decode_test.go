@@ -409,6 +409,10 @@ func TestFactsRefuseNonsense(t *testing.T) {
 			`{"id":"ch_1","object":"charge","amount":5,"amount_refunded":5,"currency":"eur","payment_intent":42}`, "payment_intent is not a string"},
 		{"a payment status that is not a string", "checkout.session.completed",
 			`{"id":"cs_1","object":"checkout.session","amount_total":5,"currency":"eur","payment_status":true}`, "payment_status is not a string"},
+		{"a negative tax", "checkout.session.completed",
+			`{"id":"cs_1","object":"checkout.session","amount_total":5,"currency":"eur","payment_status":"paid","total_details":{"amount_tax":-1}}`, "total_details.amount_tax is -1"},
+		{"a shipping cost as a string", "checkout.session.completed",
+			`{"id":"cs_1","object":"checkout.session","amount_total":5,"currency":"eur","payment_status":"paid","shipping_cost":{"amount_total":"15"}}`, "shipping_cost.amount_total"},
 		{"a converted amount that is negative", "checkout.session.completed",
 			`{"id":"cs_1","object":"checkout.session","amount_total":5,"currency":"usd","payment_status":"paid",` +
 				`"currency_conversion":{"source_currency":"eur","amount_total":-4}}`, "currency_conversion.amount_total is -4"},
@@ -423,6 +427,61 @@ func TestFactsRefuseNonsense(t *testing.T) {
 			msg := caisse.ErrorMessage(err)
 			if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "evt_bad") || !strings.Contains(msg, "applies nothing") {
 				t.Errorf("message %q should name the event, say nothing was applied, and contain %q", msg, tt.want)
+			}
+		})
+	}
+}
+
+// Where an order goes, from every shape Stripe has sent it in: a session's
+// collected_information.shipping_details (API versions from 2025-03-31),
+// its shipping_details (earlier), its shipping (before 2022-08-01), a
+// payment intent's or a charge's shipping; the session's totals. Fields of
+// the address are read leniently: one of the wrong type is left out.
+func TestFactsShipping(t *testing.T) {
+	t.Parallel()
+	const address = `"address":{"line1":"12 rue des Lilas","line2":null,"postal_code":"69003","city":"Lyon","state":null,"country":"fr"}`
+	lyon := caisse.Address{Line1: "12 rue des Lilas", PostalCode: "69003", City: "Lyon", Country: "FR"}
+	session := `{"id":"cs_1","object":"checkout.session","amount_total":11800,"currency":"eur","payment_status":"paid",` +
+		`"customer_details":{"email":"c@example.com","name":"Camille Martin","phone":"+33 6 12 34 56 78"},`
+	tests := []struct {
+		name, typ, object string
+		want              *caisse.Shipping
+		shipping, tax     int64
+	}{
+		{"2025-03-31.basil and later", "checkout.session.completed",
+			session + `"collected_information":{"shipping_details":{"name":"Camille Martin",` + address + `}},` +
+				`"total_details":{"amount_discount":500,"amount_shipping":1500,"amount_tax":1800}}`,
+			&caisse.Shipping{Name: "Camille Martin", Phone: "+33 6 12 34 56 78", Address: lyon}, 1500, 1800},
+		{"2022-08-01 to 2025-02-24", "checkout.session.completed",
+			session + `"shipping_details":{"name":"Camille Martin",` + address + `},"shipping_cost":{"amount_total":1500},"total_details":null}`,
+			&caisse.Shipping{Name: "Camille Martin", Phone: "+33 6 12 34 56 78", Address: lyon}, 1500, 0},
+		{"before 2022-08-01", "checkout.session.completed",
+			session + `"shipping":{"name":"Camille Martin",` + address + `}}`,
+			&caisse.Shipping{Name: "Camille Martin", Phone: "+33 6 12 34 56 78", Address: lyon}, 0, 0},
+		{"no address collected", "checkout.session.completed",
+			session + `"collected_information":null,"shipping_details":null,"total_details":{"amount_discount":0,"amount_shipping":0,"amount_tax":0}}`,
+			nil, 0, 0},
+		{"a payment intent's", "payment_intent.succeeded",
+			`{"id":"pi_1","object":"payment_intent","amount":500,"amount_received":500,"currency":"eur",` +
+				`"shipping":{"name":"Camille Martin","phone":"+33 6 12 34 56 78","carrier":null,"tracking_number":null,` + address + `}}`,
+			&caisse.Shipping{Name: "Camille Martin", Phone: "+33 6 12 34 56 78", Address: lyon}, 0, 0},
+		{"a charge's, with fields of the wrong type", "charge.succeeded",
+			`{"id":"ch_1","object":"charge","amount":500,"currency":"eur","shipping":{"name":42,"phone":"<script>",` +
+				`"address":{"line1":["x"],"city":"Lyon","country":"France"}}}`,
+			&caisse.Shipping{Address: caisse.Address{City: "Lyon"}}, 0, 0},
+		{"a shipping that is not an object", "charge.succeeded",
+			`{"id":"ch_1","object":"charge","amount":500,"currency":"eur","shipping":"Lyon"}`, nil, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ef, err := Facts(decodeTestEvent(t, "evt_ok", tt.typ, 1, tt.object))
+			if err != nil || len(ef.Facts) != 1 {
+				t.Fatalf("Facts = %+v, %v", ef, err)
+			}
+			f := ef.Facts[0]
+			if !reflect.DeepEqual(f.Shipping, tt.want) || f.AmountShipping != tt.shipping || f.AmountTax != tt.tax {
+				t.Errorf("shipping %+v, %d, tax %d; want %+v, %d, %d", f.Shipping, f.AmountShipping, f.AmountTax, tt.want, tt.shipping, tt.tax)
 			}
 		})
 	}

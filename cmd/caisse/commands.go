@@ -598,6 +598,21 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 				o.ID, mode, o.Status.Words(caisse.LangEnglish), caisse.DescribeLines(o.Items, o.UnknownProducts, o.Currency, caisse.LangEnglish),
 				money(o.AmountDue, o.Currency), money(o.AmountPaid, o.Currency), money(o.AmountRefunded, o.Currency),
 				customerText(o.Customer), o.CheckoutSession, o.PaymentIntent)
+			if !o.Shipping.IsZero() {
+				to := strings.Join(o.Shipping.Lines(), ", ")
+				if o.Shipping.Phone != "" {
+					to += ", " + o.Shipping.Phone
+				}
+				fmt.Fprintf(w, "ship to\t%s\n", to)
+			}
+			for _, part := range []struct {
+				name   string
+				amount int64
+			}{{"shipping", o.AmountShipping}, {"tax", o.AmountTax}, {"discount", o.AmountDiscount}} {
+				if part.amount != 0 {
+					fmt.Fprintf(w, "%s\t%s\n", part.name, money(part.amount, o.Currency))
+				}
+			}
 			if o.FailedAttempts > 0 {
 				fmt.Fprintf(w, "declined attempts\t%d\n", o.FailedAttempts)
 			}

@@ -53,6 +53,9 @@ type Config struct {
 	Retention time.Duration
 	// CheckoutTTL is how long a checkout holds its units (CAISSE_CHECKOUT_TTL).
 	CheckoutTTL time.Duration
+	// CheckoutShipping is what the checkout asks for besides the payment
+	// (CAISSE_SHIPPING_COUNTRIES, CAISSE_SHIPPING_RATES, CAISSE_COLLECT_PHONE).
+	CheckoutShipping caisse.CheckoutShipping
 	// CORSOrigins may call /api/checkout from a browser (CAISSE_CORS_ORIGINS).
 	CORSOrigins []string
 	// RefundOversold refunds oversold orders through Stripe (CAISSE_OVERSOLD_POLICY=refund).
@@ -264,6 +267,49 @@ var configVars = []configVar{
 			return fmt.Errorf("must be a duration from 30m to 24h (Stripe's limits for a Checkout Session), such as 30m")
 		}
 		c.CheckoutTTL = d
+		return nil
+	}},
+	{"CAISSE_SHIPPING_COUNTRIES", "shipping-countries", "", "the checkout asks for a shipping address in these countries: ISO codes, comma-separated, such as FR,BE,CH", func(c *Config, v string) error {
+		c.CheckoutShipping.Countries = nil
+		for code := range strings.SplitSeq(v, ",") {
+			code = strings.ToUpper(strings.TrimSpace(code))
+			if code == "" {
+				continue
+			}
+			if len(code) != 2 || strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+				return fmt.Errorf("%q is not a country code: write two-letter ISO codes, comma-separated, such as FR,BE,CH", code)
+			}
+			if !slices.Contains(c.CheckoutShipping.Countries, code) {
+				c.CheckoutShipping.Countries = append(c.CheckoutShipping.Countries, code)
+			}
+		}
+		return nil
+	}},
+	{"CAISSE_SHIPPING_RATES", "shipping-rates", "", "Stripe shipping rates (shr_…) the checkout offers, comma-separated, at most 5", func(c *Config, v string) error {
+		c.CheckoutShipping.Rates = nil
+		for id := range strings.SplitSeq(v, ",") {
+			id = strings.TrimSpace(id)
+			if id == "" {
+				continue
+			}
+			if !strings.HasPrefix(id, "shr_") || len(id) > 255 || strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != "" {
+				return fmt.Errorf("%q is not a shipping rate id: copy each rate's id (shr_…) from Stripe's Dashboard → Product catalogue → Shipping rates", id)
+			}
+			if !slices.Contains(c.CheckoutShipping.Rates, id) {
+				c.CheckoutShipping.Rates = append(c.CheckoutShipping.Rates, id)
+			}
+		}
+		if len(c.CheckoutShipping.Rates) > 5 {
+			return fmt.Errorf("Stripe offers at most 5 shipping rates at checkout, and %d are set", len(c.CheckoutShipping.Rates))
+		}
+		return nil
+	}},
+	{"CAISSE_COLLECT_PHONE", "collect-phone", "false", "the checkout asks for a phone number (true or false)", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false")
+		}
+		c.CheckoutShipping.Phone = b
 		return nil
 	}},
 	{"CAISSE_CORS_ORIGINS", "cors-origins", "", "web origins allowed to call /api/checkout, comma-separated, or *", func(c *Config, v string) error {
@@ -593,6 +639,9 @@ func LoadConfig(getenv func(string) string, fs *flag.FlagSet, args []string) (Co
 			return Config{}, nil, fmt.Errorf("STRIPE_WEBHOOK_SECRET (--webhook-secret): the secret is the README's example, which anyone can read, and %s: "+
 				"set the signing secret of the webhook endpoint that points at caisse (Stripe Dashboard → Developers → Webhooks → the endpoint → Signing secret)", why)
 		}
+	}
+	if len(c.CheckoutShipping.Rates) > 0 && len(c.CheckoutShipping.Countries) == 0 {
+		return Config{}, nil, fmt.Errorf("CAISSE_SHIPPING_RATES (--shipping-rates): shipping rates are offered with a shipping address: set CAISSE_SHIPPING_COUNTRIES to the countries you ship to, such as FR,BE")
 	}
 	if c.RefundFraud && c.SecretKey == "" {
 		return Config{}, nil, fmt.Errorf("CAISSE_FRAUD_POLICY (--fraud-policy): refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds")

@@ -247,21 +247,22 @@ func environmentSecrets(getenv func(string) string) []string {
 // returns them in a fixed order.
 func (d *doctor) run(ctx context.Context) []check {
 	var (
-		wg                    sync.WaitGroup
-		db, email, alert, cms check
-		st                    stripeChecks
-		hooks                 = make([]check, len(d.cfg.NotifyURLs))
+		wg                           sync.WaitGroup
+		db, email, alert, cms, rates check
+		st                           stripeChecks
+		hooks                        = make([]check, len(d.cfg.NotifyURLs))
 	)
 	wg.Go(func() { db = d.database(ctx) })
 	wg.Go(func() { st = d.stripe(ctx) })
 	wg.Go(func() { email = d.email(ctx) })
 	wg.Go(func() { alert = d.alertWebhook(ctx) })
 	wg.Go(func() { cms = d.sanity(ctx) })
+	wg.Go(func() { rates = d.shippingRates(ctx) })
 	for i, raw := range d.cfg.NotifyURLs {
 		wg.Go(func() { hooks[i] = d.shopWebhook(ctx, raw) })
 	}
 	wg.Wait()
-	checks := []check{d.webhookSecret(st), d.configuration(), db, st.key, st.endpoint, email, alert, cms}
+	checks := []check{d.webhookSecret(st), d.configuration(), db, st.key, st.endpoint, rates, email, alert, cms}
 	if len(hooks) == 0 {
 		hooks = []check{skipped("shop webhooks", "not set up: CAISSE_NOTIFY_URLS is unset")}
 	}
@@ -295,6 +296,7 @@ func (d *doctor) configuration() check {
 			{c.RefundMismatch && c.SecretKey == "", "CAISSE_MISMATCH_POLICY=refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds"},
 			{c.RefundFraud && c.SecretKey == "", "CAISSE_FRAUD_POLICY=refund needs STRIPE_SECRET_KEY, to ask Stripe for the refunds"},
 			{len(c.AlertEmails) > 0 && c.SMTPURL == "", "CAISSE_ALERT_EMAIL: alerts by email need a mail server: set CAISSE_SMTP_URL"},
+			{len(c.CheckoutShipping.Rates) > 0 && len(c.CheckoutShipping.Countries) == 0, "CAISSE_SHIPPING_RATES: shipping rates are offered with a shipping address: set CAISSE_SHIPPING_COUNTRIES to the countries you ship to"},
 		} {
 			if p.wrong {
 				problems = append(problems, p.msg)
@@ -479,6 +481,50 @@ func (d *doctor) stripe(ctx context.Context) stripeChecks {
 	out = d.modeMismatch(out, live, mode)
 	out.endpoint, out.best = d.endpoint(endpoints, mode)
 	return out
+}
+
+// shippingRates checks that each rate the checkout offers
+// (CAISSE_SHIPPING_RATES) exists in the key's account and mode, and is
+// active: Stripe refuses a checkout that offers one that is not, so no
+// buyer could pay.
+func (d *doctor) shippingRates(ctx context.Context) check {
+	const name = "shipping rates"
+	rates := d.cfg.CheckoutShipping.Rates
+	key := strings.TrimSpace(d.getenv("STRIPE_SECRET_KEY"))
+	switch {
+	case len(rates) == 0:
+		return skipped(name, "not set up: CAISSE_SHIPPING_RATES is unset (the checkout offers no shipping rate)")
+	case key == "" || d.bad["STRIPE_SECRET_KEY"] != nil || d.bad["STRIPE_API_URL"] != nil:
+		return skipped(name, "needs a STRIPE_SECRET_KEY: with it, doctor checks that each rate exists and is active")
+	}
+	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	client := stripe.NewClient(key, d.cfg.APIURL, &http.Client{Timeout: doctorTimeout})
+	var found, problems []string
+	for _, id := range rates {
+		r, err := client.ShippingRate(ctx, id)
+		var se *caisse.StripeError
+		switch {
+		case errors.As(err, &se) && se.Status == http.StatusNotFound:
+			problems = append(problems, id+" does not exist in this Stripe account, in the key's mode")
+		case err != nil:
+			return failed(name, fmt.Sprintf("could not read %s from Stripe (%s)", id, outbound.TransportCause(err, nil)),
+				"try again in a minute; if it persists, check that this machine reaches Stripe's API")
+		case !r.Active:
+			problems = append(problems, id+" ("+r.DisplayName+") is archived")
+		default:
+			desc := id + " (" + r.DisplayName
+			if r.Currency != "" {
+				desc += ", " + caisse.FormatMoney(r.Amount, r.Currency, caisse.LangEnglish)
+			}
+			found = append(found, desc+")")
+		}
+	}
+	if len(problems) > 0 {
+		return failed(name, strings.Join(problems, "; ")+": Stripe refuses a checkout that offers it, so no buyer could pay",
+			"create or unarchive the rate in Stripe Dashboard → Product catalogue → Shipping rates (in the key's mode), and put its id in CAISSE_SHIPPING_RATES")
+	}
+	return passed(name, "the checkout offers "+strings.Join(found, ", "))
 }
 
 // modeMismatch fails the key check when its mode and CAISSE_LIVEMODE

@@ -158,18 +158,42 @@ func healthy(t *testing.T, db testDB) (map[string]string, *receivers, *stripemoc
 	fake.SetWebhookEndpoints(
 		stripemock.WebhookEndpoint{ID: "we_other", URL: "https://other.example/hook", Status: "enabled", EnabledEvents: []string{"*"}},
 		caisseEndpoint())
+	fake.AddShippingRate("shr_colissimo", true)
 	r := startReceivers(t, smtptest.Options{})
 	env := map[string]string{
-		"CAISSE_DATABASE_URL":   migrated(t, db),
-		"STRIPE_WEBHOOK_SECRET": doctorSecret,
-		"CAISSE_ADMIN_TOKEN":    testToken,
-		"STRIPE_SECRET_KEY":     stripemock.TestKey + "_doctor0123456789",
-		"STRIPE_API_URL":        fake.URL,
-		"CAISSE_PUBLIC_URL":     "https://pay.example.com",
-		"CAISSE_LIVEMODE":       "test",
+		"CAISSE_SHIPPING_COUNTRIES": "FR,BE",
+		"CAISSE_SHIPPING_RATES":     "shr_colissimo",
+		"CAISSE_DATABASE_URL":       migrated(t, db),
+		"STRIPE_WEBHOOK_SECRET":     doctorSecret,
+		"CAISSE_ADMIN_TOKEN":        testToken,
+		"STRIPE_SECRET_KEY":         stripemock.TestKey + "_doctor0123456789",
+		"STRIPE_API_URL":            fake.URL,
+		"CAISSE_PUBLIC_URL":         "https://pay.example.com",
+		"CAISSE_LIVEMODE":           "test",
 	}
 	r.env(env)
 	return env, r, fake
+}
+
+// A shipping rate the checkout offers that is archived, or that the key's
+// account does not have, fails the check (Stripe would refuse every
+// checkout); rates without countries are refused with what to set.
+func TestDoctorShippingRates(t *testing.T) {
+	env, _, fake := healthy(t, sqliteDB)
+	fake.AddShippingRate("shr_archived", false)
+	env["CAISSE_SHIPPING_RATES"] = "shr_colissimo,shr_archived,shr_gone"
+	r := runDoctor(t, env)
+	if r.code == 0 {
+		t.Fatalf("caisse doctor exited 0:\n%s", r.text)
+	}
+	r.failing(t, "shipping rates", "shr_archived (Colissimo) is archived", "shr_gone does not exist", "Shipping rates")
+	env["CAISSE_SHIPPING_RATES"] = "shr_colissimo"
+	delete(env, "CAISSE_SHIPPING_COUNTRIES")
+	r = runDoctor(t, env)
+	r.failing(t, "configuration", "CAISSE_SHIPPING_RATES", "CAISSE_SHIPPING_COUNTRIES")
+	env["CAISSE_SHIPPING_COUNTRIES"] = "France"
+	r = runDoctor(t, env)
+	r.failing(t, "configuration", "CAISSE_SHIPPING_COUNTRIES", "two-letter ISO codes")
 }
 
 // Everything set up and answering: every check passes, exit 0, and
@@ -197,6 +221,7 @@ func TestDoctorAllGood(t *testing.T) {
 		r.passing(t, "database", "reachable, migrated and takes writes")
 		r.passing(t, "stripe key", "test mode", "CAISSE_LIVEMODE=test matches")
 		r.passing(t, "stripe endpoint", "we_caisse", "https://pay.example.com/webhooks/stripe", "2025-03-31.basil", "every event type caisse handles")
+		r.passing(t, "shipping rates", "shr_colissimo (Colissimo, €15.00)")
 		r.passing(t, "email", "signed caisse in; nothing was sent")
 		r.passing(t, "alert webhook", "no message was posted")
 		r.passing(t, "sanity", "dry run")
@@ -235,7 +260,7 @@ func TestDoctorSkips(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "new.db")
 	r := runDoctor(t, map[string]string{"STRIPE_WEBHOOK_SECRET": doctorSecret, "CAISSE_DATABASE_URL": "sqlite:" + path})
-	if r.code != 0 || !strings.Contains(r.text, "all checks passed (6 skipped)") {
+	if r.code != 0 || !strings.Contains(r.text, "all checks passed (7 skipped)") {
 		t.Fatalf("caisse doctor exited %d:\n%s", r.code, r.text)
 	}
 	r.passing(t, "database", "does not exist yet", "caisse migrate")
@@ -245,6 +270,7 @@ func TestDoctorSkips(t *testing.T) {
 	for name, want := range map[string]string{
 		"stripe key":      "STRIPE_SECRET_KEY is unset",
 		"stripe endpoint": "points at caisse, is enabled and sends every event type",
+		"shipping rates":  "CAISSE_SHIPPING_RATES is unset",
 		"email":           "CAISSE_SMTP_URL is unset",
 		"alert webhook":   "CAISSE_ALERT_WEBHOOK_URL is unset",
 		"sanity":          "CAISSE_SANITY_PROJECT is unset",

@@ -229,6 +229,11 @@ func TestArtistToldOfEachSale(t *testing.T) {
 			case "checkout.session.completed":
 				obj["customer_details"] = map[string]any{"email": "camille@example.com", "name": "Camille Martin", "phone": "+33 6 12 34 56 78",
 					"address": map[string]any{"line1": "12 rue des Lilas", "city": "Lyon", "postal_code": "69003", "country": "FR"}}
+				obj["collected_information"] = map[string]any{"shipping_details": map[string]any{"name": "Camille Martin",
+					"address": map[string]any{"line1": "12 rue des Lilas", "city": "Lyon", "postal_code": "69003", "country": "FR"}}}
+			case "payment_intent.succeeded":
+				obj["shipping"] = map[string]any{"name": "Camille Martin", "phone": "+33 6 12 34 56 78",
+					"address": map[string]any{"line1": "12 rue des Lilas", "city": "Lyon", "postal_code": "69003", "country": "FR"}}
 			case "charge.succeeded":
 				obj["billing_details"] = map[string]any{"email": "camille@example.com", "name": "Camille Martin", "phone": "+33 6 12 34 56 78"}
 			}
@@ -305,6 +310,9 @@ func TestArtistToldOfEachSale(t *testing.T) {
 			}
 		}
 		saleIDs := deliverAll(payloads)
+		if o := a.order("o_monet"); o.Shipping == nil || o.Shipping.Address.City != "Lyon" {
+			t.Fatalf("o_monet goes to %+v, want the buyer's address in Lyon (which the artist is never told)", o.Shipping)
+		}
 		check(caisse.TopicArtistSale, "Les Nymphéas bleus", price, share, "o_monet")
 		a.until("every delivery made", a.drained)
 		sold := 0

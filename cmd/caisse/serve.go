@@ -271,6 +271,7 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if cfg.CheckoutTTL > 0 {
 		jobs.CheckoutTTL = cfg.CheckoutTTL
 	}
+	jobs.CheckoutShipping = cfg.CheckoutShipping
 	jobs.ReconcileEvery = cfg.ReconcileEvery
 	db.In.MaxAttempts = cfg.MaxAttempts
 	jobs.MaxAttempts = cfg.MaxAttempts

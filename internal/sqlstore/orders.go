@@ -18,11 +18,12 @@ const orderColumns = `id, status, items, checkout_items, checkout_open, holds, c
 	dispute, oversold, unknown_products, items_error, created_at, updated_at, checkout_expires_at,
 	oversold_refund, amount_due, livemode, payment_mismatch, mismatched_payments, mismatch_refunds,
 	checkout_amount_due, checkout_currency, checkout_livemode, locale, customer_name, customer_phone,
-	failed_attempts, sales_told, checkout_url, stripe_customer, fraud_warning, fraud_refund`
+	failed_attempts, sales_told, checkout_url, stripe_customer, fraud_warning, fraud_refund, shipping,
+	amount_shipping, amount_tax, amount_discount`
 
 func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	var o caisse.OrderRecord
-	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds, told, fraud string
+	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds, told, fraud, shipping string
 	var created, updated, expires int64
 	if err := row.Scan(&o.ID, &status, &items, &checkoutItems, &o.CheckoutOpen, &holds, &o.Currency,
 		&o.AmountTotal, &o.AmountPaid, &o.AmountRefunded, &o.CustomerEmail, &o.CheckoutSession,
@@ -30,7 +31,7 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 		&expires, &o.OversoldRefund, &o.AmountDue, &o.Livemode, &o.PaymentMismatch, &mismatched, &refunds,
 		&o.CheckoutTerms.AmountDue, &o.CheckoutTerms.Currency, &o.CheckoutTerms.Livemode, &o.Locale,
 		&o.Customer.Name, &o.Customer.Phone, &o.FailedAttempts, &told, &o.CheckoutURL, &o.StripeCustomer,
-		&fraud, &o.FraudRefund); err != nil {
+		&fraud, &o.FraudRefund, &shipping, &o.AmountShipping, &o.AmountTax, &o.AmountDiscount); err != nil {
 		return nil, err
 	}
 	o.Status = caisse.OrderStatus(status)
@@ -52,6 +53,12 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	if fraud != "" {
 		o.FraudWarning = &caisse.FraudWarning{}
 		if err := json.Unmarshal([]byte(fraud), o.FraudWarning); err != nil {
+			return nil, fmt.Errorf("order %s: %w", o.ID, err)
+		}
+	}
+	if shipping != "" {
+		o.Shipping = &caisse.Shipping{}
+		if err := json.Unmarshal([]byte(shipping), o.Shipping); err != nil {
 			return nil, fmt.Errorf("order %s: %w", o.ID, err)
 		}
 	}
@@ -110,7 +117,7 @@ func stockMoves(moves []caisse.StockMove) string {
 }
 
 // orderWidth is how many values orderValues gives: one per orderColumns.
-const orderWidth = 39
+const orderWidth = 43
 
 // orderValues are an order's values in orderColumns' order.
 func orderValues(o *caisse.OrderRecord) []any {
@@ -124,6 +131,11 @@ func orderValues(o *caisse.OrderRecord) []any {
 		b, _ := json.Marshal(o.FraudWarning)
 		fraud = string(b)
 	}
+	shipping := ""
+	if !o.Shipping.IsZero() {
+		b, _ := json.Marshal(o.Shipping)
+		shipping = string(b)
+	}
 	return []any{o.ID, string(o.Status), jsonList(o.Items), jsonList(o.CheckoutItems), o.CheckoutOpen, jsonList(o.Holds),
 		o.Currency, o.AmountTotal, o.AmountPaid, o.AmountRefunded, o.CustomerEmail, o.CheckoutSession,
 		o.PaymentIntent, o.PaymentError, dispute, o.Oversold, jsonList(o.UnknownProducts), o.ItemsError,
@@ -131,7 +143,7 @@ func orderValues(o *caisse.OrderRecord) []any {
 		o.AmountDue, o.Livemode, o.PaymentMismatch, jsonList(o.MismatchedPayments), jsonList(o.MismatchRefunds),
 		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode, o.Locale,
 		o.Customer.Name, o.Customer.Phone, o.FailedAttempts, jsonList(o.SalesTold), o.CheckoutURL, o.StripeCustomer,
-		fraud, o.FraudRefund}
+		fraud, o.FraudRefund, shipping, o.AmountShipping, o.AmountTax, o.AmountDiscount}
 }
 
 // upsertOrders is the statement that creates or replaces the orders whose
@@ -155,7 +167,9 @@ func upsertOrders(rows string) string {
 			customer_name = excluded.customer_name, customer_phone = excluded.customer_phone,
 			failed_attempts = excluded.failed_attempts, sales_told = excluded.sales_told,
 			checkout_url = excluded.checkout_url, stripe_customer = excluded.stripe_customer,
-			fraud_warning = excluded.fraud_warning, fraud_refund = excluded.fraud_refund`
+			fraud_warning = excluded.fraud_warning, fraud_refund = excluded.fraud_refund,
+			shipping = excluded.shipping, amount_shipping = excluded.amount_shipping,
+			amount_tax = excluded.amount_tax, amount_discount = excluded.amount_discount`
 }
 
 // FindOrder returns an order with its timeline.

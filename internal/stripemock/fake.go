@@ -49,6 +49,7 @@ type Fake struct {
 	endpoints []listItem // as configured
 	intents   map[string]intent
 	customers map[string]string // customer id → email
+	rates     map[string]bool   // shipping rate id → active
 	refunded  map[string]string // payment intent → its refund
 	failures  map[string][]Error
 	lost      map[string]int   // answers to lose, by "METHOD /path"
@@ -123,6 +124,7 @@ func NewFake(t testing.TB) *Fake {
 		now:       time.Now,
 		intents:   map[string]intent{},
 		customers: map[string]string{},
+		rates:     map[string]bool{},
 		refunded:  map[string]string{},
 		failures:  map[string][]Error{},
 		lost:      map[string]int{},
@@ -216,6 +218,26 @@ func (f *Fake) AddCustomer(id, email string) {
 	f.customers[id] = email
 }
 
+// AddShippingRate makes a shipping rate known, active or archived.
+func (f *Fake) AddShippingRate(id string, active bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rates[id] = active
+}
+
+// retrieveShippingRate answers GET /v1/shipping_rates/{id} as Stripe
+// does: the rate (a fixed 15.00 EUR), or 404 resource_missing.
+func (f *Fake) retrieveShippingRate(w http.ResponseWriter, id string) {
+	active, ok := f.rates[id]
+	if !ok {
+		writeError(w, Error{Status: http.StatusNotFound, Code: "resource_missing", Param: "id",
+			Message: fmt.Sprintf("No such shipping rate: '%s'", id)})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": "shipping_rate", "active": active, "display_name": "Colissimo",
+		"type": "fixed_amount", "fixed_amount": map[string]any{"amount": 1500, "currency": "eur"}, "livemode": false, "metadata": map[string]string{}})
+}
+
 // retrieveCustomer answers GET /v1/customers/{id} as Stripe does: the
 // customer, or 404 resource_missing.
 func (f *Fake) retrieveCustomer(w http.ResponseWriter, id string) {
@@ -282,6 +304,10 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.retrieveCustomer(w, id)
+		return
+	}
+	if id, ok := strings.CutPrefix(r.URL.Path, "/v1/shipping_rates/"); ok && r.Method == http.MethodGet {
+		f.retrieveShippingRate(w, id)
 		return
 	}
 	route, ok := f.routes[k]
@@ -375,6 +401,10 @@ func readForm(r *http.Request) (url.Values, *Error) {
 var (
 	lineItemParam = regexp.MustCompile(`^line_items\[(\d+)\]\[(price_data\]\[currency|price_data\]\[unit_amount|price_data\]\[product_data\]\[name|quantity)\]$`)
 	metadataParam = regexp.MustCompile(`^(metadata|payment_intent_data\[metadata\])\[[^\[\]]+\]$`)
+	// What a session asks for besides the payment: a shipping address in
+	// these countries, these shipping rates, a phone number.
+	countryParam  = regexp.MustCompile(`^shipping_address_collection\[allowed_countries\]\[\d+\]$`)
+	rateParam     = regexp.MustCompile(`^shipping_options\[\d+\]\[shipping_rate\]$`)
 )
 
 // createSession serves POST /v1/checkout/sessions for one-off payments with
@@ -391,7 +421,14 @@ func (f *Fake) createSession(w http.ResponseWriter, form url.Values) {
 			continue
 		}
 		switch {
-		case metadataParam.MatchString(k):
+		case metadataParam.MatchString(k), countryParam.MatchString(k):
+		case rateParam.MatchString(k):
+			if active, ok := f.rates[form.Get(k)]; !ok || !active {
+				writeError(w, Error{Status: http.StatusBadRequest, Code: "resource_missing", Param: k,
+					Message: fmt.Sprintf("No such shipping rate: '%s'", form.Get(k))})
+				return
+			}
+		case k == "phone_number_collection[enabled]":
 		case slices.Contains([]string{"mode", "client_reference_id", "customer_email", "success_url", "cancel_url", "expires_at"}, k):
 		default:
 			writeError(w, unknownParam(k))
