@@ -333,6 +333,17 @@ func RefundFailedAlert(orderID, paymentIntent, reason string) Alert {
 		Fields: fields, Link: DashboardURL(cmpOr(paymentIntent, orderID), false)}
 }
 
+// ShipmentFailedAlert says Stripe did not take the carrier and tracking
+// number of a shipped order, for reason: the team adds them to the payment
+// in the Dashboard, where they are evidence if the buyer disputes "not
+// received" (topic TopicDeliveryFailed).
+func ShipmentFailedAlert(orderID, paymentIntent, reason string) Alert {
+	return Alert{Title: "Stripe did not take an order's tracking",
+		Text: "caisse could not give Stripe the carrier and tracking number of order " + orderID + ": " + withoutAddresses(reason) +
+			". Add them to the payment in the Stripe Dashboard (Shipping), where they are evidence if the buyer disputes the delivery.",
+		Fields: map[string]string{"Order": orderID, "Payment": paymentIntent}, Link: DashboardURL(paymentIntent, false)}
+}
+
 // withoutAddresses writes "[address]" for each email address in s: each run
 // of characters that holds an "@" between spaces, brackets or quotes.
 func withoutAddresses(s string) string {

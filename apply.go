@@ -223,6 +223,9 @@ type Rules struct {
 	// fraud, before it becomes a dispute (CAISSE_FRAUD_POLICY=refund);
 	// otherwise the warning is recorded on the order and the team alerted.
 	RefundFraud bool
+	// ShipmentsToStripe gives Stripe the carrier and tracking number of
+	// each order shipped (caisse has a secret key).
+	ShipmentsToStripe bool
 	// Now returns the current time.
 	Now func() time.Time
 }

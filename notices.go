@@ -41,6 +41,10 @@ const (
 	// KindRefundFraud asks Stripe to refund a payment a card issuer warned
 	// is fraud, before it becomes a dispute (CAISSE_FRAUD_POLICY=refund).
 	KindRefundFraud = "refund_fraud"
+	// KindShipmentTracking gives Stripe an order's carrier and tracking
+	// number, on its payment intent: evidence if the buyer disputes
+	// "not received".
+	KindShipmentTracking = "shipment_tracking"
 )
 
 // Types of the shop's own webhooks (the topics of the webhook channel).
@@ -54,6 +58,7 @@ const (
 	HookOrderOversold       = "order.oversold"
 	HookOrderMismatch       = "order.payment_mismatch"
 	HookOrderExpired        = "order.expired"
+	HookOrderShipped        = "order.shipped"
 	HookProductSold         = "product.sold"
 	HookAvailabilityChanged = "product.availability_changed"
 )

@@ -236,6 +236,9 @@ type Order struct {
 	// FraudWarning is the early fraud warning on the order's payment, if a
 	// card issuer sent one.
 	FraudWarning *FraudWarning `json:"fraud_warning"`
+	// Shipment is how the order left, once the owner shipped it (null
+	// before).
+	Shipment *Shipment `json:"shipment"`
 	// FraudRefund is the refund caisse asked Stripe for on that warning
 	// (CAISSE_FRAUD_POLICY=refund).
 	FraudRefund string          `json:"fraud_refund"`
@@ -253,10 +256,13 @@ const (
 	// payment attempt, whatever their status (a first declined card leaves
 	// an order pending).
 	FlagFailedAttempts OrderStatus = "failed_attempts"
+	// FlagToShip keeps the orders to ship, oldest first: paid or partly
+	// refunded, not shipped, not oversold, not mismatched, not disputed.
+	FlagToShip OrderStatus = "to_ship"
 )
 
 // OrderFlags lists the flags a status filter takes.
-var OrderFlags = []OrderStatus{FlagOversold, FlagPaymentMismatch, FlagFailedAttempts}
+var OrderFlags = []OrderStatus{FlagOversold, FlagPaymentMismatch, FlagFailedAttempts, FlagToShip}
 
 // OrderFilter selects orders in a list.
 type OrderFilter struct {
@@ -275,8 +281,8 @@ func (f *OrderFilter) Normalize() error {
 		for _, s := range OrderStatuses {
 			valid = append(valid, string(s))
 		}
-		return Errorf(EINVALID, "unknown order status %q: use one of %s, or the flags %s, %s and %s",
-			quoteShort(string(f.Status)), strings.Join(valid, ", "), FlagOversold, FlagPaymentMismatch, FlagFailedAttempts)
+		return Errorf(EINVALID, "unknown order status %q: use one of %s, or the flags %s, %s, %s and %s",
+			quoteShort(string(f.Status)), strings.Join(valid, ", "), FlagOversold, FlagPaymentMismatch, FlagFailedAttempts, FlagToShip)
 	}
 	return f.Page.Normalize()
 }
@@ -621,8 +627,8 @@ func Summarize(facts []Fact, fixed *Terms) Summary {
 // customerFacts gathers what facts say of the customer, each field
 // settling on one value whatever order the facts come in.
 type customerFacts struct {
-	email, name, phone, stripe                 string
-	shipping                                   *Shipping
+	email, name, phone, stripe                string
+	shipping                                  *Shipping
 	amountShipping, amountTax, amountDiscount int64
 }
 

@@ -46,6 +46,7 @@ const (
 	TopicOrderRefunded     = "order_refunded"           // the order is refunded in full
 	TopicPartialRefund     = "order_partially_refunded" // part of the order is refunded
 	TopicRefundApology     = "refund_apology"           // caisse refunded an oversold or mismatched payment
+	TopicOrderShipped      = "order_shipped"            // the order left, with its tracking (again, corrected, if it changes)
 )
 
 // Topics of the emails to a work's artist.
@@ -63,7 +64,7 @@ const PayloadPayerOnly = "payer_only"
 // customer, whose address is read from the order when it is sent.
 func CustomerTopic(topic string) bool {
 	switch topic {
-	case TopicOrderConfirmation, TopicPaymentFailed, TopicOrderRefunded, TopicPartialRefund, TopicRefundApology:
+	case TopicOrderConfirmation, TopicPaymentFailed, TopicOrderRefunded, TopicPartialRefund, TopicRefundApology, TopicOrderShipped:
 		return true
 	}
 	return false

@@ -320,4 +320,7 @@ type ProductPut struct {
 type OrderService interface {
 	FindOrder(ctx context.Context, id string) (*Order, error)
 	FindOrders(ctx context.Context, filter OrderFilter) ([]*Order, bool, error)
+	// ShipOrder records that an order left with a carrier and tracking
+	// number (Rules.ShipOrder), and returns it.
+	ShipOrder(ctx context.Context, id string, req ShipRequest) (*Order, error)
 }

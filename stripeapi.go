@@ -31,6 +31,10 @@ type StripeAPI interface {
 	// CustomerEmail returns the email of a Stripe customer (cus_…), "" when
 	// it has none or was deleted.
 	CustomerEmail(ctx context.Context, id string) (string, error)
+	// SetShipment gives a payment intent the address its order went to
+	// with the carrier and tracking number: Stripe shows them, and uses
+	// them as evidence if the buyer disputes "not received".
+	SetShipment(ctx context.Context, paymentIntent string, to Shipping, s Shipment) error
 }
 
 // StripeError is Stripe's answer to a request it refused. Every StripeAPI

@@ -119,6 +119,7 @@ var orderWords = map[string][2]string{
 	string(FlagOversold):            {"oversold", "survendue"},
 	string(FlagPaymentMismatch):     {"payment mismatch", "paiement non conforme"},
 	string(FlagFailedAttempts):      {"declined payment attempts", "tentatives de paiement refusées"},
+	string(FlagToShip):              {"to ship", "à expédier"},
 }
 
 var disputeWords = map[string][2]string{

@@ -98,6 +98,24 @@ func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, o)
 }
 
+// handleShipOrder records that an order left: 200 with the order; 409 with
+// the reason when it cannot ship.
+func (s *Server) handleShipOrder(w http.ResponseWriter, r *http.Request) {
+	var req caisse.ShipRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		s.Error(w, r, caisse.Errorf(caisse.EINVALID, "the body must be JSON {carrier, tracking_number, tracking_url}: %v", err))
+		return
+	}
+	o, err := s.Orders.ShipOrder(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	p, err := page(r)
 	if err != nil {

@@ -164,6 +164,8 @@ func (s *Server) pages() http.Handler {
 	signed.HandleFunc("POST /admin/replay", s.postReplayFilter)
 	signed.HandleFunc("GET /admin/orders", s.pageOrders)
 	signed.HandleFunc("GET /admin/orders/{id}", s.pageOrder)
+	signed.HandleFunc("POST /admin/orders/{id}/ship", s.postShip)
+	signed.HandleFunc("GET /admin/orders/{id}/slip", s.pageSlip)
 	signed.HandleFunc("GET /admin/products", s.pageProducts)
 	signed.HandleFunc("POST /admin/products/{id}", s.postProduct)
 	signed.HandleFunc("POST /admin/import", s.postImport)
@@ -324,6 +326,8 @@ type view struct {
 	Back  string
 	Flash string
 	Data  any
+	// Bare leaves out the header and navigation: a page to print.
+	Bare bool
 }
 
 // render shows a page in the request's language. title is an English
@@ -338,7 +342,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	signed := sess != nil
 	var buf strings.Builder
 	err := t.Execute(&buf, view{Lang: lang, Title: tr(lang, title, args...), SignedIn: signed, Jobs: s.Jobs != nil,
-		Path: r.URL.Path, Back: backOf(r), Flash: flash(r.URL.Query(), lang), Data: data})
+		Path: r.URL.Path, Back: backOf(r), Flash: flash(r.URL.Query(), lang), Data: data, Bare: page == "slip"})
 	if err != nil {
 		s.Logger.Error("error rendering an admin page", "page", page, "error", err.Error())
 		http.Error(w, "caisse could not show this page; its log says why.", http.StatusInternalServerError)
@@ -371,6 +375,8 @@ func flash(q url.Values, lang string) string {
 		return tr(lang, "Saved.")
 	case "imported":
 		return tr(lang, "Imported %s product(s).", n)
+	case "shipped":
+		return tr(lang, "Shipment recorded: the buyer is told.")
 	}
 	if q.Get("signed_out") != "" {
 		return tr(lang, "You are signed out.")

@@ -57,6 +57,12 @@ func (s *Server) pageDashboard(w http.ResponseWriter, r *http.Request) {
 	if !d.Backlog.OldestPending.IsZero() {
 		data["Lag"] = roughly(now.Sub(d.Backlog.OldestPending), lang)
 	}
+	toShip, more, err := s.Orders.FindOrders(r.Context(), caisse.OrderFilter{Status: caisse.FlagToShip, Page: caisse.Page{Limit: 20}})
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	data["ToShip"], data["MoreToShip"] = toShip, more
 	s.render(w, r, http.StatusOK, "dashboard", data, "Dashboard")
 }
 
@@ -307,7 +313,20 @@ func (s *Server) pageOrders(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pageOrder(w http.ResponseWriter, r *http.Request) {
-	o, err := s.Orders.FindOrder(r.Context(), r.PathValue("id"))
+	s.renderOrder(w, r, http.StatusOK, r.PathValue("id"), nil)
+}
+
+// shipForm is the order page's shipment form: what it shows typed, why
+// it was refused, or why the order cannot ship.
+type shipForm struct {
+	caisse.ShipRequest
+	Problem, Blocked string
+}
+
+// renderOrder shows an order's page; ship, when not nil, is a shipment
+// form refused, shown again with what was typed and why.
+func (s *Server) renderOrder(w http.ResponseWriter, r *http.Request, status int, id string, ship *shipForm) {
+	o, err := s.Orders.FindOrder(r.Context(), id)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -317,7 +336,75 @@ func (s *Server) pageOrder(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "order", map[string]any{"O": o, "Lines": linesOf(o), "Changes": changes}, "Order %s", o.ID)
+	lang := s.pageLanguage(r)
+	if ship == nil {
+		ship = &shipForm{}
+		if sh := o.Shipment; sh != nil {
+			ship.ShipRequest = caisse.ShipRequest{Carrier: sh.Carrier, TrackingNumber: sh.TrackingNumber, TrackingURL: sh.TrackingURL}
+		}
+	}
+	if why := o.CannotShip(); why != "" {
+		ship.Blocked = tr(lang, "It cannot be shipped: %s.", caisse.NoShipWords(why, o, lang))
+	}
+	s.render(w, r, status, "order", map[string]any{"O": o, "Lines": linesOf(o), "Changes": changes, "Ship": ship}, "Order %s", o.ID)
+}
+
+// postShip records that an order left, as the API's
+// POST /api/admin/orders/{id}/ship does. A form the rules refuse shows
+// the page again with the reason, in the page's language, and what was
+// typed.
+func (s *Server) postShip(w http.ResponseWriter, r *http.Request) {
+	id, lang := r.PathValue("id"), s.pageLanguage(r)
+	form := &shipForm{ShipRequest: caisse.ShipRequest{Carrier: r.PostFormValue("carrier"),
+		TrackingNumber: r.PostFormValue("tracking_number"), TrackingURL: r.PostFormValue("tracking_url")}}
+	refuse := func(status int, problem string) {
+		code := caisse.EINVALID
+		if status == http.StatusConflict {
+			code = caisse.ECONFLICT
+		}
+		s.Logger.Info("refused the shipment form of an order", "order_id", id, "code", code)
+		s.Metrics.Errors.WithLabelValues(code).Inc()
+		form.Problem = problem
+		s.renderOrder(w, r, status, id, form)
+	}
+	req := form.ShipRequest
+	switch req.Problem() {
+	case caisse.ShipMissing:
+		refuse(http.StatusBadRequest, tr(lang, "The shipment was not recorded: say which carrier took the parcel and its tracking number."))
+		return
+	case caisse.ShipTooLong:
+		refuse(http.StatusBadRequest, tr(lang, "The shipment was not recorded: the carrier and the tracking number take at most 100 characters each."))
+		return
+	case caisse.ShipTrackingURL:
+		refuse(http.StatusBadRequest, tr(lang, "The shipment was not recorded: the tracking page must be a web address, such as https://www.laposte.fr/outils/suivre-vos-envois?code=…"))
+		return
+	}
+	if _, err := s.Orders.ShipOrder(r.Context(), id, req); err != nil {
+		var e *caisse.Error
+		if errors.As(err, &e) && e.Code == caisse.ECONFLICT {
+			o, ferr := s.Orders.FindOrder(r.Context(), id)
+			if ferr != nil {
+				s.pageError(w, r, ferr)
+				return
+			}
+			refuse(http.StatusConflict, tr(lang, "The shipment was not recorded: %s.", caisse.NoShipWords(e.Reason, o, lang)))
+			return
+		}
+		s.pageError(w, r, err)
+		return
+	}
+	redirect(w, r, "/admin/orders/"+url.PathEscape(id), "done", "shipped")
+}
+
+// pageSlip is an order's packing slip: where it goes and what goes in the
+// parcel, to print, without the pages' navigation.
+func (s *Server) pageSlip(w http.ResponseWriter, r *http.Request) {
+	o, err := s.Orders.FindOrder(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "slip", map[string]any{"O": o, "Lines": linesOf(o)}, "Packing slip %s", o.ID)
 }
 
 // line is one line of an order as its page shows it.

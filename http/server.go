@@ -148,6 +148,7 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("PUT /api/admin/products/{id}", s.handlePutProduct)
 	admin.HandleFunc("GET /api/admin/orders", s.handleOrders)
 	admin.HandleFunc("GET /api/admin/orders/{id}", s.handleOrder)
+	admin.HandleFunc("POST /api/admin/orders/{id}/ship", s.handleShipOrder)
 	admin.HandleFunc("GET /api/admin/events", s.handleEvents)
 	admin.HandleFunc("GET /api/admin/events/{id}", s.handleEvent)
 	admin.HandleFunc("POST /api/admin/events/{id}/replay", s.handleReplay)

@@ -75,6 +75,10 @@ func (f *stripeFake) CustomerEmail(_ context.Context, id string) (string, error)
 	return "", &caisse.StripeError{Status: 404, Code: "resource_missing", Message: "No such customer: '" + id + "'"}
 }
 
+func (f *stripeFake) SetShipment(context.Context, string, caisse.Shipping, caisse.Shipment) error {
+	return nil
+}
+
 func (f *stripeFake) setEndpoints(eps ...caisse.WebhookEndpoint) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

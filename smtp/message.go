@@ -45,6 +45,12 @@ func (s *Sender) emailData(n caisse.Notice, lang string) EmailData {
 		data.RetryURL = cmp.Or(n.CheckoutURL, s.shopURL)
 	case caisse.TopicOrderRefunded, caisse.TopicPartialRefund:
 		data.Amount = data.AmountRefunded
+	case caisse.TopicOrderShipped:
+		// The tracking the order holds now: a correction made before this
+		// email went out is the one it gives.
+		data.Shipment = o.Shipment
+		data.Correction, _ = p["correction"].(bool)
+		data.ShipTo = o.Shipping.Lines()
 	case caisse.TopicRefundApology:
 		data.Reason, _ = p["reason"].(string)
 		if amount, ok := payloadAmount(p["amount"]); ok && amount > 0 {

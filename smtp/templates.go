@@ -55,6 +55,16 @@ type EmailData struct {
 	// "oversold" (the item was no longer available) or "payment_mismatch"
 	// (the payment did not match the order).
 	Reason string
+	// Shipment is how the order left (order_shipped): carrier, tracking
+	// number and the page to follow it, as the order holds them when the
+	// email is sent.
+	Shipment *caisse.Shipment
+	// Correction is set when the email corrects the tracking an earlier
+	// one gave (order_shipped).
+	Correction bool
+	// ShipTo is the address label the parcel goes to (order_shipped), one
+	// line each; empty when the order has none.
+	ShipTo []string
 }
 
 // ItemLine is one line of an order.
@@ -151,6 +161,7 @@ var kinds = []string{
 	caisse.TopicOrderRefunded,
 	caisse.TopicPartialRefund,
 	caisse.TopicRefundApology,
+	caisse.TopicOrderShipped,
 	caisse.TopicArtistSale,
 	caisse.TopicArtistSaleCancelled,
 	alertKind,

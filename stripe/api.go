@@ -376,3 +376,22 @@ func (c *Client) ShippingRate(ctx context.Context, id string) (ShippingRate, err
 	}
 	return out, nil
 }
+
+// SetShipment sets a payment intent's shipping: the address the order went
+// to, the carrier and the tracking number.
+func (c *Client) SetShipment(ctx context.Context, paymentIntent string, to caisse.Shipping, s caisse.Shipment) error {
+	a := to.Address
+	params := &stripego.PaymentIntentUpdateParams{Shipping: &stripego.ShippingDetailsParams{
+		Name: stripego.String(to.Name), Carrier: stripego.String(s.Carrier), TrackingNumber: stripego.String(s.TrackingNumber),
+		Address: &stripego.AddressParams{Line1: stripego.String(a.Line1), Line2: stripego.String(a.Line2),
+			PostalCode: stripego.String(a.PostalCode), City: stripego.String(a.City), State: stripego.String(a.State), Country: stripego.String(a.Country)},
+	}}
+	if to.Phone != "" {
+		params.Shipping.Phone = stripego.String(to.Phone)
+	}
+	params.Context = ctx
+	if _, err := c.sc.V1PaymentIntents.Update(ctx, paymentIntent, params); err != nil {
+		return fmt.Errorf("error setting the shipment of payment intent %s: %w", paymentIntent, c.apiError(err))
+	}
+	return nil
+}

@@ -542,13 +542,22 @@ func countWarnings(changes []catalogue.Change) int {
 // take are nil.
 type orderFlags struct {
 	status *string
+	toShip *bool
 	page   listFlags
+	ship   caisse.ShipRequest
 }
 
-func (c *command) orderFlags() (f orderFlags) {
-	if c.name == "orders list" {
+func (c *command) orderFlags() (f *orderFlags) {
+	f = &orderFlags{}
+	switch c.name {
+	case "orders list":
 		f.status = c.fs.String("status", "", "only orders in this status, or flagged oversold, payment_mismatch or failed_attempts (a payment declined)")
+		f.toShip = c.fs.Bool("to-ship", false, "only the orders to ship, oldest first, with where each goes")
 		f.page = c.listFlags("orders")
+	case "orders ship":
+		c.fs.StringVar(&f.ship.Carrier, "carrier", "", "the carrier that took the parcel, such as Colissimo")
+		c.fs.StringVar(&f.ship.TrackingNumber, "tracking", "", "the parcel's tracking number")
+		c.fs.StringVar(&f.ship.TrackingURL, "tracking-url", "", "the page where the buyer follows the parcel (https://…)")
 	}
 	return f
 }
@@ -567,11 +576,30 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 	defer c.close()
 	switch args[0] {
 	case "list":
+		if *f.toShip {
+			if *status != "" {
+				return fmt.Errorf("caisse orders list takes --status or --to-ship, not both")
+			}
+			*status = string(caisse.FlagToShip)
+		}
 		orders, err := listPage(c, page, "orders", func(p caisse.Page) ([]*caisse.Order, bool, error) {
 			return c.db.FindOrders(ctx, caisse.OrderFilter{Status: caisse.OrderStatus(*status), Page: p})
 		}, func(o *caisse.Order) string { return o.ID })
 		if err != nil {
 			return err
+		}
+		if *f.toShip {
+			return c.print(orders, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID	ITEMS	PAID	SHIP TO	PAID SINCE")
+				for _, o := range orders {
+					to := "(no address: the checkout did not ask for one)"
+					if !o.Shipping.IsZero() {
+						to = strings.Join(o.Shipping.Lines(), ", ")
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", o.ID, linesText(o.Items), money(o.AmountPaid, o.Currency), to,
+						o.CreatedAt.Format(time.DateTime))
+				}
+			})
 		}
 		return c.print(orders, func(w *tabwriter.Writer) {
 			fmt.Fprintln(w, "ID\tSTATUS\tITEMS\tDUE\tPAID\tREFUNDED\tFLAGS\tUPDATED")
@@ -580,6 +608,34 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 					money(o.AmountDue, o.Currency), money(o.AmountPaid, o.Currency), money(o.AmountRefunded, o.Currency), flags(o),
 					o.UpdatedAt.Format(time.DateTime))
 			}
+		})
+	case "ship":
+		if len(pos) != 1 {
+			return fmt.Errorf("usage: caisse orders ship ID --carrier C --tracking N [--tracking-url URL]")
+		}
+		// The buyer's email and the shop's webhook are written for the
+		// channels the configuration sets up, as serve would write them;
+		// a running caisse sends them.
+		ch, err := openChannels(c.cfg)
+		if err != nil {
+			return err
+		}
+		c.db.Outbox = ch.recipients
+		o, err := c.db.ShipOrder(ctx, pos[0], f.ship)
+		if err != nil {
+			var e *caisse.Error
+			if errors.As(err, &e) && e.Code == caisse.EINVALID && e.Reason == caisse.ShipMissing {
+				return fmt.Errorf("say which carrier took the parcel and its tracking number: caisse orders ship %s --carrier Colissimo --tracking 6A12345678901", pos[0])
+			}
+			return err
+		}
+		return c.print(o, func(w *tabwriter.Writer) {
+			s := o.Shipment
+			fmt.Fprintf(w, "order %s shipped with %s, tracking %s", o.ID, s.Carrier, s.TrackingNumber)
+			if s.TrackingURL != "" {
+				fmt.Fprintf(w, " (%s)", s.TrackingURL)
+			}
+			fmt.Fprintln(w, ": the buyer is told")
 		})
 	case "show":
 		if len(pos) != 1 {
@@ -604,6 +660,11 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 					to += ", " + o.Shipping.Phone
 				}
 				fmt.Fprintf(w, "ship to\t%s\n", to)
+			}
+			if s := o.Shipment; s != nil {
+				fmt.Fprintf(w, "shipped\t%s with %s, tracking %s\n", s.ShippedAt.Format(time.DateTime), s.Carrier, s.TrackingNumber)
+			} else if why := o.CannotShip(); why == "" {
+				fmt.Fprintf(w, "shipped\tnot yet: caisse orders ship %s --carrier … --tracking …\n", o.ID)
 			}
 			for _, part := range []struct {
 				name   string

@@ -258,7 +258,7 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	db.Logger = logger
 	db.In.Decode = stripe.Facts
 	db.Rules = caisse.Rules{RestockOnRefund: cfg.RestockOnRefund, RefundOversold: cfg.RefundOversold,
-		RefundMismatch: cfg.RefundMismatch, RefundFraud: cfg.RefundFraud, Now: time.Now}
+		RefundMismatch: cfg.RefundMismatch, RefundFraud: cfg.RefundFraud, ShipmentsToStripe: cfg.SecretKey != "", Now: time.Now}
 	jobs.CheckoutLimits = caisse.CheckoutLimits{MaxUnits: cfg.CheckoutMaxUnits, Origins: cfg.CORSOrigins}
 	if cfg.SecretKey != "" {
 		jobs.Stripe = stripe.NewClient(cfg.SecretKey, cfg.APIURL, nil)

@@ -126,10 +126,12 @@ func (s *Store) writeOutbox(ctx context.Context, tx Tx, now time.Time, msgs []ca
 				pi, _ := m.Payload["payment_intent"].(string)
 				charge, _ := m.Payload["charge"].(string)
 				args = RefundFraudArgs{OrderID: m.OrderID, PaymentIntent: pi, Charge: charge, Key: m.Key}
+			case caisse.KindShipmentTracking:
+				args = ShipmentTrackingArgs{OrderID: m.OrderID, Key: m.Key}
 			}
 			if args != nil {
 				if err := tx.Insert(ctx, []river.InsertManyParams{{Args: args}}); err != nil {
-					return fmt.Errorf("error queueing the refund of order %s: %w", m.OrderID, err)
+					return fmt.Errorf("error queueing the %s request of order %s: %w", m.Topic, m.OrderID, err)
 				}
 			}
 		}

@@ -19,11 +19,11 @@ const orderColumns = `id, status, items, checkout_items, checkout_open, holds, c
 	oversold_refund, amount_due, livemode, payment_mismatch, mismatched_payments, mismatch_refunds,
 	checkout_amount_due, checkout_currency, checkout_livemode, locale, customer_name, customer_phone,
 	failed_attempts, sales_told, checkout_url, stripe_customer, fraud_warning, fraud_refund, shipping,
-	amount_shipping, amount_tax, amount_discount`
+	amount_shipping, amount_tax, amount_discount, shipment`
 
 func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	var o caisse.OrderRecord
-	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds, told, fraud, shipping string
+	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds, told, fraud, shipping, shipment string
 	var created, updated, expires int64
 	if err := row.Scan(&o.ID, &status, &items, &checkoutItems, &o.CheckoutOpen, &holds, &o.Currency,
 		&o.AmountTotal, &o.AmountPaid, &o.AmountRefunded, &o.CustomerEmail, &o.CheckoutSession,
@@ -31,7 +31,7 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 		&expires, &o.OversoldRefund, &o.AmountDue, &o.Livemode, &o.PaymentMismatch, &mismatched, &refunds,
 		&o.CheckoutTerms.AmountDue, &o.CheckoutTerms.Currency, &o.CheckoutTerms.Livemode, &o.Locale,
 		&o.Customer.Name, &o.Customer.Phone, &o.FailedAttempts, &told, &o.CheckoutURL, &o.StripeCustomer,
-		&fraud, &o.FraudRefund, &shipping, &o.AmountShipping, &o.AmountTax, &o.AmountDiscount); err != nil {
+		&fraud, &o.FraudRefund, &shipping, &o.AmountShipping, &o.AmountTax, &o.AmountDiscount, &shipment); err != nil {
 		return nil, err
 	}
 	o.Status = caisse.OrderStatus(status)
@@ -53,6 +53,12 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	if fraud != "" {
 		o.FraudWarning = &caisse.FraudWarning{}
 		if err := json.Unmarshal([]byte(fraud), o.FraudWarning); err != nil {
+			return nil, fmt.Errorf("order %s: %w", o.ID, err)
+		}
+	}
+	if shipment != "" {
+		o.Shipment = &caisse.Shipment{}
+		if err := json.Unmarshal([]byte(shipment), o.Shipment); err != nil {
 			return nil, fmt.Errorf("order %s: %w", o.ID, err)
 		}
 	}
@@ -117,7 +123,7 @@ func stockMoves(moves []caisse.StockMove) string {
 }
 
 // orderWidth is how many values orderValues gives: one per orderColumns.
-const orderWidth = 43
+const orderWidth = 44
 
 // orderValues are an order's values in orderColumns' order.
 func orderValues(o *caisse.OrderRecord) []any {
@@ -131,6 +137,11 @@ func orderValues(o *caisse.OrderRecord) []any {
 		b, _ := json.Marshal(o.FraudWarning)
 		fraud = string(b)
 	}
+	shipment := ""
+	if o.Shipment != nil {
+		b, _ := json.Marshal(o.Shipment)
+		shipment = string(b)
+	}
 	shipping := ""
 	if !o.Shipping.IsZero() {
 		b, _ := json.Marshal(o.Shipping)
@@ -143,7 +154,7 @@ func orderValues(o *caisse.OrderRecord) []any {
 		o.AmountDue, o.Livemode, o.PaymentMismatch, jsonList(o.MismatchedPayments), jsonList(o.MismatchRefunds),
 		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode, o.Locale,
 		o.Customer.Name, o.Customer.Phone, o.FailedAttempts, jsonList(o.SalesTold), o.CheckoutURL, o.StripeCustomer,
-		fraud, o.FraudRefund, shipping, o.AmountShipping, o.AmountTax, o.AmountDiscount}
+		fraud, o.FraudRefund, shipping, o.AmountShipping, o.AmountTax, o.AmountDiscount, shipment}
 }
 
 // upsertOrders is the statement that creates or replaces the orders whose
@@ -169,7 +180,8 @@ func upsertOrders(rows string) string {
 			checkout_url = excluded.checkout_url, stripe_customer = excluded.stripe_customer,
 			fraud_warning = excluded.fraud_warning, fraud_refund = excluded.fraud_refund,
 			shipping = excluded.shipping, amount_shipping = excluded.amount_shipping,
-			amount_tax = excluded.amount_tax, amount_discount = excluded.amount_discount`
+			amount_tax = excluded.amount_tax, amount_discount = excluded.amount_discount,
+			shipment = excluded.shipment`
 }
 
 // FindOrder returns an order with its timeline.
@@ -239,6 +251,9 @@ func (s *Store) FindOrders(ctx context.Context, filter caisse.OrderFilter) ([]*c
 		where += " AND payment_mismatch = TRUE"
 	case caisse.FlagFailedAttempts:
 		where += " AND failed_attempts > 0"
+	case caisse.FlagToShip:
+		where += " AND status IN (?, ?) AND shipment = '' AND oversold = FALSE AND payment_mismatch = FALSE AND dispute = ''"
+		args = append(args, string(caisse.StatusPaid), string(caisse.StatusPartiallyRefunded))
 	default:
 		where += " AND status = ?"
 		args = append(args, string(filter.Status))
@@ -248,15 +263,20 @@ func (s *Store) FindOrders(ctx context.Context, filter caisse.OrderFilter) ([]*c
 		where += w
 		args = append(args, a...)
 	}
+	// The orders to ship come oldest first: the first paid ships first.
+	before, order := "<", "DESC"
+	if filter.Status == caisse.FlagToShip {
+		before, order = ">", "ASC"
+	}
 	if filter.StartingAfter != "" {
 		seq, err := seqOf(ctx, r, "orders", "order", filter.StartingAfter)
 		if err != nil {
 			return nil, false, err
 		}
-		where += " AND seq < ?"
+		where += " AND seq " + before + " ?"
 		args = append(args, seq)
 	}
-	return list(ctx, r, "order", filter.Limit, `SELECT `+orderColumns+` FROM orders `+where+` ORDER BY seq DESC LIMIT ?`, args,
+	return list(ctx, r, "order", filter.Limit, `SELECT `+orderColumns+` FROM orders `+where+` ORDER BY seq `+order+` LIMIT ?`, args,
 		func(row Row) (*caisse.Order, error) {
 			rec, err := scanOrder(row)
 			if err != nil {

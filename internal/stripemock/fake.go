@@ -218,6 +218,34 @@ func (f *Fake) AddCustomer(id, email string) {
 	f.customers[id] = email
 }
 
+// updatePaymentIntent answers POST /v1/payment_intents/{id} for what caisse
+// updates, its shipping: the intent with it, or 404 resource_missing.
+// Stripe requires a name and an address line with any shipping.
+func (f *Fake) updatePaymentIntent(w http.ResponseWriter, id string, form url.Values) {
+	pi, ok := f.intents[id]
+	if !ok {
+		writeError(w, Error{Status: http.StatusNotFound, Code: "resource_missing", Param: "intent",
+			Message: fmt.Sprintf("No such payment_intent: '%s'", id)})
+		return
+	}
+	for k := range form {
+		if !strings.HasPrefix(k, "shipping[") {
+			writeError(w, unknownParam(k))
+			return
+		}
+	}
+	if form.Get("shipping[name]") == "" || form.Get("shipping[address][line1]") == "" {
+		writeError(w, Error{Status: http.StatusBadRequest, Code: "parameter_missing", Param: "shipping[address][line1]",
+			Message: "Missing required param: shipping[name] and shipping[address][line1]."})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": "payment_intent", "amount": pi.amount, "currency": pi.currency,
+		"status": "succeeded", "livemode": false, "shipping": map[string]any{
+			"name": form.Get("shipping[name]"), "carrier": orNull(form.Get("shipping[carrier]")),
+			"tracking_number": orNull(form.Get("shipping[tracking_number]")), "phone": orNull(form.Get("shipping[phone]")),
+			"address": nested(form, "shipping[address]")}})
+}
+
 // AddShippingRate makes a shipping rate known, active or archived.
 func (f *Fake) AddShippingRate(id string, active bool) {
 	f.mu.Lock()
@@ -304,6 +332,15 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.retrieveCustomer(w, id)
+		return
+	}
+	if id, ok := strings.CutPrefix(r.URL.Path, "/v1/payment_intents/"); ok && r.Method == http.MethodPost && !strings.Contains(id, "/") {
+		if q := f.failures[k]; len(q) > 0 {
+			f.failures[k] = q[1:]
+			writeError(w, q[0])
+			return
+		}
+		f.updatePaymentIntent(w, id, form)
 		return
 	}
 	if id, ok := strings.CutPrefix(r.URL.Path, "/v1/shipping_rates/"); ok && r.Method == http.MethodGet {
@@ -403,8 +440,8 @@ var (
 	metadataParam = regexp.MustCompile(`^(metadata|payment_intent_data\[metadata\])\[[^\[\]]+\]$`)
 	// What a session asks for besides the payment: a shipping address in
 	// these countries, these shipping rates, a phone number.
-	countryParam  = regexp.MustCompile(`^shipping_address_collection\[allowed_countries\]\[\d+\]$`)
-	rateParam     = regexp.MustCompile(`^shipping_options\[\d+\]\[shipping_rate\]$`)
+	countryParam = regexp.MustCompile(`^shipping_address_collection\[allowed_countries\]\[\d+\]$`)
+	rateParam    = regexp.MustCompile(`^shipping_options\[\d+\]\[shipping_rate\]$`)
 )
 
 // createSession serves POST /v1/checkout/sessions for one-off payments with
