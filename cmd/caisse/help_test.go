@@ -58,7 +58,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	// A mistaken flag says so, names the flags the command takes, shows
 	// the help on stderr and exits 2.
 	if code, _, errOut := runCaisse(env, "orders", "list", "--colour", "red"); code != 2 ||
-		!strings.Contains(errOut, "caisse orders list: unknown flag --colour: caisse orders list takes --all, --json, --limit, --starting-after and --status\n") ||
+		!strings.Contains(errOut, "caisse orders list: unknown flag --colour: caisse orders list takes --all, --json, --limit, --starting-after, --status and --to-ship\n") ||
 		!strings.Contains(errOut, "usage: caisse orders list") {
 		t.Errorf("a mistaken flag exited %d: %s", code, errOut)
 	}
@@ -95,8 +95,9 @@ func TestSubcommandFlags(t *testing.T) {
 		{"products list", "json"},
 		{"products import", "dry-run force json set-stock"},
 		{"products sync-cms", "all json"},
-		{"orders list", "all json limit starting-after status"},
+		{"orders list", "all json limit starting-after status to-ship"},
 		{"orders show", "json"},
+		{"orders ship", "carrier json tracking tracking-url"},
 		{"events list", "all json limit starting-after status type"},
 		{"events show", "json"},
 		{"events replay", "failed json"},
