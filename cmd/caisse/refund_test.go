@@ -1,0 +1,219 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/caisse/caisse"
+	"github.com/caisse/caisse/internal/stripemock"
+	"github.com/caisse/caisse/stripe"
+)
+
+// refundAnswer is POST /api/admin/orders/{id}/refund's answer: the refund,
+// or an error.
+type refundAnswer struct {
+	caisse.OwnerRefund
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// paidOrder makes order id paid for quantity units of product at 25.00 €
+// each, the product having stock units before.
+func paidOrder(t *testing.T, a *app, fake *stripemock.Fake, id, product string, quantity, stock int64) stripe.Example {
+	t.Helper()
+	a.putPrice(product, 2500, stock)
+	fake.AddPaymentIntent("pi_"+id, 2500*quantity, "eur")
+	ex := stripe.Example{Type: "checkout.session.completed", OrderID: id, ProductID: product, Quantity: quantity, Amount: 2500 * quantity,
+		Email: "buyer@example.com"}
+	a.process(ex)
+	if o := a.order(id); o.Status != caisse.StatusPaid {
+		t.Fatalf("order %s: %+v", id, o)
+	}
+	return ex
+}
+
+// ownerRefunds are the refunds the owner asked caisse for, as Stripe
+// received them.
+func ownerRefunds(fake *stripemock.Fake) []stripemock.Request {
+	var out []stripemock.Request
+	for _, r := range refundRequests(fake) {
+		if strings.HasPrefix(r.IdempotencyKey, "refund:owner:") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// The owner refunds an amount of a paid order: Stripe receives one refund
+// of that amount of the order's payment, with an idempotency key, however
+// often the same request comes; the order shows it requested at once, and
+// refunded once Stripe's charge.refunded says so, partially_refunded,
+// with the stock untouched (an amount returns no lines). More than what is
+// left is refused saying what is left, in the order's currency.
+func TestRefundAnAmount(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		fake := stripemock.NewFake(t)
+		a := setup(t, db, withStripe(fake.URL))
+		ex := paidOrder(t, a, fake, "order-amount", "tee", 3, 5)
+
+		var first, again refundAnswer
+		if s := a.admin(http.MethodPost, "/api/admin/orders/order-amount/refund", map[string]any{"amount": 1000, "reason": "requested_by_customer"}, &first); s != http.StatusAccepted {
+			t.Fatalf("refund: %d %+v", s, first)
+		}
+		if first.Status != caisse.RefundRequested || first.Amount != 1000 || first.OrderID != "order-amount" || !strings.HasPrefix(first.ID, "refund:owner:order-amount:") {
+			t.Fatalf("the refund requested: %+v", first)
+		}
+		if s := a.admin(http.MethodPost, "/api/admin/orders/order-amount/refund", map[string]any{"amount": 1000, "reason": "requested_by_customer"}, &again); s != http.StatusAccepted ||
+			again.ID != first.ID || !again.Repeated {
+			t.Fatalf("the same request again: %d %+v", s, again)
+		}
+		o := a.order("order-amount")
+		if len(o.RefundsRequested) != 1 || o.RefundsRequested[0].Status != caisse.RefundRequested || o.Status != caisse.StatusPaid {
+			t.Fatalf("the order at once: %+v", o.RefundsRequested)
+		}
+		a.until("Stripe's refund recorded", func() bool { return a.order("order-amount").RefundsRequested[0].Refund != "" })
+		refunds := ownerRefunds(fake)
+		if len(refunds) != 1 || refunds[0].Form.Get("amount") != "1000" || refunds[0].Form.Get("payment_intent") != "pi_order-amount" ||
+			refunds[0].IdempotencyKey != first.ID || refunds[0].Form.Get("reason") != "requested_by_customer" ||
+			refunds[0].Form.Get("metadata[order_id]") != "order-amount" {
+			t.Fatalf("refunds Stripe received: %+v", refunds)
+		}
+
+		// 75.00 € paid, 10.00 € asked for: 65.00 € is left.
+		var over refundAnswer
+		if s := a.admin(http.MethodPost, "/api/admin/orders/order-amount/refund", map[string]any{"amount": 6501}, &over); s != http.StatusBadRequest ||
+			!strings.Contains(over.Error.Message, "€65.00") {
+			t.Errorf("over what is left: %d %+v", s, over.Error)
+		}
+		for body, want := range map[string]int{
+			`{"amount": 0}`:  http.StatusBadRequest,
+			`{"amount": -5}`: http.StatusBadRequest,
+			`{"lines": [{"product_id": "mug", "quantity": 1}]}`: http.StatusBadRequest,
+			`{"lines": [{"product_id": "tee", "quantity": 4}]}`: http.StatusBadRequest,
+			`{"amount": 100, "restock": true}`:                  http.StatusBadRequest,
+			`{"amount": 100, "reason": "changed_mind"}`:         http.StatusBadRequest,
+			`{"amount": 100, "currency": "usd"}`:                http.StatusBadRequest,
+		} {
+			var ans refundAnswer
+			if s := a.admin(http.MethodPost, "/api/admin/orders/order-amount/refund", rawJSON(body), &ans); s != want || ans.Error.Message == "" {
+				t.Errorf("%s: %d %+v, want %d", body, s, ans.Error, want)
+			}
+		}
+		var missing refundAnswer
+		if s := a.admin(http.MethodPost, "/api/admin/orders/no-such-order/refund", map[string]any{"amount": 100}, &missing); s != http.StatusNotFound {
+			t.Errorf("no such order: %d", s)
+		}
+
+		// Stripe's event confirms it.
+		refunded := ex
+		refunded.Type, refunded.Refunded, refunded.Amount = "charge.refunded", 1000, 7500
+		a.process(refunded)
+		o = a.order("order-amount")
+		if o.Status != caisse.StatusPartiallyRefunded || o.AmountRefunded != 1000 || o.RefundsRequested[0].Status != caisse.RefundConfirmed {
+			t.Fatalf("after charge.refunded: %s %d %+v", o.Status, o.AmountRefunded, o.RefundsRequested)
+		}
+		if p := a.product("tee"); p.Stock != 2 {
+			t.Errorf("the stock after refunding an amount: %+v, want 2 (5 less 3 sold)", p)
+		}
+		// Unpaid orders are not refunded.
+		a.putPrice("cap", 2500, 1)
+		a.process(stripe.Example{Type: "checkout.session.completed", OrderID: "order-unpaid", ProductID: "cap", Amount: 2500, Unpaid: true})
+		var unpaid refundAnswer
+		if s := a.admin(http.MethodPost, "/api/admin/orders/order-unpaid/refund", map[string]any{"amount": 100}, &unpaid); s != http.StatusConflict ||
+			!strings.Contains(unpaid.Error.Message, "only a paid order") {
+			t.Errorf("an unpaid order: %d %+v", s, unpaid.Error)
+		}
+	})
+}
+
+// rawJSON is a request body sent as it is.
+type rawJSON string
+
+func (r rawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
+
+// Two of three units returned with restock: Stripe refunds their price,
+// and once its charge.refunded confirms it, the order is
+// partially_refunded and the two units are back in stock; the same
+// refund's event again moves nothing. Without restock, the stock stays.
+func TestRefundLinesRestock(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		for _, restock := range []bool{true, false} {
+			name := map[bool]string{true: "restock", false: "keep"}[restock]
+			t.Run(name, func(t *testing.T) {
+				fake := stripemock.NewFake(t)
+				a := setup(t, db, withStripe(fake.URL))
+				order := "order-lines-" + name
+				ex := paidOrder(t, a, fake, order, "print", 3, 3)
+				if p := a.product("print"); p.Stock != 0 {
+					t.Fatalf("sold: %+v", p)
+				}
+				var ans refundAnswer
+				body := map[string]any{"lines": []map[string]any{{"product_id": "print", "quantity": 2}}, "restock": restock}
+				if s := a.admin(http.MethodPost, "/api/admin/orders/"+order+"/refund", body, &ans); s != http.StatusAccepted || ans.Amount != 5000 {
+					t.Fatalf("refund: %d %+v", s, ans)
+				}
+				a.until("Stripe asked", func() bool { return len(ownerRefunds(fake)) == 1 })
+				if r := ownerRefunds(fake)[0]; r.Form.Get("amount") != "5000" {
+					t.Fatalf("refund Stripe received: %+v", r.Form)
+				}
+				// Only one unit is left to return.
+				var more refundAnswer
+				if s := a.admin(http.MethodPost, "/api/admin/orders/"+order+"/refund",
+					map[string]any{"lines": []map[string]any{{"product_id": "print", "quantity": 2}}, "key": "second"}, &more); s != http.StatusBadRequest ||
+					!strings.Contains(more.Error.Message, "1 of print left") {
+					t.Errorf("more lines than are left: %d %+v", s, more.Error)
+				}
+				if p := a.product("print"); p.Stock != 0 {
+					t.Errorf("the stock before Stripe confirms: %+v", p)
+				}
+				refunded := ex
+				refunded.Type, refunded.Refunded, refunded.Amount = "charge.refunded", 5000, 7500
+				a.process(refunded)
+				refunded.EventID = stripe.NewID("evt")
+				a.process(refunded)
+				o := a.order(order)
+				if o.Status != caisse.StatusPartiallyRefunded || o.RefundsRequested[0].Status != caisse.RefundConfirmed {
+					t.Fatalf("after charge.refunded: %s %+v", o.Status, o.RefundsRequested)
+				}
+				want := int64(0)
+				if restock {
+					want = 2
+				}
+				if p := a.product("print"); p.Stock != want {
+					t.Errorf("the stock after the refund: %d, want %d", p.Stock, want)
+				}
+				// The rest refunded from Stripe's Dashboard: a full refund
+				// restocks the last unit by policy, never the two again.
+				refunded.EventID, refunded.Refunded = stripe.NewID("evt"), 7500
+				a.process(refunded)
+				if o := a.order(order); o.Status != caisse.StatusRefunded {
+					t.Fatalf("after the full refund: %s", o.Status)
+				}
+				if p := a.product("print"); p.Stock != 3 {
+					t.Errorf("the stock after the full refund: %d, want 3", p.Stock)
+				}
+			})
+		}
+	})
+}
+
+// Without a secret key caisse cannot ask Stripe: it says so, naming
+// STRIPE_SECRET_KEY, and records nothing.
+func TestRefundNeedsASecretKey(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		a := setup(t, db)
+		a.putPrice("tee", 2500, 1)
+		a.process(stripe.Example{Type: "checkout.session.completed", OrderID: "order-nokey", ProductID: "tee", Amount: 2500})
+		var ans refundAnswer
+		if s := a.admin(http.MethodPost, "/api/admin/orders/order-nokey/refund", map[string]any{"amount": 100}, &ans); s != http.StatusConflict ||
+			!strings.Contains(ans.Error.Message, "STRIPE_SECRET_KEY") {
+			t.Errorf("without a key: %d %+v", s, ans.Error)
+		}
+		if o := a.order("order-nokey"); len(o.RefundsRequested) != 0 {
+			t.Errorf("recorded: %+v", o.RefundsRequested)
+		}
+	})
+}
