@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -214,6 +216,53 @@ func TestRefundNeedsASecretKey(t *testing.T) {
 		}
 		if o := a.order("order-nokey"); len(o.RefundsRequested) != 0 {
 			t.Errorf("recorded: %+v", o.RefundsRequested)
+		}
+	})
+}
+
+// caisse orders refund asks for the refund a running caisse makes: an
+// amount in the order's currency, or lines with restock; the same command
+// again is the same refund, and one over what is left is refused saying
+// what is left.
+func TestRefundCommand(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		fake := stripemock.NewFake(t)
+		a := setup(t, db, withStripe(fake.URL))
+		ex := paidOrder(t, a, fake, "order-cli", "print", 3, 3)
+
+		out, err := a.cli("orders", "refund", "order-cli", "--line", "print:2", "--restock", "--reason", "requested_by_customer")
+		if err != nil || !strings.Contains(out, "€50.00") || !strings.Contains(out, "2 × print") {
+			t.Fatalf("caisse orders refund: %v\n%s", err, out)
+		}
+		if out, err := a.cli("orders", "refund", "order-cli", "--line", "print:2", "--restock", "--reason", "requested_by_customer"); err != nil ||
+			!strings.Contains(out, "asked for before") {
+			t.Errorf("the same command again: %v\n%s", err, out)
+		}
+		if _, err := a.cli("orders", "refund", "order-cli", "--amount", "25.01", "--key", "more"); err == nil || !strings.Contains(err.Error(), "€25.00") {
+			t.Errorf("over what is left: %v", err)
+		}
+		if _, err := a.cli("orders", "refund", "order-cli", "--line", "print"); err == nil || !strings.Contains(err.Error(), "product:quantity") {
+			t.Errorf("a line without a quantity: %v", err)
+		}
+		var x caisse.OwnerRefund
+		out, err = a.cli("orders", "refund", "order-cli", "--amount", "5", "--json")
+		if err != nil || json.Unmarshal([]byte(out), &x) != nil || x.Amount != 500 || x.Status != caisse.RefundRequested {
+			t.Fatalf("caisse orders refund --amount 5 --json: %v\n%s", err, out)
+		}
+		a.until("Stripe asked twice", func() bool { return len(ownerRefunds(fake)) == 2 })
+		amounts := []string{ownerRefunds(fake)[0].Form.Get("amount"), ownerRefunds(fake)[1].Form.Get("amount")}
+		slices.Sort(amounts)
+		if !slices.Equal(amounts, []string{"500", "5000"}) {
+			t.Errorf("amounts Stripe refunded: %v", amounts)
+		}
+		refunded := ex
+		refunded.Type, refunded.Refunded, refunded.Amount = "charge.refunded", 5500, 7500
+		a.process(refunded)
+		if p := a.product("print"); p.Stock != 2 {
+			t.Errorf("the stock after the refunds: %d, want 2", p.Stock)
+		}
+		if out, err := a.cli("orders", "show", "order-cli"); err != nil || strings.Count(out, "refunded") < 2 || !strings.Contains(out, "€5.00") {
+			t.Errorf("caisse orders show: %v\n%s", err, out)
 		}
 	})
 }
