@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -263,6 +265,82 @@ func TestRefundCommand(t *testing.T) {
 		}
 		if out, err := a.cli("orders", "show", "order-cli"); err != nil || strings.Count(out, "refunded") < 2 || !strings.Contains(out, "€5.00") {
 			t.Errorf("caisse orders show: %v\n%s", err, out)
+		}
+	})
+}
+
+// The order's page shows what is left to refund and a refund form: two of
+// three units returned with restock are asked of Stripe once, however
+// often the form is sent; a refused form shows the page again, in its
+// language, with the reason and what was typed, never a flag of the
+// command line; Stripe's event then puts the units back in stock.
+func TestRefundFromThePage(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		fake := stripemock.NewFake(t)
+		a := setup(t, db, withStripe(fake.URL))
+		ex := paidOrder(t, a, fake, "order-page", "print", 3, 3)
+		c, _ := signedInClient(t, a)
+		status, page := get(t, c, a.url+"/admin/orders/order-page")
+		if status != http.StatusOK || !strings.Contains(page, `id="refund"`) || !strings.Contains(page, "€75.00") {
+			t.Fatalf("the order page (%d) has no refund form:\n%s", status, page)
+		}
+		key := regexp.MustCompile(`name="key" value="([0-9a-f]+)"`).FindStringSubmatch(page)
+		if key == nil {
+			t.Fatalf("the refund form has no key:\n%s", page)
+		}
+		post := func(lang string, form url.Values) pageAnswer {
+			return postPage(t, c, a.url+"/admin/orders/order-page/refund", lang, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		}
+		for _, tc := range []struct {
+			name   string
+			lang   string
+			form   url.Values
+			status int
+			says   string
+		}{
+			{"more units than bought", "en", url.Values{"key": {key[1]}, "product": {"print"}, "quantity": {"4"}}, http.StatusBadRequest, "3 of print left to refund"},
+			{"an amount that is not one", "fr", url.Values{"key": {key[1]}, "amount": {"dix"}}, http.StatusBadRequest, "le montant doit être un montant en EUR"},
+			{"over what is left", "en", url.Values{"key": {key[1]}, "amount": {"80"}}, http.StatusBadRequest, "only €75.00 is left to refund"},
+			{"nothing", "en", url.Values{"key": {key[1]}}, http.StatusBadRequest, "type the units returned of each line, or an amount"},
+		} {
+			got := post(tc.lang, tc.form)
+			if got.status != tc.status || !strings.HasPrefix(got.kind, "text/html") || !strings.Contains(got.body, `id="problem" role="alert"`) ||
+				!strings.Contains(got.body, tc.says) || !strings.Contains(got.body, `<html lang="`+tc.lang+`"`) || !strings.Contains(got.body, `id="refund"`) {
+				t.Errorf("%s: %d %s, want %d saying %q:\n%.3000s", tc.name, got.status, got.kind, tc.status, tc.says, got.body)
+			}
+			if m := cliFlag.FindString(got.body); m != "" {
+				t.Errorf("%s names a flag of the command line, %q", tc.name, m)
+			}
+			if v := tc.form.Get("amount"); v != "" && !strings.Contains(got.body, `value="`+v+`"`) {
+				t.Errorf("%s does not keep what was typed", tc.name)
+			}
+		}
+		form := url.Values{"key": {key[1]}, "product": {"print"}, "quantity": {"2"}, "restock": {"1"}, "reason": {"requested_by_customer"}}
+		for range 2 {
+			got := post("en", form)
+			if got.status != http.StatusOK || !strings.Contains(got.body, "Refund asked of Stripe") || !strings.Contains(got.body, `class="refund-requested"`) {
+				t.Fatalf("the refund form: %d\n%.3000s", got.status, got.body)
+			}
+		}
+		a.until("Stripe asked", func() bool { return len(ownerRefunds(fake)) == 1 })
+		if r := ownerRefunds(fake)[0]; r.Form.Get("amount") != "5000" || r.Form.Get("reason") != "requested_by_customer" {
+			t.Errorf("the refund Stripe received: %+v", r.Form)
+		}
+		refunded := ex
+		refunded.Type, refunded.Refunded, refunded.Amount = "charge.refunded", 5000, 7500
+		a.process(refunded)
+		if o := a.order("order-page"); o.Status != caisse.StatusPartiallyRefunded || len(o.RefundsRequested) != 1 {
+			t.Errorf("the order after Stripe's event: %s %+v", o.Status, o.RefundsRequested)
+		}
+		if p := a.product("print"); p.Stock != 2 {
+			t.Errorf("the stock after Stripe's event: %d, want 2", p.Stock)
+		}
+		if _, page := get(t, c, a.url+"/admin/orders/order-page"); !strings.Contains(page, `class="refund-refunded"`) || !strings.Contains(page, "€25.00") {
+			t.Errorf("the order page after the refund:\n%s", page)
+		}
+		a.until("the deliveries settled", a.drained)
+		if n := len(ownerRefunds(fake)); n != 1 {
+			t.Errorf("%d refunds asked of Stripe, want 1", n)
 		}
 	})
 }
