@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/riverqueue/river"
 
@@ -25,6 +26,9 @@ func (j *Jobs) RequestRefund(ctx context.Context, id string, r caisse.RefundRequ
 	if err := r.Normalize(); err != nil {
 		return nil, err
 	}
+	if err := j.sameCurrency(ctx, id); err != nil {
+		return nil, err
+	}
 	now := j.now()
 	x, err := j.Store.RequestRefund(ctx, id, func(o *caisse.OrderRecord) (*caisse.OwnerRefund, error) {
 		return o.DecideRefund(r, now)
@@ -36,6 +40,28 @@ func (j *Jobs) RequestRefund(ctx context.Context, id string, r caisse.RefundRequ
 		j.logger().Info("refund requested by the owner", "order_id", id, "refund", x.ID, "amount", x.Amount, "restock", x.Restock)
 	}
 	return x, nil
+}
+
+// sameCurrency refuses to refund an order whose payment was made in
+// another currency than the order's (a checkout converted by Adaptive
+// Pricing): Stripe reads a refund's amount in the payment's currency, and
+// the owner's is in the order's.
+func (j *Jobs) sameCurrency(ctx context.Context, id string) error {
+	o, err := j.Store.FindOrderRecord(ctx, id)
+	if err != nil || o == nil || o.PaymentIntent == "" {
+		return err // the decision says what is missing
+	}
+	f, err := j.Store.FindFact(ctx, o.PaymentIntent)
+	if caisse.ErrorCode(err) == caisse.ENOTFOUND {
+		return nil // no event told of the payment itself: the session's currency is the order's
+	} else if err != nil {
+		return err
+	}
+	if f.Currency != "" && o.Currency != "" && f.Currency != o.Currency {
+		return caisse.Errorf(caisse.ECONFLICT, "order %s was paid in %s, not in its currency %s: refund it in the Stripe Dashboard",
+			id, strings.ToUpper(f.Currency), strings.ToUpper(o.Currency))
+	}
+	return nil
 }
 
 type ownerRefundWorker struct {
