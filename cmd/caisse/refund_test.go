@@ -344,3 +344,35 @@ func TestRefundFromThePage(t *testing.T) {
 		}
 	})
 }
+
+// A refund Stripe refuses fails at once (asking again would get the same
+// no): the order shows it failed with Stripe's words, its amount is free
+// to refund again, and the team is told.
+func TestRefundRefusedByStripe(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		fake := stripemock.NewFake(t)
+		a := setup(t, db, withStripe(fake.URL))
+		paidOrder(t, a, fake, "order-refused", "tee", 1, 1)
+		fake.FailNext(http.MethodPost, "/v1/refunds", stripemock.Error{Status: http.StatusBadRequest, Code: "charge_disputed",
+			Message: "Charge ch_order-refused has been charged back; cannot issue a refund."})
+		var ans refundAnswer
+		if s := a.admin(http.MethodPost, "/api/admin/orders/order-refused/refund", map[string]any{"amount": 2500}, &ans); s != http.StatusAccepted {
+			t.Fatalf("refund: %d %+v", s, ans.Error)
+		}
+		a.until("the refund failed", func() bool { return a.order("order-refused").RefundsRequested[0].Status == caisse.RefundFailed })
+		o := a.order("order-refused")
+		if x := o.RefundsRequested[0]; !strings.Contains(x.Error, "charge_disputed") || x.Refund != "" {
+			t.Errorf("the failed refund: %+v", x)
+		}
+		var failed struct{ Data []caisse.Delivery }
+		a.admin(http.MethodGet, "/api/admin/outbox?channel=stripe&order=order-refused", nil, &failed)
+		if len(failed.Data) != 1 || failed.Data[0].Status != caisse.DeliveryFailed {
+			t.Errorf("the request's delivery: %+v", failed.Data)
+		}
+		// The whole amount may be asked again, under another key.
+		if s := a.admin(http.MethodPost, "/api/admin/orders/order-refused/refund", map[string]any{"amount": 2500, "key": "again"}, &ans); s != http.StatusAccepted {
+			t.Errorf("asked again: %d %+v", s, ans.Error)
+		}
+		a.until("Stripe asked again", func() bool { return len(ownerRefunds(fake)) == 2 })
+	})
+}
