@@ -502,6 +502,13 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		}
 	}
 	slices.Sort(unknown)
+	// The owner's refunds Stripe's refunded amount now confirms: the units
+	// of those that restock leave the order's hold, partial refund or not.
+	// What is returned is a function of the refunds confirmed, which only
+	// grow, so a unit goes back to stock once whatever order the events
+	// come in.
+	confirmed := ConfirmRefunds(rec.RefundsRequested, s.AmountRefunded)
+	held = withoutReturned(held, ReturnedUnits(rec.RefundsRequested))
 
 	kind := Holding(HoldingStatus(s.Status, s.AmountPaid, s.AmountRefunded), rec.CheckoutOpen, r.RestockOnRefund)
 	if rec.Oversold {
@@ -594,10 +601,14 @@ func (r Rules) refresh(ctx context.Context, l Ledger, ev *Event, id string, out 
 		}
 		notes = append(notes, note)
 	}
+	for _, x := range confirmed {
+		notes = append(notes, RefundNote(x, s.Currency, "confirmed by Stripe"))
+	}
 	note := strings.Join(notes, "; ")
 	if from == s.Status {
 		if note != "" {
-			return rec, s, l.AddTimeline(ctx, id, TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status, Note: note})
+			return rec, s, l.AddTimeline(ctx, id, TimelineEntry{At: now, EventID: ev.ID, Type: ev.Type, From: from, To: s.Status,
+				Stock: StockMoves(heldBefore, want), Note: note})
 		}
 		return rec, s, nil
 	}
@@ -770,7 +781,7 @@ func (r Rules) CloseCheckout(ctx context.Context, l Ledger, ev *Event, id string
 			held = append(held, it.Item())
 		}
 	}
-	want := WantedHolds(held, kind)
+	want := WantedHolds(withoutReturned(held, ReturnedUnits(rec.RefundsRequested)), kind)
 	ok, err := r.move(ctx, l, id, ev, rec.Holds, want)
 	if err != nil {
 		return false, err

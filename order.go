@@ -241,10 +241,13 @@ type Order struct {
 	Shipment *Shipment `json:"shipment"`
 	// FraudRefund is the refund caisse asked Stripe for on that warning
 	// (CAISSE_FRAUD_POLICY=refund).
-	FraudRefund string          `json:"fraud_refund"`
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
-	Timeline    []TimelineEntry `json:"timeline"`
+	FraudRefund string `json:"fraud_refund"`
+	// RefundsRequested are the refunds the owner asked caisse for, oldest
+	// first: requested at once, refunded when Stripe's events confirm them.
+	RefundsRequested []OwnerRefund   `json:"refunds_requested"`
+	CreatedAt        time.Time       `json:"created_at"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	Timeline         []TimelineEntry `json:"timeline"`
 }
 
 // Order flags, which the status filter of a list also takes: the orders

@@ -137,10 +137,13 @@ type CheckoutSession struct {
 	ExpiresAt time.Time
 }
 
-// RefundParams is a refund of the whole of a payment.
+// RefundParams is a refund of a payment: the whole of it, or Amount.
 type RefundParams struct {
 	// PaymentIntent is the payment to refund (pi_…).
 	PaymentIntent string
+	// Amount is the part to refund, in the payment's currency's smallest
+	// unit; 0 refunds what is left of the payment.
+	Amount int64
 	// OrderID is caisse's order, recorded as the refund's metadata.order_id.
 	OrderID string
 	// Reason is Stripe's reason: duplicate, fraudulent or

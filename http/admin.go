@@ -116,6 +116,27 @@ func (s *Server) handleShipOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, o)
 }
 
+func (s *Server) handleRefund(w http.ResponseWriter, r *http.Request) {
+	var req caisse.RefundRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		s.Error(w, r, caisse.Errorf(caisse.EINVALID,
+			"the body must be JSON {amount} or {lines: [{product_id, quantity}]}, with restock, reason and key if wanted: %v", err))
+		return
+	}
+	if s.Refunds == nil {
+		s.Error(w, r, caisse.Errorf(caisse.ECONFLICT, "this caisse takes no refunds: it needs STRIPE_SECRET_KEY"))
+		return
+	}
+	x, err := s.Refunds.RequestRefund(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, x)
+}
+
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	p, err := page(r)
 	if err != nil {

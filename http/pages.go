@@ -166,6 +166,7 @@ func (s *Server) pages() http.Handler {
 	signed.HandleFunc("GET /admin/orders/{id}", s.pageOrder)
 	signed.HandleFunc("POST /admin/orders/{id}/ship", s.postShip)
 	signed.HandleFunc("GET /admin/orders/{id}/slip", s.pageSlip)
+	signed.HandleFunc("POST /admin/orders/{id}/refund", s.postRefund)
 	signed.HandleFunc("GET /admin/products", s.pageProducts)
 	signed.HandleFunc("POST /admin/products/{id}", s.postProduct)
 	signed.HandleFunc("POST /admin/import", s.postImport)
@@ -373,6 +374,8 @@ func flash(q url.Values, lang string) string {
 		return tr(lang, "Retrying %s delivery(ies).", n)
 	case "saved":
 		return tr(lang, "Saved.")
+	case "refund":
+		return tr(lang, "Refund asked of Stripe: the order shows it refunded once Stripe's events confirm it.")
 	case "imported":
 		return tr(lang, "Imported %s product(s).", n)
 	case "shipped":

@@ -3,7 +3,9 @@ package http
 import (
 	"bytes"
 	"cmp"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -313,7 +315,19 @@ func (s *Server) pageOrders(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pageOrder(w http.ResponseWriter, r *http.Request) {
-	s.renderOrder(w, r, http.StatusOK, r.PathValue("id"), nil)
+	o, err := s.Orders.FindOrder(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.renderOrder(w, r, http.StatusOK, o, orderForms{})
+}
+
+// orderForms are the forms of an order's page that were refused, each
+// shown again with its reason and what was typed.
+type orderForms struct {
+	ship   *shipForm
+	refund *refusedForm
 }
 
 // shipForm is the order page's shipment form: what it shows typed, why
@@ -323,20 +337,15 @@ type shipForm struct {
 	Problem, Blocked string
 }
 
-// renderOrder shows an order's page; ship, when not nil, is a shipment
-// form refused, shown again with what was typed and why.
-func (s *Server) renderOrder(w http.ResponseWriter, r *http.Request, status int, id string, ship *shipForm) {
-	o, err := s.Orders.FindOrder(r.Context(), id)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
+// renderOrder shows an order's page with status and its forms as refused.
+func (s *Server) renderOrder(w http.ResponseWriter, r *http.Request, status int, o *caisse.Order, forms orderForms) {
 	changes, err := s.changes(r, o)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
 	lang := s.pageLanguage(r)
+	ship := forms.ship
 	if ship == nil {
 		ship = &shipForm{}
 		if sh := o.Shipment; sh != nil {
@@ -346,7 +355,141 @@ func (s *Server) renderOrder(w http.ResponseWriter, r *http.Request, status int,
 	if why := o.CannotShip(); why != "" {
 		ship.Blocked = tr(lang, "It cannot be shipped: %s.", caisse.NoShipWords(why, o, lang))
 	}
-	s.render(w, r, status, "order", map[string]any{"O": o, "Lines": linesOf(o), "Changes": changes, "Ship": ship}, "Order %s", o.ID)
+	data := map[string]any{"O": o, "Lines": linesOf(o), "Changes": changes, "Ship": ship, "Refund": refundFormOf(o, forms.refund)}
+	s.render(w, r, status, "order", data, "Order %s", o.ID)
+}
+
+// refundForm is the refund form of an order's page.
+type refundForm struct {
+	// Open is set when the order can be refunded (paid, or partly refunded).
+	Open bool
+	// Left is what is left to refund: paid, less refunded, less asked for
+	// and not yet confirmed.
+	Left int64
+	// Lines are the lines with units left to return.
+	Lines []refundLine
+	// Key tells this form's refund from another of the same amount and
+	// lines: one per form shown, so the same form sent twice is one refund.
+	Key string
+	// Refused is the form as refused, with its reason.
+	Refused *refusedForm
+	// Reasons are Stripe's reasons for a refund.
+	Reasons []string
+}
+
+// refundLine is a line of the refund form: its units left to return, and
+// those typed in a refused form.
+type refundLine struct {
+	caisse.Line
+	Left  int64
+	Typed string
+}
+
+func refundFormOf(o *caisse.Order, refused *refusedForm) refundForm {
+	f := refundForm{Open: o.Status == caisse.StatusPaid || o.Status == caisse.StatusPartiallyRefunded, Refused: refused,
+		Reasons: caisse.RefundReasons, Key: newFormKey()}
+	asked := map[string]int64{}
+	pending := int64(0)
+	for _, x := range o.RefundsRequested {
+		if x.Status == caisse.RefundFailed {
+			continue
+		}
+		for _, l := range x.Lines {
+			asked[l.ProductID] += l.Quantity
+		}
+		if x.Status == caisse.RefundRequested {
+			pending += x.Amount
+		}
+	}
+	f.Left = max(o.AmountPaid-o.AmountRefunded-pending, 0)
+	var typed map[string]string
+	if refused != nil {
+		f.Key = refused.Typed.Get("key")
+		typed = map[string]string{}
+		products, quantities := refused.Typed["product"], refused.Typed["quantity"]
+		for i := range min(len(products), len(quantities)) {
+			typed[products[i]] = quantities[i]
+		}
+	}
+	for _, l := range o.Items {
+		if left := l.Quantity - asked[l.ProductID]; left > 0 && !slices.Contains(o.UnknownProducts, l.ProductID) {
+			f.Lines = append(f.Lines, refundLine{Line: l, Left: left, Typed: typed[l.ProductID]})
+		}
+	}
+	return f
+}
+
+// newFormKey is a random key for one refund form shown.
+func newFormKey() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// postRefund asks for the owner's refund of an order from its page: the
+// lines' units typed (their price as sold, unless an amount is typed), or
+// an amount in the order's currency. A refund the rules refuse shows the
+// page again with the reason and what was typed.
+func (s *Server) postRefund(w http.ResponseWriter, r *http.Request) {
+	id, lang := r.PathValue("id"), s.pageLanguage(r)
+	o, err := s.Orders.FindOrder(r.Context(), id)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	refuse := func(status int, problem string) {
+		code := caisse.EINVALID
+		if status == http.StatusConflict {
+			code = caisse.ECONFLICT
+		}
+		s.Logger.Info("refused a refund form of the admin pages", "order_id", id, "code", code)
+		s.Metrics.Errors.WithLabelValues(code).Inc()
+		s.renderOrder(w, r, status, o, orderForms{refund: &refusedForm{Problem: problem, Typed: r.PostForm}})
+	}
+	form := r.PostForm
+	req := caisse.RefundRequest{Restock: form.Get("restock") != "", Reason: form.Get("reason"), Key: form.Get("key")}
+	if v := strings.TrimSpace(form.Get("amount")); v != "" {
+		n, err := caisse.ParseAmount(v, o.Currency)
+		if err != nil || n == 0 {
+			refuse(http.StatusBadRequest, tr(lang, "No refund was asked: the amount must be an amount of %s greater than 0, such as %s, not %q.",
+				strings.ToUpper(o.Currency), plainAmount(exampleAmount(o.Currency), o.Currency, lang), v))
+			return
+		}
+		req.Amount = n
+	}
+	products, quantities := form["product"], form["quantity"]
+	for i := range min(len(products), len(quantities)) {
+		v := strings.TrimSpace(quantities[i])
+		if v == "" || v == "0" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			refuse(http.StatusBadRequest, tr(lang, "No refund was asked: the units of %s to return must be a whole number, such as 1, not %q.", products[i], v))
+			return
+		}
+		req.Lines = append(req.Lines, caisse.Item{ProductID: products[i], Quantity: n})
+	}
+	if req.Amount == 0 && len(req.Lines) == 0 {
+		refuse(http.StatusBadRequest, tr(lang, "No refund was asked: type the units returned of each line, or an amount."))
+		return
+	}
+	if s.Refunds == nil {
+		refuse(http.StatusConflict, tr(lang, "No refund was asked: caisse refunds through Stripe's API and needs STRIPE_SECRET_KEY for it."))
+		return
+	}
+	if _, err := s.Refunds.RequestRefund(r.Context(), id, req); err != nil {
+		switch caisse.ErrorCode(err) {
+		case caisse.EINVALID:
+			refuse(http.StatusBadRequest, tr(lang, "No refund was asked: %s", caisse.ErrorMessage(err)))
+		case caisse.ECONFLICT:
+			refuse(http.StatusConflict, tr(lang, "No refund was asked: %s", caisse.ErrorMessage(err)))
+		default:
+			s.pageError(w, r, err)
+		}
+		return
+	}
+	redirect(w, r, "/admin/orders/"+url.PathEscape(id), "done", "refund")
 }
 
 // postShip records that an order left, as the API's
@@ -355,6 +498,11 @@ func (s *Server) renderOrder(w http.ResponseWriter, r *http.Request, status int,
 // typed.
 func (s *Server) postShip(w http.ResponseWriter, r *http.Request) {
 	id, lang := r.PathValue("id"), s.pageLanguage(r)
+	o, err := s.Orders.FindOrder(r.Context(), id)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	form := &shipForm{ShipRequest: caisse.ShipRequest{Carrier: r.PostFormValue("carrier"),
 		TrackingNumber: r.PostFormValue("tracking_number"), TrackingURL: r.PostFormValue("tracking_url")}}
 	refuse := func(status int, problem string) {
@@ -365,7 +513,7 @@ func (s *Server) postShip(w http.ResponseWriter, r *http.Request) {
 		s.Logger.Info("refused the shipment form of an order", "order_id", id, "code", code)
 		s.Metrics.Errors.WithLabelValues(code).Inc()
 		form.Problem = problem
-		s.renderOrder(w, r, status, id, form)
+		s.renderOrder(w, r, status, o, orderForms{ship: form})
 	}
 	req := form.ShipRequest
 	switch req.Problem() {
@@ -382,9 +530,8 @@ func (s *Server) postShip(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.Orders.ShipOrder(r.Context(), id, req); err != nil {
 		var e *caisse.Error
 		if errors.As(err, &e) && e.Code == caisse.ECONFLICT {
-			o, ferr := s.Orders.FindOrder(r.Context(), id)
-			if ferr != nil {
-				s.pageError(w, r, ferr)
+			if o, err = s.Orders.FindOrder(r.Context(), id); err != nil {
+				s.pageError(w, r, err)
 				return
 			}
 			refuse(http.StatusConflict, tr(lang, "The shipment was not recorded: %s.", caisse.NoShipWords(e.Reason, o, lang)))

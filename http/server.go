@@ -36,6 +36,9 @@ type Server struct {
 	Products caisse.ProductService
 	// Checkouts opens checkouts with reservations (POST /api/checkout).
 	Checkouts caisse.CheckoutService
+	// Refunds takes the owner's refunds (POST
+	// /api/admin/orders/{id}/refund and the order page's form).
+	Refunds caisse.RefundService
 	// CORSOrigins are the web origins allowed to call /api/checkout from a
 	// browser; "*" allows any.
 	CORSOrigins []string
@@ -149,6 +152,7 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("GET /api/admin/orders", s.handleOrders)
 	admin.HandleFunc("GET /api/admin/orders/{id}", s.handleOrder)
 	admin.HandleFunc("POST /api/admin/orders/{id}/ship", s.handleShipOrder)
+	admin.HandleFunc("POST /api/admin/orders/{id}/refund", s.handleRefund)
 	admin.HandleFunc("GET /api/admin/events", s.handleEvents)
 	admin.HandleFunc("GET /api/admin/events/{id}", s.handleEvent)
 	admin.HandleFunc("POST /api/admin/events/{id}/replay", s.handleReplay)

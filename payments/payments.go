@@ -115,6 +115,7 @@ func (j *Jobs) RiverConfig() *river.Config {
 	river.AddWorker(workers, &mismatchRefundWorker{jobs: j})
 	river.AddWorker(workers, &fraudRefundWorker{jobs: j})
 	river.AddWorker(workers, &shipmentWorker{jobs: j})
+	river.AddWorker(workers, &ownerRefundWorker{jobs: j})
 	river.AddWorker(workers, &sweepWorker{jobs: j})
 	river.AddWorker(workers, &reconcileWorker{jobs: j})
 	river.AddWorker(workers, &checksWorker{jobs: j})

@@ -195,7 +195,8 @@ func (c *Client) ExpireCheckoutSession(ctx context.Context, id string) error {
 	return nil
 }
 
-// Refund refunds the whole of a payment intent and returns the refund's id.
+// Refund refunds a payment intent, the whole of it or p.Amount, and
+// returns the refund's id.
 func (c *Client) Refund(ctx context.Context, p caisse.RefundParams) (string, error) {
 	switch {
 	case p.PaymentIntent == "":
@@ -217,6 +218,9 @@ func (c *Client) Refund(ctx context.Context, p caisse.RefundParams) (string, err
 	params.Metadata["order_id"] = p.OrderID
 	if p.Reason != "" {
 		params.Reason = stripego.String(p.Reason)
+	}
+	if p.Amount > 0 {
+		params.Amount = stripego.Int64(p.Amount)
 	}
 	r, err := c.sc.V1Refunds.Create(ctx, params)
 	if err != nil {

@@ -79,16 +79,18 @@ func TestClientStripeMock(t *testing.T) {
 		for _, tc := range []struct {
 			name       string
 			reason     string
+			amount     int64
 			wantStatus int // 0: the refund is made
 		}{
-			{"no reason", "", 0},
-			{"one of Stripe's reasons", "requested_by_customer", 0},
-			{"caisse's reason where Stripe's goes", "oversold", http.StatusBadRequest},
+			{"no reason", "", 0, 0},
+			{"one of Stripe's reasons", "requested_by_customer", 0, 0},
+			{"part of the payment", "requested_by_customer", 1500, 0},
+			{"caisse's reason where Stripe's goes", "oversold", 0, http.StatusBadRequest},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
 				id, err := c.Refund(t.Context(), caisse.RefundParams{
-					PaymentIntent: "pi_123", OrderID: "ord_mock", Reason: tc.reason,
+					PaymentIntent: "pi_123", OrderID: "ord_mock", Reason: tc.reason, Amount: tc.amount,
 					Metadata: map[string]string{"caisse_reason": "oversold"}, IdempotencyKey: OversoldRefundIdempotencyKey("ord_mock"),
 				})
 				if tc.wantStatus == 0 {
@@ -291,6 +293,28 @@ func TestRefund(t *testing.T) {
 	var apiErr *caisse.StripeError
 	if !errors.As(err, &apiErr) || apiErr.Code != "charge_already_refunded" {
 		t.Errorf("refund under another key: %v, want Stripe's charge_already_refunded", err)
+	}
+}
+
+// A refund of part of a payment sends its amount; Stripe refuses one over
+// what is left of the payment.
+func TestRefundAnAmount(t *testing.T) {
+	t.Parallel()
+	c, f := setup(t)
+	f.AddPaymentIntent("pi_2", 9000, "eur")
+	p := caisse.RefundParams{PaymentIntent: "pi_2", OrderID: "ord_2", Amount: 5000, Reason: "requested_by_customer",
+		IdempotencyKey: "refund:owner:ord_2:1"}
+	if _, err := c.Refund(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.Requests()[0]; r.Form.Get("amount") != "5000" || r.IdempotencyKey != "refund:owner:ord_2:1" {
+		t.Errorf("the refund sent: key %q, form %s", r.IdempotencyKey, r.Form.Encode())
+	}
+	p.IdempotencyKey = "refund:owner:ord_2:2"
+	_, err := c.Refund(t.Context(), p)
+	var apiErr *caisse.StripeError
+	if !errors.As(err, &apiErr) || apiErr.Code != "amount_too_large" {
+		t.Errorf("a refund over what is left: %v, want Stripe's amount_too_large", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -545,6 +546,24 @@ type orderFlags struct {
 	toShip *bool
 	page   listFlags
 	ship   caisse.ShipRequest
+	refund refundFlags
+}
+
+// refundFlags are the flags of caisse orders refund.
+type refundFlags struct {
+	amount, reason, key *string
+	lines               *lineFlags
+	restock             *bool
+}
+
+// lineFlags are the --line product:qty flags given, in order.
+type lineFlags []string
+
+func (l *lineFlags) String() string { return strings.Join(*l, " ") }
+
+func (l *lineFlags) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 func (c *command) orderFlags() (f *orderFlags) {
@@ -558,8 +577,42 @@ func (c *command) orderFlags() (f *orderFlags) {
 		c.fs.StringVar(&f.ship.Carrier, "carrier", "", "the carrier that took the parcel, such as Colissimo")
 		c.fs.StringVar(&f.ship.TrackingNumber, "tracking", "", "the parcel's tracking number")
 		c.fs.StringVar(&f.ship.TrackingURL, "tracking-url", "", "the page where the buyer follows the parcel (https://…)")
+	case "orders refund":
+		f.refund.amount = c.fs.String("amount", "", "the amount to refund, in the order's currency (15 or 15.00 EUR); with --line, instead of the lines' price")
+		f.refund.lines = &lineFlags{}
+		c.fs.Var(f.refund.lines, "line", "a line returned, product:quantity (once per product)")
+		f.refund.restock = c.fs.Bool("restock", false, "put the lines' units back in stock once Stripe confirms the refund")
+		f.refund.reason = c.fs.String("reason", "", "Stripe's reason: duplicate, fraudulent or requested_by_customer")
+		f.refund.key = c.fs.String("key", "", "tells apart a second refund of the same amount or lines, meant as one more")
 	}
 	return f
+}
+
+// refundRequest reads the flags of caisse orders refund for order o.
+func (f refundFlags) request(o *caisse.Order) (caisse.RefundRequest, error) {
+	r := caisse.RefundRequest{Restock: *f.restock, Reason: *f.reason, Key: *f.key}
+	if *f.amount != "" {
+		amount, err := caisse.ParseAmount(*f.amount, o.Currency)
+		if err != nil {
+			return r, err
+		}
+		if amount == 0 {
+			return r, caisse.Errorf(caisse.EINVALID, "--amount must be more than 0")
+		}
+		r.Amount = amount
+	}
+	for _, l := range *f.lines {
+		product, qty, ok := strings.Cut(l, ":")
+		n, err := strconv.ParseInt(strings.TrimSpace(qty), 10, 64)
+		if !ok || err != nil || strings.TrimSpace(product) == "" {
+			return r, caisse.Errorf(caisse.EINVALID, "--line %q must be product:quantity, such as print-1:2", l)
+		}
+		r.Lines = append(r.Lines, caisse.Item{ProductID: strings.TrimSpace(product), Quantity: n})
+	}
+	if r.Amount == 0 && len(r.Lines) == 0 {
+		return r, caisse.Errorf(caisse.EINVALID, "say what to refund: --amount, or --line product:quantity for each line returned")
+	}
+	return r, nil
 }
 
 func (m *Main) orders(ctx context.Context, args []string) error {
@@ -568,7 +621,7 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 	}
 	c := m.command("orders " + args[0])
 	f := c.orderFlags()
-	status, page := f.status, f.page
+	status, page, refund := f.status, f.page, f.refund
 	pos, err := c.parseAndOpen(ctx, args[1:])
 	if err != nil {
 		return err
@@ -701,6 +754,11 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 				}
 				fmt.Fprintf(w, "fraud warning\t%s on %s (%s): %s\n", fw.FraudType, fw.Charge, fw.ID, what)
 			}
+			for _, x := range o.RefundsRequested {
+				what := map[caisse.RefundStatus]string{caisse.RefundRequested: "requested", caisse.RefundConfirmed: "refunded",
+					caisse.RefundFailed: "failed: " + x.Error}[x.Status]
+				fmt.Fprintf(w, "refund\t%s %s\n", x.RequestedAt.Format(time.DateTime), caisse.RefundNote(x, o.Currency, what))
+			}
 			for _, id := range o.UnknownProducts {
 				fmt.Fprintf(w, "unknown product\t%s\n", caisse.NotInCatalogue(id, caisse.LangEnglish))
 			}
@@ -717,8 +775,32 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 					stockText(e.Stock), e.Note)
 			}
 		})
+	case "refund":
+		if len(pos) != 1 {
+			return fmt.Errorf("usage: caisse orders refund ID [--amount A] [--line product:quantity]… [--restock] [--reason R]")
+		}
+		o, err := c.db.FindOrder(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		r, err := refund.request(o)
+		if err != nil {
+			return err
+		}
+		x, err := c.db.Payments().RequestRefund(ctx, o.ID, r)
+		if err != nil {
+			return err
+		}
+		return c.print(x, func(w *tabwriter.Writer) {
+			what := "asked of Stripe; the order shows it refunded once Stripe's events confirm it"
+			if x.Repeated {
+				what = "asked for before: this is that refund, " + string(x.Status) + " (give --key to refund as much again)"
+			}
+			fmt.Fprintf(w, "%s\n", caisse.RefundNote(*x, o.Currency, what))
+			fmt.Fprintf(w, "refund\t%s\n", x.ID)
+		})
 	}
-	return fmt.Errorf("unknown orders command %q: use list or show", args[0])
+	return fmt.Errorf("unknown orders command %q: use list, show or refund", args[0])
 }
 
 // reconcile lists the account's recent events through Stripe's API and

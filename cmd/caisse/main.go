@@ -61,6 +61,8 @@ Usage:
   caisse products list
   caisse orders list [--status S]      (lists take --limit N, --starting-after ID, --all)
   caisse orders show ID                an order and its timeline
+  caisse orders refund ID --amount A | --line product:qty…
+                                       refund an amount or lines (--restock: units back in stock)
   caisse events list [--status S] [--type T]
   caisse events show ID
   caisse events replay ID | --failed   process an event again (every dead letter with --failed)

@@ -109,7 +109,7 @@ func (p *Program) Open(ctx context.Context) error {
 		ch.email.SetDatabaseID(id)
 	}
 	p.HTTP = &caissehttp.Server{
-		Events: db, Orders: db, Products: db, Checkouts: db.Payments(), Deliveries: db, Outbox: core, CORSOrigins: p.Config.CORSOrigins,
+		Events: db, Orders: db, Products: db, Checkouts: db.Payments(), Refunds: db.Payments(), Deliveries: db, Outbox: core, CORSOrigins: p.Config.CORSOrigins,
 		CheckoutRate: p.Config.CheckoutRate, TrustedProxies: p.Config.TrustedProxies, Now: p.Now,
 		Verifier:     &stripe.Verifier{Secrets: p.Config.WebhookSecrets, Tolerance: p.Config.Tolerance, Now: p.Now},
 		Livemode:     p.Config.Livemode,

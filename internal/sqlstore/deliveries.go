@@ -128,6 +128,9 @@ func (s *Store) writeOutbox(ctx context.Context, tx Tx, now time.Time, msgs []ca
 				args = RefundFraudArgs{OrderID: m.OrderID, PaymentIntent: pi, Charge: charge, Key: m.Key}
 			case caisse.KindShipmentTracking:
 				args = ShipmentTrackingArgs{OrderID: m.OrderID, Key: m.Key}
+			case caisse.KindRefundOwner:
+				id, _ := m.Payload["refund"].(string)
+				args = RefundOwnerArgs{OrderID: m.OrderID, Refund: id, Key: m.Key}
 			}
 			if args != nil {
 				if err := tx.Insert(ctx, []river.InsertManyParams{{Args: args}}); err != nil {

@@ -19,11 +19,11 @@ const orderColumns = `id, status, items, checkout_items, checkout_open, holds, c
 	oversold_refund, amount_due, livemode, payment_mismatch, mismatched_payments, mismatch_refunds,
 	checkout_amount_due, checkout_currency, checkout_livemode, locale, customer_name, customer_phone,
 	failed_attempts, sales_told, checkout_url, stripe_customer, fraud_warning, fraud_refund, shipping,
-	amount_shipping, amount_tax, amount_discount, shipment`
+	amount_shipping, amount_tax, amount_discount, shipment, refunds_requested`
 
 func scanOrder(row Row) (*caisse.OrderRecord, error) {
 	var o caisse.OrderRecord
-	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds, told, fraud, shipping, shipment string
+	var status, items, checkoutItems, holds, dispute, unknown, mismatched, refunds, told, fraud, shipping, shipment, owner string
 	var created, updated, expires int64
 	if err := row.Scan(&o.ID, &status, &items, &checkoutItems, &o.CheckoutOpen, &holds, &o.Currency,
 		&o.AmountTotal, &o.AmountPaid, &o.AmountRefunded, &o.CustomerEmail, &o.CheckoutSession,
@@ -31,7 +31,7 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 		&expires, &o.OversoldRefund, &o.AmountDue, &o.Livemode, &o.PaymentMismatch, &mismatched, &refunds,
 		&o.CheckoutTerms.AmountDue, &o.CheckoutTerms.Currency, &o.CheckoutTerms.Livemode, &o.Locale,
 		&o.Customer.Name, &o.Customer.Phone, &o.FailedAttempts, &told, &o.CheckoutURL, &o.StripeCustomer,
-		&fraud, &o.FraudRefund, &shipping, &o.AmountShipping, &o.AmountTax, &o.AmountDiscount, &shipment); err != nil {
+		&fraud, &o.FraudRefund, &shipping, &o.AmountShipping, &o.AmountTax, &o.AmountDiscount, &shipment, &owner); err != nil {
 		return nil, err
 	}
 	o.Status = caisse.OrderStatus(status)
@@ -39,7 +39,7 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 		s string
 		v any
 	}{{items, &o.Items}, {checkoutItems, &o.CheckoutItems}, {holds, &o.Holds}, {unknown, &o.UnknownProducts},
-		{mismatched, &o.MismatchedPayments}, {refunds, &o.MismatchRefunds}, {told, &o.SalesTold}} {
+		{mismatched, &o.MismatchedPayments}, {refunds, &o.MismatchRefunds}, {told, &o.SalesTold}, {owner, &o.RefundsRequested}} {
 		if err := json.Unmarshal([]byte(j.s), j.v); err != nil {
 			return nil, fmt.Errorf("order %s: %w", o.ID, err)
 		}
@@ -72,6 +72,9 @@ func scanOrder(row Row) (*caisse.OrderRecord, error) {
 		o.Items = []caisse.Line{}
 	}
 	o.Customer.Email = o.CustomerEmail
+	if o.RefundsRequested == nil {
+		o.RefundsRequested = []caisse.OwnerRefund{}
+	}
 	for _, l := range []*[]string{&o.UnknownProducts, &o.MismatchedPayments, &o.MismatchRefunds} {
 		if *l == nil {
 			*l = []string{}
@@ -123,7 +126,7 @@ func stockMoves(moves []caisse.StockMove) string {
 }
 
 // orderWidth is how many values orderValues gives: one per orderColumns.
-const orderWidth = 44
+const orderWidth = 45
 
 // orderValues are an order's values in orderColumns' order.
 func orderValues(o *caisse.OrderRecord) []any {
@@ -154,7 +157,7 @@ func orderValues(o *caisse.OrderRecord) []any {
 		o.AmountDue, o.Livemode, o.PaymentMismatch, jsonList(o.MismatchedPayments), jsonList(o.MismatchRefunds),
 		o.CheckoutTerms.AmountDue, o.CheckoutTerms.Currency, o.CheckoutTerms.Livemode, o.Locale,
 		o.Customer.Name, o.Customer.Phone, o.FailedAttempts, jsonList(o.SalesTold), o.CheckoutURL, o.StripeCustomer,
-		fraud, o.FraudRefund, shipping, o.AmountShipping, o.AmountTax, o.AmountDiscount, shipment}
+		fraud, o.FraudRefund, shipping, o.AmountShipping, o.AmountTax, o.AmountDiscount, shipment, jsonList(o.RefundsRequested)}
 }
 
 // upsertOrders is the statement that creates or replaces the orders whose
@@ -181,7 +184,7 @@ func upsertOrders(rows string) string {
 			fraud_warning = excluded.fraud_warning, fraud_refund = excluded.fraud_refund,
 			shipping = excluded.shipping, amount_shipping = excluded.amount_shipping,
 			amount_tax = excluded.amount_tax, amount_discount = excluded.amount_discount,
-			shipment = excluded.shipment`
+			shipment = excluded.shipment, refunds_requested = excluded.refunds_requested`
 }
 
 // FindOrder returns an order with its timeline.

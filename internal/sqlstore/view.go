@@ -479,6 +479,10 @@ func copyOrder(o *caisse.OrderRecord) *caisse.OrderRecord {
 	c.Items, c.Holds, c.CheckoutItems = slices.Clone(o.Items), slices.Clone(o.Holds), slices.Clone(o.CheckoutItems)
 	c.UnknownProducts, c.MismatchedPayments, c.MismatchRefunds = slices.Clone(o.UnknownProducts), slices.Clone(o.MismatchedPayments), slices.Clone(o.MismatchRefunds)
 	c.SalesTold = slices.Clone(o.SalesTold)
+	c.RefundsRequested = slices.Clone(o.RefundsRequested)
+	for i := range c.RefundsRequested {
+		c.RefundsRequested[i].Lines = slices.Clone(o.RefundsRequested[i].Lines)
+	}
 	if o.Dispute != nil {
 		d := *o.Dispute
 		c.Dispute = &d

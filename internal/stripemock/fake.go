@@ -50,7 +50,7 @@ type Fake struct {
 	intents   map[string]intent
 	customers map[string]string // customer id → email
 	rates     map[string]bool   // shipping rate id → active
-	refunded  map[string]string // payment intent → its refund
+	refunded  map[string]int64  // payment intent → the amount refunded
 	failures  map[string][]Error
 	lost      map[string]int   // answers to lose, by "METHOD /path"
 	replays   map[string]saved // by Idempotency-Key
@@ -125,7 +125,7 @@ func NewFake(t testing.TB) *Fake {
 		intents:   map[string]intent{},
 		customers: map[string]string{},
 		rates:     map[string]bool{},
-		refunded:  map[string]string{},
+		refunded:  map[string]int64{},
 		failures:  map[string][]Error{},
 		lost:      map[string]int{},
 		replays:   map[string]saved{},
@@ -546,11 +546,12 @@ func (f *Fake) createSession(w http.ResponseWriter, form url.Values) {
 	})
 }
 
-// createRefund serves POST /v1/refunds for the whole of a payment intent.
+// createRefund serves POST /v1/refunds for a payment intent: amount, or
+// what is left of it to refund.
 func (f *Fake) createRefund(w http.ResponseWriter, form url.Values) {
 	for k := range form {
 		isMetadata := strings.HasPrefix(k, "metadata[") && metadataParam.MatchString(k)
-		if !isMetadata && k != "payment_intent" && k != "reason" {
+		if !isMetadata && k != "payment_intent" && k != "reason" && k != "amount" {
 			writeError(w, unknownParam(k))
 			return
 		}
@@ -558,6 +559,17 @@ func (f *Fake) createRefund(w http.ResponseWriter, form url.Values) {
 	pi := form.Get("payment_intent")
 	reason := form.Get("reason")
 	in, ok := f.intents[pi]
+	left := in.amount - f.refunded[pi]
+	amount := left
+	if v := form.Get("amount"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			writeError(w, Error{Status: http.StatusBadRequest, Code: "parameter_invalid_integer", Param: "amount",
+				Message: fmt.Sprintf("Invalid positive integer: %q", v)})
+			return
+		}
+		amount = n
+	}
 	switch {
 	case pi == "":
 		writeError(w, Error{Status: http.StatusBadRequest, Code: "parameter_missing", Message: "One of the following params should be provided for this request: payment_intent or charge."})
@@ -569,14 +581,18 @@ func (f *Fake) createRefund(w http.ResponseWriter, form url.Values) {
 	case !ok:
 		writeError(w, Error{Status: http.StatusBadRequest, Code: "resource_missing", Param: "payment_intent", Message: fmt.Sprintf("No such payment_intent: '%s'", pi)})
 		return
-	case f.refunded[pi] != "":
+	case left <= 0:
 		writeError(w, Error{Status: http.StatusBadRequest, Code: "charge_already_refunded", Message: fmt.Sprintf("Charge %s has already been refunded.", in.charge)})
+		return
+	case amount > left:
+		writeError(w, Error{Status: http.StatusBadRequest, Code: "amount_too_large", Param: "amount",
+			Message: fmt.Sprintf("Refund amount (%d) is greater than unrefunded amount on charge (%d)", amount, left)})
 		return
 	}
 	id := fmt.Sprintf("re_fake%06d", f.seq)
-	f.refunded[pi] = id
+	f.refunded[pi] += amount
 	writeJSON(w, http.StatusOK, map[string]any{
-		"id": id, "object": "refund", "amount": in.amount, "currency": in.currency,
+		"id": id, "object": "refund", "amount": amount, "currency": in.currency,
 		"payment_intent": pi, "charge": in.charge, "status": "succeeded",
 		"reason": orNull(reason), "metadata": nested(form, "metadata"), "created": f.now().Unix(),
 	})

@@ -186,11 +186,44 @@ func TestFakeRefund(t *testing.T) {
 		{"refunded again under another key", refund, "charge_already_refunded"},
 		{"unknown payment intent", url.Values{"payment_intent": {"pi_404"}}, "resource_missing"},
 		{"reason Stripe does not have", url.Values{"payment_intent": {"pi_1"}, "reason": {"oversold"}}, "parameter_invalid_string"},
-		{"unknown parameter", url.Values{"payment_intent": {"pi_1"}, "amount": {"5"}}, "parameter_unknown"},
+		{"unknown parameter", url.Values{"payment_intent": {"pi_1"}, "instructions_email": {"a@example.com"}}, "parameter_unknown"},
 	} {
 		code, body, _ := call(t, f, http.MethodPost, "/v1/refunds", tc.form, "other:"+tc.name)
 		if e := stripeError(t, body); code != http.StatusBadRequest || e.Code != tc.wantCode {
 			t.Errorf("%s: %d %+v, want 400 %s", tc.name, code, e, tc.wantCode)
+		}
+	}
+}
+
+// A refund of an amount refunds that part of the payment; Stripe refuses
+// one over what is left, and a refund with no amount refunds the rest.
+func TestFakeRefundAnAmount(t *testing.T) {
+	t.Parallel()
+	f := NewFake(t)
+	f.AddPaymentIntent("pi_1", 9000, "eur")
+	for i, tc := range []struct {
+		form     url.Values
+		amount   int64
+		wantCode string
+	}{
+		{url.Values{"payment_intent": {"pi_1"}, "amount": {"5000"}}, 5000, ""},
+		{url.Values{"payment_intent": {"pi_1"}, "amount": {"4001"}}, 0, "amount_too_large"},
+		{url.Values{"payment_intent": {"pi_1"}, "amount": {"0"}}, 0, "parameter_invalid_integer"},
+		{url.Values{"payment_intent": {"pi_1"}}, 4000, ""},
+		{url.Values{"payment_intent": {"pi_1"}, "amount": {"1"}}, 0, "charge_already_refunded"},
+	} {
+		code, body, _ := call(t, f, http.MethodPost, "/v1/refunds", tc.form, fmt.Sprint("refund:", i))
+		if tc.wantCode != "" {
+			if e := stripeError(t, body); code != http.StatusBadRequest || e.Code != tc.wantCode {
+				t.Errorf("%v: %d %+v, want 400 %s", tc.form, code, e, tc.wantCode)
+			}
+			continue
+		}
+		var r struct {
+			Amount int64 `json:"amount"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil || code != http.StatusOK || r.Amount != tc.amount {
+			t.Errorf("%v: %d %s, want a refund of %d", tc.form, code, body, tc.amount)
 		}
 	}
 }
