@@ -277,7 +277,7 @@ func (s *Store) ReplayFailed(ctx context.Context) ([]string, error) {
 func (s *Store) EventBacklog(ctx context.Context) (caisse.EventBacklog, error) {
 	var b caisse.EventBacklog
 	var oldest, oldestRow int64
-	pending, failed, stripeChannel := string(caisse.DeliveryPending), string(caisse.DeliveryFailed), string(caisse.ChannelStripe)
+	pending, failed, requests := string(caisse.DeliveryPending), string(caisse.DeliveryFailed), string(caisse.ChannelStripe)
 	err := s.Driver.Reader().QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM events WHERE status = ?),
 		(SELECT count(*) FROM events WHERE status = ?),
@@ -286,7 +286,7 @@ func (s *Store) EventBacklog(ctx context.Context) (caisse.EventBacklog, error) {
 		(SELECT count(*) FROM outbox WHERE status = ?),
 		COALESCE((SELECT min(created_at) FROM outbox WHERE status = ? AND channel <> ?), 0)`,
 		string(caisse.EventPending), string(caisse.EventFailed), string(caisse.EventPending),
-		pending, stripeChannel, failed, pending, stripeChannel).
+		pending, requests, failed, pending, requests).
 		Scan(&b.Pending, &b.Failed, &oldest, &b.OutboxPending, &b.OutboxFailed, &oldestRow)
 	if err != nil {
 		return caisse.EventBacklog{}, fmt.Errorf("error counting pending and failed events and deliveries: %w", err)
