@@ -287,6 +287,9 @@ func TestForgetCustomer(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &again); err != nil || len(again.Orders) != 0 || again.Events != 0 || again.Facts != 0 {
 			t.Errorf("forgetting again: %s %v", out, err)
 		}
+		if s := a.admin(http.MethodDelete, "/api/admin/customers/zoe", nil, nil); s != http.StatusBadRequest {
+			t.Errorf("DELETE a word that is not an address: %d, want 400", s)
+		}
 		if out, err := a.cli("customers", "forget", "zoe"); err == nil || !strings.Contains(err.Error(), "email address") {
 			t.Errorf("forget zoe: %s %v", out, err)
 		}

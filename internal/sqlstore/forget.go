@@ -105,26 +105,20 @@ func (s *Store) forget(ctx context.Context, tx Tx, email string, orderIDs []stri
 		}
 		// Facts hold the address as JSON text: a fact about an object of
 		// theirs that is linked to no order yet, or to an order whose
-		// address is another (they paid someone else's order).
-		rows, err = tx.Query(ctx, `SELECT id, order_id FROM facts WHERE lower(data) LIKE ? ESCAPE '\'`,
+		// customer is someone else (they paid someone else's order). Those
+		// facts, and their events, are erased; the other person's order
+		// is not.
+		rows, err = tx.Query(ctx, `SELECT id FROM facts WHERE lower(data) LIKE ? ESCAPE '\'`,
 			"%"+likeEscape(strings.ToLower(email))+"%")
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var id, order string
-			if err := rows.Scan(&id, &order); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			facts[id] = true
-			if order != "" {
-				orders[order] = true
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		fids, err := scanStrings(rows)
+		if err != nil {
 			return nil, err
+		}
+		for _, id := range fids {
+			facts[id] = true
 		}
 	}
 	ids := sortedKeys(orders)
