@@ -209,3 +209,22 @@ func (s *Server) handleRetryDelivery(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, d)
 }
+
+// handleForgetCustomer erases a customer's personal data and says what it
+// erased: the address asked for, the orders' ids and counts, nothing more.
+func (s *Server) handleForgetCustomer(w http.ResponseWriter, r *http.Request) {
+	if s.Customers == nil {
+		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no admin route %s /api/admin/customers/{email}", r.Method))
+		return
+	}
+	f, err := s.Customers.ForgetCustomer(r.Context(), r.PathValue("email"))
+	if err != nil {
+		// The path holds the address: an internal error is logged with
+		// the route, not with it.
+		r = r.Clone(r.Context())
+		r.URL.Path = "/api/admin/customers/{email}"
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}

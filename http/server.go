@@ -65,6 +65,9 @@ type Server struct {
 	Facts caisse.FactService
 	// Dashboard reads the figures of the admin pages' first page.
 	Dashboard caisse.DashboardService
+	// Customers forgets customers' personal data (DELETE
+	// /api/admin/customers/{email}).
+	Customers caisse.CustomerService
 	// Sessions keeps the sessions of the owner's signed-in browsers.
 	Sessions caisse.AdminSessionService
 	// Jobs, when set, is River's UI, served at /admin/jobs/ to signed-in
@@ -159,6 +162,7 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("GET /api/admin/outbox", s.handleDeliveries)
 	admin.HandleFunc("GET /api/admin/outbox/{id}", s.handleDelivery)
 	admin.HandleFunc("POST /api/admin/outbox/{id}/retry", s.handleRetryDelivery)
+	admin.HandleFunc("DELETE /api/admin/customers/{email}", s.handleForgetCustomer)
 	admin.HandleFunc("/api/admin/", func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no admin route %s %s", r.Method, r.URL.Path))
 	})

@@ -309,9 +309,9 @@ func (in *Inbox) applyTx(ctx context.Context, limit int, id string) ([]*item, in
 	for i, e := range evs {
 		it := &item{ev: e}
 		items[i] = it
-		// The facts read when this process received the event, if it did:
-		// the body is not parsed again.
-		e.Decoded = in.decoded.take(e.ID)
+		// The facts read when this process received the event, if it did
+		// and the body is the same: it is not parsed again.
+		e.Decoded = in.decoded.take(e.ID, e.Payload)
 		it.facts, it.err = in.decode(e)
 		if it.err == nil && !it.facts.Ignored {
 			facts = append(facts, it.facts.Facts...)

@@ -11,6 +11,7 @@
 package inbox
 
 import (
+	"hash/crc32"
 	"sync"
 	"time"
 
@@ -65,10 +66,23 @@ type Inbox struct {
 // stored, until the applier claims them: an event is parsed once, on the
 // webhook, not again to be applied. It is a cache: an event it does not
 // hold (received before a restart, by another process, replayed) has its
-// body read again, to the same facts.
+// body read again, to the same facts. Each entry keeps a checksum of the
+// body it was read from: a body changed since (redacted when a customer
+// is forgotten) is read again, so a replay never applies what the body no
+// longer says. The checksum is needed: an entry can outlive its claim
+// (the applier may claim an event before its receipt puts its facts here),
+// and a replay long after then finds it.
 type decoded struct {
 	mu    sync.Mutex
-	facts map[string]*caisse.DecodedFacts
+	facts map[string]decodedEntry
+}
+
+// decodedEntry is an event's facts with the length and CRC-32 of the body
+// they were read from.
+type decodedEntry struct {
+	facts *caisse.DecodedFacts
+	size  int
+	sum   uint32
 }
 
 // maxDecoded bounds the facts kept: where other processes apply what this
@@ -76,22 +90,27 @@ type decoded struct {
 // the bound is reached.
 const maxDecoded = 8192
 
-func (d *decoded) keep(id string, f *caisse.DecodedFacts) {
+func (d *decoded) keep(id string, body []byte, f *caisse.DecodedFacts) {
+	e := decodedEntry{facts: f, size: len(body), sum: crc32.ChecksumIEEE(body)}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.facts == nil || len(d.facts) >= maxDecoded {
-		d.facts = make(map[string]*caisse.DecodedFacts)
+		d.facts = make(map[string]decodedEntry)
 	}
-	d.facts[id] = f
+	d.facts[id] = e
 }
 
-// take returns the facts kept for an event (nil: none) and forgets them.
-func (d *decoded) take(id string) *caisse.DecodedFacts {
+// take returns the facts kept for an event, if they were read from this
+// body (nil: none), and forgets them.
+func (d *decoded) take(id string, body []byte) *caisse.DecodedFacts {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	f := d.facts[id]
+	e, ok := d.facts[id]
 	delete(d.facts, id)
-	return f
+	d.mu.Unlock()
+	if !ok || e.size != len(body) || e.sum != crc32.ChecksumIEEE(body) {
+		return nil
+	}
+	return e.facts
 }
 
 // New returns the inbox of a store, with caisse's defaults. Its applier

@@ -206,7 +206,7 @@ func (in *Inbox) storeEvents(ctx context.Context, batch []*receipt) ([]changedBo
 			delete(inserted, r.event.ID)
 			r.inserted = true
 			if r.event.Decoded != nil {
-				in.decoded.keep(r.event.ID, r.event.Decoded)
+				in.decoded.keep(r.event.ID, r.event.Payload, r.event.Decoded)
 			}
 		} else {
 			duplicates = append(duplicates, r)

@@ -68,6 +68,13 @@ type Jobs struct {
 	// recognise its endpoint among the account's.
 	WebhookPaths []string
 
+	// PersonalDataRetention is how long customers' personal data is kept
+	// on an order, from its creation (0: kept).
+	PersonalDataRetention time.Duration
+	// ForgetEvery is how often orders past PersonalDataRetention are looked
+	// for.
+	ForgetEvery time.Duration
+
 	// CheckoutTTL is how long a checkout holds its units (at least
 	// MinCheckoutTTL, Stripe's minimum).
 	CheckoutTTL time.Duration
@@ -89,6 +96,7 @@ func New(store *sqlstore.Store) *Jobs {
 		CheckoutGrace:  5 * time.Minute,
 		SweepEvery:     time.Minute,
 		ChecksEvery:    10 * time.Minute,
+		ForgetEvery:    time.Hour,
 		CheckoutTTL:    MinCheckoutTTL,
 		CheckoutLimits: caisse.CheckoutLimits{MaxUnits: 20},
 	}
@@ -104,7 +112,8 @@ func (j *Jobs) logger() *slog.Logger {
 }
 
 // RiverConfig is the queue configuration both databases use: River runs
-// the periodic jobs (the sweep of expired checkouts, catching up, checks)
+// the periodic jobs (the sweep of expired checkouts, catching up, checks,
+// forgetting old orders' customers)
 // and the refunds caisse asks Stripe for. Events are not River jobs: the
 // events table is their queue (see package inbox).
 func (j *Jobs) RiverConfig() *river.Config {
@@ -119,6 +128,7 @@ func (j *Jobs) RiverConfig() *river.Config {
 	river.AddWorker(workers, &sweepWorker{jobs: j})
 	river.AddWorker(workers, &reconcileWorker{jobs: j})
 	river.AddWorker(workers, &checksWorker{jobs: j})
+	river.AddWorker(workers, &forgetWorker{jobs: j})
 	// Periodic jobs run on one instance at a time (River's leader).
 	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(max(j.SweepEvery, time.Second)),
 		func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
@@ -129,6 +139,10 @@ func (j *Jobs) RiverConfig() *river.Config {
 	if j.Stripe != nil && j.ReconcileEvery > 0 {
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(j.ReconcileEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	}
+	if j.PersonalDataRetention > 0 && j.ForgetEvery > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(j.ForgetEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return ForgetArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	return &river.Config{
 		PeriodicJobs:      periodic,

@@ -95,6 +95,9 @@ type Config struct {
 	AlertSilence time.Duration
 	// OutboxRetention is how long delivered rows are kept (CAISSE_OUTBOX_RETENTION).
 	OutboxRetention time.Duration
+	// PersonalDataRetention is how long customers' personal data is kept
+	// on an order, from its creation; 0 keeps it (CAISSE_PERSONAL_DATA_RETENTION).
+	PersonalDataRetention time.Duration
 	// ShopURL is the shop's own site, the way back in emails when no
 	// checkout is open (CAISSE_SHOP_URL).
 	ShopURL string
@@ -517,6 +520,18 @@ var configVars = []configVar{
 			return fmt.Errorf("must be a duration of at least 1h, such as 2160h (90 days), or 0 to keep every delivery")
 		}
 		c.OutboxRetention = d
+		return nil
+	}},
+	{"CAISSE_PERSONAL_DATA_RETENTION", "personal-data-retention", "", "erase customers' name, email, phone and addresses from orders older than this, amounts and statuses kept (such as 8760h, a year; unset: kept)", func(c *Config, v string) error {
+		if v == "" {
+			c.PersonalDataRetention = 0
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 24*time.Hour {
+			return fmt.Errorf("must be a duration of at least 24h, such as 8760h (a year), or unset to keep personal data")
+		}
+		c.PersonalDataRetention = d
 		return nil
 	}},
 	{"CAISSE_RECONCILE_EVERY", "reconcile-every", "", "how often to catch up on undelivered events through Stripe's API (default 15m with STRIPE_SECRET_KEY; 0 turns it off)", func(c *Config, v string) error {

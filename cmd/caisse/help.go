@@ -60,6 +60,9 @@ var helps = map[string]help{
 		[]string{"caisse outbox retry dlv_…", "caisse outbox retry --failed"}},
 	"notify test": {"caisse notify test", "Sends one test message on each notification channel that is set up, and prints what worked and why not.",
 		[]string{"CAISSE_SMTP_URL=smtp://127.0.0.1:1025 CAISSE_MAIL_FROM='Shop <shop@example.com>' caisse notify test"}},
+	"customers forget": {"caisse customers forget EMAIL",
+		"Erases the personal data of the customer with this email address (in any case): their name, email, phone and addresses, from their orders, the facts caisse keeps about their payments, the outbox (addresses, and customer emails not sent yet, which are skipped) and the stored payloads of their events (redacted in place). Amounts, statuses and ids stay, so the books add up and a late duplicate of an event is still recognised. Stripe keeps its own copy: erase the customer there too. CAISSE_PERSONAL_DATA_RETENTION does the same for old orders.",
+		[]string{"caisse customers forget camille@example.com", "caisse customers forget camille@example.com --json"}},
 	"reconcile": {"caisse reconcile", "Asks Stripe for the events of the last 30 days and stores those caisse never received (needs STRIPE_SECRET_KEY). serve does it every CAISSE_RECONCILE_EVERY.",
 		[]string{"STRIPE_SECRET_KEY=sk_test_… caisse reconcile"}},
 	"send": {"caisse send FILE | --example TYPE [flags]",
@@ -73,6 +76,7 @@ var helps = map[string]help{
 
 // groups are the commands that take a subcommand, with each one's summary.
 var groups = map[string][][2]string{
+	"customers": {{"forget", "erase a customer's personal data, keeping amounts and statuses"}},
 	"products": {{"import", "create or update products from a CSV or JSON catalogue"}, {"list", "list the products and their stock"},
 		{"sync-cms", "send every product's availability to Sanity"}},
 	"orders": {{"list", "list orders, by status or flag, or those to ship"}, {"show", "an order and its timeline"},

@@ -70,6 +70,7 @@ Usage:
                                        emails, alerts, CMS updates and webhooks, and what became of them
   caisse outbox retry ID | --failed    send a failed delivery again (every failed one with --failed)
   caisse notify test                   send one test message on each configured channel
+  caisse customers forget EMAIL        erase a customer's name, email, phone and addresses, amounts kept
   caisse doctor                        check the configuration, database, Stripe and channels, saying what to fix
   caisse reconcile                     store the events Stripe never delivered (needs STRIPE_SECRET_KEY)
   caisse send FILE | --example TYPE    sign an event with STRIPE_WEBHOOK_SECRET, post it to a running caisse,
@@ -108,6 +109,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = m.outbox(ctx, rest)
 	case "notify":
 		err = m.notify(ctx, rest)
+	case "customers":
+		err = m.customers(ctx, rest)
 	case "doctor":
 		err = m.doctor(ctx, rest)
 	case "version":

@@ -74,6 +74,10 @@ const testClock = "test:clock"
 // after a failed send, such as "1h", for a test that must see a row waiting.
 const testBackoff = "test:backoff"
 
+// testForgetEvery is a setting of setup: how often the job of
+// CAISSE_PERSONAL_DATA_RETENTION looks for old orders, such as "50ms".
+const testForgetEvery = "test:forget_every"
+
 // clock is a time a test sets: it starts at the real time and moves only
 // when the test says.
 type clock struct {
@@ -136,6 +140,9 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 		Backoff: []time.Duration{backoff, backoff, backoff},
 		// Alerts and emails wait a second (not five) to gather.
 		NoticeDelay: time.Second,
+	}
+	if v, ok := env[testForgetEvery]; ok {
+		a.p.ForgetEvery, _ = time.ParseDuration(v)
 	}
 	if err := a.p.Open(context.Background()); err != nil {
 		t.Fatal(err)

@@ -38,6 +38,9 @@ type Program struct {
 	ObserveDelivery func(d caisse.Delivery, status caisse.DeliveryStatus, err error)
 	// Backoff overrides the waits between delivery attempts.
 	Backoff []time.Duration
+	// ForgetEvery, when set, overrides how often orders past
+	// CAISSE_PERSONAL_DATA_RETENTION are looked for (hourly).
+	ForgetEvery time.Duration
 	// NoticeDelay, when set, overrides how long alerts and customer emails
 	// wait before they go out (alertDelay, emailDelay).
 	NoticeDelay time.Duration
@@ -76,6 +79,9 @@ func (p *Program) Open(ctx context.Context) error {
 	}
 	core.Outbox = ch.recipients
 	db.Payments().AlertSilence = p.Config.AlertSilence
+	if p.ForgetEvery > 0 {
+		db.Payments().ForgetEvery = p.ForgetEvery
+	}
 	db.Payments().WebhookPaths = caissehttp.WebhookPaths
 	core.Now = p.Now
 	core.Rules.Now = p.Now
@@ -117,6 +123,7 @@ func (p *Program) Open(ctx context.Context) error {
 		Dashboard:    db,
 		Facts:        db,
 		Sessions:     db,
+		Customers:    db,
 		Jobs:         lazyJobsUI(db, p.Logger),
 		PublicURL:    p.Config.PublicURL,
 		Locale:       p.Config.Locale,
@@ -273,6 +280,7 @@ func openDB(_ context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	}
 	jobs.CheckoutShipping = cfg.CheckoutShipping
 	jobs.ReconcileEvery = cfg.ReconcileEvery
+	jobs.PersonalDataRetention = cfg.PersonalDataRetention
 	db.In.MaxAttempts = cfg.MaxAttempts
 	jobs.MaxAttempts = cfg.MaxAttempts
 	db.SetWorkers(cfg.Workers)
