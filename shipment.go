@@ -89,7 +89,8 @@ const (
 	NoShipOversold = "oversold"         // no unit was left for it
 	NoShipMismatch = "payment_mismatch" // a payment on it does not pay it
 	NoShipRefunded = "refunded"         // it is refunded in full
-	NoShipNotPaid  = "not_paid"         // it is not paid (or disputed, or expired…)
+	NoShipDisputed = "disputed"         // the buyer disputes the payment, or won the dispute
+	NoShipNotPaid  = "not_paid"         // it is not paid (pending, expired, failed…)
 )
 
 // CannotShip says why an order cannot be shipped, "" when it can: it must
@@ -103,6 +104,8 @@ func (o *Order) CannotShip() string {
 		return NoShipMismatch
 	case o.Status == StatusRefunded:
 		return NoShipRefunded
+	case o.Status == StatusDisputed || o.Status == StatusDisputeLost:
+		return NoShipDisputed
 	case o.Status != StatusPaid && o.Status != StatusPartiallyRefunded:
 		return NoShipNotPaid
 	}
@@ -129,6 +132,11 @@ func NoShipWords(reason string, o *Order, lang string) string {
 			return "elle est remboursée en entier"
 		}
 		return "it is refunded in full"
+	case NoShipDisputed:
+		if fr {
+			return "son paiement est contesté (" + o.Status.Words(LangFrench) + ") ; voyez le litige"
+		}
+		return "its payment is disputed (" + o.Status.Words(LangEnglish) + "); see the dispute"
 	}
 	if fr {
 		return "elle n’est pas payée (" + o.Status.Words(LangFrench) + ")"

@@ -255,7 +255,9 @@ func (s *Store) FindOrders(ctx context.Context, filter caisse.OrderFilter) ([]*c
 	case caisse.FlagFailedAttempts:
 		where += " AND failed_attempts > 0"
 	case caisse.FlagToShip:
-		where += " AND status IN (?, ?) AND shipment = '' AND oversold = FALSE AND payment_mismatch = FALSE AND dispute = ''"
+		// A disputed order's status is disputed; one whose dispute the
+		// shop won is paid again, and ships.
+		where += " AND status IN (?, ?) AND shipment = '' AND oversold = FALSE AND payment_mismatch = FALSE"
 		args = append(args, string(caisse.StatusPaid), string(caisse.StatusPartiallyRefunded))
 	default:
 		where += " AND status = ?"
