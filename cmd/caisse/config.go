@@ -303,7 +303,7 @@ var configVars = []configVar{
 			}
 		}
 		if len(c.CheckoutShipping.Rates) > 5 {
-			return fmt.Errorf("Stripe offers at most 5 shipping rates at checkout, and %d are set", len(c.CheckoutShipping.Rates))
+			return fmt.Errorf("a checkout offers at most 5 shipping rates (Stripe's limit), and %d are set", len(c.CheckoutShipping.Rates))
 		}
 		return nil
 	}},
