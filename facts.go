@@ -227,6 +227,12 @@ type EventFacts struct {
 	Ignored bool
 	// Reason says why an event is ignored, for the person reading it.
 	Reason string
+	// Balance are the balance transactions the event's objects name: with
+	// their figures when the object carries them expanded, else by id only
+	// (caisse asks Stripe for the figures later).
+	Balance []BalanceTransaction
+	// Payout is the payout a payout.* event is about.
+	Payout *Payout
 }
 
 // ObjectIDs lists the ids of the objects the facts describe.

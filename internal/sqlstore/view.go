@@ -49,7 +49,10 @@ type View struct {
 	dirtyFacts, dirtyOrders, dirtyProducts map[string]bool
 	timeline                               []timelineRow
 	outbox                                 []caisse.OutboxMessage
-	undoLog                                []func()
+	// balance and payouts are the books' changes, merged at Flush.
+	balance []caisse.BalanceTransaction
+	payouts []caisse.Payout
+	undoLog []func()
 	// eventID is the event whose changes are being made (see Mark): the
 	// outbox rows they write name it.
 	eventID string
@@ -593,6 +596,46 @@ func (v *View) AddOutbox(_ context.Context, m caisse.OutboxMessage) error {
 	return nil
 }
 
+// AddBalance keeps balance transactions for Flush, which merges them into
+// the books.
+func (v *View) AddBalance(_ context.Context, txns []caisse.BalanceTransaction) error {
+	n := len(v.balance)
+	v.balance = append(v.balance, txns...)
+	v.undoLog = append(v.undoLog, func() { v.balance = v.balance[:n] })
+	return nil
+}
+
+// AddPayout keeps a payout for Flush, which merges it into the books.
+func (v *View) AddPayout(_ context.Context, p caisse.Payout) error {
+	n := len(v.payouts)
+	v.payouts = append(v.payouts, p)
+	v.undoLog = append(v.undoLog, func() { v.payouts = v.payouts[:n] })
+	return nil
+}
+
+// flushBooks merges the batch's balance transactions and payouts, and
+// links to their orders the balance transactions of the charges the batch
+// linked (a charge's money may be known before its order is).
+func (v *View) flushBooks(ctx context.Context, charges []string) error {
+	for _, p := range v.payouts {
+		if err := v.store.putPayout(ctx, v.tx, p); err != nil {
+			return err
+		}
+	}
+	v.payouts = nil
+	if err := v.store.putBalance(ctx, v.tx, v.balance); err != nil {
+		return err
+	}
+	v.balance = nil
+	if len(charges) > 0 {
+		slices.Sort(charges)
+		return rowsOf(len(charges), 1, func(from, to int, _ string) error {
+			return linkBalance(ctx, v.tx, `charge IN (`+placeholders(to-from)+`)`, anys(charges[from:to])...)
+		})
+	}
+	return nil
+}
+
 // --- undo and write back -------------------------------------------------
 
 // Mark starts the changes of event eventID: Undo goes back to here, and
@@ -617,7 +660,16 @@ const maxParams = 8000
 // Flush writes what the view changed, with one statement per table (more
 // only for very large batches).
 func (v *View) Flush(ctx context.Context) error {
+	var charges []string
+	for id := range v.dirtyFacts {
+		if f := v.facts[id]; f != nil && f.Kind == caisse.KindCharge && f.OrderID != "" {
+			charges = append(charges, id)
+		}
+	}
 	if err := v.flushFacts(ctx); err != nil {
+		return err
+	}
+	if err := v.flushBooks(ctx, charges); err != nil {
 		return err
 	}
 	if err := v.flushOrders(ctx); err != nil {
