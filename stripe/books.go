@@ -2,7 +2,6 @@ package stripe
 
 import (
 	"math"
-	"strings"
 
 	"github.com/valyala/fastjson"
 
@@ -96,9 +95,6 @@ func (r *reader) rate(name string, v field) float64 {
 // payout reads a payout object.
 func (r *reader) payout(id string, o *fastjson.Value) caisse.Payout {
 	p := caisse.Payout{ID: id, Livemode: r.e.Livemode, Created: r.lenientInt(o.Get("created"))}
-	if r.err == nil && !strings.HasPrefix(id, "po_") {
-		r.fail("its payout id %q is not a payout's (po_…)", cut(id))
-	}
 	p.Amount = r.amount("amount", o.Get("amount"))
 	p.Currency = r.currency("currency", o.Get("currency"))
 	p.ArrivalDate = r.lenientInt(o.Get("arrival_date"))
