@@ -1123,6 +1123,8 @@ func TestOrderRecordSameSeesEveryField(t *testing.T) {
 				v.SetBool(!v.Bool())
 			case v.CanInt():
 				v.SetInt(v.Int() + 1)
+			case v.CanFloat():
+				v.SetFloat(v.Float() + 1)
 			default:
 				t.Fatalf("%s: no change for a %s", p, v.Type())
 			}

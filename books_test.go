@@ -75,3 +75,28 @@ func TestBooksAddUp(t *testing.T) {
 		t.Fatalf("a payout of 8000 carrying 7890 differs by %d", short.Difference)
 	}
 }
+
+// Applying a payout event records the payout and its own balance
+// transaction; a failed one writes the team's alert once, however often it
+// is applied.
+func TestApplyPayout(t *testing.T) {
+	t.Parallel()
+	l := newMemLedger(nil)
+	r := Rules{Now: ticking()}
+	p := Payout{ID: "po_1", Amount: 9000, Currency: "eur", Status: "failed", Automatic: true, FailureCode: "account_closed"}
+	ef := EventFacts{Payout: &p, Balance: []BalanceTransaction{{ID: "txn_po_1", Type: "payout", Source: "po_1", Payout: "po_1"}}}
+	for range 2 {
+		if _, err := r.Apply(t.Context(), l, &Event{ID: "evt_1", Type: "payout.failed"}, ef); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := l.payouts["po_1"]; got != p {
+		t.Fatalf("payout %+v", got)
+	}
+	if got := l.balance["txn_po_1"]; got.Payout != "po_1" || got.Known {
+		t.Fatalf("its transaction %+v", got)
+	}
+	if len(l.keys) != 1 || l.outbox[l.keys[0]].Topic != TopicPayoutFailed {
+		t.Fatalf("outbox %v", l.keys)
+	}
+}
