@@ -211,6 +211,9 @@ type Ledger interface {
 	// AddPayout merges a payout into the books; an automatic one has the
 	// transactions it carried listed after the transaction commits.
 	AddPayout(ctx context.Context, p Payout) error
+	// LookUpRefunds has the refunds of a charge, and their balance
+	// transactions, asked of Stripe after the transaction commits.
+	LookUpRefunds(ctx context.Context, charge string) error
 }
 
 // Rules turns facts into orders and stock.
@@ -266,6 +269,11 @@ func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (O
 	var out Outcome
 	if len(ef.Balance) > 0 {
 		if err := l.AddBalance(ctx, ef.Balance); err != nil {
+			return out, err
+		}
+	}
+	for _, charge := range ef.RefundsOf {
+		if err := l.LookUpRefunds(ctx, charge); err != nil {
 			return out, err
 		}
 	}

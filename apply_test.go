@@ -31,6 +31,8 @@ type memLedger struct {
 	keys     []string // outbox keys in the order written
 	balance  map[string]BalanceTransaction
 	payouts  map[string]Payout
+	// refundLookups are the charges whose refunds were to be asked of Stripe.
+	refundLookups []string
 }
 
 func newMemLedger(stock map[string]int64) *memLedger {
@@ -165,6 +167,11 @@ func (l *memLedger) AddPayout(_ context.Context, p Payout) error {
 	cur := l.payouts[p.ID]
 	cur.Merge(p)
 	l.payouts[p.ID] = cur
+	return nil
+}
+
+func (l *memLedger) LookUpRefunds(_ context.Context, charge string) error {
+	l.refundLookups = append(l.refundLookups, charge)
 	return nil
 }
 

@@ -233,6 +233,10 @@ type EventFacts struct {
 	Balance []BalanceTransaction
 	// Payout is the payout a payout.* event is about.
 	Payout *Payout
+	// RefundsOf are the charges with refunds the event does not list (API
+	// versions from 2022-11-15 leave a charge's refunds out): caisse asks
+	// Stripe for their balance transactions.
+	RefundsOf []string
 }
 
 // ObjectIDs lists the ids of the objects the facts describe.

@@ -43,6 +43,8 @@ type StripeAPI interface {
 	// charge its money belongs to, paging with starting_after until Stripe
 	// says there are no more.
 	PayoutTransactions(ctx context.Context, payout string, fn func([]BalanceTransaction) error) error
+	// ChargeRefunds returns the balance transactions of a charge's refunds.
+	ChargeRefunds(ctx context.Context, charge string) ([]BalanceTransaction, error)
 }
 
 // StripeError is Stripe's answer to a request it refused. Every StripeAPI

@@ -97,3 +97,25 @@ func stripeRetry(err error) error {
 	}
 	return err
 }
+
+type listRefundsWorker struct {
+	river.WorkerDefaults[sqlstore.ListRefundsArgs]
+	jobs *Jobs
+}
+
+func (w *listRefundsWorker) Work(ctx context.Context, job *river.Job[sqlstore.ListRefundsArgs]) error {
+	return w.jobs.listRefunds(ctx, job.Args.Charge)
+}
+
+// listRefunds asks Stripe for a charge's refunds and merges their balance
+// transactions (a refund whose one comes by id only gets its own lookup).
+func (j *Jobs) listRefunds(ctx context.Context, charge string) error {
+	if j.Stripe == nil {
+		return river.JobCancel(fmt.Errorf("refunds of charge %s: %s", charge, noKey))
+	}
+	txns, err := j.Stripe.ChargeRefunds(ctx, charge)
+	if err != nil {
+		return stripeRetry(err)
+	}
+	return j.Store.PutBalance(ctx, txns)
+}

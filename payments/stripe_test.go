@@ -87,6 +87,10 @@ func (f *stripeFake) PayoutTransactions(context.Context, string, func([]caisse.B
 	return nil
 }
 
+func (f *stripeFake) ChargeRefunds(context.Context, string) ([]caisse.BalanceTransaction, error) {
+	return nil, nil
+}
+
 func (f *stripeFake) setEndpoints(eps ...caisse.WebhookEndpoint) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -27,11 +27,18 @@ func TestBooksDecode(t *testing.T) {
 	}
 
 	ev = decodeTestEvent(t, "evt_2", "charge.refunded", 1, `{"id":"ch_1","object":"charge","amount":2500,"amount_refunded":500,
-		"currency":"eur","balance_transaction":"txn_1","refunds":{"object":"list","data":[{"id":"re_1","balance_transaction":"txn_re_1"}]}}`)
+		"currency":"eur","balance_transaction":"txn_1","refunds":{"object":"list","data":[{"id":"re_1","amount":500,"balance_transaction":"txn_re_1"}]}}`)
 	ef, err = Facts(ev)
-	if err != nil || len(ef.Balance) != 2 || ef.Balance[0] != (caisse.BalanceTransaction{ID: "txn_1", Source: "ch_1", Charge: "ch_1"}) ||
+	if err != nil || len(ef.RefundsOf) != 0 || len(ef.Balance) != 2 || ef.Balance[0] != (caisse.BalanceTransaction{ID: "txn_1", Source: "ch_1", Charge: "ch_1"}) ||
 		ef.Balance[1] != (caisse.BalanceTransaction{ID: "txn_re_1", Source: "re_1", Charge: "ch_1"}) {
 		t.Fatalf("by id: %+v, %v", ef.Balance, err)
+	}
+
+	// API versions from 2022-11-15 leave the refunds out: caisse asks.
+	ev = decodeTestEvent(t, "evt_2b", "charge.refunded", 1, `{"id":"ch_1","object":"charge","amount":2500,"amount_refunded":800,
+		"currency":"eur","balance_transaction":"txn_1"}`)
+	if ef, err = Facts(ev); err != nil || len(ef.RefundsOf) != 1 || ef.RefundsOf[0] != "ch_1" {
+		t.Fatalf("unlisted refunds: %+v, %v", ef, err)
 	}
 
 	ev = decodeTestEvent(t, "evt_3", "charge.dispute.closed", 1, `{"id":"dp_1","object":"dispute","amount":2500,"currency":"eur",
@@ -115,6 +122,16 @@ func TestBooksClient(t *testing.T) {
 		t.Fatalf("missing: %v", err)
 	}
 
+	f.AddBalanceTransaction(stripemock.BalanceTransaction{ID: "txn_re_9", Type: "refund", Amount: -700, Currency: "eur", Source: "re_9", Charge: "ch_1"})
+	f.AddRefund(stripemock.Refund{ID: "re_9", Charge: "ch_1", Amount: 700, Currency: "eur", BalanceTransaction: "txn_re_9"})
+	f.AddRefund(stripemock.Refund{ID: "re_pending", Charge: "ch_1", Amount: 100, Currency: "eur"})
+	f.AddRefund(stripemock.Refund{ID: "re_other", Charge: "ch_2", Amount: 100, Currency: "eur", BalanceTransaction: "txn_x"})
+	refunds, err := c.ChargeRefunds(t.Context(), "ch_1")
+	if err != nil || len(refunds) != 1 || refunds[0] != (caisse.BalanceTransaction{ID: "txn_re_9", Type: "refund", Source: "re_9", Charge: "ch_1",
+		Amount: -700, Net: -700, Currency: "eur", Known: true}) {
+		t.Fatalf("refunds: %+v, %v", refunds, err)
+	}
+
 	var pages, n int
 	err = c.PayoutTransactions(t.Context(), "po_1", func(txns []caisse.BalanceTransaction) error {
 		pages++
@@ -147,5 +164,9 @@ func TestBooksClientStripeMock(t *testing.T) {
 	})
 	if err != nil || n == 0 {
 		t.Fatalf("list: %d, %v", n, err)
+	}
+	refunds, err := c.ChargeRefunds(t.Context(), "ch_1")
+	if err != nil || len(refunds) == 0 || refunds[0].Charge != "ch_1" || refunds[0].ID == "" {
+		t.Fatalf("refunds: %+v, %v", refunds, err)
 	}
 }

@@ -243,6 +243,7 @@ func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
 		return caisse.EventFacts{Payout: &p, Balance: r.balance}, nil
 	}
 	f.Currency = r.currency("currency", o.Get("currency"))
+	var refundsOf []string
 	if want != "dispute" && want != "radar.early_fraud_warning" {
 		// The Stripe customer the payment names (an id, or the object
 		// expanded), read leniently: caisse only asks Stripe for its
@@ -350,14 +351,22 @@ func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
 		// refund's (a list Stripe includes on API versions before
 		// 2022-11-15; later ones are learnt from the payout's list).
 		r.balanceTransaction("balance_transaction", o.Get("balance_transaction"), f.ID, f.ID)
-		if refunds, ok := objectOrNull(o.Get("refunds")); ok {
+		var listed int64
+		complete := false
+		if refunds, ok := objectOrNull(o.Get("refunds")); ok && !isNull(o.Get("refunds")) {
 			for i, re := range r.array("refunds.data", refunds.Get("data")) {
 				if re.Type() != fastjson.TypeObject {
 					continue
 				}
 				id := r.id(fmt.Sprintf("refunds.data[%d].id", i), re.Get("id"))
+				listed += r.lenientInt(re.Get("amount"))
 				r.balanceTransaction(fmt.Sprintf("refunds.data[%d].balance_transaction", i), re.Get("balance_transaction"), id, f.ID)
 			}
+			more := refunds.Get("has_more")
+			complete = (more == nil || more.Type() != fastjson.TypeTrue) && listed >= f.AmountRefunded
+		}
+		if f.AmountRefunded > 0 && !complete {
+			refundsOf = append(refundsOf, f.ID)
 		}
 		// A charge that leaves its amount out (a captured or hand-made
 		// shape) says only what was refunded; one that gives it cannot
@@ -396,7 +405,7 @@ func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
 	if r.err != nil {
 		return caisse.EventFacts{}, r.err
 	}
-	return caisse.EventFacts{Facts: []caisse.Fact{f}, Balance: r.balance}, nil
+	return caisse.EventFacts{Facts: []caisse.Fact{f}, Balance: r.balance, RefundsOf: refundsOf}, nil
 }
 
 // objectOrNull returns an object field as something to Get from: an

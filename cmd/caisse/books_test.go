@@ -191,6 +191,17 @@ func TestFeeLookupsFailingDelayNothing(t *testing.T) {
 			o := a.order("slow")
 			return o.Fee != nil && *o.Fee == 63 && o.Net != nil && *o.Net == 2437 && !o.Pending
 		})
+		// A refund the event does not list (as recent API versions send
+		// charge.refunded) is asked of Stripe, and counts in the net.
+		f.AddBalanceTransaction(stripemock.BalanceTransaction{ID: "txn_re_slow", Type: "refund", Amount: -500, Currency: "eur", Source: "re_slow", Charge: "ch_slow"})
+		f.AddRefund(stripemock.Refund{ID: "re_slow", Charge: "ch_slow", Amount: 500, Currency: "eur", BalanceTransaction: "txn_re_slow"})
+		refund := slow
+		refund.Type, refund.Refunded = "charge.refunded", 500
+		a.process(refund)
+		a.until("the refund's balance transaction counted", func() bool {
+			o := a.order("slow")
+			return o.Fee != nil && *o.Fee == 63 && o.Net != nil && *o.Net == 1937 && len(o.BalanceTransactions) == 2
+		})
 		var lookups int
 		for _, r := range f.Requests() {
 			if r.Path == "/v1/balance_transactions/txn_slow" {

@@ -33,6 +33,15 @@ type ListPayoutArgs struct {
 // Kind is the job's kind in River.
 func (ListPayoutArgs) Kind() string { return "list_payout_transactions" }
 
+// ListRefundsArgs is the job that asks Stripe for a charge's refunds and
+// their balance transactions, when its event did not list them.
+type ListRefundsArgs struct {
+	Charge string `json:"charge"`
+}
+
+// Kind is the job's kind in River.
+func (ListRefundsArgs) Kind() string { return "list_charge_refunds" }
+
 const balanceColumns = `id, type, source, charge, order_id, amount, fee, net, currency, exchange_rate, created, available_on, payout, known`
 
 func scanBalance(row Row) (caisse.BalanceTransaction, error) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/caisse/caisse"
 )
 
@@ -52,6 +54,7 @@ type View struct {
 	// balance and payouts are the books' changes, merged at Flush.
 	balance []caisse.BalanceTransaction
 	payouts []caisse.Payout
+	refunds []string // charges whose refunds are asked of Stripe
 	undoLog []func()
 	// eventID is the event whose changes are being made (see Mark): the
 	// outbox rows they write name it.
@@ -613,6 +616,15 @@ func (v *View) AddPayout(_ context.Context, p caisse.Payout) error {
 	return nil
 }
 
+// LookUpRefunds keeps a charge for Flush, which queues the job that asks
+// Stripe for its refunds.
+func (v *View) LookUpRefunds(_ context.Context, charge string) error {
+	n := len(v.refunds)
+	v.refunds = append(v.refunds, charge)
+	v.undoLog = append(v.undoLog, func() { v.refunds = v.refunds[:n] })
+	return nil
+}
+
 // flushBooks merges the batch's balance transactions and payouts, and
 // links to their orders the balance transactions of the charges the batch
 // linked (a charge's money may be known before its order is).
@@ -627,6 +639,17 @@ func (v *View) flushBooks(ctx context.Context, charges []string) error {
 		return err
 	}
 	v.balance = nil
+	if len(v.refunds) > 0 {
+		slices.Sort(v.refunds)
+		var jobs []river.InsertManyParams
+		for _, charge := range slices.Compact(v.refunds) {
+			jobs = append(jobs, river.InsertManyParams{Args: ListRefundsArgs{Charge: charge}})
+		}
+		if err := v.tx.Insert(ctx, jobs); err != nil {
+			return fmt.Errorf("error queueing the lookups of refunds: %w", err)
+		}
+		v.refunds = nil
+	}
 	if len(charges) > 0 {
 		slices.Sort(charges)
 		return rowsOf(len(charges), 1, func(from, to int, _ string) error {

@@ -125,3 +125,47 @@ func (f *Fake) listBalance(w http.ResponseWriter, form url.Values) {
 	}
 	writeList(w, "/v1/balance_transactions", "balance_transaction", items, form)
 }
+
+// Refund is a refund the Fake lists by its charge (GET
+// /v1/refunds?charge=ch_…), with its balance transaction, which
+// AddBalanceTransaction gives the figures of.
+type Refund struct {
+	ID                 string
+	Charge             string
+	Amount             int64
+	Currency           string
+	BalanceTransaction string
+	Created            int64
+}
+
+// AddRefund makes the Fake list a refund of a charge.
+func (f *Fake) AddRefund(r Refund) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refundList = append(f.refundList, r)
+}
+
+// listRefunds serves GET /v1/refunds, by charge.
+func (f *Fake) listRefunds(w http.ResponseWriter, form url.Values) {
+	for k := range form {
+		if !slices.Contains([]string{"limit", "starting_after", "ending_before", "charge", "payment_intent", "expand[]"}, k) {
+			writeError(w, unknownParam(k))
+			return
+		}
+	}
+	expand := slices.Contains(form["expand[]"], "data.balance_transaction")
+	var items []listItem
+	for _, r := range f.refundList {
+		if form.Has("charge") && r.Charge != form.Get("charge") {
+			continue
+		}
+		var bt any = orNull(r.BalanceTransaction)
+		if t, ok := f.balance[r.BalanceTransaction]; ok && expand {
+			bt = json.RawMessage(t.json(false))
+		}
+		b, _ := json.Marshal(map[string]any{"id": r.ID, "object": "refund", "amount": r.Amount, "balance_transaction": bt,
+			"charge": r.Charge, "created": r.Created, "currency": r.Currency, "metadata": map[string]string{}, "status": "succeeded"})
+		items = append(items, listItem{id: r.ID, created: r.Created, raw: b})
+	}
+	writeList(w, "/v1/refunds", "refund", items, form)
+}

@@ -58,6 +58,7 @@ type Fake struct {
 	// balance are the balance transactions, by id, listed in balanceOrder.
 	balance      map[string]BalanceTransaction
 	balanceOrder []string
+	refundList   []Refund
 }
 
 // Request is one request the Fake received.
@@ -142,6 +143,7 @@ func NewFake(t testing.TB) *Fake {
 		"GET /v1/events":               f.listEvents,
 		"GET /v1/webhook_endpoints":    f.listEndpoints,
 		"GET /v1/balance_transactions": f.listBalance,
+		"GET /v1/refunds":              f.listRefunds,
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.srv.URL
