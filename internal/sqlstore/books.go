@@ -68,9 +68,24 @@ func readBalance(ctx context.Context, q Querier, where string, args ...any) ([]c
 	return out, rows.Err()
 }
 
+// booksKeys are the locks that putBalance and putPayout need, to be taken
+// in one statement (one global order, so two writers cannot deadlock).
+func booksKeys(txns []caisse.BalanceTransaction, payouts []caisse.Payout) []string {
+	var keys []string
+	for _, t := range txns {
+		keys = append(keys, "balance:"+t.ID)
+	}
+	for _, p := range payouts {
+		keys = append(keys, "payout:"+p.ID)
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
 // putBalance merges balance transactions into what is stored, in tx, links
 // each to its charge's order when that is known, and queues a job for
-// each one new and known by its id only.
+// each one new and known by its id only. The caller holds their locks
+// (booksKeys).
 func (s *Store) putBalance(ctx context.Context, tx Tx, txns []caisse.BalanceTransaction) error {
 	if len(txns) == 0 {
 		return nil
@@ -86,9 +101,6 @@ func (s *Store) putBalance(ctx context.Context, tx Tx, txns []caisse.BalanceTran
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	if err := tx.Lock(ctx, prefixed("balance:", ids)...); err != nil {
-		return err
-	}
 	stored, err := readBalance(ctx, tx, `id IN (`+placeholders(len(ids))+`)`+tx.ForUpdate(), anys(ids)...)
 	if err != nil {
 		return err
@@ -142,19 +154,16 @@ func linkBalance(ctx context.Context, tx Tx, where string, args ...any) error {
 	return nil
 }
 
-func prefixed(prefix string, ids []string) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = prefix + id
-	}
-	return out
-}
-
 // PutBalance merges balance transactions learnt from Stripe's API (a
 // lookup by id, a payout's list) into the books, in a transaction of its
 // own.
 func (s *Store) PutBalance(ctx context.Context, txns []caisse.BalanceTransaction) error {
-	return s.RetryTx(ctx, func(tx Tx) error { return s.putBalance(ctx, tx, txns) })
+	return s.RetryTx(ctx, func(tx Tx) error {
+		if err := tx.Lock(ctx, booksKeys(txns, nil)...); err != nil {
+			return err
+		}
+		return s.putBalance(ctx, tx, txns)
+	})
 }
 
 // BalanceKnown reports whether caisse has a balance transaction's figures.
@@ -188,11 +197,9 @@ func findPayout(ctx context.Context, q Querier, id, lock string) (*caisse.Payout
 }
 
 // putPayout merges a payout into what is stored, in tx; an automatic one
-// not listed yet gets the job that lists what it carried, once.
+// not listed yet gets the job that lists what it carried, once. The
+// caller holds its lock (booksKeys).
 func (s *Store) putPayout(ctx context.Context, tx Tx, p caisse.Payout) error {
-	if err := tx.Lock(ctx, "payout:"+p.ID); err != nil {
-		return err
-	}
 	cur, err := findPayout(ctx, tx, p.ID, tx.ForUpdate())
 	if err != nil {
 		return err
@@ -223,7 +230,11 @@ func (s *Store) putPayout(ctx context.Context, tx Tx, p caisse.Payout) error {
 // listed.
 func (s *Store) PayoutListed(ctx context.Context, id string) error {
 	return s.RetryTx(ctx, func(tx Tx) error {
-		return s.putPayout(ctx, tx, caisse.Payout{ID: id, Listed: true})
+		p := caisse.Payout{ID: id, Listed: true}
+		if err := tx.Lock(ctx, booksKeys(nil, []caisse.Payout{p})...); err != nil {
+			return err
+		}
+		return s.putPayout(ctx, tx, p)
 	})
 }
 

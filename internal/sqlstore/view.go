@@ -629,6 +629,11 @@ func (v *View) LookUpRefunds(_ context.Context, charge string) error {
 // links to their orders the balance transactions of the charges the batch
 // linked (a charge's money may be known before its order is).
 func (v *View) flushBooks(ctx context.Context, charges []string) error {
+	if keys := booksKeys(v.balance, v.payouts); len(keys) > 0 {
+		if err := v.tx.Lock(ctx, keys...); err != nil {
+			return err
+		}
+	}
 	for _, p := range v.payouts {
 		if err := v.store.putPayout(ctx, v.tx, p); err != nil {
 			return err
