@@ -153,6 +153,10 @@ func TestPayoutsAddUpOverAMonth(t *testing.T) {
 				t.Errorf("order %s: payout %+v, want %s on %s", ex.OrderID, o.Payout, po, arrival[po])
 			}
 		}
+		if out, err := a.cli("orders", "show", "books-04"); err != nil || !strings.Contains(out, "po_nov_a, in the bank on 2026-11-17") ||
+			!strings.Contains(out, "stripe fee") {
+			t.Errorf("orders show: %v\n%s", err, out)
+		}
 		var list struct {
 			Data []caisse.Payout `json:"data"`
 		}
