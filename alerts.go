@@ -46,7 +46,7 @@ func AlertMessage(key, topic, orderID string, a Alert) OutboxMessage {
 // language (see AlertTitle).
 var AlertTopics = []string{
 	TopicDisputeOpened, TopicDisputeClosed, TopicOversold, TopicPaymentMismatch, TopicDeadLetter, TopicSignatureFailures,
-	TopicSilence, TopicEndpointProblem, TopicDeliveryFailed, TopicFraudWarning, TopicTest,
+	TopicSilence, TopicEndpointProblem, TopicDeliveryFailed, TopicFraudWarning, TopicPayoutFailed, TopicTest,
 }
 
 // alertTitles are the titles of each alert topic, by language: what a
@@ -63,6 +63,7 @@ var alertTitles = map[string]map[string]string{
 	TopicEndpointProblem:   {LangEnglish: "Stripe webhook endpoint problem", LangFrench: "Problème d’endpoint de webhook Stripe"},
 	TopicDeliveryFailed:    {LangEnglish: "A delivery failed for good", LangFrench: "Un envoi a échoué pour de bon"},
 	TopicFraudWarning:      {LangEnglish: "Early fraud warning", LangFrench: "Alerte précoce de fraude"},
+	TopicPayoutFailed:      {LangEnglish: "A payout failed", LangFrench: "Un virement a échoué"},
 	TopicTest:              {LangEnglish: "Test message", LangFrench: "Message de test"},
 }
 
@@ -342,6 +343,25 @@ func ShipmentFailedAlert(orderID, paymentIntent, reason string) Alert {
 		Text: "caisse could not give Stripe the carrier and tracking number of order " + orderID + ": " + withoutAddresses(reason) +
 			". Add them to the payment in the Stripe Dashboard (Shipping), where they are evidence if the buyer disputes the delivery.",
 		Fields: map[string]string{"Order": orderID, "Payment": paymentIntent}, Link: DashboardURL(paymentIntent, false)}
+}
+
+// PayoutFailedAlert says a payout of the shop's Stripe balance did not
+// reach its bank, why, and what to do (topic TopicPayoutFailed). The money
+// goes back to the Stripe balance; Stripe pays no more until the bank
+// account is fixed.
+func PayoutFailedAlert(p Payout) Alert {
+	why := cmpOr(p.FailureMessage, cmpOr(p.FailureCode, "Stripe gave no reason"))
+	fields := map[string]string{"Payout": p.ID, "Amount": FormatAmount(p.Amount, p.Currency)}
+	if p.FailureCode != "" {
+		fields["Reason"] = p.FailureCode
+	}
+	if p.ArrivalDate != 0 {
+		fields["Expected"] = time.Unix(p.ArrivalDate, 0).UTC().Format("2006-01-02")
+	}
+	return Alert{Title: AlertTitle(TopicPayoutFailed, LangEnglish),
+		Text: "Payout " + p.ID + " of " + FormatAmount(p.Amount, p.Currency) + " did not reach the bank: " + why +
+			". The money is back in the Stripe balance; check the bank account in the Stripe Dashboard (Settings → Payouts).",
+		Fields: fields, Link: DashboardURL(p.ID, p.Livemode)}
 }
 
 // withoutAddresses writes "[address]" for each email address in s: each run

@@ -42,7 +42,10 @@ func alertCases() map[string][]Alert {
 		TopicDeliveryFailed: {DeliveryFailedAlert(email, 4, "550 5.1.1 <payer@example.com>: no such user"),
 			DeliveryFailedAlert(hook, 7, "410 Gone"), RefundFailedAlert("ord_1", "pi_1", "card expired"), RefundFailedAlert("ord_1", "", "no key")},
 		TopicFraudWarning: {FraudWarningAlert(o, w, "pi_1", true), FraudWarningAlert(o, FraudWarning{Charge: "ch_1"}, "", false)},
-		TopicTest:         {TestAlert("Lune")},
+		TopicPayoutFailed: {PayoutFailedAlert(Payout{ID: "po_1", Amount: 12000, Currency: "eur", ArrivalDate: 1742558400,
+			Status: "failed", FailureCode: "account_closed", FailureMessage: "The bank account has been closed."}),
+			PayoutFailedAlert(Payout{ID: "po_2", Amount: 500, Currency: "eur"})},
+		TopicTest: {TestAlert("Lune")},
 	}
 }
 

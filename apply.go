@@ -205,6 +205,15 @@ type Ledger interface {
 	MoveStock(ctx context.Context, m StockMove) (ok bool, available int64, err error)
 	// AddOutbox writes a message unless one with its key exists.
 	AddOutbox(ctx context.Context, m OutboxMessage) error
+	// AddBalance merges balance transactions into the books; one known by
+	// its id only is asked of Stripe after the transaction commits.
+	AddBalance(ctx context.Context, txns []BalanceTransaction) error
+	// AddPayout merges a payout into the books; an automatic one has the
+	// transactions it carried listed after the transaction commits.
+	AddPayout(ctx context.Context, p Payout) error
+	// LookUpRefunds has the refunds of a charge, and their balance
+	// transactions, asked of Stripe after the transaction commits.
+	LookUpRefunds(ctx context.Context, charge string) error
 }
 
 // Rules turns facts into orders and stock.
@@ -258,6 +267,26 @@ type Transition struct {
 // same facts again changes nothing.
 func (r Rules) Apply(ctx context.Context, l Ledger, ev *Event, ef EventFacts) (Outcome, error) {
 	var out Outcome
+	if len(ef.Balance) > 0 {
+		if err := l.AddBalance(ctx, ef.Balance); err != nil {
+			return out, err
+		}
+	}
+	for _, charge := range ef.RefundsOf {
+		if err := l.LookUpRefunds(ctx, charge); err != nil {
+			return out, err
+		}
+	}
+	if ef.Payout != nil {
+		if err := l.AddPayout(ctx, *ef.Payout); err != nil {
+			return out, err
+		}
+		if ef.Payout.Status == "failed" {
+			if err := l.AddOutbox(ctx, PayoutFailedMessage(*ef.Payout)); err != nil {
+				return out, err
+			}
+		}
+	}
 	if len(ef.Facts) == 0 {
 		return out, nil
 	}

@@ -29,6 +29,10 @@ type memLedger struct {
 	products map[string]*memProduct
 	outbox   map[string]OutboxMessage
 	keys     []string // outbox keys in the order written
+	balance  map[string]BalanceTransaction
+	payouts  map[string]Payout
+	// refundLookups are the charges whose refunds were to be asked of Stripe.
+	refundLookups []string
 }
 
 func newMemLedger(stock map[string]int64) *memLedger {
@@ -141,6 +145,33 @@ func (l *memLedger) AddOutbox(_ context.Context, m OutboxMessage) error {
 	}
 	l.outbox[m.Key] = m
 	l.keys = append(l.keys, m.Key)
+	return nil
+}
+
+func (l *memLedger) AddBalance(_ context.Context, txns []BalanceTransaction) error {
+	if l.balance == nil {
+		l.balance = map[string]BalanceTransaction{}
+	}
+	for _, t := range txns {
+		cur := l.balance[t.ID]
+		cur.Merge(t)
+		l.balance[t.ID] = cur
+	}
+	return nil
+}
+
+func (l *memLedger) AddPayout(_ context.Context, p Payout) error {
+	if l.payouts == nil {
+		l.payouts = map[string]Payout{}
+	}
+	cur := l.payouts[p.ID]
+	cur.Merge(p)
+	l.payouts[p.ID] = cur
+	return nil
+}
+
+func (l *memLedger) LookUpRefunds(_ context.Context, charge string) error {
+	l.refundLookups = append(l.refundLookups, charge)
 	return nil
 }
 
@@ -1099,6 +1130,8 @@ func TestOrderRecordSameSeesEveryField(t *testing.T) {
 				v.SetBool(!v.Bool())
 			case v.CanInt():
 				v.SetInt(v.Int() + 1)
+			case v.CanFloat():
+				v.SetFloat(v.Float() + 1)
 			default:
 				t.Fatalf("%s: no change for a %s", p, v.Type())
 			}

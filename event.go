@@ -112,6 +112,8 @@ var HandledTypes = []string{
 	"charge.dispute.updated",
 	"charge.dispute.closed",
 	"radar.early_fraud_warning.created",
+	"payout.paid",
+	"payout.failed",
 }
 
 // Handled reports whether caisse acts on events of this type.

@@ -227,6 +227,16 @@ type EventFacts struct {
 	Ignored bool
 	// Reason says why an event is ignored, for the person reading it.
 	Reason string
+	// Balance are the balance transactions the event's objects name: with
+	// their figures when the object carries them expanded, else by id only
+	// (caisse asks Stripe for the figures later).
+	Balance []BalanceTransaction
+	// Payout is the payout a payout.* event is about.
+	Payout *Payout
+	// RefundsOf are the charges with refunds the event does not list (API
+	// versions from 2022-11-15 leave a charge's refunds out): caisse asks
+	// Stripe for their balance transactions.
+	RefundsOf []string
 }
 
 // ObjectIDs lists the ids of the objects the facts describe.

@@ -79,6 +79,8 @@ func DashboardURL(id string, livemode bool) string {
 		return base + "events/" + id
 	case strings.HasPrefix(id, "cs_"):
 		return base + "checkout/sessions/" + id
+	case strings.HasPrefix(id, "po_"):
+		return base + "payouts/" + id
 	}
 	return base + "search?query=" + id
 }

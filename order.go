@@ -244,10 +244,15 @@ type Order struct {
 	FraudRefund string `json:"fraud_refund"`
 	// RefundsRequested are the refunds the owner asked caisse for, oldest
 	// first: requested at once, refunded when Stripe's events confirm them.
-	RefundsRequested []OwnerRefund   `json:"refunds_requested"`
-	CreatedAt        time.Time       `json:"created_at"`
-	UpdatedAt        time.Time       `json:"updated_at"`
-	Timeline         []TimelineEntry `json:"timeline"`
+	RefundsRequested []OwnerRefund `json:"refunds_requested"`
+	// Books are Stripe's fee, the net and the payout of the order's
+	// money (fee, net, fee_currency, exchange_rate, payout,
+	// balance_transactions, fee_pending): read with one order, null in
+	// lists.
+	Books
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Timeline  []TimelineEntry `json:"timeline"`
 }
 
 // Order flags, which the status filter of a list also takes: the orders

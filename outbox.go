@@ -82,6 +82,7 @@ const (
 	TopicEndpointProblem   = "stripe_endpoint"
 	TopicDeliveryFailed    = "delivery_failed"
 	TopicFraudWarning      = "fraud_warning" // a card issuer warned of fraud on an order's payment
+	TopicPayoutFailed      = "payout_failed" // a payout to the shop's bank failed
 	TopicTest              = "test"          // caisse notify test
 )
 

@@ -35,6 +35,16 @@ type StripeAPI interface {
 	// with the carrier and tracking number: Stripe shows them, and uses
 	// them as evidence if the buyer disputes "not received".
 	SetShipment(ctx context.Context, paymentIntent string, to Shipping, s Shipment) error
+	// BalanceTransaction reads one balance transaction (txn_…): Stripe's
+	// fee and the net of a charge, refund or dispute.
+	BalanceTransaction(ctx context.Context, id string) (BalanceTransaction, error)
+	// PayoutTransactions calls fn with each page of the balance
+	// transactions an automatic payout (po_…) carried, each with the
+	// charge its money belongs to, paging with starting_after until Stripe
+	// says there are no more.
+	PayoutTransactions(ctx context.Context, payout string, fn func([]BalanceTransaction) error) error
+	// ChargeRefunds returns the balance transactions of a charge's refunds.
+	ChargeRefunds(ctx context.Context, charge string) ([]BalanceTransaction, error)
 }
 
 // StripeError is Stripe's answer to a request it refused. Every StripeAPI
@@ -55,6 +65,9 @@ type StripeError struct {
 	Param string
 	// RequestID is Stripe's id of the request, for its support.
 	RequestID string
+	// RetryAfter is how long Stripe asked to wait before trying again (a
+	// 429's Retry-After), zero when it did not say.
+	RetryAfter time.Duration
 }
 
 // Error says what Stripe answered; it is the message caisse logs.

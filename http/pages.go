@@ -171,6 +171,8 @@ func (s *Server) pages() http.Handler {
 	signed.HandleFunc("POST /admin/products/{id}", s.postProduct)
 	signed.HandleFunc("POST /admin/import", s.postImport)
 	signed.HandleFunc("GET /admin/deliveries", s.pageDeliveries)
+	signed.HandleFunc("GET /admin/payouts", s.pagePayouts)
+	signed.HandleFunc("GET /admin/payouts/{id}", s.pagePayout)
 	signed.HandleFunc("POST /admin/deliveries/{id}/retry", s.postRetryDelivery)
 	signed.HandleFunc("POST /admin/deliveries/retry", s.postRetryFailed)
 	if s.Jobs != nil {

@@ -355,7 +355,8 @@ func (s *Server) renderOrder(w http.ResponseWriter, r *http.Request, status int,
 	if why := o.CannotShip(); why != "" {
 		ship.Blocked = tr(lang, "It cannot be shipped: %s.", caisse.NoShipWords(why, o, lang))
 	}
-	data := map[string]any{"O": o, "Lines": linesOf(o), "Changes": changes, "Ship": ship, "Refund": refundFormOf(o, forms.refund)}
+	data := map[string]any{"O": o, "Lines": linesOf(o), "Changes": changes, "Ship": ship, "Refund": refundFormOf(o, forms.refund),
+		"BooksNote": s.booksNote(lang, o)}
 	s.render(w, r, status, "order", data, "Order %s", o.ID)
 }
 

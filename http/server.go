@@ -65,6 +65,12 @@ type Server struct {
 	Facts caisse.FactService
 	// Dashboard reads the figures of the admin pages' first page.
 	Dashboard caisse.DashboardService
+	// Books reads Stripe's fees and the payouts (GET /api/admin/payouts,
+	// the payouts' pages, an order's fee and net).
+	Books caisse.BooksService
+	// StripeKey is true when caisse has STRIPE_SECRET_KEY: without it,
+	// the fees and payouts stay empty and the pages say why.
+	StripeKey bool
 	// Customers forgets customers' personal data (DELETE
 	// /api/admin/customers/{email}).
 	Customers caisse.CustomerService
@@ -163,6 +169,8 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("GET /api/admin/outbox/{id}", s.handleDelivery)
 	admin.HandleFunc("POST /api/admin/outbox/{id}/retry", s.handleRetryDelivery)
 	admin.HandleFunc("DELETE /api/admin/customers/{email}", s.handleForgetCustomer)
+	admin.HandleFunc("GET /api/admin/payouts", s.handlePayouts)
+	admin.HandleFunc("GET /api/admin/payouts/{id}", s.handlePayout)
 	admin.HandleFunc("/api/admin/", func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no admin route %s %s", r.Method, r.URL.Path))
 	})

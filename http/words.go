@@ -156,6 +156,19 @@ func formatTime(t time.Time, lang string) string {
 	return fmt.Sprintf("%s %d, %d %s UTC", englishMonths[t.Month()-1], t.Day(), t.Year(), t.Format("15:04"))
 }
 
+// formatDay writes a date without its time, as a reader of lang does:
+// "Dec 6, 2026", "6 déc. 2026" (a payout's arrival date is a day).
+func formatDay(t time.Time, lang string) string {
+	if t.IsZero() {
+		return "—"
+	}
+	t = t.UTC()
+	if lang == caisse.LangFrench {
+		return fmt.Sprintf("%d %s %d", t.Day(), frenchMonths[t.Month()-1], t.Year())
+	}
+	return fmt.Sprintf("%s %d, %d", englishMonths[t.Month()-1], t.Day(), t.Year())
+}
+
 // formatPercent writes a share as a reader of lang does: "62.5%",
 // "62,5 %" (with a no-break space).
 func formatPercent(p caisse.Percent, lang string) string {
@@ -257,6 +270,7 @@ var topicWords = map[string][2]string{
 	caisse.TopicEndpointProblem:     {"Stripe endpoint", "endpoint Stripe"},
 	caisse.TopicDeliveryFailed:      {"delivery failed", "envoi échoué"},
 	caisse.TopicFraudWarning:        {"early fraud warning", "alerte précoce de fraude"},
+	caisse.TopicPayoutFailed:        {"payout failed", "virement échoué"},
 	caisse.TopicTest:                {"test", "test"},
 	caisse.TopicAvailability:        {"product availability", "disponibilité du produit"},
 }
@@ -296,7 +310,15 @@ func pageFuncs(lang string) template.FuncMap {
 			return caisse.FormatMoney(amount, currency, lang)
 		},
 		"plain": func(amount int64, currency string) string { return plainAmount(amount, currency, lang) },
+		"deref": func(p *int64) int64 { return *p },
+		"day":   func(t time.Time) string { return formatDay(t, lang) },
 		"when":  func(t time.Time) string { return formatTime(t, lang) },
+		"unixDay": func(sec int64) string {
+			if sec == 0 {
+				return "—"
+			}
+			return formatDay(time.Unix(sec, 0), lang)
+		},
 		"unix": func(sec int64) string {
 			if sec == 0 {
 				return "—"
@@ -326,6 +348,41 @@ func pageFuncs(lang string) template.FuncMap {
 // french is the French of every sentence of the pages, keyed by its
 // English (TestEverySentenceIsFrench checks that none is missing).
 var french = map[string]string{
+	// The books: fees, net and payouts.
+	"Payouts":   "Virements",
+	"Payout":    "Virement",
+	"Payout %s": "Virement %s",
+	"What Stripe sent to the shop's bank account, and when it arrived. Each payout lists the payments, refunds and fees it carried.":       "Ce que Stripe a versé sur le compte bancaire de la boutique, et quand. Chaque virement liste les paiements, remboursements et frais qu’il regroupe.",
+	"caisse records the payouts Stripe's events announce; it lists what each carried through Stripe's API, which needs STRIPE_SECRET_KEY.": "caisse enregistre les virements qu’annoncent les événements de Stripe ; il liste ce que chacun regroupe par l’API de Stripe, qui demande STRIPE_SECRET_KEY.",
+	"Arrival":         "Arrivée",
+	"Automatic":       "Automatique",
+	"paid":            "versé",
+	"Older payouts →": "Virements plus anciens →",
+	"No payout yet: Stripe announces each one with a payout.paid event.": "Aucun virement pour l’instant : Stripe annonce chacun par un événement payout.paid.",
+	"This payout failed: the money is back in the Stripe balance.":       "Ce virement a échoué : l’argent est revenu sur le solde Stripe.",
+	"Stripe": "Stripe",
+	"Stripe lists what a payout carried only for automatic payouts: this one was made by hand.": "Stripe ne liste le contenu que des virements automatiques : celui-ci a été fait à la main.",
+	"caisse lists what a payout carried through Stripe's API, which needs STRIPE_SECRET_KEY.":   "caisse liste le contenu d’un virement par l’API de Stripe, qui demande STRIPE_SECRET_KEY.",
+	"caisse is listing what this payout carried.":                                               "caisse liste le contenu de ce virement.",
+	"Date":                                "Date",
+	"Source":                              "Source",
+	"Gross":                               "Brut",
+	"Fee":                                 "Frais",
+	"Net":                                 "Net",
+	"Payments":                            "Paiements",
+	"Disputes":                            "Litiges",
+	"Other":                               "Autres",
+	"Sum":                                 "Total",
+	"Difference from the payout's amount": "Écart avec le montant du virement",
+	"%d transactions are still being asked of Stripe.": "%d opérations sont encore demandées à Stripe.",
+	"Money":             "Argent",
+	"Stripe fee":        "Frais Stripe",
+	"Exchange rate":     "Taux de change",
+	"in the bank on %s": "en banque le %s",
+	"asked of Stripe":   "demandé à Stripe",
+	"Stripe's fee and the net are unknown: caisse learns them through Stripe's API, which needs STRIPE_SECRET_KEY.": "Les frais Stripe et le net sont inconnus : caisse les apprend par l’API de Stripe, qui demande STRIPE_SECRET_KEY.",
+	"caisse is asking Stripe for the fee of a payment of this order.":                                               "caisse demande à Stripe les frais d’un paiement de cette commande.",
+	"Stripe's fee is not known yet: it comes with the payment's settlement.":                                        "Les frais Stripe ne sont pas encore connus : ils viennent avec le règlement du paiement.",
 	// The layout and the sign-in.
 	"Dashboard":  "Tableau de bord",
 	"Events":     "Événements",

@@ -129,6 +129,9 @@ func (j *Jobs) RiverConfig() *river.Config {
 	river.AddWorker(workers, &reconcileWorker{jobs: j})
 	river.AddWorker(workers, &checksWorker{jobs: j})
 	river.AddWorker(workers, &forgetWorker{jobs: j})
+	river.AddWorker(workers, &fetchBalanceWorker{jobs: j})
+	river.AddWorker(workers, &listPayoutWorker{jobs: j})
+	river.AddWorker(workers, &listRefundsWorker{jobs: j})
 	// Periodic jobs run on one instance at a time (River's leader).
 	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(max(j.SweepEvery, time.Second)),
 		func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}

@@ -79,6 +79,18 @@ func (f *stripeFake) SetShipment(context.Context, string, caisse.Shipping, caiss
 	return nil
 }
 
+func (f *stripeFake) BalanceTransaction(_ context.Context, id string) (caisse.BalanceTransaction, error) {
+	return caisse.BalanceTransaction{}, &caisse.StripeError{Status: 404, Code: "resource_missing", Message: "No such balance transaction: '" + id + "'"}
+}
+
+func (f *stripeFake) PayoutTransactions(context.Context, string, func([]caisse.BalanceTransaction) error) error {
+	return nil
+}
+
+func (f *stripeFake) ChargeRefunds(context.Context, string) ([]caisse.BalanceTransaction, error) {
+	return nil, nil
+}
+
 func (f *stripeFake) setEndpoints(eps ...caisse.WebhookEndpoint) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

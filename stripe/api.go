@@ -62,6 +62,15 @@ func NewClient(key, apiURL string, httpClient *http.Client) *Client {
 	if apiURL != "" {
 		cfg.URL = stripego.String(apiURL)
 	}
+	// Stripe's Retry-After on a 429 is not in stripe-go's error: a
+	// transport reads it for the request that asked (see retryAfterOf).
+	hc := httpClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 80 * time.Second}
+	}
+	hc = &http.Client{Transport: retryAfterTransport{next: cmpTransport(hc.Transport)}, Timeout: hc.Timeout,
+		CheckRedirect: hc.CheckRedirect, Jar: hc.Jar}
+	cfg.HTTPClient = hc
 	backends := stripego.NewBackendsWithConfig(cfg)
 	return &Client{
 		sc:  stripego.NewClient(key, stripego.WithBackends(backends)),
@@ -75,15 +84,26 @@ func NewClient(key, apiURL string, httpClient *http.Client) *Client {
 // prints as JSON with whatever objects Stripe attached (a payment intent's
 // client secret among them), so it is not passed on.
 func (c *Client) apiError(err error) error {
+	return c.apiErrorAfter(err, nil)
+}
+
+// apiErrorAfter is apiError for a request made with a retryAfter holder:
+// the answer's Retry-After goes into the error.
+func (c *Client) apiErrorAfter(err error, after *retryAfter) error {
 	var se *stripego.Error
 	if errors.As(err, &se) {
+		var wait time.Duration
+		if after != nil {
+			wait = after.get()
+		}
 		return &caisse.StripeError{
-			Status:    se.HTTPStatusCode,
-			Code:      string(se.Code),
-			Type:      string(se.Type),
-			Message:   c.redact(se.Msg),
-			Param:     se.Param,
-			RequestID: se.RequestID,
+			RetryAfter: wait,
+			Status:     se.HTTPStatusCode,
+			Code:       string(se.Code),
+			Type:       string(se.Type),
+			Message:    c.redact(se.Msg),
+			Param:      se.Param,
+			RequestID:  se.RequestID,
 		}
 	}
 	if c.key != "" && strings.Contains(err.Error(), c.key) {

@@ -149,6 +149,8 @@ var objectTypes = map[string]string{
 	"charge.succeeded":  "charge",
 	// An early fraud warning: a card issuer reported a charge as fraud.
 	"radar.early_fraud_warning.": "radar.early_fraud_warning",
+	// A payout of the shop's balance to its bank.
+	"payout.": "payout",
 }
 
 // objectType returns the object type an event type carries.
@@ -233,7 +235,15 @@ func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
 	if r.err == nil && f.ID == "" {
 		return caisse.EventFacts{}, refuse(e, "its data.object has no id")
 	}
+	if want == "payout" {
+		p := r.payout(f.ID, o)
+		if r.err != nil {
+			return caisse.EventFacts{}, r.err
+		}
+		return caisse.EventFacts{Payout: &p, Balance: r.balance}, nil
+	}
 	f.Currency = r.currency("currency", o.Get("currency"))
+	var refundsOf []string
 	if want != "dispute" && want != "radar.early_fraud_warning" {
 		// The Stripe customer the payment names (an id, or the object
 		// expanded), read leniently: caisse only asks Stripe for its
@@ -337,6 +347,27 @@ func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
 		}
 		f.CustomerEmail = cmp.Or(f.CustomerEmail, r.email(o.Get("receipt_email")))
 		f.Shipping = r.shipping(o.Get("shipping"))
+		// The money: the charge's balance transaction, and each listed
+		// refund's (a list Stripe includes on API versions before
+		// 2022-11-15; later ones are learnt from the payout's list).
+		r.balanceTransaction("balance_transaction", o.Get("balance_transaction"), f.ID, f.ID)
+		var listed int64
+		complete := false
+		if refunds, ok := objectOrNull(o.Get("refunds")); ok && !isNull(o.Get("refunds")) {
+			for i, re := range r.array("refunds.data", refunds.Get("data")) {
+				if re.Type() != fastjson.TypeObject {
+					continue
+				}
+				id := r.id(fmt.Sprintf("refunds.data[%d].id", i), re.Get("id"))
+				listed += r.lenientInt(re.Get("amount"))
+				r.balanceTransaction(fmt.Sprintf("refunds.data[%d].balance_transaction", i), re.Get("balance_transaction"), id, f.ID)
+			}
+			more := refunds.Get("has_more")
+			complete = (more == nil || more.Type() != fastjson.TypeTrue) && listed >= f.AmountRefunded
+		}
+		if f.AmountRefunded > 0 && !complete {
+			refundsOf = append(refundsOf, f.ID)
+		}
 		// A charge that leaves its amount out (a captured or hand-made
 		// shape) says only what was refunded; one that gives it cannot
 		// have refunded more.
@@ -353,6 +384,11 @@ func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
 			f.EvidenceDueBy = r.lenientInt(evidence.Get("due_by"))
 		}
 		f.DisputeStatus = r.str("status", o.Get("status"))
+		// A dispute carries its balance transactions expanded: the
+		// withdrawal with its fee, and the reinstatement of one won.
+		for i, t := range r.array("balance_transactions", o.Get("balance_transactions")) {
+			r.balanceTransaction(fmt.Sprintf("balance_transactions[%d]", i), t, f.ID, f.Charge)
+		}
 		if f.DisputeStatus == "" {
 			f.DisputeStatus = "needs_response"
 		} else if r.err == nil && !printable(f.DisputeStatus, 64) {
@@ -369,7 +405,7 @@ func facts(e *caisse.Event, root *fastjson.Value) (caisse.EventFacts, error) {
 	if r.err != nil {
 		return caisse.EventFacts{}, r.err
 	}
-	return caisse.EventFacts{Facts: []caisse.Fact{f}}, nil
+	return caisse.EventFacts{Facts: []caisse.Fact{f}, Balance: r.balance, RefundsOf: refundsOf}, nil
 }
 
 // objectOrNull returns an object field as something to Get from: an
@@ -393,6 +429,8 @@ func refuse(e *caisse.Event, format string, args ...any) error {
 type reader struct {
 	e   *caisse.Event
 	err error
+	// balance are the balance transactions the object names.
+	balance []caisse.BalanceTransaction
 }
 
 func (r *reader) fail(format string, args ...any) {

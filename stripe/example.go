@@ -41,6 +41,29 @@ type Example struct {
 	// made_with_stolen_card); Warning is its id (default issfr_ORDER).
 	FraudType string
 	Warning   string
+
+	// The books. BalanceTransaction is the charge's balance transaction
+	// (default txn_ORDER); with a Fee it is expanded on the charge, with
+	// that fee, in SettlementCurrency (default Currency) at ExchangeRate,
+	// for SettlementAmount (default Amount).
+	BalanceTransaction string
+	Fee                int64
+	SettlementCurrency string
+	SettlementAmount   int64
+	ExchangeRate       float64
+	// Refund, on charge.refunded, lists that refund (re_…) on the charge,
+	// with its balance transaction txn_REFUND by id.
+	Refund string
+	// DisputeFee, on a dispute, carries its withdrawal's balance
+	// transaction expanded, with Stripe's dispute fee.
+	DisputeFee int64
+	// Payout is a payout.* event's payout (default po_ORDER), of Amount,
+	// arriving on ArrivalDate; Manual makes it a payout made by hand, and
+	// FailureCode says why a failed one failed.
+	Payout      string
+	ArrivalDate time.Time
+	Manual      bool
+	FailureCode string
 }
 
 // NewID returns a Stripe-like id with the given prefix.
@@ -113,6 +136,8 @@ func Build(e Example) ([]byte, error) {
 		obj = e.dispute(created)
 	case strings.HasPrefix(e.Type, "radar.early_fraud_warning."):
 		obj = e.earlyFraudWarning(created)
+	case strings.HasPrefix(e.Type, "payout."):
+		obj = e.payout(created)
 	default:
 		return nil, fmt.Errorf("no example for event type %q; known types: %s", e.Type, strings.Join(ExampleTypes, ", "))
 	}
@@ -187,13 +212,29 @@ func (e Example) charge(created int64) map[string]any {
 	if refunded == 0 && e.Type == "charge.refunded" {
 		refunded = e.Amount
 	}
+	var balance any = cmp.Or(e.BalanceTransaction, "txn_"+e.OrderID)
+	if e.Fee != 0 {
+		amount, currency := cmp.Or(e.SettlementAmount, e.Amount), cmp.Or(e.SettlementCurrency, e.Currency)
+		var rate any
+		if e.ExchangeRate != 0 {
+			rate = e.ExchangeRate
+		}
+		balance = map[string]any{"id": balance, "object": "balance_transaction", "amount": amount, "available_on": created + 2*86400,
+			"created": created - 20, "currency": currency, "exchange_rate": rate, "fee": e.Fee, "net": amount - e.Fee,
+			"reporting_category": "charge", "source": e.Charge, "status": "pending", "type": "charge"}
+	}
+	refunds := []any{}
+	if e.Refund != "" {
+		refunds = append(refunds, map[string]any{"id": e.Refund, "object": "refund", "amount": refunded, "balance_transaction": "txn_" + e.Refund,
+			"charge": e.Charge, "created": created, "currency": e.Currency, "payment_intent": e.PaymentIntent, "status": "succeeded"})
+	}
 	return map[string]any{
 		"id": e.Charge, "object": "charge", "amount": e.Amount, "amount_captured": e.Amount, "amount_refunded": refunded,
-		"balance_transaction": "txn_" + e.OrderID, "billing_details": map[string]any{"email": e.Email, "name": "Camille Martin"},
+		"balance_transaction": balance, "billing_details": map[string]any{"email": e.Email, "name": "Camille Martin"},
 		"captured": true, "created": created - 20, "currency": e.Currency, "customer": nil, "disputed": false,
 		"livemode": e.Livemode, "metadata": map[string]string{}, "paid": true, "payment_intent": e.PaymentIntent,
 		"payment_method": "pm_card_visa", "receipt_email": e.Email, "refunded": refunded >= e.Amount, "status": "succeeded",
-		"refunds": map[string]any{"object": "list", "data": []any{}, "has_more": false, "total_count": 1, "url": "/v1/charges/" + e.Charge + "/refunds"},
+		"refunds": map[string]any{"object": "list", "data": refunds, "has_more": false, "total_count": len(refunds), "url": "/v1/charges/" + e.Charge + "/refunds"},
 	}
 }
 
@@ -218,11 +259,40 @@ func (e Example) dispute(created int64) map[string]any {
 			status = "lost"
 		}
 	}
+	balance := []any{}
+	if e.DisputeFee != 0 {
+		balance = append(balance, map[string]any{"id": "txn_" + e.Dispute, "object": "balance_transaction", "amount": -e.Amount,
+			"available_on": created, "created": created - 10, "currency": e.Currency, "exchange_rate": nil, "fee": e.DisputeFee,
+			"net": -e.Amount - e.DisputeFee, "reporting_category": "dispute", "source": e.Dispute, "status": "available", "type": "adjustment"})
+	}
 	return map[string]any{
-		"id": e.Dispute, "object": "dispute", "amount": e.Amount, "balance_transactions": []any{}, "charge": e.Charge,
+		"id": e.Dispute, "object": "dispute", "amount": e.Amount, "balance_transactions": balance, "charge": e.Charge,
 		"created": created - 10, "currency": e.Currency, "evidence": map[string]any{"customer_email_address": e.Email},
 		"evidence_details":     map[string]any{"due_by": created + 7*86400, "has_evidence": false, "past_due": false, "submission_count": 0},
 		"is_charge_refundable": false, "livemode": e.Livemode, "metadata": map[string]string{}, "payment_intent": e.PaymentIntent,
 		"reason": "fraudulent", "status": status,
+	}
+}
+
+// payout is a payout as Stripe sends it with payout.paid and payout.failed.
+func (e Example) payout(created int64) map[string]any {
+	id := cmp.Or(e.Payout, "po_"+e.OrderID)
+	status := "paid"
+	var code, message any
+	if e.Type == "payout.failed" {
+		status = "failed"
+		code = cmp.Or(e.FailureCode, "account_closed")
+		message = "The bank account has been closed."
+	}
+	arrival := e.ArrivalDate
+	if arrival.IsZero() {
+		arrival = e.Created.Add(48 * time.Hour)
+	}
+	return map[string]any{
+		"id": id, "object": "payout", "amount": e.Amount, "arrival_date": arrival.Unix(), "automatic": !e.Manual,
+		"balance_transaction": "txn_" + id, "created": created - 86400, "currency": e.Currency, "description": "STRIPE PAYOUT",
+		"destination": "ba_1", "failure_balance_transaction": nil, "failure_code": code, "failure_message": message,
+		"livemode": e.Livemode, "metadata": map[string]string{}, "method": "standard", "reconciliation_status": "completed",
+		"source_type": "card", "statement_descriptor": nil, "status": status, "type": "bank_account",
 	}
 }

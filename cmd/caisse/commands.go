@@ -727,6 +727,14 @@ func (m *Main) orders(ctx context.Context, args []string) error {
 					fmt.Fprintf(w, "%s\t%s\n", part.name, money(part.amount, o.Currency))
 				}
 			}
+			if o.Fee != nil {
+				fmt.Fprintf(w, "stripe fee\t%s\nnet\t%s\n", money(*o.Fee, o.FeeCurrency), money(*o.Net, o.FeeCurrency))
+			} else if o.Pending {
+				fmt.Fprintf(w, "stripe fee\tbeing asked of Stripe\n")
+			}
+			if p := o.Payout; p != nil {
+				fmt.Fprintf(w, "payout\t%s, in the bank on %s\n", p.ID, p.ArrivalDate.Format(time.DateOnly))
+			}
 			if o.FailedAttempts > 0 {
 				fmt.Fprintf(w, "declined attempts\t%d\n", o.FailedAttempts)
 			}

@@ -183,7 +183,7 @@ var configVars = []configVar{
 		}
 		return nil
 	}},
-	{"STRIPE_SECRET_KEY", "stripe-secret-key", "", "Stripe API key, for checkout, refunds and catch-up", func(c *Config, v string) error {
+	{"STRIPE_SECRET_KEY", "stripe-secret-key", "", "Stripe API key, for checkout, refunds, catch-up, fees and payouts", func(c *Config, v string) error {
 		if v != "" && !strings.HasPrefix(v, "sk_") && !strings.HasPrefix(v, "rk_") {
 			return fmt.Errorf("must be a secret or restricted key (sk_… or rk_…)")
 		}

@@ -121,6 +121,8 @@ func (p *Program) Open(ctx context.Context) error {
 		Livemode:     p.Config.Livemode,
 		AdminToken:   p.Config.AdminToken,
 		Dashboard:    db,
+		Books:        db,
+		StripeKey:    p.Config.SecretKey != "",
 		Facts:        db,
 		Sessions:     db,
 		Customers:    db,

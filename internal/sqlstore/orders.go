@@ -219,7 +219,13 @@ func (s *Store) FindOrder(ctx context.Context, id string) (*caisse.Order, error)
 		e.At, e.From, e.To = fromMicros(at), caisse.OrderStatus(from), caisse.OrderStatus(to)
 		o.Timeline = append(o.Timeline, e)
 	}
-	return &o, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if o.Books, err = s.OrderBooks(ctx, id); err != nil {
+		return nil, err
+	}
+	return &o, nil
 }
 
 // orderQuery is the condition that keeps the orders a search finds: the

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/caisse/caisse"
 )
 
@@ -49,7 +51,11 @@ type View struct {
 	dirtyFacts, dirtyOrders, dirtyProducts map[string]bool
 	timeline                               []timelineRow
 	outbox                                 []caisse.OutboxMessage
-	undoLog                                []func()
+	// balance and payouts are the books' changes, merged at Flush.
+	balance []caisse.BalanceTransaction
+	payouts []caisse.Payout
+	refunds []string // charges whose refunds are asked of Stripe
+	undoLog []func()
 	// eventID is the event whose changes are being made (see Mark): the
 	// outbox rows they write name it.
 	eventID string
@@ -593,6 +599,71 @@ func (v *View) AddOutbox(_ context.Context, m caisse.OutboxMessage) error {
 	return nil
 }
 
+// AddBalance keeps balance transactions for Flush, which merges them into
+// the books.
+func (v *View) AddBalance(_ context.Context, txns []caisse.BalanceTransaction) error {
+	n := len(v.balance)
+	v.balance = append(v.balance, txns...)
+	v.undoLog = append(v.undoLog, func() { v.balance = v.balance[:n] })
+	return nil
+}
+
+// AddPayout keeps a payout for Flush, which merges it into the books.
+func (v *View) AddPayout(_ context.Context, p caisse.Payout) error {
+	n := len(v.payouts)
+	v.payouts = append(v.payouts, p)
+	v.undoLog = append(v.undoLog, func() { v.payouts = v.payouts[:n] })
+	return nil
+}
+
+// LookUpRefunds keeps a charge for Flush, which queues the job that asks
+// Stripe for its refunds.
+func (v *View) LookUpRefunds(_ context.Context, charge string) error {
+	n := len(v.refunds)
+	v.refunds = append(v.refunds, charge)
+	v.undoLog = append(v.undoLog, func() { v.refunds = v.refunds[:n] })
+	return nil
+}
+
+// flushBooks merges the batch's balance transactions and payouts, and
+// links to their orders the balance transactions of the charges the batch
+// linked (a charge's money may be known before its order is).
+func (v *View) flushBooks(ctx context.Context, charges []string) error {
+	if keys := booksKeys(v.balance, v.payouts); len(keys) > 0 {
+		if err := v.tx.Lock(ctx, keys...); err != nil {
+			return err
+		}
+	}
+	for _, p := range v.payouts {
+		if err := v.store.putPayout(ctx, v.tx, p); err != nil {
+			return err
+		}
+	}
+	v.payouts = nil
+	if err := v.store.putBalance(ctx, v.tx, v.balance); err != nil {
+		return err
+	}
+	v.balance = nil
+	if len(v.refunds) > 0 {
+		slices.Sort(v.refunds)
+		var jobs []river.InsertManyParams
+		for _, charge := range slices.Compact(v.refunds) {
+			jobs = append(jobs, river.InsertManyParams{Args: ListRefundsArgs{Charge: charge}})
+		}
+		if err := v.tx.Insert(ctx, jobs); err != nil {
+			return fmt.Errorf("error queueing the lookups of refunds: %w", err)
+		}
+		v.refunds = nil
+	}
+	if len(charges) > 0 {
+		slices.Sort(charges)
+		return rowsOf(len(charges), 1, func(from, to int, _ string) error {
+			return linkBalance(ctx, v.tx, `charge IN (`+placeholders(to-from)+`)`, anys(charges[from:to])...)
+		})
+	}
+	return nil
+}
+
 // --- undo and write back -------------------------------------------------
 
 // Mark starts the changes of event eventID: Undo goes back to here, and
@@ -617,7 +688,16 @@ const maxParams = 8000
 // Flush writes what the view changed, with one statement per table (more
 // only for very large batches).
 func (v *View) Flush(ctx context.Context) error {
+	var charges []string
+	for id := range v.dirtyFacts {
+		if f := v.facts[id]; f != nil && f.Kind == caisse.KindCharge && f.OrderID != "" {
+			charges = append(charges, id)
+		}
+	}
 	if err := v.flushFacts(ctx); err != nil {
+		return err
+	}
+	if err := v.flushBooks(ctx, charges); err != nil {
 		return err
 	}
 	if err := v.flushOrders(ctx); err != nil {

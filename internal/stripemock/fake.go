@@ -55,6 +55,10 @@ type Fake struct {
 	lost      map[string]int   // answers to lose, by "METHOD /path"
 	replays   map[string]saved // by Idempotency-Key
 	seq       int
+	// balance are the balance transactions, by id, listed in balanceOrder.
+	balance      map[string]BalanceTransaction
+	balanceOrder []string
+	refundList   []Refund
 }
 
 // Request is one request the Fake received.
@@ -84,6 +88,9 @@ type Error struct {
 	Message string
 	// Param names the parameter at fault, if any.
 	Param string
+	// RetryAfter, when set, is the Retry-After header of the answer (in
+	// seconds), as Stripe sends with a 429.
+	RetryAfter int
 }
 
 // WebhookEndpoint is a webhook endpoint the Fake lists.
@@ -131,10 +138,12 @@ func NewFake(t testing.TB) *Fake {
 		replays:   map[string]saved{},
 	}
 	f.routes = map[string]func(http.ResponseWriter, url.Values){
-		"POST /v1/checkout/sessions": f.createSession,
-		"POST /v1/refunds":           f.createRefund,
-		"GET /v1/events":             f.listEvents,
-		"GET /v1/webhook_endpoints":  f.listEndpoints,
+		"POST /v1/checkout/sessions":   f.createSession,
+		"POST /v1/refunds":             f.createRefund,
+		"GET /v1/events":               f.listEvents,
+		"GET /v1/webhook_endpoints":    f.listEndpoints,
+		"GET /v1/balance_transactions": f.listBalance,
+		"GET /v1/refunds":              f.listRefunds,
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.srv.URL
@@ -341,6 +350,15 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.updatePaymentIntent(w, id, form)
+		return
+	}
+	if id, ok := strings.CutPrefix(r.URL.Path, "/v1/balance_transactions/"); ok && r.Method == http.MethodGet {
+		if q := f.failures[k]; len(q) > 0 {
+			f.failures[k] = q[1:]
+			writeError(w, q[0])
+			return
+		}
+		f.retrieveBalance(w, id, form)
 		return
 	}
 	if id, ok := strings.CutPrefix(r.URL.Path, "/v1/shipping_rates/"); ok && r.Method == http.MethodGet {
@@ -742,6 +760,9 @@ func writeError(w http.ResponseWriter, e Error) {
 	}
 	if e.Param != "" {
 		body["param"] = e.Param
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(e.RetryAfter))
 	}
 	writeJSON(w, e.Status, map[string]any{"error": body})
 }

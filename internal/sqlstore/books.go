@@ -1,0 +1,315 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/riverqueue/river"
+
+	"github.com/caisse/caisse"
+)
+
+// The books' SQL: balance transactions and payouts, merged as the rules
+// merge facts (caisse.BalanceTransaction.Merge, caisse.Payout.Merge) under
+// locks on their ids, so two writers in any order end with the same row.
+
+// FetchBalanceArgs is the job that asks Stripe for the figures of a balance
+// transaction caisse knows by its id only.
+type FetchBalanceArgs struct {
+	ID string `json:"id"`
+}
+
+// Kind is the job's kind in River.
+func (FetchBalanceArgs) Kind() string { return "fetch_balance_transaction" }
+
+// ListPayoutArgs is the job that lists the balance transactions an
+// automatic payout carried.
+type ListPayoutArgs struct {
+	Payout string `json:"payout"`
+}
+
+// Kind is the job's kind in River.
+func (ListPayoutArgs) Kind() string { return "list_payout_transactions" }
+
+// ListRefundsArgs is the job that asks Stripe for a charge's refunds and
+// their balance transactions, when its event did not list them.
+type ListRefundsArgs struct {
+	Charge string `json:"charge"`
+}
+
+// Kind is the job's kind in River.
+func (ListRefundsArgs) Kind() string { return "list_charge_refunds" }
+
+const balanceColumns = `id, type, source, charge, order_id, amount, fee, net, currency, exchange_rate, created, available_on, payout, known`
+
+func scanBalance(row Row) (caisse.BalanceTransaction, error) {
+	var t caisse.BalanceTransaction
+	err := row.Scan(&t.ID, &t.Type, &t.Source, &t.Charge, &t.OrderID, &t.Amount, &t.Fee, &t.Net, &t.Currency, &t.ExchangeRate,
+		&t.Created, &t.AvailableOn, &t.Payout, &t.Known)
+	return t, err
+}
+
+func readBalance(ctx context.Context, q Querier, where string, args ...any) ([]caisse.BalanceTransaction, error) {
+	rows, err := q.Query(ctx, `SELECT `+balanceColumns+` FROM balance_transactions WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("error reading balance transactions: %w", err)
+	}
+	defer rows.Close()
+	var out []caisse.BalanceTransaction
+	for rows.Next() {
+		t, err := scanBalance(rows)
+		if err != nil {
+			return nil, fmt.Errorf("error reading balance transactions: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// booksKeys are the locks that putBalance and putPayout need, to be taken
+// in one statement (one global order, so two writers cannot deadlock).
+func booksKeys(txns []caisse.BalanceTransaction, payouts []caisse.Payout) []string {
+	var keys []string
+	for _, t := range txns {
+		keys = append(keys, "balance:"+t.ID)
+	}
+	for _, p := range payouts {
+		keys = append(keys, "payout:"+p.ID)
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// putBalance merges balance transactions into what is stored, in tx, links
+// each to its charge's order when that is known, and queues a job for
+// each one new and known by its id only. The caller holds their locks
+// (booksKeys).
+func (s *Store) putBalance(ctx context.Context, tx Tx, txns []caisse.BalanceTransaction) error {
+	if len(txns) == 0 {
+		return nil
+	}
+	merged := map[string]caisse.BalanceTransaction{}
+	for _, t := range txns {
+		cur := merged[t.ID]
+		cur.Merge(t)
+		merged[t.ID] = cur
+	}
+	ids := make([]string, 0, len(merged))
+	for id := range merged {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	stored, err := readBalance(ctx, tx, `id IN (`+placeholders(len(ids))+`)`+tx.ForUpdate(), anys(ids)...)
+	if err != nil {
+		return err
+	}
+	existing := map[string]bool{}
+	for _, t := range stored {
+		existing[t.ID] = true
+		cur := merged[t.ID]
+		cur.Merge(t)
+		merged[t.ID] = cur
+	}
+	var fetch []river.InsertManyParams
+	for _, id := range ids {
+		t := merged[id]
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO balance_transactions (`+balanceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET type = excluded.type, source = excluded.source, charge = excluded.charge,
+				order_id = excluded.order_id, amount = excluded.amount, fee = excluded.fee, net = excluded.net,
+				currency = excluded.currency, exchange_rate = excluded.exchange_rate, created = excluded.created,
+				available_on = excluded.available_on, payout = excluded.payout, known = excluded.known`,
+			t.ID, t.Type, t.Source, t.Charge, t.OrderID, t.Amount, t.Fee, t.Net, t.Currency, t.ExchangeRate,
+			t.Created, t.AvailableOn, t.Payout, t.Known); err != nil {
+			return fmt.Errorf("error storing balance transaction %s: %w", id, err)
+		}
+		// A job per transaction new and without its figures: asked of
+		// Stripe after this commits, outside it, so an event never waits
+		// for Stripe.
+		if !t.Known && !existing[id] {
+			fetch = append(fetch, river.InsertManyParams{Args: FetchBalanceArgs{ID: id}})
+		}
+	}
+	if len(fetch) > 0 {
+		if err := tx.Insert(ctx, fetch); err != nil {
+			return fmt.Errorf("error queueing the balance transactions' lookups: %w", err)
+		}
+	}
+	return linkBalance(ctx, tx, `id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+}
+
+// linkBalance links the balance transactions that where selects to the
+// order their charge is linked to, where it is.
+func linkBalance(ctx context.Context, tx Tx, where string, args ...any) error {
+	_, err := tx.Exec(ctx, `
+		UPDATE balance_transactions SET order_id = (SELECT f.order_id FROM facts f WHERE f.id = balance_transactions.charge)
+		WHERE `+where+` AND charge <> ''
+			AND EXISTS (SELECT 1 FROM facts f WHERE f.id = balance_transactions.charge AND f.order_id <> ''
+				AND f.order_id <> balance_transactions.order_id)`, args...)
+	if err != nil {
+		return fmt.Errorf("error linking balance transactions to their orders: %w", err)
+	}
+	return nil
+}
+
+// PutBalance merges balance transactions learnt from Stripe's API (a
+// lookup by id, a payout's list) into the books, in a transaction of its
+// own.
+func (s *Store) PutBalance(ctx context.Context, txns []caisse.BalanceTransaction) error {
+	return s.RetryTx(ctx, func(tx Tx) error {
+		if err := tx.Lock(ctx, booksKeys(txns, nil)...); err != nil {
+			return err
+		}
+		return s.putBalance(ctx, tx, txns)
+	})
+}
+
+// BalanceKnown reports whether caisse has a balance transaction's figures.
+func (s *Store) BalanceKnown(ctx context.Context, id string) (bool, error) {
+	var known bool
+	err := s.Driver.Reader().QueryRow(ctx, `SELECT known FROM balance_transactions WHERE id = ?`, id).Scan(&known)
+	if errors.Is(err, ErrNoRows) {
+		return false, nil
+	}
+	return known, err
+}
+
+const payoutColumns = `id, amount, currency, arrival_date, status, automatic, failure_code, failure_message, created, livemode, listed`
+
+func scanPayout(row Row) (*caisse.Payout, error) {
+	var p caisse.Payout
+	err := row.Scan(&p.ID, &p.Amount, &p.Currency, &p.ArrivalDate, &p.Status, &p.Automatic, &p.FailureCode, &p.FailureMessage,
+		&p.Created, &p.Livemode, &p.Listed)
+	return &p, err
+}
+
+func findPayout(ctx context.Context, q Querier, id, lock string) (*caisse.Payout, error) {
+	p, err := scanPayout(q.QueryRow(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE id = ?`+lock, id))
+	if errors.Is(err, ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("error reading payout %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// putPayout merges a payout into what is stored, in tx; an automatic one
+// not listed yet gets the job that lists what it carried, once. The
+// caller holds its lock (booksKeys).
+func (s *Store) putPayout(ctx context.Context, tx Tx, p caisse.Payout) error {
+	cur, err := findPayout(ctx, tx, p.ID, tx.ForUpdate())
+	if err != nil {
+		return err
+	}
+	merged := p
+	if cur != nil {
+		merged = *cur
+		merged.Merge(p)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO payouts (`+payoutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET amount = excluded.amount, currency = excluded.currency, arrival_date = excluded.arrival_date,
+			status = excluded.status, automatic = excluded.automatic, failure_code = excluded.failure_code,
+			failure_message = excluded.failure_message, created = excluded.created, livemode = excluded.livemode, listed = excluded.listed`,
+		merged.ID, merged.Amount, merged.Currency, merged.ArrivalDate, merged.Status, merged.Automatic, merged.FailureCode,
+		merged.FailureMessage, merged.Created, merged.Livemode, merged.Listed); err != nil {
+		return fmt.Errorf("error storing payout %s: %w", p.ID, err)
+	}
+	if merged.Automatic && !merged.Listed && (cur == nil || !cur.Automatic) {
+		if err := tx.Insert(ctx, []river.InsertManyParams{{Args: ListPayoutArgs{Payout: p.ID}}}); err != nil {
+			return fmt.Errorf("error queueing the list of payout %s: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+// PayoutListed records that every balance transaction of a payout is
+// listed.
+func (s *Store) PayoutListed(ctx context.Context, id string) error {
+	return s.RetryTx(ctx, func(tx Tx) error {
+		p := caisse.Payout{ID: id, Listed: true}
+		if err := tx.Lock(ctx, booksKeys(nil, []caisse.Payout{p})...); err != nil {
+			return err
+		}
+		return s.putPayout(ctx, tx, p)
+	})
+}
+
+// OrderBooks returns an order's fee, net and payout, from its balance
+// transactions: those linked to it, and those of its charges not linked
+// yet.
+func (s *Store) OrderBooks(ctx context.Context, orderID string) (caisse.Books, error) {
+	r := s.Driver.Reader()
+	txns, err := readBalance(ctx, r, `order_id = ? OR (order_id = '' AND charge IN (SELECT id FROM facts WHERE order_id = ? AND kind = ?))`,
+		orderID, orderID, string(caisse.KindCharge))
+	if err != nil {
+		return caisse.Books{}, fmt.Errorf("error reading the books of order %s: %w", orderID, err)
+	}
+	payouts := map[string]caisse.Payout{}
+	for i, t := range txns {
+		txns[i].OrderID = orderID
+		if t.Payout == "" || payouts[t.Payout].ID != "" {
+			continue
+		}
+		p, err := findPayout(ctx, r, t.Payout, "")
+		if err != nil {
+			return caisse.Books{}, err
+		}
+		if p != nil {
+			payouts[t.Payout] = *p
+		} else {
+			payouts[t.Payout] = caisse.Payout{ID: t.Payout}
+		}
+	}
+	return caisse.BooksOf(txns, payouts), nil
+}
+
+// FindPayouts lists payouts, newest first.
+func (s *Store) FindPayouts(ctx context.Context, f caisse.PayoutFilter) ([]*caisse.Payout, bool, error) {
+	if err := f.Page.Normalize(); err != nil {
+		return nil, false, err
+	}
+	r := s.Driver.Reader()
+	where, args := "", []any{}
+	if f.StartingAfter != "" {
+		seq, err := seqOf(ctx, r, "payouts", "payout", f.StartingAfter)
+		if err != nil {
+			return nil, false, err
+		}
+		where, args = " WHERE seq < ?", append(args, seq)
+	}
+	return list(ctx, r, "payout", f.Limit, `SELECT `+payoutColumns+` FROM payouts`+where+` ORDER BY seq DESC LIMIT ?`, args, scanPayout)
+}
+
+// FindPayout returns a payout with the money it carried, linked to the
+// orders of its charges.
+func (s *Store) FindPayout(ctx context.Context, id string) (*caisse.PayoutReport, error) {
+	r := s.Driver.Reader()
+	p, err := findPayout(ctx, r, id, "")
+	if err != nil {
+		return nil, err
+	} else if p == nil {
+		return nil, caisse.Errorf(caisse.ENOTFOUND, "no payout %s", id)
+	}
+	txns, err := readBalance(ctx, r, `payout = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("error reading the balance transactions of payout %s: %w", id, err)
+	}
+	// A transaction whose charge was linked to an order after it was
+	// stored names its order through the charge.
+	for i, t := range txns {
+		if t.OrderID != "" || t.Charge == "" {
+			continue
+		}
+		var order string
+		err := r.QueryRow(ctx, `SELECT order_id FROM facts WHERE id = ?`, t.Charge).Scan(&order)
+		if err == nil {
+			txns[i].OrderID = order
+		}
+	}
+	rep := caisse.ReportPayout(*p, txns)
+	return &rep, nil
+}
