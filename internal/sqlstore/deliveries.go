@@ -258,22 +258,10 @@ func (s *Store) RetryDelivery(ctx context.Context, id string) (*caisse.Delivery,
 func (s *Store) RetryFailedDeliveries(ctx context.Context) ([]string, error) {
 	var ids []string
 	err := s.RetryTx(ctx, func(tx Tx) error {
-		ids = ids[:0]
-		rows, err := tx.Query(ctx, `SELECT id FROM outbox WHERE status = ? AND channel <> ? ORDER BY seq`,
+		var err error
+		ids, err = queryStrings(ctx, tx, `SELECT id FROM outbox WHERE status = ? AND channel <> ? ORDER BY seq`,
 			string(caisse.DeliveryFailed), string(caisse.ChannelStripe))
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE outbox SET status = ?, attempts = 0, next_attempt_at = ?, lease_until = 0

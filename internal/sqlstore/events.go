@@ -240,20 +240,8 @@ func replay(ctx context.Context, tx Tx, id string) error {
 func (s *Store) ReplayFailed(ctx context.Context) ([]string, error) {
 	var ids []string
 	err := s.inTx(ctx, func(tx Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM events WHERE status = ? ORDER BY seq`, string(caisse.EventFailed))
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		var err error
+		if ids, err = queryStrings(ctx, tx, `SELECT id FROM events WHERE status = ? ORDER BY seq`, string(caisse.EventFailed)); err != nil {
 			return err
 		}
 		for _, id := range ids {

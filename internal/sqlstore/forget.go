@@ -45,13 +45,9 @@ func (s *Store) ForgetCustomer(ctx context.Context, email string) (*caisse.Forgo
 func (s *Store) ForgetOrdersBefore(ctx context.Context, cutoff time.Time, limit int) (*caisse.Forgotten, error) {
 	var out *caisse.Forgotten
 	err := s.RetryTx(ctx, func(tx Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM orders WHERE created_at < ?
+		ids, err := queryStrings(ctx, tx, `SELECT id FROM orders WHERE created_at < ?
 			AND (customer_email <> '' OR customer_name <> '' OR customer_phone <> '' OR shipping <> '' OR stripe_customer <> '')
 			ORDER BY created_at LIMIT ?`, micros(cutoff), limit)
-		if err != nil {
-			return err
-		}
-		ids, err := scanStrings(rows)
 		if err != nil {
 			return err
 		}
@@ -62,19 +58,6 @@ func (s *Store) ForgetOrdersBefore(ctx context.Context, cutoff time.Time, limit 
 		return nil, fmt.Errorf("error forgetting the customers of orders before %s: %w", cutoff.Format(time.RFC3339), err)
 	}
 	return out, nil
-}
-
-func scanStrings(rows Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
 
 // likeEscape makes s a literal in a LIKE pattern with ESCAPE '\'.
@@ -92,11 +75,7 @@ func (s *Store) forget(ctx context.Context, tx Tx, email string, orderIDs []stri
 	}
 	facts := map[string]bool{}
 	if email != "" {
-		rows, err := tx.Query(ctx, `SELECT id FROM orders WHERE lower(customer_email) = lower(?)`, email)
-		if err != nil {
-			return nil, err
-		}
-		ids, err := scanStrings(rows)
+		ids, err := queryStrings(ctx, tx, `SELECT id FROM orders WHERE lower(customer_email) = lower(?)`, email)
 		if err != nil {
 			return nil, err
 		}
@@ -108,12 +87,8 @@ func (s *Store) forget(ctx context.Context, tx Tx, email string, orderIDs []stri
 		// customer is someone else (they paid someone else's order). Those
 		// facts, and their events, are erased; the other person's order
 		// is not.
-		rows, err = tx.Query(ctx, `SELECT id FROM facts WHERE lower(data) LIKE ? ESCAPE '\'`,
+		fids, err := queryStrings(ctx, tx, `SELECT id FROM facts WHERE lower(data) LIKE ? ESCAPE '\'`,
 			"%"+likeEscape(strings.ToLower(email))+"%")
-		if err != nil {
-			return nil, err
-		}
-		fids, err := scanStrings(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -123,11 +98,7 @@ func (s *Store) forget(ctx context.Context, tx Tx, email string, orderIDs []stri
 	}
 	ids := sortedKeys(orders)
 	for chunk := range slices.Chunk(ids, maxParams) {
-		rows, err := tx.Query(ctx, `SELECT id FROM facts WHERE order_id IN (`+placeholders(len(chunk))+`)`, anys(chunk)...)
-		if err != nil {
-			return nil, err
-		}
-		fids, err := scanStrings(rows)
+		fids, err := queryStrings(ctx, tx, `SELECT id FROM facts WHERE order_id IN (`+placeholders(len(chunk))+`)`, anys(chunk)...)
 		if err != nil {
 			return nil, err
 		}

@@ -205,3 +205,21 @@ func (s *Store) DatabaseID(ctx context.Context) (string, error) {
 	}
 	return id, nil
 }
+
+// queryStrings runs a query of one text column and returns its values.
+func queryStrings(ctx context.Context, q Querier, query string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
