@@ -54,6 +54,9 @@ type BalanceTransaction struct {
 	Payout string `json:"payout,omitempty"`
 	// Known is true once caisse has Stripe's figures, not only the id.
 	Known bool `json:"known"`
+	// Livemode is true for live-mode money: the books of one mode never
+	// count the other's.
+	Livemode bool `json:"livemode"`
 }
 
 // Merge folds other into t. Both describe the same balance transaction.
@@ -73,6 +76,7 @@ func (t *BalanceTransaction) Merge(other BalanceTransaction) {
 	t.Charge = settle(t.Charge, other.Charge)
 	t.OrderID = settle(t.OrderID, other.OrderID)
 	t.Payout = settle(t.Payout, other.Payout)
+	t.Livemode = t.Livemode || other.Livemode
 }
 
 // figures orders two readings of the same transaction, only so a
@@ -321,6 +325,7 @@ type BooksService interface {
 	FindPayouts(ctx context.Context, f PayoutFilter) ([]*Payout, bool, error)
 	// FindPayout returns a payout with the money it carried.
 	FindPayout(ctx context.Context, id string) (*PayoutReport, error)
+	BooksReader
 }
 
 // PayoutFailedMessage is the team alert of a payout that failed, once per

@@ -173,6 +173,7 @@ func (s *Server) pages() http.Handler {
 	signed.HandleFunc("GET /admin/deliveries", s.pageDeliveries)
 	signed.HandleFunc("GET /admin/payouts", s.pagePayouts)
 	signed.HandleFunc("GET /admin/payouts/{id}", s.pagePayout)
+	signed.HandleFunc("GET /admin/export/sales.csv", s.pageExportSales)
 	signed.HandleFunc("POST /admin/deliveries/{id}/retry", s.postRetryDelivery)
 	signed.HandleFunc("POST /admin/deliveries/retry", s.postRetryFailed)
 	if s.Jobs != nil {

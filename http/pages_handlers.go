@@ -65,6 +65,10 @@ func (s *Server) pageDashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data["ToShip"], data["MoreToShip"] = toShip, more
+	if err := s.dashboardMoney(r, now, lang, data); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "dashboard", data, "Dashboard")
 }
 

@@ -68,6 +68,13 @@ type Server struct {
 	// Books reads Stripe's fees and the payouts (GET /api/admin/payouts,
 	// the payouts' pages, an order's fee and net).
 	Books caisse.BooksService
+	// BooksLive is the mode of the books the dashboard, the report and
+	// the exports show unless asked for the other (?mode=test).
+	BooksLive bool
+	// TimeZone is the shop's, whose days the books count (UTC when nil).
+	TimeZone *time.Location
+	// Accounts are the FEC export's account numbers.
+	Accounts caisse.Accounts
 	// StripeKey is true when caisse has STRIPE_SECRET_KEY: without it,
 	// the fees and payouts stay empty and the pages say why.
 	StripeKey bool
@@ -171,6 +178,8 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("DELETE /api/admin/customers/{email}", s.handleForgetCustomer)
 	admin.HandleFunc("GET /api/admin/payouts", s.handlePayouts)
 	admin.HandleFunc("GET /api/admin/payouts/{id}", s.handlePayout)
+	admin.HandleFunc("GET /api/admin/report", s.handleReport)
+	admin.HandleFunc("GET /api/admin/export/sales.csv", s.handleExportSales)
 	admin.HandleFunc("/api/admin/", func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, caisse.Errorf(caisse.ENOTFOUND, "no admin route %s %s", r.Method, r.URL.Path))
 	})

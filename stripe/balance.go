@@ -77,8 +77,9 @@ func (e *expandable) UnmarshalJSON(b []byte) error {
 }
 
 // balanceOf turns Stripe's balance transaction into caisse's, with the
-// charge its money belongs to when its source says (or is that charge).
-func balanceOf(t balanceTxn) (caisse.BalanceTransaction, error) {
+// charge its money belongs to when its source says (or is that charge),
+// in the mode of the key that read it (a key reads its own mode's only).
+func (c *Client) balanceOf(t balanceTxn) (caisse.BalanceTransaction, error) {
 	var src expandable
 	if len(t.Source) > 0 {
 		if err := src.UnmarshalJSON(t.Source); err != nil {
@@ -89,7 +90,7 @@ func balanceOf(t balanceTxn) (caisse.BalanceTransaction, error) {
 		return caisse.BalanceTransaction{}, fmt.Errorf("balance transaction %q makes no sense: amount %d, fee %d, net %d", t.ID, t.Amount, t.Fee, t.Net)
 	}
 	b := caisse.BalanceTransaction{ID: t.ID, Type: t.Type, Source: src.ID, Amount: t.Amount, Fee: t.Fee, Net: t.Net,
-		Currency: strings.ToLower(t.Currency), Created: t.Created, AvailableOn: t.AvailableOn, Known: true}
+		Currency: strings.ToLower(t.Currency), Created: t.Created, AvailableOn: t.AvailableOn, Known: true, Livemode: c.Livemode()}
 	if t.ExchangeRate != nil {
 		b.ExchangeRate = *t.ExchangeRate
 	}
@@ -113,7 +114,7 @@ func (c *Client) BalanceTransaction(ctx context.Context, id string) (caisse.Bala
 	if err != nil {
 		return caisse.BalanceTransaction{}, fmt.Errorf("error reading balance transaction %s: %w", id, c.apiErrorAfter(err, after))
 	}
-	return balanceOf(t)
+	return c.balanceOf(t)
 }
 
 // balancePerPage is the most Stripe lists at once.
@@ -139,7 +140,7 @@ func (c *Client) PayoutTransactions(ctx context.Context, payout string, fn func(
 		}
 		txns := make([]caisse.BalanceTransaction, 0, len(page.Data))
 		for _, t := range page.Data {
-			b, err := balanceOf(t)
+			b, err := c.balanceOf(t)
 			if err != nil {
 				return fmt.Errorf("error listing the balance transactions of payout %s: %w", payout, err)
 			}
@@ -260,11 +261,11 @@ func (c *Client) ChargeRefunds(ctx context.Context, charge string) ([]caisse.Bal
 				if err := json.Unmarshal(re.BalanceTransaction, &bt); err != nil {
 					return nil, fmt.Errorf("error listing the refunds of charge %s: refund %s: %w", charge, re.ID, err)
 				}
-				if t, err = balanceOf(bt); err != nil {
+				if t, err = c.balanceOf(bt); err != nil {
 					return nil, fmt.Errorf("error listing the refunds of charge %s: %w", charge, err)
 				}
 			}
-			t.Source, t.Charge = re.ID, charge
+			t.Source, t.Charge, t.Livemode = re.ID, charge, c.Livemode()
 			out = append(out, t)
 		}
 		if !page.HasMore {

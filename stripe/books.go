@@ -52,7 +52,7 @@ func (r *reader) balanceTransaction(name string, v field, source, charge string)
 	if isNull(v) {
 		return
 	}
-	t := caisse.BalanceTransaction{Source: source, Charge: charge}
+	t := caisse.BalanceTransaction{Source: source, Charge: charge, Livemode: r.e.Livemode}
 	if v.Type() != fastjson.TypeObject {
 		if t.ID = r.id(name, v); t.ID != "" {
 			r.balance = append(r.balance, t)

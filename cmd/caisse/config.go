@@ -117,6 +117,22 @@ type Config struct {
 	// MetricsToken is the bearer token /metrics requires; unset, /metrics
 	// answers loopback clients only (CAISSE_METRICS_TOKEN).
 	MetricsToken string
+	// TimeZone is the shop's, whose days the books count (CAISSE_TIMEZONE).
+	TimeZone *time.Location
+	// Accounts are the FEC export's account numbers (CAISSE_ACCOUNTS).
+	Accounts caisse.Accounts
+}
+
+// BooksLive is the mode of the books shown unless another is asked for:
+// the one CAISSE_LIVEMODE accepts, else the secret key's, else live.
+func (c Config) BooksLive() bool {
+	switch {
+	case c.Livemode != "":
+		return c.Livemode == "live"
+	case c.SecretKey != "":
+		return strings.HasPrefix(c.SecretKey, "sk_live_") || strings.HasPrefix(c.SecretKey, "rk_live_")
+	}
+	return true
 }
 
 // configVar ties a variable to its flag, its default and its parser.
@@ -520,6 +536,25 @@ var configVars = []configVar{
 			return fmt.Errorf("must be a duration of at least 1h, such as 2160h (90 days), or 0 to keep every delivery")
 		}
 		c.OutboxRetention = d
+		return nil
+	}},
+	{"CAISSE_TIMEZONE", "timezone", "UTC", "the shop's time zone, an IANA name such as Europe/Paris: the days of the dashboard's money, the report and the exports", func(c *Config, v string) error {
+		if v == "" || strings.EqualFold(v, "local") {
+			return fmt.Errorf("must be an IANA time zone name such as Europe/Paris or UTC")
+		}
+		loc, err := time.LoadLocation(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a time zone caisse knows: use an IANA name such as Europe/Paris or UTC", v)
+		}
+		c.TimeZone = loc
+		return nil
+	}},
+	{"CAISSE_ACCOUNTS", "accounts", "", "account numbers of the FEC export, key=number comma-separated over the defaults " + caisse.DefaultAccounts.String(), func(c *Config, v string) error {
+		a, err := caisse.ParseAccounts(v)
+		if err != nil {
+			return err
+		}
+		c.Accounts = a
 		return nil
 	}},
 	{"CAISSE_PERSONAL_DATA_RETENTION", "personal-data-retention", "", "erase customers' name, email, phone and addresses from orders older than this, amounts and statuses kept (such as 8760h, a year; unset: kept)", func(c *Config, v string) error {

@@ -69,6 +69,12 @@ var helps = map[string]help{
 		"Signs an event with STRIPE_WEBHOOK_SECRET, posts it to a running caisse, waits until caisse has processed it, and says what it did. Example types: " + strings.Join(caisse.HandledTypes, ", ") + ".",
 		[]string{"caisse send --example checkout.session.completed --order o1 --product print-1 --amount 90000",
 			"caisse send --example charge.dispute.created --order o1 --dispute-status needs_response", "caisse send event.json --no-wait"}},
+	"report": {"caisse report --from DAY --to DAY [--mode live|test] [--json]",
+		"Adds up the books of the days from --from to --to (both included, days of CAISSE_TIMEZONE), per settlement currency, as the dashboard does: the payments and their gross, refunds, disputes lost (less those won back), every fee Stripe kept, other adjustments, the net they left in the Stripe balance, and what payouts took to the bank. The figures are Stripe's balance transactions, which caisse learns through Stripe's API (STRIPE_SECRET_KEY).",
+		[]string{"caisse report --from 2026-11-01 --to 2026-11-30", "CAISSE_TIMEZONE=Europe/Paris caisse report --from 2026-11-01 --to 2026-11-30 --json"}},
+	"export sales": {"caisse export sales --from DAY --to DAY [--format csv|fec] [--locale en|fr] [--mode live|test] [--output FILE]",
+		"Writes the money movements of the days from --from to --to (both included) for the accountant, as they are read (constant memory). csv: one line per movement (payment, refund, dispute, fee, payout, adjustment) with its date, order, customer, items, gross, tax, shipping, discount, fee, net, currency and payout; --locale fr writes decimal commas and semicolons for French spreadsheets. fec: the journal French accountants import (18 tab-separated columns, every entry balanced), on the accounts of CAISSE_ACCOUNTS.",
+		[]string{"caisse export sales --from 2026-11-01 --to 2026-11-30 > sales.csv", "caisse export sales --from 2026-01-01 --to 2026-12-31 --format fec --output FEC.txt", "caisse export sales --from 2026-11-01 --to 2026-11-30 --locale fr --output ventes.csv"}},
 	"version": {"caisse version", "Prints caisse's version.", []string{"caisse version --json"}},
 	"doctor": {"caisse doctor [--json]", "Checks the webhook secret, the configuration, the database, Stripe (key, mode, webhook endpoint) and each notification channel, sending nothing, and says what to fix; exits 1 if a check fails.",
 		[]string{"caisse doctor", "caisse doctor --json"}},
@@ -77,6 +83,7 @@ var helps = map[string]help{
 // groups are the commands that take a subcommand, with each one's summary.
 var groups = map[string][][2]string{
 	"customers": {{"forget", "erase a customer's personal data, keeping amounts and statuses"}},
+	"export":    {{"sales", "the money movements of a period, as CSV or the FEC journal"}},
 	"products": {{"import", "create or update products from a CSV or JSON catalogue"}, {"list", "list the products and their stock"},
 		{"sync-cms", "send every product's availability to Sanity"}},
 	"orders": {{"list", "list orders, by status or flag, or those to ship"}, {"show", "an order and its timeline"},

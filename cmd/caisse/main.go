@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	_ "time/tzdata" // CAISSE_TIMEZONE's zones on a machine without them
 )
 
 // Version is set at build time with -ldflags "-X main.Version=…".
@@ -71,6 +72,9 @@ Usage:
   caisse outbox retry ID | --failed    send a failed delivery again (every failed one with --failed)
   caisse notify test                   send one test message on each configured channel
   caisse customers forget EMAIL        erase a customer's name, email, phone and addresses, amounts kept
+  caisse report --from D --to D        gross, refunds, disputes lost, Stripe fees and net of the days, per currency
+  caisse export sales --from D --to D [--format csv|fec] [--locale fr]
+                                       the money movements for the accountant: a CSV, or the FEC journal
   caisse doctor                        check the configuration, database, Stripe and channels, saying what to fix
   caisse reconcile                     store the events Stripe never delivered (needs STRIPE_SECRET_KEY)
   caisse send FILE | --example TYPE    sign an event with STRIPE_WEBHOOK_SECRET, post it to a running caisse,
@@ -111,6 +115,10 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = m.notify(ctx, rest)
 	case "customers":
 		err = m.customers(ctx, rest)
+	case "report":
+		err = m.report(ctx, rest)
+	case "export":
+		err = m.export(ctx, rest)
 	case "doctor":
 		err = m.doctor(ctx, rest)
 	case "version":

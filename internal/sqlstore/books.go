@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -42,12 +43,12 @@ type ListRefundsArgs struct {
 // Kind is the job's kind in River.
 func (ListRefundsArgs) Kind() string { return "list_charge_refunds" }
 
-const balanceColumns = `id, type, source, charge, order_id, amount, fee, net, currency, exchange_rate, created, available_on, payout, known`
+const balanceColumns = `id, type, source, charge, order_id, amount, fee, net, currency, exchange_rate, created, available_on, payout, known, livemode`
 
 func scanBalance(row Row) (caisse.BalanceTransaction, error) {
 	var t caisse.BalanceTransaction
 	err := row.Scan(&t.ID, &t.Type, &t.Source, &t.Charge, &t.OrderID, &t.Amount, &t.Fee, &t.Net, &t.Currency, &t.ExchangeRate,
-		&t.Created, &t.AvailableOn, &t.Payout, &t.Known)
+		&t.Created, &t.AvailableOn, &t.Payout, &t.Known, &t.Livemode)
 	return t, err
 }
 
@@ -116,13 +117,13 @@ func (s *Store) putBalance(ctx context.Context, tx Tx, txns []caisse.BalanceTran
 	for _, id := range ids {
 		t := merged[id]
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO balance_transactions (`+balanceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			INSERT INTO balance_transactions (`+balanceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET type = excluded.type, source = excluded.source, charge = excluded.charge,
 				order_id = excluded.order_id, amount = excluded.amount, fee = excluded.fee, net = excluded.net,
 				currency = excluded.currency, exchange_rate = excluded.exchange_rate, created = excluded.created,
-				available_on = excluded.available_on, payout = excluded.payout, known = excluded.known`,
+				available_on = excluded.available_on, payout = excluded.payout, known = excluded.known, livemode = excluded.livemode`,
 			t.ID, t.Type, t.Source, t.Charge, t.OrderID, t.Amount, t.Fee, t.Net, t.Currency, t.ExchangeRate,
-			t.Created, t.AvailableOn, t.Payout, t.Known); err != nil {
+			t.Created, t.AvailableOn, t.Payout, t.Known, t.Livemode); err != nil {
 			return fmt.Errorf("error storing balance transaction %s: %w", id, err)
 		}
 		// A job per transaction new and without its figures: asked of
@@ -312,4 +313,69 @@ func (s *Store) FindPayout(ctx context.Context, id string) (*caisse.PayoutReport
 	}
 	rep := caisse.ReportPayout(*p, txns)
 	return &rep, nil
+}
+
+var _ caisse.BooksReader = (*Store)(nil)
+
+// EachMovement reads the known balance transactions of f's mode created in
+// [f.From, f.To), by time then id, through the index on (livemode,
+// created), calling fn with each as the rows come (constant memory). With
+// f.Orders each comes with its order (linked directly, or through its
+// charge) and its payout's arrival date.
+func (s *Store) EachMovement(ctx context.Context, f caisse.BooksFilter, fn func(caisse.BooksEntry) error) error {
+	cols := `b.id, b.type, b.source, b.charge, b.order_id, b.amount, b.fee, b.net, b.currency, b.exchange_rate,
+		b.created, b.available_on, b.payout, b.known, b.livemode`
+	from := ` FROM balance_transactions b`
+	if f.Orders {
+		cols += `, COALESCE(o.id, ''), COALESCE(o.customer_name, ''), COALESCE(o.items, '[]'), COALESCE(o.currency, ''),
+			COALESCE(o.amount_total, 0), COALESCE(o.amount_tax, 0), COALESCE(o.amount_shipping, 0),
+			COALESCE(o.amount_discount, 0), COALESCE(p.arrival_date, 0)`
+		from += ` LEFT JOIN facts f ON b.order_id = '' AND b.charge <> '' AND f.id = b.charge
+			LEFT JOIN orders o ON o.id = (CASE WHEN b.order_id <> '' THEN b.order_id ELSE f.order_id END)
+			LEFT JOIN payouts p ON b.payout <> '' AND p.id = b.payout`
+	}
+	rows, err := s.Driver.Reader().Query(ctx, `SELECT `+cols+from+`
+		WHERE b.livemode = ? AND b.created >= ? AND b.created < ? AND b.known = TRUE
+		ORDER BY b.livemode, b.created, b.id`, f.Livemode, f.From.Unix(), f.To.Unix())
+	if err != nil {
+		return fmt.Errorf("error reading the books: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e caisse.BooksEntry
+		t := &e.BalanceTransaction
+		dest := []any{&t.ID, &t.Type, &t.Source, &t.Charge, &t.OrderID, &t.Amount, &t.Fee, &t.Net, &t.Currency, &t.ExchangeRate,
+			&t.Created, &t.AvailableOn, &t.Payout, &t.Known, &t.Livemode}
+		var o caisse.OrderBrief
+		var items string
+		if f.Orders {
+			dest = append(dest, &o.ID, &o.CustomerName, &items, &o.Currency, &o.AmountTotal, &o.AmountTax, &o.AmountShipping,
+				&o.AmountDiscount, &e.PayoutArrival)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("error reading the books: %w", err)
+		}
+		if o.ID != "" {
+			if err := json.Unmarshal([]byte(items), &o.Lines); err != nil {
+				return fmt.Errorf("error reading the items of order %s: %w", o.ID, err)
+			}
+			e.Order = &o
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("error reading the books: %w", err)
+	}
+	return nil
+}
+
+// BalancePending counts the balance transactions known by their id only.
+func (s *Store) BalancePending(ctx context.Context) (int, error) {
+	var n int
+	if err := s.Driver.Reader().QueryRow(ctx, `SELECT count(*) FROM balance_transactions WHERE known = FALSE`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("error counting the balance transactions waiting for their figures: %w", err)
+	}
+	return n, nil
 }

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caisse/caisse"
+)
+
+// The books from the command line: `caisse report` adds up a period as the
+// dashboard does; `caisse export sales` writes its movements as the
+// accountant's CSV or FEC journal.
+
+type booksFlags struct {
+	from, to, mode, format, locale, output *string
+}
+
+func (c *command) booksFlags(export bool) (f booksFlags) {
+	f.from = c.fs.String("from", "", "the first day, such as 2026-11-01, in the shop's time zone (CAISSE_TIMEZONE)")
+	f.to = c.fs.String("to", "", "the last day, included, such as 2026-11-30")
+	f.mode = c.fs.String("mode", "", "live or test: which of Stripe's modes (default: the one CAISSE_LIVEMODE accepts, else the secret key's, else live)")
+	if export {
+		f.format = c.fs.String("format", "csv", "csv (one line per money movement) or fec (the French accounting journal)")
+		f.locale = c.fs.String("locale", "en", "en (1234.50, comma-separated) or fr (1234,50, semicolon-separated), for the CSV")
+		f.output = c.fs.String("output", "", "write to this file instead of the standard output")
+	}
+	return f
+}
+
+// period reads the flags' period and mode.
+func (c *command) booksPeriod(f booksFlags) (caisse.Period, *time.Location, bool, error) {
+	loc := c.cfg.TimeZone
+	if loc == nil {
+		loc = time.UTC
+	}
+	p, err := caisse.ParsePeriod(*f.from, *f.to, loc)
+	if err != nil {
+		return p, loc, false, fmt.Errorf("%s (--from and --to)", caisse.ErrorMessage(err))
+	}
+	live := c.cfg.BooksLive()
+	switch *f.mode {
+	case "":
+	case "live":
+		live = true
+	case "test":
+		live = false
+	default:
+		return p, loc, false, fmt.Errorf("--mode %q is neither live nor test", *f.mode)
+	}
+	return p, loc, live, nil
+}
+
+// report prints the books of a period: its figures per currency.
+func (m *Main) report(ctx context.Context, args []string) error {
+	c := m.command("report")
+	f := c.booksFlags(false)
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	p, loc, live, err := c.booksPeriod(f)
+	if err != nil {
+		return err
+	}
+	if err := c.open(ctx); err != nil {
+		return err
+	}
+	defer c.close()
+	b, pending, err := caisse.BuildReport(ctx, c.db, p, loc, live)
+	if err != nil {
+		return err
+	}
+	rep := b.Report(caisse.Period{})
+	rep.Livemode, rep.Pending = live, pending
+	switch {
+	case c.cfg.SecretKey == "":
+		rep.Note = "caisse learns Stripe's figures through Stripe's API, which needs STRIPE_SECRET_KEY: without it the books stay empty"
+	case pending > 0:
+		rep.Note = fmt.Sprintf("caisse is asking Stripe for the figures of %d payments, refunds or disputes: they count once known", pending)
+	}
+	return c.print(rep, func(w *tabwriter.Writer) {
+		mode := "live"
+		if !live {
+			mode = "test"
+		}
+		fmt.Fprintf(w, "from %s to %s (included), %s, %s mode\n\n", rep.From, rep.To, rep.TimeZone, mode)
+		fmt.Fprintf(w, "currency\tpayments\tgross\trefunds\tdisputes lost\tfees\tother\tnet\tpaid out\n")
+		for _, f := range rep.Currencies {
+			a := func(v int64) string { return caisse.FormatAmount(v, f.Currency) }
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Currency, f.Payments, a(f.Gross), a(f.Refunds), a(f.DisputesLost),
+				a(f.Fees), a(f.Other), a(f.Net), a(f.PaidOut))
+		}
+		if len(rep.Currencies) == 0 {
+			fmt.Fprintf(w, "no money moved\n")
+		}
+		if rep.Note != "" {
+			fmt.Fprintf(w, "\n%s\n", rep.Note)
+		}
+	})
+}
+
+// export writes the sales of a period.
+func (m *Main) export(ctx context.Context, args []string) error {
+	if ok, err := m.group("export", args); ok {
+		return err
+	}
+	c := m.command("export " + args[0])
+	f := c.booksFlags(true)
+	pos, err := c.parse(args[1:])
+	if err != nil {
+		return err
+	}
+	if args[0] != "sales" {
+		return fmt.Errorf("unknown export command %q: use sales", args[0])
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("caisse export sales takes no argument: give the period with --from and --to")
+	}
+	p, loc, live, err := c.booksPeriod(f)
+	if err != nil {
+		return err
+	}
+	if *f.format != "csv" && *f.format != "fec" {
+		return fmt.Errorf("--format %q is neither csv nor fec", *f.format)
+	}
+	if *f.locale != caisse.LangEnglish && *f.locale != caisse.LangFrench {
+		return fmt.Errorf("--locale %q is neither en nor fr", *f.locale)
+	}
+	if err := c.open(ctx); err != nil {
+		return err
+	}
+	defer c.close()
+	var w io.Writer = m.Stdout
+	if *f.output != "" {
+		file, err := os.Create(*f.output)
+		if err != nil {
+			return fmt.Errorf("cannot write the export: %w", err)
+		}
+		defer file.Close()
+		w = file
+	}
+	var out interface {
+		Write(caisse.Movement) error
+		Close() error
+	}
+	if *f.format == "fec" {
+		out = caisse.NewFEC(w, c.cfg.Accounts, loc)
+	} else {
+		out = caisse.NewSalesCSV(w, loc, *f.locale)
+	}
+	err = c.db.EachMovement(ctx, caisse.BooksFilter{From: p.Start(), To: p.End(), Livemode: live, Orders: true},
+		func(e caisse.BooksEntry) error { return out.Write(caisse.MovementOf(e)) })
+	if err == nil {
+		err = out.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("the export stopped short: %w", err)
+	}
+	if *f.output != "" {
+		if file, ok := w.(*os.File); ok {
+			if err := file.Close(); err != nil {
+				return fmt.Errorf("cannot write the export: %w", err)
+			}
+		}
+	}
+	return nil
+}
