@@ -1,8 +1,14 @@
 package main
 
 import (
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +39,7 @@ func (a *app) payoutReport(id string) caisse.PayoutReport {
 func TestPayoutsAddUpOverAMonth(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
 		f := stripemock.NewFake(t)
-		a := setup(t, db, withStripe(f.URL))
+		a := setup(t, db, withStripe(f.URL), func(env map[string]string) { env["CAISSE_TIMEZONE"] = "Europe/Paris" })
 		a.putPrice("print", 2500, 100)
 		start := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 		arrival := map[string]time.Time{"po_nov_a": time.Date(2026, 11, 17, 0, 0, 0, 0, time.UTC), "po_nov_b": time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}
@@ -166,7 +172,175 @@ func TestPayoutsAddUpOverAMonth(t *testing.T) {
 		if s := a.admin(http.MethodGet, "/api/admin/payouts/po_missing", nil, nil); s != http.StatusNotFound {
 			t.Fatalf("an unknown payout answered %d", s)
 		}
+
+		// November's books: the report, the CSV and the FEC agree.
+		want := caisse.Figures{Currency: "eur", Payments: len(orders), Refunds: 2000, DisputesLost: orders[4].Amount,
+			PaidOut: amounts["po_nov_a"]}
+		for _, ex := range orders {
+			want.Gross += ex.Amount
+			want.Fees += fees[ex.OrderID]
+		}
+		want.Net = want.Gross - want.Refunds - want.DisputesLost - want.Fees
+		checkMonthBooks(t, a, "2026-11-01", "2026-11-30", want)
 	})
+}
+
+// checkMonthBooks checks the books of a period: the report (API and CLI)
+// says want; the sales CSV's columns (and the French variant's) add up to
+// it; the FEC journal is balanced entry by entry and its accounts hold it;
+// the other Stripe mode's books are empty.
+func checkMonthBooks(t *testing.T, a *app, from, to string, want caisse.Figures) {
+	t.Helper()
+	period := "from=" + from + "&to=" + to
+	a.until("every balance transaction known", func() bool {
+		var r caisse.Report
+		return a.admin(http.MethodGet, "/api/admin/report?"+period, nil, &r) == http.StatusOK && r.Pending == 0
+	})
+	var rep caisse.Report
+	if s := a.admin(http.MethodGet, "/api/admin/report?"+period, nil, &rep); s != http.StatusOK {
+		t.Fatalf("GET /api/admin/report: %d", s)
+	}
+	if len(rep.Currencies) != 1 || rep.Currencies[0] != want || rep.Livemode || rep.TimeZone != "Europe/Paris" || rep.From != from || rep.To != to {
+		t.Fatalf("report of %s to %s:\n got %+v (%s, live %v)\nwant %+v", from, to, rep.Currencies, rep.TimeZone, rep.Livemode, want)
+	}
+	var days caisse.Figures
+	for _, d := range rep.Days {
+		for _, f := range d.Currencies {
+			days.Gross += f.Gross
+			days.Net += f.Net
+		}
+	}
+	if days.Gross != want.Gross || days.Net != want.Net {
+		t.Errorf("the days add up to gross %d, net %d", days.Gross, days.Net)
+	}
+	// The CLI prints the same report.
+	out, err := a.cli("report", "--from", from, "--to", to, "--json")
+	var cliRep caisse.Report
+	if err != nil || json.Unmarshal([]byte(out), &cliRep) != nil || len(cliRep.Currencies) != 1 || cliRep.Currencies[0] != want {
+		t.Errorf("caisse report --json: %v %+v\n%s", err, cliRep.Currencies, out)
+	}
+	if out, err := a.cli("report", "--from", from, "--to", to); err != nil || !strings.Contains(out, caisse.FormatAmount(want.Net, "eur")) ||
+		!strings.Contains(out, "test mode") {
+		t.Errorf("caisse report: %v\n%s", err, out)
+	}
+	// The other mode's books hold nothing of this one.
+	var live caisse.Report
+	if s := a.admin(http.MethodGet, "/api/admin/report?"+period+"&mode=live", nil, &live); s != http.StatusOK || len(live.Currencies) != 0 || !live.Livemode {
+		t.Errorf("live report: %d %+v", s, live)
+	}
+	for _, bad := range []string{"from=" + from, "from=" + to + "&to=" + from, "from=2026-11-01&to=2026-11-31", period + "&mode=both"} {
+		if s := a.admin(http.MethodGet, "/api/admin/report?"+bad, nil, nil); s != http.StatusBadRequest {
+			t.Errorf("report ?%s answered %d", bad, s)
+		}
+	}
+
+	// The CSV, as the API serves it and in French.
+	for _, locale := range []string{"", "fr"} {
+		res := a.get("/api/admin/export/sales.csv?" + period + "&locale=" + locale)
+		if res.status != http.StatusOK || !strings.HasPrefix(res.header.Get("Content-Type"), "text/csv") ||
+			!strings.Contains(res.header.Get("Content-Disposition"), "sales-"+from+"-"+to) {
+			t.Fatalf("sales.csv: %d %v", res.status, res.header)
+		}
+		r := csv.NewReader(strings.NewReader(res.body))
+		if locale == "fr" {
+			r.Comma = ';'
+		}
+		rows, err := r.ReadAll()
+		if err != nil || len(rows) < 2 {
+			t.Fatalf("sales.csv (%s): %v\n%s", locale, err, res.body)
+		}
+		col := map[string]int{}
+		for i, c := range rows[0] {
+			col[c] = i
+		}
+		cents := func(s string) int64 {
+			whole, frac, _ := strings.Cut(strings.Replace(s, ",", ".", 1), ".")
+			v, err := strconv.ParseInt(whole+frac, 10, 64)
+			if err != nil || len(frac) != 2 {
+				t.Fatalf("sales.csv (%s): amount %q", locale, s)
+			}
+			return v
+		}
+		got := caisse.Figures{Currency: "eur"}
+		for _, row := range rows[1:] {
+			gross, fee, net := cents(row[col["gross"]]), cents(row[col["fee"]]), cents(row[col["net"]])
+			if row[col["currency"]] != "EUR" || row[col["date"]] < from || row[col["date"]] > to {
+				t.Errorf("sales.csv: %q", row)
+			}
+			switch row[col["type"]] {
+			case "payment":
+				got.Payments++
+				got.Gross += gross
+				if row[col["order"]] == "" || row[col["items"]] == "" || row[col["payout"]] == "" || row[col["payout_date"]] == "" {
+					t.Errorf("sales.csv: a payment without its order, items or payout: %q", row)
+				}
+			case "refund":
+				got.Refunds -= gross
+			case "dispute":
+				got.DisputesLost -= gross
+			case "payout":
+				got.PaidOut -= gross
+				continue
+			default:
+				got.Other += gross
+			}
+			got.Fees += fee
+			got.Net += net
+		}
+		if got != want {
+			t.Errorf("sales.csv (%s) adds up to\n%+v, the report to\n%+v", locale, got, want)
+		}
+	}
+	// The CLI writes the same CSV.
+	res := a.get("/api/admin/export/sales.csv?" + period)
+	if out, err := a.cli("export", "sales", "--from", from, "--to", to); err != nil || out != res.body {
+		t.Errorf("caisse export sales: %v\n%s\nthe API's:\n%s", err, out, res.body)
+	}
+
+	// The FEC: every entry balanced; the bank holds what was paid out; the
+	// fees what Stripe kept; the customers are settled.
+	fec := a.get("/api/admin/export/sales.csv?" + period + "&format=fec")
+	path := filepath.Join(t.TempDir(), "FEC.txt")
+	if _, err := a.cli("export", "sales", "--from", from, "--to", to, "--format", "fec", "--output", path); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != fec.body {
+		t.Errorf("caisse export sales --format fec --output: %v\n%s", err, b)
+	}
+	lines := strings.Split(strings.TrimSuffix(fec.body, "\r\n"), "\r\n")
+	if strings.Count(lines[0], "\t") != 17 || !strings.HasPrefix(lines[0], "JournalCode\tJournalLib\tEcritureNum") || !strings.HasSuffix(lines[0], "Idevise") {
+		t.Fatalf("FEC header %q", lines[0])
+	}
+	entries, accounts := map[string]int64{}, map[string]int64{}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, "\t")
+		if len(f) != 18 {
+			t.Fatalf("FEC line with %d columns: %q", len(f), l)
+		}
+		amount := func(s string) int64 {
+			v, err := strconv.ParseInt(strings.Replace(s, ",", "", 1), 10, 64)
+			if err != nil || !strings.Contains(s, ",") {
+				t.Fatalf("FEC amount %q", s)
+			}
+			return v
+		}
+		d, c := amount(f[11]), amount(f[12])
+		entries[f[2]] += d - c
+		accounts[f[4]] += d - c
+	}
+	for n, v := range entries {
+		if v != 0 {
+			t.Errorf("FEC entry %s: debits − credits = %d", n, v)
+		}
+	}
+	if accounts["411"] != 0 || accounts["512"] != want.PaidOut || accounts["627"] != want.Fees || accounts["58"] != want.Net-want.PaidOut {
+		t.Errorf("FEC accounts %v, want 512 %d, 627 %d, 58 %d", accounts, want.PaidOut, want.Fees, want.Net-want.PaidOut)
+	}
+	for _, bad := range []string{"format=xls&" + period, "locale=de&" + period, "from=2026-11-01"} {
+		if res := a.get("/api/admin/export/sales.csv?" + bad); res.status != http.StatusBadRequest {
+			t.Errorf("sales.csv ?%s answered %d", bad, res.status)
+		}
+	}
 }
 
 // Stripe failing the fee lookups (a 500, then a 429 with Retry-After)
@@ -255,4 +429,28 @@ func TestPayoutFailedAlertsWithoutKey(t *testing.T) {
 			t.Errorf("the payouts' page (%d) does not list it", status)
 		}
 	})
+}
+
+// answer is an HTTP answer read whole.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// get reads an admin route whose answer is not JSON.
+func (a *app) get(path string) answer {
+	a.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, a.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return answer{res.StatusCode, res.Header, string(b)}
 }
