@@ -137,7 +137,9 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, value 
 		c.MaxAge = -1
 	} else {
 		c.Expires = exp
-		c.MaxAge = int(time.Until(exp).Seconds())
+		// Max-Age (which browsers prefer to Expires) counts from caisse's
+		// clock, as the session's end does.
+		c.MaxAge = int(exp.Sub(s.now()).Seconds())
 	}
 	http.SetCookie(w, c)
 }

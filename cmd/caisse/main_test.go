@@ -67,7 +67,8 @@ func (b *syncBuffer) String() string {
 const testPollInterval = "test:poll_interval"
 
 // testClock is a setting of setup: caisse's clock is the app's clock,
-// which stands still until the test moves it (a.clock.advance).
+// which stands still until the test moves it (a.clock.advance); its value,
+// when not empty, is the time it starts at (RFC 3339), else the real time.
 const testClock = "test:clock"
 
 // testBackoff is a setting of setup: each of the outbox's three waits
@@ -125,8 +126,15 @@ func setup(t *testing.T, db testDB, edit ...func(env map[string]string)) *app {
 	if v, ok := env[testBackoff]; ok {
 		backoff, _ = time.ParseDuration(v)
 	}
-	if _, ok := env[testClock]; ok {
-		a.clock = &clock{now: time.Now()}
+	if v, ok := env[testClock]; ok {
+		start := time.Now()
+		if v != "" {
+			var err error
+			if start, err = time.Parse(time.RFC3339, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a.clock = &clock{now: start}
 		a.now = a.clock.Now
 	}
 	a.p = &Program{
