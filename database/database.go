@@ -21,6 +21,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/inbox"
@@ -234,6 +235,15 @@ func (db *DB) JobsUI(logger *slog.Logger, prefix string) (http.Handler, error) {
 		return nil, fmt.Errorf("the jobs UI needs the database's job queue: open the database first")
 	}
 	return db.jobs.JobsUI(logger, prefix)
+}
+
+// CountJobs counts the jobs of these kinds in these states (up to 10,000),
+// such as the books' lookups still to run. Call it after Open.
+func (db *DB) CountJobs(ctx context.Context, kinds []string, states ...rivertype.JobState) (int, error) {
+	if db.jobs == nil {
+		return 0, fmt.Errorf("counting jobs needs the database's job queue: open the database first")
+	}
+	return db.jobs.Count(ctx, kinds, states)
 }
 
 // Close commits the events being stored, stops River's web UI and closes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -79,6 +80,34 @@ func (j *Jobs) listPayout(ctx context.Context, payout string) error {
 		return err
 	}
 	j.logger().Info("payout listed", "payout", payout, "balance_transactions", n)
+	return nil
+}
+
+// BooksCatchUpArgs is the periodic job that queues again the lookups the
+// books still wait for (RequeueBooks): after a secret key is added, or a
+// lookup Stripe refused, the figures fill in without an event.
+type BooksCatchUpArgs struct{}
+
+// Kind is the job's kind in River.
+func (BooksCatchUpArgs) Kind() string { return "books_catch_up" }
+
+// booksCatchUpEvery is how often the books' lookups are queued again (and
+// once at start).
+const booksCatchUpEvery = 6 * time.Hour
+
+type booksCatchUpWorker struct {
+	river.WorkerDefaults[BooksCatchUpArgs]
+	jobs *Jobs
+}
+
+func (w *booksCatchUpWorker) Work(ctx context.Context, _ *river.Job[BooksCatchUpArgs]) error {
+	txns, payouts, err := w.jobs.Store.RequeueBooks(ctx)
+	if err != nil {
+		return err
+	}
+	if txns+payouts > 0 {
+		w.jobs.logger().Info("the books' lookups queued again", "balance_transactions", txns, "payouts", payouts)
+	}
 	return nil
 }
 

@@ -132,6 +132,7 @@ func (j *Jobs) RiverConfig() *river.Config {
 	river.AddWorker(workers, &fetchBalanceWorker{jobs: j})
 	river.AddWorker(workers, &listPayoutWorker{jobs: j})
 	river.AddWorker(workers, &listRefundsWorker{jobs: j})
+	river.AddWorker(workers, &booksCatchUpWorker{jobs: j})
 	// Periodic jobs run on one instance at a time (River's leader).
 	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(max(j.SweepEvery, time.Second)),
 		func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
@@ -142,6 +143,10 @@ func (j *Jobs) RiverConfig() *river.Config {
 	if j.Stripe != nil && j.ReconcileEvery > 0 {
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(j.ReconcileEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	}
+	if j.Stripe != nil {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(booksCatchUpEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return BooksCatchUpArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	if j.PersonalDataRetention > 0 && j.ForgetEvery > 0 {
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(j.ForgetEvery),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/smtptest"
@@ -428,6 +431,38 @@ func TestPayoutFailedAlertsWithoutKey(t *testing.T) {
 		if status, body := get(t, c, a.url+"/admin/payouts"); status != http.StatusOK || !strings.Contains(body, "po_failed") {
 			t.Errorf("the payouts' page (%d) does not list it", status)
 		}
+		if status, body := get(t, c, a.url+"/admin/"); status != http.StatusOK || !strings.Contains(body, `id="money-note"`) ||
+			!strings.Contains(body, "STRIPE_SECRET_KEY") {
+			t.Errorf("the dashboard (%d) does not say why its money is empty", status)
+		}
+
+		// An automatic payout paid while caisse has no key, then the key
+		// added: the fee and the payout's list fill in without an event.
+		a.process(stripe.Example{Type: "payout.paid", Payout: "po_auto", Amount: 2400})
+		// Without a key each lookup ends cancelled: none is left to run
+		// once the key is there.
+		lookups := []string{"fetch_balance_transaction", "list_payout_transactions", "list_charge_refunds"}
+		a.until("every lookup cancelled for want of a key", func() bool {
+			waiting, err := a.p.DB.CountJobs(context.Background(), lookups, rivertype.JobStateAvailable, rivertype.JobStatePending,
+				rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled)
+			cancelled, err2 := a.p.DB.CountJobs(context.Background(), lookups, rivertype.JobStateCancelled)
+			return err == nil && err2 == nil && waiting == 0 && cancelled >= 4
+		})
+		f := stripemock.NewFake(t)
+		created := time.Now().Add(-time.Hour).Unix()
+		f.AddBalanceTransaction(stripemock.BalanceTransaction{ID: "txn_nokey", Type: "charge", Amount: 2500, Fee: 100, Currency: "eur",
+			Source: "ch_nokey", Payout: "po_auto", Created: created})
+		f.AddBalanceTransaction(stripemock.BalanceTransaction{ID: "txn_po_auto", Type: "payout", Amount: -2400, Currency: "eur",
+			Source: "po_auto", Payout: "po_auto", Created: created})
+		b := a.restart(t, withStripe(f.URL))
+		b.until("the fee and the payout learnt once the key is there", func() bool {
+			o := b.order("nokey")
+			return o.Fee != nil && *o.Fee == 100 && o.Payout != nil && o.Payout.ID == "po_auto" && !o.Pending
+		})
+		b.until("the payout listed and adding up", func() bool {
+			r := b.payoutReport("po_auto")
+			return r.Payout.Listed && r.Difference == 0 && len(r.Orders) == 1
+		})
 	})
 }
 

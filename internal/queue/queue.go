@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/caisse/caisse/internal/jobsui"
 )
@@ -34,6 +35,8 @@ type Jobs interface {
 	JobsUI(logger *slog.Logger, prefix string) (http.Handler, error)
 	// End stops the web UI's background work, before the database closes.
 	End()
+	// Count counts the jobs of these kinds in these states (up to 10,000).
+	Count(ctx context.Context, kinds []string, states []rivertype.JobState) (int, error)
 }
 
 // Queue is River's client over one database's driver.
@@ -85,6 +88,16 @@ func (q *Queue[TTx]) Stop(ctx context.Context) error {
 // background every few seconds until End.
 func (q *Queue[TTx]) JobsUI(logger *slog.Logger, prefix string) (http.Handler, error) {
 	return jobsui.New(&q.ui, q.Client, logger, prefix)
+}
+
+// Count counts the jobs of these kinds in these states, through River's
+// job list (at most 10,000).
+func (q *Queue[TTx]) Count(ctx context.Context, kinds []string, states []rivertype.JobState) (int, error) {
+	res, err := q.Client.JobList(ctx, river.NewJobListParams().Kinds(kinds...).States(states...).First(10_000))
+	if err != nil {
+		return 0, fmt.Errorf("error listing the jobs: %w", err)
+	}
+	return len(res.Jobs), nil
 }
 
 // End stops the web UIs' background work; building another fails.

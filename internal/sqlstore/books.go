@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/caisse/caisse"
 )
@@ -378,4 +379,42 @@ func (s *Store) BalancePending(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("error counting the balance transactions waiting for their figures: %w", err)
 	}
 	return n, nil
+}
+
+// booksCatchUpMax bounds the lookups one catch-up queues.
+const booksCatchUpMax = 10_000
+
+// RequeueBooks queues again the lookups the books still wait for: the
+// figures of each balance transaction known by its id only, and the list
+// of each automatic payout not listed yet. Their first jobs may have
+// been cancelled (no secret key then, or a key without the permission)
+// and forgotten by River since. Each job is unique while it waits or
+// runs, so a catch-up on several instances, or twice, queues one.
+func (s *Store) RequeueBooks(ctx context.Context) (txns, payouts int, err error) {
+	r := s.Driver.Reader()
+	ids, err := queryStrings(ctx, r, `SELECT id FROM balance_transactions WHERE known = FALSE ORDER BY id LIMIT ?`, booksCatchUpMax)
+	if err != nil {
+		return 0, 0, fmt.Errorf("error reading the balance transactions waiting for their figures: %w", err)
+	}
+	pos, err := queryStrings(ctx, r, `SELECT id FROM payouts WHERE automatic = TRUE AND listed = FALSE ORDER BY id LIMIT ?`, booksCatchUpMax)
+	if err != nil {
+		return 0, 0, fmt.Errorf("error reading the payouts not listed: %w", err)
+	}
+	if len(ids)+len(pos) == 0 {
+		return 0, 0, nil
+	}
+	unique := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled}}}
+	var jobs []river.InsertManyParams
+	for _, id := range ids {
+		jobs = append(jobs, river.InsertManyParams{Args: FetchBalanceArgs{ID: id}, InsertOpts: unique})
+	}
+	for _, id := range pos {
+		jobs = append(jobs, river.InsertManyParams{Args: ListPayoutArgs{Payout: id}, InsertOpts: unique})
+	}
+	err = s.RetryTx(ctx, func(tx Tx) error { return tx.Insert(ctx, jobs) })
+	if err != nil {
+		return 0, 0, fmt.Errorf("error queueing the books' lookups: %w", err)
+	}
+	return len(ids), len(pos), nil
 }
