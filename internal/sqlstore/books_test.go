@@ -2,7 +2,9 @@ package sqlstore_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/caisse/caisse"
 	"github.com/caisse/caisse/internal/dbtest"
@@ -57,4 +59,80 @@ func TestBooksConverge(t *testing.T) {
 			t.Fatalf("stored order %q, %v", order, err)
 		}
 	})
+}
+
+// countingWriter counts what is written to it and keeps nothing.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// A year of a busy shop (100,000 movements) exports in constant memory:
+// the live heap, measured as the rows stream into the CSV, stays within a
+// few MiB of what it was before, far below what holding the rows would
+// take (the CSV alone is over 7 MB). The test is not parallel, so no other
+// test's allocations count (parallel tests wait for the others to end).
+func TestExportInConstantMemory(t *testing.T) {
+	for _, kind := range dbtest.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			if kind == dbtest.Postgres {
+				dbtest.RequirePostgres(t)
+			}
+			exportInConstantMemory(t, kind)
+		})
+	}
+}
+
+func exportInConstantMemory(t *testing.T, kind dbtest.Kind) {
+	{
+		b := open(t, kind, kind.NewURL(t))
+		ctx := context.Background()
+		const rows = 100_000
+		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		wr, err := b.Store.Driver.Writer(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wr.Exec(ctx, `
+			WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+			INSERT INTO balance_transactions (id, type, source, charge, amount, fee, net, currency, created, known, livemode)
+			SELECT 'txn_' || i, 'charge', 'ch_' || i, 'ch_' || i, 2500 + i, 100, 2400 + i, 'eur', ? + i * 300, TRUE, FALSE FROM n`,
+			rows, start.Unix()); err != nil {
+			t.Fatal(err)
+		}
+		heap := func() uint64 {
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			return m.HeapAlloc
+		}
+		var before, peak uint64
+		out := &countingWriter{}
+		w := caisse.NewSalesCSV(out, time.UTC, "en")
+		n := 0
+		err = b.Store.EachMovement(ctx, caisse.BooksFilter{From: start, To: start.AddDate(1, 0, 0), Orders: true}, func(e caisse.BooksEntry) error {
+			n++
+			if n == 1 {
+				// The baseline: the export under way, its cursor open.
+				before = heap()
+			}
+			if n%10_000 == 0 {
+				peak = max(peak, heap())
+			}
+			return w.Write(caisse.MovementOf(e))
+		})
+		if err == nil {
+			err = w.Close()
+		}
+		if err != nil || n != rows || out.n < 7_000_000 {
+			t.Fatalf("exported %d rows, %d bytes: %v", n, out.n, err)
+		}
+		const bound = 8 << 20
+		if peak > before+bound {
+			t.Errorf("the live heap grew from %d to %d bytes while exporting: over %d", before, peak, bound)
+		}
+		t.Logf("%d rows, %d bytes of CSV; live heap %d before, %d at most during", n, out.n, before, peak)
+	}
 }
