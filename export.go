@@ -281,7 +281,7 @@ func (f *FEC) entry(journal string, m Movement, ref, label string, ps []posting)
 		if !strings.EqualFold(m.Currency, "eur") {
 			// The books are kept in euros; money settled in another
 			// currency says which.
-			cols[16], cols[17] = decimal(p.amount, m.Currency, true), strings.ToUpper(m.Currency)
+			cols[16], cols[17] = decimal(debit+credit, m.Currency, true), strings.ToUpper(m.Currency)
 		}
 		if _, err := f.w.WriteString(strings.Join(cols, "\t") + "\r\n"); err != nil {
 			return err

@@ -377,6 +377,28 @@ func TestFEC(t *testing.T) {
 	if !journals[caisse.JournalSales] || !journals[caisse.JournalStripe] || len(journals) != 2 {
 		t.Errorf("journals %v", journals)
 	}
+	// Money settled in another currency than the euro says which, each
+	// line's amount unsigned.
+	buf.Reset()
+	w = caisse.NewFEC(&buf, caisse.DefaultAccounts, time.UTC)
+	if err := w.Write(caisse.Movement{Type: caisse.MovePayment, Gross: 1000, Fee: 59, Net: 941, Currency: "usd", OrderID: "o9"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	usd := readFEC(t, buf.String())
+	checkFEC(t, usd)
+	for _, l := range usd {
+		if l["Idevise"] != "USD" || (l["Montantdevise"] != l["Debit"] && l["Montantdevise"] != l["Credit"]) || strings.HasPrefix(l["Montantdevise"], "-") {
+			t.Errorf("a line in dollars: %v", l)
+		}
+	}
+	for _, l := range lines {
+		if l["Idevise"] != "" || l["Montantdevise"] != "" {
+			t.Errorf("a line in euros names a currency: %v", l)
+		}
+	}
 	// An empty period is the header alone.
 	buf.Reset()
 	w = caisse.NewFEC(&buf, caisse.DefaultAccounts, time.UTC)
