@@ -63,7 +63,7 @@ type BooksEntry struct {
 	BalanceTransaction
 	// Count is how many balance transactions the entry adds up (0 is one):
 	// the figures of a period are read summed by quarter of an hour.
-	Count int
+	Count         int
 	Order         *OrderBrief
 	PayoutArrival int64
 }
