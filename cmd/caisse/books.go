@@ -37,9 +37,12 @@ func (c *command) booksPeriod(f booksFlags) (caisse.Period, *time.Location, bool
 	if loc == nil {
 		loc = time.UTC
 	}
+	if *f.from == "" || *f.to == "" {
+		return caisse.Period{}, loc, false, fmt.Errorf("give the period with --from and --to, days such as 2026-11-01 and 2026-11-30 (--to is included)")
+	}
 	p, err := caisse.ParsePeriod(*f.from, *f.to, loc)
 	if err != nil {
-		return p, loc, false, fmt.Errorf("%s (--from and --to)", caisse.ErrorMessage(err))
+		return p, loc, false, err
 	}
 	live := c.cfg.BooksLive()
 	switch *f.mode {
@@ -113,11 +116,11 @@ func (m *Main) export(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if args[0] != "sales" {
-		return fmt.Errorf("unknown export command %q: use sales", args[0])
-	}
 	if len(pos) != 0 {
 		return fmt.Errorf("caisse export sales takes no argument: give the period with --from and --to")
+	}
+	if c.json {
+		return fmt.Errorf("caisse export sales writes CSV or FEC, not JSON: use --format csv or --format fec (caisse report --json gives the figures)")
 	}
 	p, loc, live, err := c.booksPeriod(f)
 	if err != nil {

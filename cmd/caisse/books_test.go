@@ -339,6 +339,19 @@ func checkMonthBooks(t *testing.T, a *app, from, to string, want caisse.Figures)
 	if accounts["411"] != 0 || accounts["512"] != want.PaidOut || accounts["627"] != want.Fees || accounts["58"] != want.Net-want.PaidOut {
 		t.Errorf("FEC accounts %v, want 512 %d, 627 %d, 58 %d", accounts, want.PaidOut, want.Fees, want.Net-want.PaidOut)
 	}
+	for args, want := range map[string]string{
+		"report --from " + from:                                         "give the period with --from and --to",
+		"report --from " + to + " --to " + from:                         "is before from",
+		"report --from " + from + " --to " + to + " --mode both":        `--mode "both" is neither live nor test`,
+		"export sales --from " + from + " --to " + to + " --json":       "not JSON",
+		"export sales --from " + from + " --to " + to + " --format xls": `--format "xls" is neither csv nor fec`,
+		"export sales --from " + from + " --to " + to + " --locale de":  `--locale "de" is neither en nor fr`,
+		"export purchases --from " + from + " --to " + to:               `unknown command "purchases"`,
+	} {
+		if _, err := a.cli(strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("caisse %s: %v, want it refused saying %q", args, err, want)
+		}
+	}
 	for _, bad := range []string{"format=xls&" + period, "locale=de&" + period, "from=2026-11-01"} {
 		if res := a.get("/api/admin/export/sales.csv?" + bad); res.status != http.StatusBadRequest {
 			t.Errorf("sales.csv ?%s answered %d", bad, res.status)
