@@ -2,6 +2,7 @@ package caisse
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -315,4 +316,104 @@ func (f *FEC) Close() error {
 		return err
 	}
 	return f.w.Flush()
+}
+
+// MovementWriter writes the books' movements in one of the exports' formats.
+type MovementWriter interface {
+	Write(Movement) error
+	// Close writes what a file needs at its end (the header, when no
+	// movement came) and flushes.
+	Close() error
+}
+
+// Export is what an export of the sales is asked for.
+type Export struct {
+	Period Period
+	// Loc is the shop's time zone, whose days the period and the dates are.
+	Loc *time.Location
+	// Livemode selects live-mode money, else test-mode money.
+	Livemode bool
+	// Format is csv (the default) or fec; Locale en (the default) or fr,
+	// for the CSV.
+	Format, Locale string
+	// Accounts are the FEC's account numbers.
+	Accounts Accounts
+}
+
+// Check refuses a format or locale the exports do not have.
+func (x *Export) Check() error {
+	x.Format = cmpOr(x.Format, "csv")
+	x.Locale = cmpOr(x.Locale, LangEnglish)
+	if x.Format != "csv" && x.Format != "fec" {
+		return Errorf(EINVALID, "format %q is neither csv nor fec", x.Format)
+	}
+	if x.Locale != LangEnglish && x.Locale != LangFrench {
+		return Errorf(EINVALID, "locale %q is neither en nor fr", x.Locale)
+	}
+	if x.Loc == nil {
+		x.Loc = time.UTC
+	}
+	return nil
+}
+
+// FileName names the export's file: the period, the mode when it is
+// test, the format. (The FEC's legal name is SIREN + "FEC" + the closing
+// day: the shop renames it for the tax office.)
+func (x Export) FileName() string {
+	name := "sales-" + x.Period.From.Format(DateLayout) + "-" + x.Period.To.Format(DateLayout)
+	if !x.Livemode {
+		name += "-test"
+	}
+	if x.Format == "fec" {
+		return name + ".fec.txt"
+	}
+	return name + ".csv"
+}
+
+// ExportSales checks x, then writes the movements of its period to w as
+// they are read (constant memory). It returns how many bytes reached w,
+// so a caller that has written nothing yet can still answer with the
+// error instead of a file.
+func ExportSales(ctx context.Context, br BooksReader, w io.Writer, x Export) (int64, error) {
+	if err := x.Check(); err != nil {
+		return 0, err
+	}
+	cw := &countingWriter{w: w}
+	var out MovementWriter
+	if x.Format == "fec" {
+		out = NewFEC(cw, x.Accounts, x.Loc)
+	} else {
+		out = NewSalesCSV(cw, x.Loc, x.Locale)
+	}
+	err := br.EachMovement(ctx, BooksFilter{From: x.Period.Start(), To: x.Period.End(), Livemode: x.Livemode, Orders: true},
+		func(e BooksEntry) error { return out.Write(MovementOf(e)) })
+	if err == nil {
+		err = out.Close()
+	}
+	return cw.n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ParseMode reads which of Stripe's modes the books are asked of: live,
+// test, or "" for def.
+func ParseMode(s string, def bool) (bool, error) {
+	switch s {
+	case "":
+		return def, nil
+	case "live":
+		return true, nil
+	case "test":
+		return false, nil
+	}
+	return false, Errorf(EINVALID, "mode %q is neither live nor test", s)
 }

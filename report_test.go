@@ -2,7 +2,10 @@ package caisse_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
+	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -424,5 +427,53 @@ func TestParseAccounts(t *testing.T) {
 		if _, err := caisse.ParseAccounts(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// failingBooks reads the month's entries, then fails after n of them.
+type failingBooks struct{ n int }
+
+func (f failingBooks) EachMovement(_ context.Context, _ caisse.BooksFilter, fn func(caisse.BooksEntry) error) error {
+	for i := 0; ; i++ {
+		if i == f.n {
+			return errors.New("the database went away")
+		}
+		e := monthEntries()[i%len(monthEntries())]
+		e.ID += "_" + strconv.Itoa(i)
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
+func (failingBooks) SumMovements(context.Context, caisse.BooksFilter, int64, func(caisse.BooksEntry) error) error {
+	return errors.New("not summed here")
+}
+
+func (failingBooks) BalancePending(context.Context) (int, error) { return 0, nil }
+
+// An export says how much it sent before failing: nothing when the
+// database fails at once (the caller can still answer with the error),
+// the rows so far when it fails half-way (the file can only be cut short).
+func TestExportSalesSaysWhatItSent(t *testing.T) {
+	p, _ := caisse.ParsePeriod("2026-11-01", "2026-11-30", time.UTC)
+	for _, format := range []string{"csv", "fec"} {
+		var buf bytes.Buffer
+		sent, err := caisse.ExportSales(context.Background(), failingBooks{n: 0}, &buf, caisse.Export{Period: p, Format: format})
+		if err == nil || sent != 0 || buf.Len() != 0 {
+			t.Errorf("%s failing at once: sent %d (%d bytes), %v", format, sent, buf.Len(), err)
+		}
+		buf.Reset()
+		sent, err = caisse.ExportSales(context.Background(), failingBooks{n: 5000}, &buf, caisse.Export{Period: p, Format: format, Accounts: caisse.DefaultAccounts})
+		if err == nil || sent == 0 || sent != int64(buf.Len()) {
+			t.Errorf("%s failing half-way: sent %d (%d bytes), %v", format, sent, buf.Len(), err)
+		}
+	}
+	if _, err := caisse.ExportSales(context.Background(), failingBooks{}, io.Discard, caisse.Export{Period: p, Format: "xls"}); caisse.ErrorCode(err) != caisse.EINVALID {
+		t.Errorf("format xls: %v", err)
+	}
+	x := caisse.Export{Period: p, Livemode: true, Format: "fec"}
+	if x.FileName() != "sales-2026-11-01-2026-11-30.fec.txt" {
+		t.Errorf("file name %q", x.FileName())
 	}
 }

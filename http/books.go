@@ -81,21 +81,6 @@ func (s *Server) pagePayout(w http.ResponseWriter, r *http.Request) {
 // the dashboard's money figures and chart. All three read the same
 // movements and add them up the same way (caisse.Figures).
 
-// booksMode reads which of Stripe's modes the books are asked of: ?mode=live
-// or test, else the shop's (Server.BooksLive).
-func (s *Server) booksMode(r *http.Request) (bool, error) {
-	switch m := r.URL.Query().Get("mode"); m {
-	case "":
-		return s.BooksLive, nil
-	case "live":
-		return true, nil
-	case "test":
-		return false, nil
-	default:
-		return false, caisse.Errorf(caisse.EINVALID, "mode %q is neither live nor test", m)
-	}
-}
-
 // timeZone is the shop's zone (UTC when unset).
 func (s *Server) timeZone() *time.Location {
 	if s.TimeZone == nil {
@@ -111,7 +96,7 @@ func (s *Server) report(r *http.Request) (*caisse.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	live, err := s.booksMode(r)
+	live, err := caisse.ParseMode(q.Get("mode"), s.BooksLive)
 	if err != nil {
 		return nil, err
 	}
@@ -146,65 +131,43 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 
 // exportSales streams the sales CSV (or, with format=fec, the FEC journal)
 // of the period the request names, row by row as the database reads them.
-// Once the first row is written an error can only cut the file short: it
-// is logged, and the file ends without the header's promise of a whole
-// period (a trailing line says so).
+// An error before anything is sent answers as an error; once the file has
+// begun it can only be cut short: it is logged, and the file ends with a
+// line saying so.
 func (s *Server) exportSales(w http.ResponseWriter, r *http.Request, fail func(http.ResponseWriter, *http.Request, error)) {
 	q := r.URL.Query()
-	loc := s.timeZone()
-	p, err := caisse.ParsePeriod(q.Get("from"), q.Get("to"), loc)
-	if err != nil {
+	x := caisse.Export{Loc: s.timeZone(), Format: q.Get("format"), Locale: q.Get("locale"), Accounts: s.Accounts}
+	var err error
+	if x.Period, err = caisse.ParsePeriod(q.Get("from"), q.Get("to"), x.Loc); err != nil {
 		fail(w, r, err)
 		return
 	}
-	live, err := s.booksMode(r)
-	if err != nil {
+	if x.Livemode, err = caisse.ParseMode(q.Get("mode"), s.BooksLive); err != nil {
 		fail(w, r, err)
 		return
 	}
-	format, locale := q.Get("format"), q.Get("locale")
-	if format == "" {
-		format = "csv"
-	}
-	if format != "csv" && format != "fec" {
-		fail(w, r, caisse.Errorf(caisse.EINVALID, "format %q is neither csv nor fec", format))
+	if err := x.Check(); err != nil {
+		fail(w, r, err)
 		return
 	}
-	if locale != "" && locale != caisse.LangFrench && locale != caisse.LangEnglish {
-		fail(w, r, caisse.Errorf(caisse.EINVALID, "locale %q is neither en nor fr", locale))
-		return
+	h := w.Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	if x.Format == "fec" {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
 	}
-	type writer interface {
-		Write(caisse.Movement) error
-		Close() error
-	}
-	var out writer
-	name := fmt.Sprintf("sales-%s-%s", p.From.Format(caisse.DateLayout), p.To.Format(caisse.DateLayout))
-	if !live {
-		name += "-test"
-	}
-	if format == "fec" {
-		// The FEC's name is SIREN + "FEC" + the closing date; the shop
-		// renames it: this says what it holds.
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		name += ".fec.txt"
-		out = caisse.NewFEC(w, s.Accounts, loc)
-	} else {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		name += ".csv"
-		out = caisse.NewSalesCSV(w, loc, locale)
-	}
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	err = s.Books.EachMovement(r.Context(), caisse.BooksFilter{From: p.Start(), To: p.End(), Livemode: live, Orders: true},
-		func(e caisse.BooksEntry) error { return out.Write(caisse.MovementOf(e)) })
+	h.Set("Content-Disposition", `attachment; filename="`+x.FileName()+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	sent, err := caisse.ExportSales(r.Context(), s.Books, w, x)
 	if err == nil {
-		err = out.Close()
+		return
 	}
-	if err != nil {
-		s.Logger.Error("the sales export stopped short", "error", err.Error())
-		fmt.Fprintf(w, "\r\nthe export stopped short: %s\r\n", caisse.ErrorMessage(err))
+	s.Logger.Error("the sales export failed", "bytes_sent", sent, "error", err.Error())
+	if sent == 0 {
+		h.Del("Content-Disposition")
+		fail(w, r, err)
+		return
 	}
+	fmt.Fprintf(w, "\r\nthe export stopped short: %s\r\n", caisse.ErrorMessage(err))
 }
 
 func (s *Server) handleExportSales(w http.ResponseWriter, r *http.Request) {

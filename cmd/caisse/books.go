@@ -44,15 +44,9 @@ func (c *command) booksPeriod(f booksFlags) (caisse.Period, *time.Location, bool
 	if err != nil {
 		return p, loc, false, err
 	}
-	live := c.cfg.BooksLive()
-	switch *f.mode {
-	case "":
-	case "live":
-		live = true
-	case "test":
-		live = false
-	default:
-		return p, loc, false, fmt.Errorf("--mode %q is neither live nor test", *f.mode)
+	live, err := caisse.ParseMode(*f.mode, c.cfg.BooksLive())
+	if err != nil {
+		return p, loc, false, fmt.Errorf("--%s", caisse.ErrorMessage(err))
 	}
 	return p, loc, live, nil
 }
@@ -126,47 +120,29 @@ func (m *Main) export(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *f.format != "csv" && *f.format != "fec" {
-		return fmt.Errorf("--format %q is neither csv nor fec", *f.format)
-	}
-	if *f.locale != caisse.LangEnglish && *f.locale != caisse.LangFrench {
-		return fmt.Errorf("--locale %q is neither en nor fr", *f.locale)
+	x := caisse.Export{Period: p, Loc: loc, Livemode: live, Format: *f.format, Locale: *f.locale, Accounts: c.cfg.Accounts}
+	if err := x.Check(); err != nil {
+		return fmt.Errorf("--%s", caisse.ErrorMessage(err))
 	}
 	if err := c.open(ctx); err != nil {
 		return err
 	}
 	defer c.close()
 	var w io.Writer = m.Stdout
+	var file *os.File
 	if *f.output != "" {
-		file, err := os.Create(*f.output)
-		if err != nil {
+		if file, err = os.Create(*f.output); err != nil {
 			return fmt.Errorf("cannot write the export: %w", err)
 		}
 		defer file.Close()
 		w = file
 	}
-	var out interface {
-		Write(caisse.Movement) error
-		Close() error
-	}
-	if *f.format == "fec" {
-		out = caisse.NewFEC(w, c.cfg.Accounts, loc)
-	} else {
-		out = caisse.NewSalesCSV(w, loc, *f.locale)
-	}
-	err = c.db.EachMovement(ctx, caisse.BooksFilter{From: p.Start(), To: p.End(), Livemode: live, Orders: true},
-		func(e caisse.BooksEntry) error { return out.Write(caisse.MovementOf(e)) })
-	if err == nil {
-		err = out.Close()
-	}
-	if err != nil {
+	if _, err := caisse.ExportSales(ctx, c.db, w, x); err != nil {
 		return fmt.Errorf("the export stopped short: %w", err)
 	}
-	if *f.output != "" {
-		if file, ok := w.(*os.File); ok {
-			if err := file.Close(); err != nil {
-				return fmt.Errorf("cannot write the export: %w", err)
-			}
+	if file != nil {
+		if err := file.Close(); err != nil {
+			return fmt.Errorf("cannot write the export: %w", err)
 		}
 	}
 	return nil
