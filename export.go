@@ -336,7 +336,7 @@ type Export struct {
 	// Format is csv (the default) or fec; Locale en (the default) or fr,
 	// for the CSV.
 	Format, Locale string
-	// Accounts are the FEC's account numbers.
+	// Accounts are the FEC's account numbers (DefaultAccounts when zero).
 	Accounts Accounts
 }
 
@@ -352,6 +352,9 @@ func (x *Export) Check() error {
 	}
 	if x.Loc == nil {
 		x.Loc = time.UTC
+	}
+	if x.Accounts == (Accounts{}) {
+		x.Accounts = DefaultAccounts
 	}
 	return nil
 }

@@ -464,13 +464,18 @@ func TestExportSalesSaysWhatItSent(t *testing.T) {
 			t.Errorf("%s failing at once: sent %d (%d bytes), %v", format, sent, buf.Len(), err)
 		}
 		buf.Reset()
-		sent, err = caisse.ExportSales(context.Background(), failingBooks{n: 5000}, &buf, caisse.Export{Period: p, Format: format, Accounts: caisse.DefaultAccounts})
+		sent, err = caisse.ExportSales(context.Background(), failingBooks{n: 5000}, &buf, caisse.Export{Period: p, Format: format})
 		if err == nil || sent == 0 || sent != int64(buf.Len()) {
 			t.Errorf("%s failing half-way: sent %d (%d bytes), %v", format, sent, buf.Len(), err)
 		}
 	}
 	if _, err := caisse.ExportSales(context.Background(), failingBooks{}, io.Discard, caisse.Export{Period: p, Format: "xls"}); caisse.ErrorCode(err) != caisse.EINVALID {
 		t.Errorf("format xls: %v", err)
+	}
+	var fec bytes.Buffer
+	if _, err := caisse.ExportSales(context.Background(), failingBooks{n: 5000}, &fec, caisse.Export{Period: p, Format: "fec"}); err == nil ||
+		!strings.Contains(fec.String(), "\t411\tClients\t") {
+		t.Errorf("a FEC asked without accounts does not use the defaults: %v\n%s", err, fec.String())
 	}
 	x := caisse.Export{Period: p, Livemode: true, Format: "fec"}
 	if x.FileName() != "sales-2026-11-01-2026-11-30.fec.txt" {

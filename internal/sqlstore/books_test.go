@@ -91,17 +91,7 @@ func exportInConstantMemory(t *testing.T, kind dbtest.Kind) {
 		ctx := context.Background()
 		const rows = 100_000
 		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		wr, err := b.Store.Driver.Writer(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := wr.Exec(ctx, `
-			WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-			INSERT INTO balance_transactions (id, type, source, charge, amount, fee, net, currency, created, known, livemode)
-			SELECT 'txn_' || i, 'charge', 'ch_' || i, 'ch_' || i, 2500 + i, 100, 2400 + i, 'eur', ? + i * 300, TRUE, FALSE FROM n`,
-			rows, start.Unix()); err != nil {
-			t.Fatal(err)
-		}
+		seedBalance(t, b, rows, start.Unix(), 300)
 		heap := func() uint64 {
 			runtime.GC()
 			var m runtime.MemStats
@@ -112,7 +102,7 @@ func exportInConstantMemory(t *testing.T, kind dbtest.Kind) {
 		out := &countingWriter{}
 		w := caisse.NewSalesCSV(out, time.UTC, "en")
 		n := 0
-		err = b.Store.EachMovement(ctx, caisse.BooksFilter{From: start, To: start.AddDate(1, 0, 0), Orders: true}, func(e caisse.BooksEntry) error {
+		err := b.Store.EachMovement(ctx, caisse.BooksFilter{From: start, To: start.AddDate(1, 0, 0), Orders: true}, func(e caisse.BooksEntry) error {
 			n++
 			if n == 1 {
 				// The baseline: the export under way, its cursor open.
@@ -134,5 +124,59 @@ func exportInConstantMemory(t *testing.T, kind dbtest.Kind) {
 			t.Errorf("the live heap grew from %d to %d bytes while exporting: over %d", before, peak, bound)
 		}
 		t.Logf("%d rows, %d bytes of CSV; live heap %d before, %d at most during", n, out.n, before, peak)
+	}
+}
+
+// seedBalance stores n known test-mode charges of 25.00 € and more, the
+// first at from (Unix seconds), then one every step seconds (negative:
+// going back), in one statement.
+func seedBalance(t testing.TB, b *bundle, n int, from, step int64) {
+	t.Helper()
+	ctx := context.Background()
+	wr, err := b.Store.Driver.Writer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wr.Exec(ctx, `
+		WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO balance_transactions (id, type, source, charge, amount, fee, net, currency, created, known, livemode)
+		SELECT 'txn_' || i, 'charge', 'ch_' || i, 'ch_' || i, 2500 + i, 100, 2400 + i, 'eur', ? + i * ?, TRUE, FALSE FROM n`,
+		n, from, step); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkBooks90Days measures what the dashboard's money reads: 90 days
+// of a shop taking 1,000 payments a day, summed by quarter of an hour
+// (summed), and, to compare, read row by row (rows).
+func BenchmarkBooks90Days(b *testing.B) {
+	for _, kind := range dbtest.Kinds {
+		b.Run(string(kind), func(b *testing.B) {
+			if kind == dbtest.Postgres {
+				dbtest.RequirePostgres(b)
+			}
+			st := openBench(b, kind)
+			now := time.Now()
+			seedBalance(b, st, 90_000, now.Unix(), -86)
+			period := caisse.LastDays(now, 90, time.UTC)
+			b.Run("summed", func(b *testing.B) {
+				for range b.N {
+					r, _, err := caisse.BuildReport(context.Background(), st.Store, period, time.UTC, false)
+					if err != nil || r.Report(caisse.Period{}).Currencies[0].Payments < 89_000 {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("rows", func(b *testing.B) {
+				for range b.N {
+					r := caisse.NewReportBuilder(period, time.UTC)
+					err := st.Store.EachMovement(context.Background(), caisse.BooksFilter{From: period.Start(), To: period.End()},
+						func(e caisse.BooksEntry) error { r.Add(caisse.MovementOf(e)); return nil })
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
 	}
 }
