@@ -117,6 +117,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"CAISSE_ADMIN_TOKEN=short":       "CAISSE_ADMIN_TOKEN",
 		"CAISSE_RESTOCK_ON_REFUND=maybe": "CAISSE_RESTOCK_ON_REFUND",
 		"STRIPE_WEBHOOK_SECRET=":         "STRIPE_WEBHOOK_SECRET is not set",
+		"CAISSE_TIMEZONE=Mars/Olympus":   "CAISSE_TIMEZONE",
+		"CAISSE_TIMEZONE=Local":          "CAISSE_TIMEZONE",
+		"CAISSE_ACCOUNTS=sales=7.07":     "CAISSE_ACCOUNTS",
+		"CAISSE_ACCOUNTS=bank":           "CAISSE_ACCOUNTS",
 	} {
 		k, v, _ := strings.Cut(env, "=")
 		vars := map[string]string{"STRIPE_WEBHOOK_SECRET": testSecret, "CAISSE_ADDR": "127.0.0.1:0",
