@@ -410,3 +410,37 @@ func BuildReport(ctx context.Context, br BooksReader, p Period, loc *time.Locati
 	}
 	return b, pending, nil
 }
+
+// What a report's note says (in English; the pages translate them).
+const (
+	NoteNoKey   = "caisse learns Stripe's figures (amounts, fees, net, payouts) through Stripe's API, which needs STRIPE_SECRET_KEY: without it the books stay empty."
+	NotePending = "caisse is asking Stripe for the figures of %d payments, refunds or disputes: they count once known."
+)
+
+// BooksNote says why the books may miss money, as a format (NoteNoKey or
+// NotePending) and its arguments, or "" when they miss nothing known.
+func BooksNote(hasKey bool, pending int) (string, []any) {
+	switch {
+	case !hasKey:
+		return NoteNoKey, nil
+	case pending > 0:
+		return NotePending, []any{pending}
+	}
+	return "", nil
+}
+
+// NewReport adds up the books of a period in the shop's zone and mode,
+// and says in its note why they may miss money (hasKey: caisse has a
+// secret key to ask Stripe for the figures).
+func NewReport(ctx context.Context, br BooksReader, p Period, loc *time.Location, livemode, hasKey bool) (*Report, error) {
+	b, pending, err := BuildReport(ctx, br, p, loc, livemode)
+	if err != nil {
+		return nil, err
+	}
+	rep := b.Report(Period{})
+	rep.Livemode, rep.Pending = livemode, pending
+	if format, args := BooksNote(hasKey, pending); format != "" {
+		rep.Note = fmt.Sprintf(format, args...)
+	}
+	return &rep, nil
+}

@@ -100,21 +100,17 @@ func (s *Server) report(r *http.Request) (*caisse.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, pending, err := caisse.BuildReport(r.Context(), s.Books, p, s.timeZone(), live)
-	if err != nil {
-		return nil, err
-	}
-	rep := b.Report(caisse.Period{})
-	rep.Livemode, rep.Pending, rep.Note = live, pending, s.booksReportNote(caisse.LangEnglish, pending)
-	return &rep, nil
+	return caisse.NewReport(r.Context(), s.Books, p, s.timeZone(), live, s.StripeKey)
 }
 
-// booksReportNote says why the books may miss money, or "".
-func (s *Server) booksReportNote(lang string, pending int) string {
-	switch {
-	case !s.StripeKey:
+// moneyNote says on the dashboard why its money may be missing, or "":
+// caisse.BooksNote's sentences, written out so the catalogue of French
+// sentences finds them.
+func (s *Server) moneyNote(lang string, pending int) string {
+	switch format, _ := caisse.BooksNote(s.StripeKey, pending); format {
+	case caisse.NoteNoKey:
 		return tr(lang, "caisse learns Stripe's figures (amounts, fees, net, payouts) through Stripe's API, which needs STRIPE_SECRET_KEY: without it the books stay empty.")
-	case pending > 0:
+	case caisse.NotePending:
 		return tr(lang, "caisse is asking Stripe for the figures of %d payments, refunds or disputes: they count once known.", pending)
 	}
 	return ""
@@ -213,7 +209,7 @@ func (s *Server) dashboardMoney(r *http.Request, now time.Time, lang string, dat
 	today := now.In(loc)
 	firstOfMonth := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, loc)
 	data["Money"] = map[string]any{
-		"Periods": periods, "Charts": charts, "Live": s.BooksLive, "Note": s.booksReportNote(lang, pending),
+		"Periods": periods, "Charts": charts, "Live": s.BooksLive, "Note": s.moneyNote(lang, pending),
 		"TimeZone": loc.String(),
 		"From":     firstOfMonth.AddDate(0, -1, 0).Format(caisse.DateLayout),
 		"To":       firstOfMonth.AddDate(0, 0, -1).Format(caisse.DateLayout),

@@ -30,14 +30,7 @@ func (r *reader) array(name string, v field) []*fastjson.Value {
 // signed reads a balance's figure: a whole number of the currency's smallest
 // unit, negative for money out, within ±caisse.MaxAmount.
 func (r *reader) signed(name string, v field) int64 {
-	if isNull(v) {
-		return 0
-	}
-	n, err := v.Int64()
-	if err != nil {
-		r.fail("data.object.%s is %s, not a whole number of the currency's smallest unit", name, cut(string(v.MarshalTo(nil))))
-		return 0
-	}
+	n := r.whole(name, v)
 	if n < -caisse.MaxAmount || n > caisse.MaxAmount {
 		r.fail("data.object.%s is %d: an amount must be within ±%d", name, n, int64(caisse.MaxAmount))
 		return 0

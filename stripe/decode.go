@@ -484,9 +484,9 @@ func (r *reader) ref(name string, v field) string {
 	return r.id(name, v)
 }
 
-// amount reads an amount in a currency's smallest unit: a whole number from
-// 0 to caisse.MaxAmount, or null (0).
-func (r *reader) amount(name string, v field) int64 {
+// whole reads a whole number of a currency's smallest unit, or null (0);
+// another type fails the event (and reads 0).
+func (r *reader) whole(name string, v field) int64 {
 	if isNull(v) {
 		return 0
 	}
@@ -495,6 +495,13 @@ func (r *reader) amount(name string, v field) int64 {
 		r.fail("data.object.%s is %s, not a whole number of the currency's smallest unit", name, cut(string(v.MarshalTo(nil))))
 		return 0
 	}
+	return n
+}
+
+// amount reads an amount in a currency's smallest unit: a whole number from
+// 0 to caisse.MaxAmount, or null (0).
+func (r *reader) amount(name string, v field) int64 {
+	n := r.whole(name, v)
 	if n < 0 || n > caisse.MaxAmount {
 		r.fail("data.object.%s is %d: an amount must be from 0 to %d", name, n, int64(caisse.MaxAmount))
 		return 0

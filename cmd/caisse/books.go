@@ -66,17 +66,9 @@ func (m *Main) report(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.close()
-	b, pending, err := caisse.BuildReport(ctx, c.db, p, loc, live)
+	rep, err := caisse.NewReport(ctx, c.db, p, loc, live, c.cfg.SecretKey != "")
 	if err != nil {
 		return err
-	}
-	rep := b.Report(caisse.Period{})
-	rep.Livemode, rep.Pending = live, pending
-	switch {
-	case c.cfg.SecretKey == "":
-		rep.Note = "caisse learns Stripe's figures through Stripe's API, which needs STRIPE_SECRET_KEY: without it the books stay empty"
-	case pending > 0:
-		rep.Note = fmt.Sprintf("caisse is asking Stripe for the figures of %d payments, refunds or disputes: they count once known", pending)
 	}
 	return c.print(rep, func(w *tabwriter.Writer) {
 		mode := "live"
